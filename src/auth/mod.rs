@@ -1,0 +1,226 @@
+//! App-only tokens: OAuth2 client credentials (RFC 6749 §4.4) at
+//! `{login_url}/{tenant}/oauth2/v2.0/token` with scope `{graph_url}/.default`.
+//!
+//! Tokens are cached until 60 s before they expire, and renewed once after a 401. Secrets and
+//! tokens live in [`Secret`], whose `Debug` and `Display` never show the value.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tokio::sync::Mutex;
+use url::Url;
+
+/// A value that must never reach stdout, stderr, logs or the state file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Renew this long before `expires_in` runs out.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+
+/// Why no token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The token endpoint refused the credentials or the request: retrying will not help.
+    #[error("{message}")]
+    Rejected { code: Option<u64>, message: String },
+    /// A network failure or a retryable answer (5xx, 429, AADSTS 90033 …).
+    #[error("token endpoint {url} unavailable: {reason}; retrying")]
+    Transient { url: String, reason: String },
+}
+
+impl AuthError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, AuthError::Transient { .. })
+    }
+}
+
+/// A cached access token.
+#[derive(Clone)]
+pub struct AccessToken {
+    pub value: Secret,
+    pub expires_at: Instant,
+    /// Bumps with each new token, so `refresh` can tell whether someone renewed it already.
+    generation: u64,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize, Default)]
+struct TokenErrorBody {
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    error_description: String,
+    #[serde(default)]
+    error_codes: Vec<u64>,
+}
+
+/// Client-credential tokens for one tenant.
+pub struct TokenProvider {
+    http: reqwest::Client,
+    token_url: Url,
+    tenant: String,
+    client_id: String,
+    secret: Secret,
+    scope: String,
+    cache: Mutex<Option<AccessToken>>,
+}
+
+impl TokenProvider {
+    pub fn new(
+        http: reqwest::Client,
+        login_url: &Url,
+        graph_url: &Url,
+        tenant: &str,
+        client_id: &str,
+        secret: Secret,
+    ) -> TokenProvider {
+        let base = login_url.as_str().trim_end_matches('/');
+        let token_url = Url::parse(&format!("{base}/{tenant}/oauth2/v2.0/token"))
+            .unwrap_or_else(|_| login_url.clone());
+        let scope = format!("{}/.default", graph_url.as_str().trim_end_matches('/'));
+        TokenProvider {
+            http,
+            token_url,
+            tenant: tenant.to_string(),
+            client_id: client_id.to_string(),
+            secret,
+            scope,
+            cache: Mutex::new(None),
+        }
+    }
+
+    /// A token valid for at least another minute, from the cache when it has one.
+    pub async fn token(&self) -> Result<AccessToken, AuthError> {
+        let mut cache = self.cache.lock().await;
+        if let Some(t) = cache.as_ref() {
+            if t.expires_at > Instant::now() + EXPIRY_MARGIN {
+                return Ok(t.clone());
+            }
+        }
+        let generation = cache.as_ref().map_or(0, |t| t.generation) + 1;
+        let fresh = self.fetch(generation).await?;
+        *cache = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// After Graph answered 401 to `stale`: a new token, unless another task renewed it already.
+    pub async fn refresh(&self, stale: &AccessToken) -> Result<AccessToken, AuthError> {
+        let mut cache = self.cache.lock().await;
+        if let Some(t) = cache.as_ref() {
+            if t.generation != stale.generation {
+                return Ok(t.clone());
+            }
+        }
+        let fresh = self.fetch(stale.generation + 1).await?;
+        *cache = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    async fn fetch(&self, generation: u64) -> Result<AccessToken, AuthError> {
+        let form = [
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.secret.expose()),
+            ("scope", self.scope.as_str()),
+            ("grant_type", "client_credentials"),
+        ];
+        let transient = |reason: String| AuthError::Transient {
+            url: self.token_url.to_string(),
+            reason,
+        };
+        let started = Instant::now();
+        let resp = self
+            .http
+            .post(self.token_url.clone())
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| transient(crate::graph::describe_reqwest_error(&e)))?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| transient(crate::graph::describe_reqwest_error(&e)))?;
+        if status.is_success() {
+            let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+                transient(format!("the token response is not the expected JSON ({e})"))
+            })?;
+            let secs = match t.expires_in {
+                Some(serde_json::Value::Number(n)) => n.as_u64(),
+                Some(serde_json::Value::String(s)) => s.parse().ok(),
+                _ => None,
+            }
+            .unwrap_or(3599);
+            tracing::debug!(expires_in = secs, "obtained an access token");
+            return Ok(AccessToken {
+                value: Secret::new(t.access_token),
+                expires_at: started + Duration::from_secs(secs),
+                generation,
+            });
+        }
+        let err: TokenErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+        let code = err.error_codes.first().copied().or_else(|| {
+            let d = err.error_description.strip_prefix("AADSTS")?;
+            d.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        });
+        if status.is_server_error()
+            || status.as_u16() == 429
+            || err.error == "temporarily_unavailable"
+            || matches!(code, Some(90033 | 90006 | 90024 | 50033 | 90055))
+        {
+            return Err(transient(format!(
+                "HTTP {status}{}",
+                code.map(|c| format!(", AADSTS{c}")).unwrap_or_default()
+            )));
+        }
+        Err(AuthError::Rejected {
+            code,
+            message: self.explain(code, &err, status.as_u16()),
+        })
+    }
+
+    /// One line that says what the token endpoint refused and what to do about it.
+    fn explain(&self, code: Option<u64>, err: &TokenErrorBody, status: u16) -> String {
+        let tenant = &self.tenant;
+        let app = &self.client_id;
+        match code {
+            Some(7000215) => "AADSTS7000215: the client secret is wrong; copy the secret's Value (not its Secret ID) from the app registration > Certificates & secrets into client_secret_env or client_secret_file".to_string(),
+            Some(7000222) => "AADSTS7000222: the client secret has expired; create a new secret under the app registration > Certificates & secrets and update client_secret_env or client_secret_file".to_string(),
+            Some(700016) => format!("AADSTS700016: application {app} was not found in tenant {tenant}; check tenant.id and client_id, and that the app is registered or consented in this tenant"),
+            Some(90002) => format!("AADSTS90002: tenant {tenant} was not found; check tenant.id, and `cloud`: a tenant of another Microsoft cloud (usgov, china) is not found in this one"),
+            Some(65001) => format!("AADSTS65001: admin consent is missing for application {app}; an administrator must grant consent under the app registration > API permissions"),
+            Some(70011) | Some(700022) | Some(700023) => format!("AADSTS{}: the scope {} was refused; check graph_url", code.unwrap_or_default(), self.scope),
+            Some(700011) | Some(7000112) | Some(70001) => format!("AADSTS{}: application {app} is not found or disabled in tenant {tenant}; check client_id and that the app is enabled", code.unwrap_or_default()),
+            Some(9001023) => "AADSTS9001023: app-only tokens need a specific tenant, not common; set tenant.id to the tenant GUID or domain".to_string(),
+            _ => {
+                let first_line = err.error_description.lines().next().unwrap_or("").trim();
+                format!(
+                    "the token endpoint refused the request (HTTP {status}, {}): {}; check tenant.id, client_id and the credential",
+                    if err.error.is_empty() { "no error code" } else { err.error.as_str() },
+                    if first_line.is_empty() { "no description" } else { first_line }
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The command line of `CONTRACT.md`, and the exit statuses: 0 done, 2 usage or config error
+//! (before any network call), 1 anything else. The last stderr line of a failure says what
+//! failed and how to fix it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::logging::{self, LogFormat};
+use crate::output::Output;
+use crate::runner::{self, RunOutcome};
+use crate::shutdown;
+
+#[derive(Debug, Parser)]
+#[command(name = "entra-source", version, about = "Streams Microsoft Entra ID identity-security events from Microsoft Graph as JSON lines")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Poll every enabled stream every poll.interval_seconds until SIGTERM/SIGINT.
+    Run {
+        /// The TOML config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// One catch-up pass of every stream, then exit (Vector scheduled mode, Fluent Bit).
+        #[arg(long)]
+        once: bool,
+        /// Diagnostics on stderr as text or as one JSON object per line.
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+    /// The built-in Graph simulator plus a real run against it; no tenant needed.
+    Demo {
+        /// How many synthetic records the simulator serves.
+        #[arg(long, default_value_t = 20)]
+        events: u32,
+        /// Keep polling while the simulator keeps producing records.
+        #[arg(long)]
+        follow: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+    /// The Graph simulator on its own, for trying pipeline configs.
+    Simulate {
+        /// Loopback address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Synthetic records present at start (spread over the last hour).
+        #[arg(long, default_value_t = 200)]
+        events: u32,
+        /// New records per second while running (0 = none).
+        #[arg(long, default_value_t = 1)]
+        rate: u32,
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let format = match &cli.command {
+        Command::Run { log_format, .. }
+        | Command::Demo { log_format, .. }
+        | Command::Simulate { log_format, .. } => *log_format,
+    };
+    logging::init(format);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = match cli.command {
+        Command::Run { config, once, .. } => {
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            rt.block_on(async {
+                let (trigger, shutdown) = shutdown::channel();
+                shutdown::install_signal_handlers(trigger.clone());
+                report(runner::run(config, once, Output::stdout(), trigger, shutdown).await)
+            })
+        }
+        Command::Demo { events, follow, .. } => rt.block_on(crate::demo::demo(events, follow)),
+        Command::Simulate {
+            listen,
+            events,
+            rate,
+            ..
+        } => rt.block_on(crate::simulator::serve_forever(listen, events, rate)),
+    };
+    // Do not wait for blocked stdout writes of a host that went away.
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    ExitCode::from(code)
+}
+
+/// Logs the outcome's last line and returns the exit status.
+pub fn report(outcome: RunOutcome) -> u8 {
+    if let RunOutcome::Failed(msg) = &outcome {
+        tracing::error!("{msg}");
+    }
+    outcome.exit_code()
+}

@@ -1,0 +1,814 @@
+//! The TOML config file (`CONTRACT.md` § Config): raw serde structs whose doc comments are the
+//! reference, and [`Config::load`], which validates them into settings the rest of the program uses.
+//!
+//! Every error names the key and the fix, and is found before any network call (exit status 2).
+
+mod duration;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+pub use duration::{format_duration, parse_duration};
+
+use crate::auth::Secret;
+use crate::streams::StreamKind;
+
+/// The longest `initial_lookback` accepted: Graph keeps at most 30 days of audit and sign-in logs.
+pub const MAX_INITIAL_LOOKBACK: Duration = Duration::from_secs(30 * 86_400);
+const DEFAULT_INTERVAL_SECONDS: u64 = 300;
+const DEFAULT_INITIAL_LOOKBACK: Duration = Duration::from_secs(3_600);
+
+/// What went wrong with the config, and how to fix it. Displayed as the last stderr line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}; check the --config path and its permissions")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML (line {line}): {message}; fix the syntax at that line")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("config file {path}, line {line}: unknown key `{key}`{suggestion}; valid keys there: {valid}")]
+    UnknownKey {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        suggestion: String,
+        valid: String,
+    },
+    #[error("config file {path}, line {line}: {message}")]
+    Type {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("config: `{key}` is missing; {fix}")]
+    Missing { key: String, fix: String },
+    #[error("config: `{key}` = {value} is invalid: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("config: `{key}` is not supported by this version of entra-source: {reason}")]
+    Unsupported { key: String, reason: String },
+}
+
+fn invalid(key: impl Into<String>, value: impl ToString, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file as written.
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// The one tenant to read (use `[[tenants]]` for several).
+    pub tenant: Option<RawTenant>,
+    /// Several tenants, each with the keys of `[tenant]`.
+    pub tenants: Option<Vec<RawTenant>>,
+    #[serde(default)]
+    pub state: RawState,
+    #[serde(default)]
+    pub poll: RawPoll,
+    /// Which Graph resources to read; a stream whose table is absent is disabled.
+    #[serde(default)]
+    pub streams: RawStreams,
+    #[serde(default)]
+    pub output: RawOutput,
+    pub metrics: Option<RawMetrics>,
+}
+
+/// `[tenant]` / `[[tenants]]`: who to read and with which credentials.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTenant {
+    /// Tenant GUID or verified domain (never `common`).
+    pub id: Option<String>,
+    /// The app registration's application (client) id.
+    pub client_id: Option<String>,
+    /// Name of the environment variable holding the client secret.
+    pub client_secret_env: Option<String>,
+    /// File holding the client secret (trailing newline ignored).
+    pub client_secret_file: Option<PathBuf>,
+    /// The client secret inline: accepted with a warning, prefer the two keys above.
+    pub client_secret: Option<String>,
+    /// PEM with private key, or PFX (issue: certificate credentials).
+    pub certificate_file: Option<PathBuf>,
+    /// Environment variable with the PFX password.
+    pub certificate_password_env: Option<String>,
+    /// Workload-identity token file.
+    pub federated_token_file: Option<PathBuf>,
+    /// Use the Azure managed identity endpoint.
+    pub managed_identity: Option<bool>,
+    /// Overrides the managed identity endpoint.
+    pub managed_identity_endpoint: Option<String>,
+    /// `global` (default), `usgov`, `usgov-dod` or `china`.
+    pub cloud: Option<String>,
+    /// Overrides the cloud's login host; `http://` only for loopback.
+    pub login_url: Option<String>,
+    /// Overrides the cloud's Graph root; `http://` only for loopback.
+    pub graph_url: Option<String>,
+    /// Replaces the top-level `[streams]` for this tenant.
+    pub streams: Option<RawStreams>,
+}
+
+/// `[state]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    /// The checkpoint file; default: the config file's path with `.state.json` appended.
+    pub path: Option<PathBuf>,
+}
+
+/// `[poll]`: timing shared by every stream.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPoll {
+    /// Seconds between two polls of a stream (≥ 1; default 300).
+    pub interval_seconds: Option<i64>,
+    /// How far back a stream without a checkpoint starts (default "1h", at most "30d").
+    pub initial_lookback: Option<String>,
+    /// How far behind its cursor every poll re-reads, for records Graph shows late (default "20m").
+    pub late_arrival: Option<String>,
+}
+
+/// `[streams]`: one optional table per Graph resource.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStreams {
+    pub directory_audits: Option<RawStream>,
+    pub sign_ins: Option<RawStream>,
+    pub risky_users: Option<RawStream>,
+    pub risk_detections: Option<RawStream>,
+    pub risky_service_principals: Option<RawStream>,
+    pub service_principal_risk_detections: Option<RawStream>,
+}
+
+/// `[streams.NAME]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStream {
+    /// Default true when the table is present.
+    pub enabled: Option<bool>,
+    /// Overrides `[poll] late_arrival` for this stream.
+    pub late_arrival: Option<String>,
+    /// Overrides `[poll] initial_lookback` for this stream.
+    pub initial_lookback: Option<String>,
+    /// sign_ins only: `all`, `risky` or `failures`.
+    pub filter: Option<String>,
+    /// sign_ins only: `beta` (default) or `v1.0`.
+    pub api_version: Option<String>,
+    /// sign_ins only, beta: the sign-in event types to read.
+    pub event_types: Option<Vec<String>>,
+}
+
+/// `[output]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutput {
+    /// `native` (default), `ecs` or `ocsf`.
+    pub format: Option<String>,
+    /// Push to an OpenTelemetry Collector instead of stdout.
+    pub otlp_endpoint: Option<String>,
+    /// Append to a file instead of stdout.
+    pub path: Option<PathBuf>,
+    /// The longest line written.
+    pub max_line_bytes: Option<u64>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub listen: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated settings.
+
+/// The validated config.
+#[derive(Debug)]
+pub struct Config {
+    pub tenants: Vec<TenantSettings>,
+    pub state_path: PathBuf,
+    pub interval: Duration,
+}
+
+/// One tenant, ready to poll.
+#[derive(Debug)]
+pub struct TenantSettings {
+    pub id: String,
+    pub client_id: String,
+    pub credential: Credential,
+    pub cloud: Cloud,
+    pub login_url: Url,
+    pub graph_url: Url,
+    pub streams: Vec<StreamSettings>,
+}
+
+/// How the app proves who it is.
+#[derive(Debug)]
+pub enum Credential {
+    /// A client secret, read at start-up (from the environment, a file or inline).
+    Secret(Secret),
+}
+
+/// The Microsoft cloud a tenant lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cloud {
+    Global,
+    UsGov,
+    UsGovDod,
+    China,
+}
+
+impl Cloud {
+    fn parse(s: &str) -> Option<Cloud> {
+        Some(match s {
+            "global" => Cloud::Global,
+            "usgov" => Cloud::UsGov,
+            "usgov-dod" => Cloud::UsGovDod,
+            "china" => Cloud::China,
+            _ => return None,
+        })
+    }
+
+    /// The login host of this cloud.
+    pub fn login_url(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://login.microsoftonline.com",
+            Cloud::UsGov | Cloud::UsGovDod => "https://login.microsoftonline.us",
+            Cloud::China => "https://login.chinacloudapi.cn",
+        }
+    }
+
+    /// The Graph root of this cloud.
+    pub fn graph_url(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://graph.microsoft.com",
+            Cloud::UsGov => "https://graph.microsoft.us",
+            Cloud::UsGovDod => "https://dod-graph.microsoft.us",
+            Cloud::China => "https://microsoftgraph.chinacloudapi.cn",
+        }
+    }
+}
+
+/// One enabled stream of one tenant.
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    pub kind: StreamKind,
+    pub late_arrival: Duration,
+    pub initial_lookback: Duration,
+}
+
+impl Config {
+    /// Reads, parses and validates `path`. The secret is read here too, so a missing one is a
+    /// config error (exit 2) found before any network call.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let raw = parse_raw(path, &text)?;
+        Config::validate(path, raw)
+    }
+
+    /// Turns the raw file into settings, or names the first problem.
+    pub fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
+        let mut tenants_raw = Vec::new();
+        match (raw.tenant, raw.tenants) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "tenant",
+                    "[tenant] and [[tenants]]",
+                    "use either one [tenant] table or [[tenants]] entries, not both",
+                ))
+            }
+            (Some(t), None) => tenants_raw.push(t),
+            (None, Some(ts)) if !ts.is_empty() => tenants_raw = ts,
+            _ => {
+                return Err(ConfigError::Missing {
+                    key: "tenant".into(),
+                    fix: "add a [tenant] table with id, client_id and client_secret_env".into(),
+                })
+            }
+        }
+
+        let interval_seconds = raw
+            .poll
+            .interval_seconds
+            .unwrap_or(DEFAULT_INTERVAL_SECONDS as i64);
+        if interval_seconds < 1 {
+            return Err(invalid(
+                "poll.interval_seconds",
+                interval_seconds,
+                "it must be at least 1 (seconds)",
+            ));
+        }
+        let poll_lookback = opt_duration("poll.initial_lookback", &raw.poll.initial_lookback)?;
+        let poll_late = opt_duration("poll.late_arrival", &raw.poll.late_arrival)?;
+
+        if let Some(m) = &raw.metrics {
+            if m.listen.is_some() {
+                return Err(ConfigError::Unsupported {
+                    key: "metrics.listen".into(),
+                    reason: "the metrics endpoint is not built yet; remove [metrics]".into(),
+                });
+            }
+        }
+        validate_output(&raw.output)?;
+
+        let mut tenants = Vec::new();
+        let multi = tenants_raw.len() > 1;
+        for (i, t) in tenants_raw.into_iter().enumerate() {
+            let prefix = if multi {
+                format!("tenants[{i}]")
+            } else {
+                "tenant".to_string()
+            };
+            let streams_raw = t.streams.clone().unwrap_or_else(|| raw.streams.clone());
+            let streams_prefix = if t.streams.is_some() {
+                format!("{prefix}.streams")
+            } else {
+                "streams".to_string()
+            };
+            let streams = validate_streams(&streams_prefix, &streams_raw, poll_lookback, poll_late)?;
+            tenants.push(validate_tenant(&prefix, t, streams)?);
+        }
+        let mut seen = BTreeMap::new();
+        for t in &tenants {
+            if seen.insert(t.id.to_lowercase(), ()).is_some() {
+                return Err(invalid(
+                    "tenants.id",
+                    &t.id,
+                    "the same tenant is listed twice; list each tenant once",
+                ));
+            }
+        }
+
+        let state_path = raw.state.path.unwrap_or_else(|| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(".state.json");
+            PathBuf::from(p)
+        });
+        Ok(Config {
+            tenants,
+            state_path,
+            interval: Duration::from_secs(interval_seconds as u64),
+        })
+    }
+}
+
+fn parse_raw(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+            .unwrap_or(0);
+        let message = e.message().trim().to_string();
+        if let Some((key, expected)) = parse_unknown_field(&message) {
+            let suggestion = nearest(&key, &expected)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return ConfigError::UnknownKey {
+                path: path.to_path_buf(),
+                line,
+                key,
+                suggestion,
+                valid: expected
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+        }
+        if message.starts_with("invalid type") || message.starts_with("missing field") {
+            return ConfigError::Type {
+                path: path.to_path_buf(),
+                line,
+                message: format!("{message}; see config-examples/entra-source.toml for each key's type"),
+            };
+        }
+        ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            message,
+        }
+    })
+}
+
+/// Reads serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a`").
+fn parse_unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (key, rest) = rest.split_once('`')?;
+    let expected = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    Some((key.to_string(), expected))
+}
+
+/// The closest valid key, if it is close enough to be a typo.
+fn nearest(key: &str, candidates: &[String]) -> Option<String> {
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(key, c), c))
+        .filter(|(score, _)| *score > 0.75)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c.clone())
+}
+
+fn opt_duration(key: &str, value: &Option<String>) -> Result<Option<Duration>, ConfigError> {
+    value
+        .as_deref()
+        .map(|v| {
+            parse_duration(v).map_err(|reason| {
+                invalid(
+                    key,
+                    format!("\"{v}\""),
+                    format!("{reason}; write a whole number and a unit, e.g. \"90s\", \"20m\", \"1h\" or \"14d\""),
+                )
+            })
+        })
+        .transpose()
+}
+
+fn validate_output(o: &RawOutput) -> Result<(), ConfigError> {
+    match o.format.as_deref() {
+        None | Some("native") => {}
+        Some(f @ ("ecs" | "ocsf")) => {
+            return Err(ConfigError::Unsupported {
+                key: "output.format".into(),
+                reason: format!("format \"{f}\" is not built yet; use \"native\""),
+            })
+        }
+        Some(f) => {
+            return Err(invalid(
+                "output.format",
+                format!("\"{f}\""),
+                "use \"native\", \"ecs\" or \"ocsf\"",
+            ))
+        }
+    }
+    let unsupported = [
+        ("output.otlp_endpoint", o.otlp_endpoint.is_some()),
+        ("output.path", o.path.is_some()),
+        ("output.max_line_bytes", o.max_line_bytes.is_some()),
+    ];
+    for (key, set) in unsupported {
+        if set {
+            return Err(ConfigError::Unsupported {
+                key: key.into(),
+                reason: "this output option is not built yet; events go to stdout, remove the key".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn validate_streams(
+    prefix: &str,
+    raw: &RawStreams,
+    poll_lookback: Option<Duration>,
+    poll_late: Option<Duration>,
+) -> Result<Vec<StreamSettings>, ConfigError> {
+    let tables = [
+        (StreamKind::DirectoryAudits, &raw.directory_audits),
+        (StreamKind::SignIns, &raw.sign_ins),
+        (StreamKind::RiskyUsers, &raw.risky_users),
+        (StreamKind::RiskDetections, &raw.risk_detections),
+        (StreamKind::RiskyServicePrincipals, &raw.risky_service_principals),
+        (
+            StreamKind::ServicePrincipalRiskDetections,
+            &raw.service_principal_risk_detections,
+        ),
+    ];
+    let mut out = Vec::new();
+    for (kind, table) in tables {
+        let Some(s) = table else { continue };
+        if s.enabled == Some(false) {
+            continue;
+        }
+        let key = |k: &str| format!("{prefix}.{}.{k}", kind.name());
+        if !kind.is_available() {
+            return Err(ConfigError::Unsupported {
+                key: format!("{prefix}.{}", kind.name()),
+                reason: "this stream is not built yet; set enabled = false or remove its table".into(),
+            });
+        }
+        for (k, set) in [
+            ("filter", s.filter.is_some()),
+            ("api_version", s.api_version.is_some()),
+            ("event_types", s.event_types.is_some()),
+        ] {
+            if set && kind != StreamKind::SignIns {
+                return Err(invalid(
+                    key(k),
+                    "a value",
+                    format!("`{k}` applies to sign_ins only; remove it"),
+                ));
+            }
+        }
+        let initial_lookback = opt_duration(&key("initial_lookback"), &s.initial_lookback)?
+            .or(poll_lookback)
+            .unwrap_or(DEFAULT_INITIAL_LOOKBACK);
+        if initial_lookback > MAX_INITIAL_LOOKBACK {
+            return Err(invalid(
+                key("initial_lookback"),
+                format!("\"{}\"", format_duration(initial_lookback)),
+                "Graph keeps at most 30 days of logs; use \"30d\" or less",
+            ));
+        }
+        if initial_lookback.is_zero() {
+            return Err(invalid(
+                key("initial_lookback"),
+                "\"0s\"",
+                "it must be more than zero, e.g. \"1h\"",
+            ));
+        }
+        let late_arrival = opt_duration(&key("late_arrival"), &s.late_arrival)?
+            .or(poll_late)
+            .unwrap_or_else(|| kind.default_late_arrival());
+        out.push(StreamSettings {
+            kind,
+            late_arrival,
+            initial_lookback,
+        });
+    }
+    if out.is_empty() {
+        return Err(ConfigError::Missing {
+            key: format!("{prefix}.*"),
+            fix: "enable at least one stream, e.g. add a [streams.directory_audits] table".into(),
+        });
+    }
+    Ok(out)
+}
+
+fn validate_tenant(
+    prefix: &str,
+    t: RawTenant,
+    streams: Vec<StreamSettings>,
+) -> Result<TenantSettings, ConfigError> {
+    let key = |k: &str| format!("{prefix}.{k}");
+    let id = t.id.filter(|s| !s.trim().is_empty()).ok_or_else(|| ConfigError::Missing {
+        key: key("id"),
+        fix: format!(
+            "set id = \"<tenant GUID or domain>\" in [{prefix}] (Entra admin center > Overview > Tenant ID)"
+        ),
+    })?;
+    if id.contains('/') || id.contains(char::is_whitespace) {
+        return Err(invalid(
+            key("id"),
+            format!("\"{id}\""),
+            "write the tenant GUID or a verified domain such as contoso.onmicrosoft.com",
+        ));
+    }
+    if ["common", "organizations", "consumers"].contains(&id.to_lowercase().as_str()) {
+        return Err(invalid(
+            key("id"),
+            format!("\"{id}\""),
+            "app-only tokens need a specific tenant: write the tenant GUID or a verified domain",
+        ));
+    }
+    let client_id = t
+        .client_id
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| ConfigError::Missing {
+            key: key("client_id"),
+            fix: format!("set client_id = \"<application (client) id>\" in [{prefix}]"),
+        })?;
+
+    for (k, set) in [
+        ("certificate_file", t.certificate_file.is_some()),
+        ("certificate_password_env", t.certificate_password_env.is_some()),
+        ("federated_token_file", t.federated_token_file.is_some()),
+        ("managed_identity", t.managed_identity.unwrap_or(false)),
+        ("managed_identity_endpoint", t.managed_identity_endpoint.is_some()),
+    ] {
+        if set {
+            return Err(ConfigError::Unsupported {
+                key: key(k),
+                reason: "only client secrets are built so far; use client_secret_env or client_secret_file".into(),
+            });
+        }
+    }
+
+    let sources = [
+        t.client_secret_env.is_some(),
+        t.client_secret_file.is_some(),
+        t.client_secret.is_some(),
+    ];
+    if sources.iter().filter(|s| **s).count() > 1 {
+        return Err(invalid(
+            key("client_secret_env"),
+            "several secret sources",
+            "set exactly one of client_secret_env, client_secret_file and client_secret",
+        ));
+    }
+    let secret = if let Some(var) = &t.client_secret_env {
+        match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => Secret::new(v.trim().to_string()),
+            _ => {
+                return Err(invalid(
+                    key("client_secret_env"),
+                    format!("\"{var}\""),
+                    format!("the environment variable {var} is not set or empty; export it before starting entra-source"),
+                ))
+            }
+        }
+    } else if let Some(file) = &t.client_secret_file {
+        match std::fs::read_to_string(file) {
+            Ok(v) if !v.trim().is_empty() => Secret::new(v.trim().to_string()),
+            Ok(_) => {
+                return Err(invalid(
+                    key("client_secret_file"),
+                    file.display(),
+                    "the file is empty; write the client secret into it",
+                ))
+            }
+            Err(e) => {
+                return Err(invalid(
+                    key("client_secret_file"),
+                    file.display(),
+                    format!("cannot read it ({e}); check the path and its permissions"),
+                ))
+            }
+        }
+    } else if let Some(inline) = t.client_secret {
+        tracing::warn!(
+            "{} is written inline in the config file; move it to client_secret_env or client_secret_file",
+            key("client_secret")
+        );
+        Secret::new(inline)
+    } else {
+        return Err(ConfigError::Missing {
+            key: key("client_secret_env"),
+            fix: format!(
+                "set client_secret_env = \"ENTRA_CLIENT_SECRET\" (or client_secret_file) in [{prefix}]"
+            ),
+        });
+    };
+
+    let cloud_name = t.cloud.as_deref().unwrap_or("global");
+    let cloud = Cloud::parse(cloud_name).ok_or_else(|| {
+        invalid(
+            key("cloud"),
+            format!("\"{cloud_name}\""),
+            "use \"global\", \"usgov\", \"usgov-dod\" or \"china\"",
+        )
+    })?;
+    let login_url = validate_url(&key("login_url"), t.login_url.as_deref().unwrap_or(cloud.login_url()))?;
+    let graph_url = validate_url(&key("graph_url"), t.graph_url.as_deref().unwrap_or(cloud.graph_url()))?;
+
+    Ok(TenantSettings {
+        id,
+        client_id,
+        credential: Credential::Secret(secret),
+        cloud,
+        login_url,
+        graph_url,
+        streams,
+    })
+}
+
+/// `https://` anywhere; `http://` only to a loopback address.
+pub fn validate_url(key: &str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value.trim_end_matches('/'))
+        .map_err(|e| invalid(key, format!("\"{value}\""), format!("not a URL ({e})")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(invalid(
+                key,
+                format!("\"{value}\""),
+                "plain http:// is refused except to loopback (127.0.0.1, ::1, localhost); use https://",
+            ))
+        }
+        other => {
+            return Err(invalid(
+                key,
+                format!("\"{value}\""),
+                format!("scheme {other}:// is not supported; use https://"),
+            ))
+        }
+    }
+    if url.host_str().is_none() {
+        return Err(invalid(key, format!("\"{value}\""), "the URL has no host"));
+    }
+    Ok(url)
+}
+
+/// Whether the URL's host is a loopback address.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Result<Config, ConfigError> {
+        let path = Path::new("/etc/entra-source/config.toml");
+        Config::validate(path, parse_raw(path, text)?)
+    }
+
+    const MINIMAL: &str = r#"
+[tenant]
+id = "contoso.onmicrosoft.com"
+client_id = "00000000-0000-0000-0000-000000000000"
+client_secret = "s3cret"
+[streams.directory_audits]
+"#;
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = load_str(MINIMAL).unwrap();
+        assert_eq!(c.interval, Duration::from_secs(300));
+        assert_eq!(
+            c.state_path,
+            PathBuf::from("/etc/entra-source/config.toml.state.json")
+        );
+        let t = &c.tenants[0];
+        assert_eq!(t.login_url.as_str(), "https://login.microsoftonline.com/");
+        assert_eq!(t.graph_url.as_str(), "https://graph.microsoft.com/");
+        assert_eq!(t.streams.len(), 1);
+        assert_eq!(t.streams[0].late_arrival, Duration::from_secs(1200));
+        assert_eq!(t.streams[0].initial_lookback, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn unknown_key_suggests_the_nearest() {
+        let text = MINIMAL.replace("[streams.directory_audits]", "[poll]\nintervl_seconds = 5\n[streams.directory_audits]");
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(err.contains("unknown key `intervl_seconds`"), "{err}");
+        assert!(err.contains("did you mean `interval_seconds`?"), "{err}");
+    }
+
+    #[test]
+    fn clouds_set_both_hosts() {
+        let text = MINIMAL.replace("[streams", "cloud = \"usgov-dod\"\n[streams");
+        let t = &load_str(&text).unwrap().tenants[0];
+        assert_eq!(t.login_url.as_str(), "https://login.microsoftonline.us/");
+        assert_eq!(t.graph_url.as_str(), "https://dod-graph.microsoft.us/");
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        assert!(validate_url("k", "http://127.0.0.1:8080").is_ok());
+        assert!(validate_url("k", "http://[::1]:8080").is_ok());
+        assert!(validate_url("k", "http://localhost:1").is_ok());
+        let err = validate_url("k", "http://graph.example.com").unwrap_err().to_string();
+        assert!(err.contains("loopback"), "{err}");
+    }
+
+    #[test]
+    fn lookback_is_capped_at_thirty_days() {
+        let text = MINIMAL.replace("[streams", "[poll]\ninitial_lookback = \"31d\"\n[streams");
+        let text = text.replace("[poll]", "").replace("initial_lookback = \"31d\"\n[streams", "[poll]\ninitial_lookback = \"31d\"\n[streams");
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(err.contains("30 days"), "{err}");
+    }
+
+    #[test]
+    fn per_stream_late_arrival_overrides_poll() {
+        let text = MINIMAL.replace(
+            "[streams.directory_audits]",
+            "[poll]\nlate_arrival = \"5m\"\n[streams.directory_audits]\nlate_arrival = \"1h\"",
+        );
+        assert_eq!(
+            load_str(&text).unwrap().tenants[0].streams[0].late_arrival,
+            Duration::from_secs(3600)
+        );
+    }
+
+    #[test]
+    fn missing_tenant_id_names_the_key() {
+        let text = MINIMAL.replace("id = \"contoso.onmicrosoft.com\"\n", "");
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(err.contains("`tenant.id` is missing"), "{err}");
+    }
+}

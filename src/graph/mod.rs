@@ -1,0 +1,9 @@
+//! The Graph client: requests, paging, retries and Graph's error bodies.
+
+mod client;
+mod error;
+mod retry;
+
+pub use client::{describe_reqwest_error, http_client, parse_page, GraphClient, Page};
+pub use error::{ForbiddenKind, GraphError, GraphErrorBody};
+pub use retry::{parse_retry_after, RetryPolicy};

@@ -1,0 +1,22 @@
+//! entra-source: streams Microsoft Entra ID identity-security events out of Microsoft Graph as
+//! one normalized JSON event per line, checkpointed so that a restart resumes where it stopped.
+//!
+//! The binary's entry point is [`cli::main`]; the modules follow the data: [`config`] →
+//! [`auth`] → [`graph`] → [`streams`] (one module per Graph resource) via the shared
+//! [`poll`] loop → [`output`], with [`state`] checkpointing each page. [`simulator`] is the
+//! faithful Graph stand-in that tests, `demo` and `simulate` run against.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod event;
+pub mod graph;
+pub mod logging;
+pub mod output;
+pub mod poll;
+pub mod runner;
+pub mod shutdown;
+pub mod simulator;
+pub mod state;
+pub mod streams;

@@ -1,0 +1,155 @@
+//! `entra-source run`: wires config, state, credentials, Graph clients and output together and
+//! runs one [`StreamPoller`] task per tenant and stream.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+
+use crate::auth::TokenProvider;
+use crate::config::{Config, Credential};
+use crate::graph::{http_client, GraphClient, GraphError, RetryPolicy};
+use crate::output::{Output, OutputError};
+use crate::poll::{log_poll, PollError, StreamPoller};
+use crate::shutdown::{Shutdown, ShutdownTrigger};
+use crate::state::StateStore;
+
+/// After SIGTERM, the longest the run waits for streams to finish their page (the contract
+/// promises an exit within 3 s).
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(2500);
+
+/// How a run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Every stream completed (`--once`) or the run was stopped by a signal.
+    Completed,
+    /// stdout was closed by the host.
+    OutputClosed,
+    /// At least one stream failed; the message is the last stderr line.
+    Failed(String),
+}
+
+impl RunOutcome {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunOutcome::Completed | RunOutcome::OutputClosed => 0,
+            RunOutcome::Failed(_) => 1,
+        }
+    }
+}
+
+/// Runs every enabled stream of every tenant until done (`once`) or stopped.
+pub async fn run(
+    config: Config,
+    once: bool,
+    output: Output,
+    trigger: ShutdownTrigger,
+    shutdown: Shutdown,
+) -> RunOutcome {
+    let state = match StateStore::open(&config.state_path) {
+        Ok(s) => Arc::new(Mutex::new(s)),
+        Err(e) => return RunOutcome::Failed(e.to_string()),
+    };
+    let http = match http_client() {
+        Ok(h) => h,
+        Err(e) => return RunOutcome::Failed(format!("cannot build the HTTP client: {e}")),
+    };
+    let output = Arc::new(Mutex::new(output));
+
+    let mut pollers = Vec::new();
+    for tenant in config.tenants {
+        let Credential::Secret(secret) = tenant.credential;
+        let tokens = Arc::new(TokenProvider::new(
+            http.clone(),
+            &tenant.login_url,
+            &tenant.graph_url,
+            &tenant.id,
+            &tenant.client_id,
+            secret,
+        ));
+        let client = Arc::new(GraphClient::new(
+            http.clone(),
+            tenant.graph_url.clone(),
+            tokens,
+            RetryPolicy::default(),
+            shutdown.clone(),
+        ));
+        for settings in tenant.streams {
+            pollers.push(Arc::new(StreamPoller {
+                tenant_id: tenant.id.clone(),
+                spec: settings.kind.spec(),
+                settings,
+                client: client.clone(),
+                state: state.clone(),
+                output: output.clone(),
+                shutdown: shutdown.clone(),
+            }));
+        }
+    }
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for p in pollers {
+        let interval = config.interval;
+        let trigger = trigger.clone();
+        tasks.spawn(async move {
+            let r = if once {
+                match p.poll_once().await {
+                    Ok(stats) => {
+                        log_poll(&p, &stats);
+                        Ok(())
+                    }
+                    Err(PollError::Graph(GraphError::Shutdown)) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            } else {
+                p.run_forever(interval).await
+            };
+            if let Err(e) = &r {
+                // A closed stdout or an unwritable state file stops every stream.
+                if matches!(e, PollError::Output(_) | PollError::State(_)) {
+                    trigger.trigger();
+                } else {
+                    tracing::error!(tenant = %p.tenant_id, stream = p.name(), "stream stopped: {e}");
+                }
+            }
+            (p.tenant_id.clone(), p.name(), r)
+        });
+    }
+
+    let mut failures = Vec::new();
+    let mut output_closed = false;
+    loop {
+        let next = if shutdown.is_set() {
+            match tokio::time::timeout(SHUTDOWN_GRACE, tasks.join_next()).await {
+                Ok(n) => n,
+                Err(_) => {
+                    tracing::warn!("streams did not finish their page within the shutdown grace; exiting with the last saved checkpoints");
+                    break;
+                }
+            }
+        } else {
+            tokio::select! {
+                n = tasks.join_next() => n,
+                _ = shutdown.wait() => continue,
+            }
+        };
+        let Some(joined) = next else { break };
+        match joined {
+            Ok((_, _, Ok(()))) => {}
+            Ok((_, _, Err(PollError::Output(OutputError::Closed)))) => output_closed = true,
+            Ok((tenant, stream, Err(e))) => {
+                failures.push(format!("stream {stream} of tenant {tenant} failed: {e}"))
+            }
+            Err(e) => failures.push(format!("a stream task crashed: {e}")),
+        }
+    }
+    if output_closed {
+        tracing::info!("stdout was closed by the host; exiting without checkpointing past the last written page");
+        return RunOutcome::OutputClosed;
+    }
+    match failures.len() {
+        0 => RunOutcome::Completed,
+        1 => RunOutcome::Failed(failures.remove(0)),
+        n => RunOutcome::Failed(format!("{n} streams failed; {}", failures.join("; "))),
+    }
+}

@@ -1,0 +1,419 @@
+//! The Graph simulator: a faithful stand-in for `login.microsoftonline.com` and
+//! `graph.microsoft.com` on a loopback port, for tests, `demo` and `simulate`.
+//!
+//! It serves the token endpoint (with its AADSTS errors) and the log resources with Graph's
+//! real response shapes, `$filter`/`$top`/`$orderby` semantics, opaque `@odata.nextLink`
+//! paging, and the faults tests inject: 429 with fractional `Retry-After`, 503/504, malformed
+//! pages, invalid skip tokens, expired tokens, slow responses, records that become visible late.
+//! Tests drive it in-process through [`Simulator`]; `entra-source simulate` exposes the same
+//! controls over HTTP under `/_sim/`.
+
+mod data;
+pub mod filter;
+mod server;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+pub use data::{Rng, Spread};
+use filter::Op;
+
+/// The simulated tenant, app and secret (not secrets: they only open the simulator).
+pub const TENANT_ID: &str = "8f1b6c2e-4f5a-4c3d-9e2b-7a6d5c4b3a21";
+pub const TENANT_DOMAIN: &str = "contoso.onmicrosoft.com";
+pub const CLIENT_ID: &str = "5d8e7c6b-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
+pub const CLIENT_SECRET: &str = "sim~S3cret.Value-do-not-reuse-0123456789";
+
+/// A Graph resource the simulator serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resource {
+    DirectoryAudits,
+}
+
+impl Resource {
+    pub fn all() -> &'static [Resource] {
+        &[Resource::DirectoryAudits]
+    }
+    pub fn path(self) -> &'static str {
+        match self {
+            Resource::DirectoryAudits => "/auditLogs/directoryAudits",
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::DirectoryAudits => "directory_audits",
+        }
+    }
+    fn from_name(s: &str) -> Option<Resource> {
+        Resource::all().iter().copied().find(|r| r.name() == s)
+    }
+    pub fn time_field(self) -> &'static str {
+        match self {
+            Resource::DirectoryAudits => "activityDateTime",
+        }
+    }
+    /// `$top` above this gets Graph's 400.
+    pub fn max_top(self) -> usize {
+        match self {
+            Resource::DirectoryAudits => 1000,
+        }
+    }
+    /// The page size without `$top`.
+    pub fn default_top(self) -> usize {
+        match self {
+            Resource::DirectoryAudits => 100,
+        }
+    }
+    /// The (property, operators) `$filter` accepts, per the resource's documentation.
+    fn filterable(self) -> &'static [(&'static str, &'static [Op])] {
+        const EQ: &[Op] = &[Op::Eq];
+        const EQ_SW: &[Op] = &[Op::Eq, Op::StartsWith];
+        const TIME: &[Op] = &[Op::Eq, Op::Ge, Op::Le];
+        match self {
+            Resource::DirectoryAudits => &[
+                ("activityDateTime", TIME),
+                ("activityDisplayName", EQ_SW),
+                ("category", EQ),
+                ("correlationId", EQ),
+                ("id", EQ),
+                ("loggedByService", EQ),
+                ("initiatedBy/user/id", EQ),
+                ("initiatedBy/user/displayName", EQ),
+                ("initiatedBy/user/userPrincipalName", EQ_SW),
+                ("initiatedBy/app/appId", EQ),
+                ("initiatedBy/app/displayName", EQ),
+                ("targetResources/any", EQ_SW),
+            ],
+        }
+    }
+    /// Whether `or`/`not` are accepted (documented for identity protection only).
+    fn allows_or(self) -> bool {
+        false
+    }
+}
+
+/// A failure the simulator answers instead of the real response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Fault {
+    /// 429 with Graph's throttling body, and `Retry-After` when given (e.g. "2.128").
+    Throttle { retry_after: Option<String> },
+    /// 503 "serviceNotAvailable", with `Retry-After` when given.
+    Unavailable { retry_after: Option<String> },
+    /// 504.
+    GatewayTimeout,
+    /// 200 with a truncated JSON body.
+    MalformedPage,
+    /// 401 InvalidAuthenticationToken; the presented token is forgotten.
+    TokenExpired,
+}
+
+/// One request the simulator received.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestLog {
+    #[serde(skip)]
+    pub at: Instant,
+    /// Milliseconds since the simulator started.
+    pub at_ms: u64,
+    pub method: String,
+    pub path: String,
+    /// The raw query string.
+    pub query: String,
+    pub status: u16,
+    pub retry_after: Option<String>,
+    /// Records in the returned page.
+    pub records: usize,
+}
+
+impl RequestLog {
+    pub fn is_token(&self) -> bool {
+        self.path.ends_with("/oauth2/v2.0/token")
+    }
+    pub fn is_graph(&self) -> bool {
+        !self.is_token() && !self.path.starts_with("/_sim")
+    }
+    /// The decoded value of one query option.
+    pub fn param(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SimRecord {
+    time: DateTime<Utc>,
+    id: String,
+    json: Value,
+    visible: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PagePosition {
+    /// The query options of the first request, without `$skiptoken`.
+    query: String,
+    after: (DateTime<Utc>, String),
+}
+
+#[derive(Debug)]
+pub(crate) struct SimState {
+    started: Instant,
+    secret: String,
+    secret_expired: bool,
+    tokens: HashMap<String, Instant>,
+    token_ttl: Duration,
+    records: HashMap<Resource, Vec<SimRecord>>,
+    positions: HashMap<String, PagePosition>,
+    fault_every: Option<(u64, Fault)>,
+    fault_queue: VecDeque<Fault>,
+    invalid_skiptokens: u32,
+    delay: Duration,
+    graph_requests: u64,
+    requests: Vec<RequestLog>,
+    rng: Rng,
+    generated: u64,
+}
+
+/// A running simulator.
+pub struct Simulator {
+    addr: SocketAddr,
+    shared: Arc<Mutex<SimState>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Simulator {
+    /// Starts on an ephemeral loopback port.
+    pub async fn start() -> std::io::Result<Simulator> {
+        Simulator::start_on("127.0.0.1:0".parse().expect("loopback address")).await
+    }
+
+    /// Starts on `addr`, which must be a loopback address.
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<Simulator> {
+        if !addr.ip().is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("the simulator listens on loopback only; {addr} is not a loopback address"),
+            ));
+        }
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Mutex::new(SimState {
+            started: Instant::now(),
+            secret: CLIENT_SECRET.to_string(),
+            secret_expired: false,
+            tokens: HashMap::new(),
+            token_ttl: Duration::from_secs(3599),
+            records: HashMap::new(),
+            positions: HashMap::new(),
+            fault_every: None,
+            fault_queue: VecDeque::new(),
+            invalid_skiptokens: 0,
+            delay: Duration::ZERO,
+            graph_requests: 0,
+            requests: Vec::new(),
+            rng: Rng::new(0x5eed),
+            generated: 0,
+        }));
+        let app = server::router(shared.clone(), format!("http://{addr}"));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Simulator {
+            addr,
+            shared,
+            server,
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, SimState> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: both the login URL and the Graph URL.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A config for the simulated tenant (secret in a file); `extra` is appended verbatim.
+    pub fn config_toml(&self, secret_file: &std::path::Path, state_path: &std::path::Path, extra: &str) -> String {
+        format!(
+            "[tenant]\nid = \"{TENANT_ID}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_file = \"{}\"\nlogin_url = \"{base}\"\ngraph_url = \"{base}\"\n\n[state]\npath = \"{}\"\n\n{extra}\n",
+            secret_file.display(),
+            state_path.display(),
+            base = self.base_url(),
+        )
+    }
+
+    /// Adds `count` synthetic records spread as given, visible at once. Returns their ids.
+    pub fn generate(&self, resource: Resource, count: u64, spread: Spread) -> Vec<String> {
+        self.state().generate(resource, count, spread, true)
+    }
+
+    /// Adds records that Graph does not show yet (late arrival); [`Simulator::reveal`] shows them.
+    pub fn generate_hidden(&self, resource: Resource, count: u64, spread: Spread) -> Vec<String> {
+        self.state().generate(resource, count, spread, false)
+    }
+
+    /// Adds one record as given (e.g. a fixture), visible or not.
+    pub fn insert(&self, resource: Resource, record: Value, visible: bool) {
+        self.state().insert(resource, record, visible);
+    }
+
+    /// Makes hidden records visible; `None` reveals all.
+    pub fn reveal(&self, ids: Option<&[String]>) {
+        let mut st = self.state();
+        for recs in st.records.values_mut() {
+            for r in recs.iter_mut() {
+                if ids.is_none_or(|ids| ids.contains(&r.id)) {
+                    r.visible = true;
+                }
+            }
+        }
+    }
+
+    /// The ids of every record of the resource, visible or not.
+    pub fn ids(&self, resource: Resource) -> Vec<String> {
+        self.state()
+            .records
+            .get(&resource)
+            .map(|v| v.iter().map(|r| r.id.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Answers `fault` to every `n`-th Graph request (token requests do not count).
+    pub fn fault_every(&self, n: u64, fault: Fault) {
+        self.state().fault_every = (n > 0).then_some((n, fault));
+    }
+
+    /// Answers these faults to the next Graph requests, in order.
+    pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state().fault_queue.extend(faults);
+    }
+
+    /// The next `n` requests that carry a `$skiptoken` get 400 "Invalid Skip Token".
+    pub fn invalid_skiptokens(&self, n: u32) {
+        self.state().invalid_skiptokens = n;
+    }
+
+    /// Delays every response by `d`.
+    pub fn set_delay(&self, d: Duration) {
+        self.state().delay = d;
+    }
+
+    /// Forgets every issued access token: the next Graph request gets 401.
+    pub fn expire_tokens(&self) {
+        self.state().tokens.clear();
+    }
+
+    /// Marks the app's secret as expired (AADSTS7000222) or valid.
+    pub fn set_secret_expired(&self, expired: bool) {
+        self.state().secret_expired = expired;
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<RequestLog> {
+        self.state().requests.clone()
+    }
+
+    /// Keeps producing `per_second` records a second (1 to 5 s old) until the simulator stops.
+    pub fn spawn_producer(&self, resource: Resource, per_second: u32) -> tokio::task::JoinHandle<()> {
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let now = Utc::now();
+                let spread = Spread::Between(
+                    now - chrono::Duration::seconds(5),
+                    now - chrono::Duration::seconds(1),
+                );
+                shared
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .generate(resource, u64::from(per_second), spread, true);
+            }
+        })
+    }
+}
+
+impl SimState {
+    fn generate(&mut self, resource: Resource, count: u64, spread: Spread, visible: bool) -> Vec<String> {
+        let mut ids = Vec::with_capacity(count as usize);
+        for i in 0..count {
+            let at = spread.time_of(i, count);
+            self.generated += 1;
+            let n = self.generated;
+            let record = match resource {
+                Resource::DirectoryAudits => data::directory_audit(&mut self.rng, n, at),
+            };
+            ids.push(crate::event::record_id(&record));
+            self.insert(resource, record, visible);
+        }
+        ids
+    }
+
+    fn insert(&mut self, resource: Resource, json: Value, visible: bool) {
+        let time = json
+            .get(resource.time_field())
+            .and_then(Value::as_str)
+            .and_then(crate::event::parse_time)
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        let id = crate::event::record_id(&json);
+        let recs = self.records.entry(resource).or_default();
+        let at = recs.partition_point(|r| (r.time, r.id.as_str()) <= (time, id.as_str()));
+        recs.insert(
+            at,
+            SimRecord {
+                time,
+                id,
+                json,
+                visible,
+            },
+        );
+    }
+}
+
+/// `entra-source simulate`: serves until SIGINT/SIGTERM and prints how to point a config at it.
+pub async fn serve_forever(listen: SocketAddr, events: u32, rate: u32) -> u8 {
+    let sim = match Simulator::start_on(listen).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot start the simulator on {listen}: {e}; choose another --listen address");
+            return 1;
+        }
+    };
+    let now = Utc::now();
+    for r in Resource::all() {
+        sim.generate(
+            *r,
+            u64::from(events),
+            Spread::Between(now - chrono::Duration::hours(1), now - chrono::Duration::seconds(5)),
+        );
+        if rate > 0 {
+            sim.spawn_producer(*r, rate);
+        }
+    }
+    tracing::info!(
+        "Graph simulator on {base}: point a config at it with\n[tenant]\nid = \"{TENANT_ID}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_env = \"ENTRA_CLIENT_SECRET\"   # export ENTRA_CLIENT_SECRET='{CLIENT_SECRET}'\nlogin_url = \"{base}\"\ngraph_url = \"{base}\"\nControls: GET {base}/_sim/requests, POST {base}/_sim/records?resource=directory_audits&count=N[&hidden=1|&same_second=1], POST {base}/_sim/reveal, POST {base}/_sim/faults?kind=429|503|504|malformed|token_expired[&every=N|&count=N][&retry_after=S]",
+        base = sim.base_url()
+    );
+    let (trigger, shutdown) = crate::shutdown::channel();
+    crate::shutdown::install_signal_handlers(trigger);
+    shutdown.wait().await;
+    0
+}

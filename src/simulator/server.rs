@@ -1,0 +1,524 @@
+//! The simulator's HTTP side: token endpoint, Graph resources, `/_sim/` controls.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use base64::Engine;
+use chrono::Utc;
+use serde_json::{json, Value};
+
+use super::filter::{self, Expr, Literal, Op};
+use super::{Fault, PagePosition, RequestLog, Resource, SimState, Spread, CLIENT_ID, TENANT_DOMAIN, TENANT_ID};
+
+#[derive(Clone)]
+struct App {
+    shared: Arc<Mutex<SimState>>,
+    base: String,
+}
+
+impl App {
+    fn state(&self) -> std::sync::MutexGuard<'_, SimState> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub(super) fn router(shared: Arc<Mutex<SimState>>, base: String) -> Router {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/_sim/requests", get(control_requests))
+        .route("/_sim/records", post(control_records))
+        .route("/_sim/reveal", post(control_reveal))
+        .route("/_sim/faults", post(control_faults))
+        .fallback(graph)
+        .with_state(App { shared, base })
+}
+
+struct Reply {
+    status: StatusCode,
+    body: Vec<u8>,
+    retry_after: Option<String>,
+    records: usize,
+}
+
+impl Reply {
+    fn json(status: StatusCode, v: Value) -> Reply {
+        Reply {
+            status,
+            body: v.to_string().into_bytes(),
+            retry_after: None,
+            records: 0,
+        }
+    }
+}
+
+fn log(app: &App, method: &Method, uri: &Uri, reply: &Reply) {
+    let mut st = app.state();
+    let at = Instant::now();
+    let at_ms = at.duration_since(st.started).as_millis() as u64;
+    st.requests.push(RequestLog {
+        at,
+        at_ms,
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        query: uri.query().unwrap_or("").to_string(),
+        status: reply.status.as_u16(),
+        retry_after: reply.retry_after.clone(),
+        records: reply.records,
+    });
+}
+
+fn finish(reply: Reply) -> Response {
+    let mut builder = Response::builder()
+        .status(reply.status)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("request-id", uuid_like());
+    if let Some(ra) = &reply.retry_after {
+        builder = builder.header("retry-after", ra.as_str());
+    }
+    builder
+        .body(Body::from(reply.body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn uuid_like() -> String {
+    let n = rand::random::<u128>();
+    let h = format!("{n:032x}");
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token endpoint.
+
+fn aad_error(status: StatusCode, error: &str, code: u64, text: &str) -> Reply {
+    let trace = uuid_like();
+    let corr = uuid_like();
+    let ts = Utc::now().format("%Y-%m-%d %H:%M:%SZ");
+    Reply::json(
+        status,
+        json!({
+            "error": error,
+            "error_description": format!("AADSTS{code}: {text} Trace ID: {trace} Correlation ID: {corr} Timestamp: {ts}"),
+            "error_codes": [code],
+            "timestamp": ts.to_string(),
+            "trace_id": trace,
+            "correlation_id": corr,
+            "error_uri": format!("https://login.microsoftonline.com/error?code={code}")
+        }),
+    )
+}
+
+async fn token(
+    State(app): State<App>,
+    Path(tenant): Path<String>,
+    method: Method,
+    uri: Uri,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let reply = issue_token(&app, &tenant, &form);
+    log(&app, &method, &uri, &reply);
+    finish(reply)
+}
+
+fn issue_token(app: &App, tenant: &str, form: &HashMap<String, String>) -> Reply {
+    let f = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    if !tenant.eq_ignore_ascii_case(TENANT_ID) && !tenant.eq_ignore_ascii_case(TENANT_DOMAIN) {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90002,
+            &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+        );
+    }
+    if f("grant_type") != "client_credentials" {
+        return aad_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.");
+    }
+    if f("client_id") != CLIENT_ID {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            &format!("Application with identifier '{}' was not found in the directory '{tenant}'.", f("client_id")),
+        );
+    }
+    let scope = f("scope");
+    if scope != format!("{}/.default", app.base) && scope != "https://graph.microsoft.com/.default" {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            &format!("The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."),
+        );
+    }
+    let mut st = app.state();
+    let secret = f("client_secret");
+    if secret.is_empty() {
+        return aad_error(StatusCode::UNAUTHORIZED, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+    }
+    if secret != st.secret {
+        return aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{CLIENT_ID}'."),
+        );
+    }
+    if st.secret_expired {
+        return aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000222,
+            &format!("The provided client secret keys for app '{CLIENT_ID}' are expired. Visit the Azure portal to create new keys for your app."),
+        );
+    }
+    let now = Utc::now().timestamp();
+    let ttl = st.token_ttl;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = b64.encode(json!({"typ": "JWT", "alg": "RS256", "kid": "simulator"}).to_string());
+    let claims = b64.encode(
+        json!({
+            "aud": app.base, "iss": format!("https://sts.windows.net/{TENANT_ID}/"),
+            "iat": now, "nbf": now, "exp": now + ttl.as_secs() as i64,
+            "appid": CLIENT_ID, "tid": TENANT_ID, "idtyp": "app",
+            "roles": ["AuditLog.Read.All", "Directory.Read.All"],
+            "jti": uuid_like()
+        })
+        .to_string(),
+    );
+    let sig = b64.encode(rand::random::<[u8; 32]>());
+    let access_token = format!("{header}.{claims}.{sig}");
+    st.tokens.insert(access_token.clone(), Instant::now() + ttl);
+    Reply::json(
+        StatusCode::OK,
+        json!({"token_type": "Bearer", "expires_in": ttl.as_secs(), "ext_expires_in": ttl.as_secs(), "access_token": access_token}),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Graph.
+
+fn graph_error(status: StatusCode, code: &str, message: &str) -> Reply {
+    Reply::json(
+        status,
+        json!({"error": {"code": code, "message": message, "innerError": {
+            "date": Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+            "request-id": uuid_like(), "client-request-id": uuid_like()}}}),
+    )
+}
+
+async fn graph(State(app): State<App>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let delay = app.state().delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let reply = graph_reply(&app, &method, &uri, &headers);
+    log(&app, &method, &uri, &reply);
+    finish(reply)
+}
+
+fn graph_reply(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap) -> Reply {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let mut st = app.state();
+    let valid = st.tokens.get(token).is_some_and(|exp| *exp > Instant::now());
+    if !valid {
+        return graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            if token.is_empty() {
+                "Access token is empty."
+            } else {
+                "Access token has expired or is not yet valid."
+            },
+        );
+    }
+    st.graph_requests += 1;
+    let n = st.graph_requests;
+    let fault = match &st.fault_every {
+        Some((every, f)) if n % every == 0 => Some(f.clone()),
+        _ => st.fault_queue.pop_front(),
+    };
+    if let Some(f) = fault {
+        match f {
+            Fault::Throttle { retry_after } => {
+                let mut r = Reply::json(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    json!({"error": {"code": "TooManyRequests", "innerError": {
+                        "code": "429", "date": Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+                        "message": "Please retry after", "request-id": uuid_like(), "status": "429"},
+                        "message": "Please retry again later."}}),
+                );
+                r.retry_after = retry_after;
+                return r;
+            }
+            Fault::Unavailable { retry_after } => {
+                let mut r = graph_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "serviceNotAvailable",
+                    "The service is temporarily unavailable for maintenance or is overloaded.",
+                );
+                r.retry_after = retry_after;
+                return r;
+            }
+            Fault::GatewayTimeout => {
+                return graph_error(StatusCode::GATEWAY_TIMEOUT, "gatewayTimeout", "The server, while acting as a proxy, did not receive a timely response.")
+            }
+            Fault::MalformedPage => {
+                return Reply {
+                    status: StatusCode::OK,
+                    body: br#"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#auditLogs/directoryAudits","value":[{"id":"trunc"#.to_vec(),
+                    retry_after: None,
+                    records: 0,
+                }
+            }
+            Fault::TokenExpired => {
+                st.tokens.remove(token);
+                return graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.");
+            }
+        }
+    }
+    if method != Method::GET {
+        return graph_error(StatusCode::METHOD_NOT_ALLOWED, "Request_BadRequest", "Only GET is served by the simulator.");
+    }
+    let path = uri.path();
+    let Some((version, rest)) = path.trim_start_matches('/').split_once('/') else {
+        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Invalid version.");
+    };
+    if version != "v1.0" && version != "beta" {
+        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("Invalid version: {version}"));
+    }
+    let rest = format!("/{rest}");
+    let Some(resource) = Resource::all().iter().copied().find(|r| r.path().eq_ignore_ascii_case(&rest)) else {
+        return graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", &format!("Resource not found for the segment '{rest}'."));
+    };
+    list(app, &mut st, resource, version, uri)
+}
+
+/// Parses the query options once; the same options must come back with every `$skiptoken`.
+fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &Uri) -> Reply {
+    let raw = uri.query().unwrap_or("");
+    let mut filter_text = None;
+    let mut top = None;
+    let mut orderby = None;
+    let mut skiptoken = None;
+    let mut kept = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(raw.as_bytes()) {
+        match k.as_ref() {
+            "$filter" => filter_text = Some(v.to_string()),
+            "$top" => top = Some(v.to_string()),
+            "$orderby" => orderby = Some(v.to_string()),
+            "$skiptoken" => {
+                skiptoken = Some(v.to_string());
+                continue;
+            }
+            "$skip" => return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Query option 'Skip' is not allowed. To allow it, set the 'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings."),
+            "$select" | "$count" => {}
+            other => return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("Unrecognized query argument specified: '{other}'.")),
+        }
+        kept.push((k.into_owned(), v.into_owned()));
+    }
+    let canonical: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(kept.iter())
+        .finish();
+
+    let page_size = match top.as_deref().map(str::parse::<usize>) {
+        None => resource.default_top(),
+        Some(Ok(n)) if (1..=resource.max_top()).contains(&n) => n,
+        Some(_) => {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!("Invalid page size specified: '{}'. Must be between 1 and {} inclusive.", top.unwrap_or_default(), resource.max_top()),
+            )
+        }
+    };
+    let desc = match orderby.as_deref().map(|o| o.trim().to_string()) {
+        None => true,
+        Some(o) => {
+            let mut parts = o.split_whitespace();
+            let field = parts.next().unwrap_or("");
+            let dir = parts.next().unwrap_or("asc");
+            if field != resource.time_field() || !(dir == "asc" || dir == "desc") || parts.next().is_some() {
+                return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("OrderBy not supported for '{o}'; only '{} asc|desc'.", resource.time_field()));
+            }
+            dir == "desc"
+        }
+    };
+    let expr = match filter_text.as_deref() {
+        None => None,
+        Some(text) => match parse_filter(resource, text) {
+            Ok(e) => Some(e),
+            Err(msg) => return graph_error(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", &msg),
+        },
+    };
+
+    let after = match skiptoken {
+        None => None,
+        Some(tok) => {
+            if st.invalid_skiptokens > 0 {
+                st.invalid_skiptokens -= 1;
+                return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Invalid Skip Token.");
+            }
+            match st.positions.get(&tok) {
+                Some(p) if p.query == canonical => Some(p.after.clone()),
+                _ => return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Invalid Skip Token."),
+            }
+        }
+    };
+
+    let recs = st.records.get(&resource).map(Vec::as_slice).unwrap_or(&[]);
+    let (lo, hi) = expr.as_ref().map_or((None, None), |e| time_bounds(e, resource.time_field()));
+    let start = lo.map_or(0, |t| recs.partition_point(|r| r.time < t));
+    let end = hi.map_or(recs.len(), |t| recs.partition_point(|r| r.time <= t));
+    let candidates = &recs[start.min(end)..end];
+    let matches = |r: &&super::SimRecord| r.visible && expr.as_ref().is_none_or(|e| filter::eval(e, &r.json));
+    let key_after = |r: &super::SimRecord| match &after {
+        None => true,
+        Some((t, id)) if desc => (r.time, r.id.as_str()) < (*t, id.as_str()),
+        Some((t, id)) => (r.time, r.id.as_str()) > (*t, id.as_str()),
+    };
+    let mut page: Vec<&super::SimRecord> = Vec::with_capacity(page_size + 1);
+    if desc {
+        page.extend(candidates.iter().rev().filter(|r| key_after(r)).filter(matches).take(page_size + 1));
+    } else {
+        page.extend(candidates.iter().filter(|r| key_after(r)).filter(matches).take(page_size + 1));
+    }
+    let more = page.len() > page_size;
+    page.truncate(page_size);
+    let values: Vec<Value> = page.iter().map(|r| r.json.clone()).collect();
+    let last = page.last().map(|r| (r.time, r.id.clone()));
+    let mut body = serde_json::Map::new();
+    body.insert(
+        "@odata.context".into(),
+        format!("{}/{version}/$metadata#{}", app.base, resource.path().trim_start_matches('/')).into(),
+    );
+    if let (true, Some(last)) = (more, last) {
+        let token = format!("{:032x}", rand::random::<u128>());
+        st.positions.insert(token.clone(), PagePosition { query: canonical.clone(), after: last });
+        let sep = if canonical.is_empty() { "" } else { "&" };
+        body.insert(
+            "@odata.nextLink".into(),
+            format!("{}/{version}{}?{canonical}{sep}$skiptoken={token}", app.base, resource.path()).into(),
+        );
+    }
+    let n = values.len();
+    body.insert("value".into(), Value::Array(values));
+    Reply {
+        status: StatusCode::OK,
+        body: Value::Object(body).to_string().into_bytes(),
+        retry_after: None,
+        records: n,
+    }
+}
+
+fn parse_filter(resource: Resource, text: &str) -> Result<Expr, String> {
+    let expr = filter::parse(text).map_err(|e| format!("Invalid filter clause: {e}"))?;
+    let mut used = Vec::new();
+    let mut or_used = false;
+    filter::usage(&expr, &mut used, &mut or_used);
+    if or_used && !resource.allows_or() {
+        return Err("Invalid filter clause: 'or' and 'not' are not supported on this resource.".into());
+    }
+    for (path, op) in used {
+        let allowed = resource
+            .filterable()
+            .iter()
+            .find(|(p, _)| p.eq_ignore_ascii_case(&path))
+            .map(|(_, ops)| *ops);
+        match allowed {
+            None => return Err(format!("Unsupported or invalid query filter clause specified for property '{path}' of resource '{}'.", resource.path().rsplit('/').next().unwrap_or(""))),
+            Some(ops) if !ops.contains(&op) => {
+                return Err(format!("Unsupported filter operator '{}' for property '{path}'.", op.name()))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(expr)
+}
+
+/// The `ge`/`le` (or `gt`/`lt`, `eq`) bounds a top-level conjunction puts on the time field, to
+/// narrow the scan before the full filter runs.
+fn time_bounds(e: &Expr, field: &str) -> (Option<chrono::DateTime<Utc>>, Option<chrono::DateTime<Utc>>) {
+    match e {
+        Expr::And(a, b) => {
+            let (l1, h1) = time_bounds(a, field);
+            let (l2, h2) = time_bounds(b, field);
+            (l1.max(l2), match (h1, h2) { (Some(x), Some(y)) => Some(x.min(y)), (x, y) => x.or(y) })
+        }
+        Expr::Cmp { path, op, lit: Literal::Time(t) } if path == field => match op {
+            Op::Ge | Op::Gt => (Some(*t), None),
+            Op::Le | Op::Lt => (None, Some(*t)),
+            Op::Eq => (Some(*t), Some(*t)),
+            _ => (None, None),
+        },
+        _ => (None, None),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Controls.
+
+async fn control_requests(State(app): State<App>) -> Response {
+    axum::Json(app.state().requests.clone()).into_response()
+}
+
+async fn control_records(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let Some(resource) = q.get("resource").and_then(|r| Resource::from_name(r)) else {
+        return (StatusCode::BAD_REQUEST, "resource=directory_audits is required\n").into_response();
+    };
+    let count: u64 = q.get("count").and_then(|c| c.parse().ok()).unwrap_or(1);
+    let now = Utc::now();
+    let spread = if q.contains_key("same_second") {
+        Spread::SameSecond(now - chrono::Duration::seconds(2))
+    } else {
+        Spread::Between(now - chrono::Duration::seconds(60), now - chrono::Duration::seconds(1))
+    };
+    let visible = !q.contains_key("hidden");
+    let ids = app.state().generate(resource, count, spread, visible);
+    axum::Json(json!({ "ids": ids })).into_response()
+}
+
+async fn control_reveal(State(app): State<App>) -> Response {
+    let mut st = app.state();
+    for recs in st.records.values_mut() {
+        recs.iter_mut().for_each(|r| r.visible = true);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn control_faults(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let retry_after = q.get("retry_after").cloned();
+    let fault = match q.get("kind").map(String::as_str) {
+        Some("429") => Fault::Throttle { retry_after },
+        Some("503") => Fault::Unavailable { retry_after },
+        Some("504") => Fault::GatewayTimeout,
+        Some("malformed") => Fault::MalformedPage,
+        Some("token_expired") => Fault::TokenExpired,
+        Some("none") => {
+            let mut st = app.state();
+            st.fault_every = None;
+            st.fault_queue.clear();
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        _ => return (StatusCode::BAD_REQUEST, "kind=429|503|504|malformed|token_expired|none is required\n").into_response(),
+    };
+    let mut st = app.state();
+    if let Some(every) = q.get("every").and_then(|n| n.parse::<u64>().ok()).filter(|n| *n > 0) {
+        st.fault_every = Some((every, fault));
+    } else {
+        let count = q.get("count").and_then(|n| n.parse().ok()).unwrap_or(1);
+        for _ in 0..count {
+            st.fault_queue.push_back(fault.clone());
+        }
+    }
+    StatusCode::NO_CONTENT.into_response()
+}

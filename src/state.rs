@@ -1,0 +1,341 @@
+//! The checkpoint file (`CONTRACT.md` § State file): versioned JSON, one section per tenant and
+//! stream, written atomically (temp file, fsync, rename), recovered temp-first, and guarded by a
+//! lock file so two processes never share it. It never holds a secret or a token.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::event::whole_seconds;
+
+/// The state format this build reads and writes.
+pub const STATE_VERSION: u32 = 1;
+
+/// How long a start waits for a lock still held by a previous instance that is exiting.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state file {path} is corrupt ({reason}); it was left untouched. Restore it from a backup, or move it aside to start again from initial_lookback (records since then are read again)")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("state file {path} has version {found}, which this entra-source (version {STATE_VERSION}) does not understand; upgrade entra-source")]
+    Version { path: PathBuf, found: u64 },
+    #[error("state file {path} is locked by another entra-source process{holder}; stop that process, or give this instance its own [state] path")]
+    Locked { path: PathBuf, holder: String },
+    #[error("cannot {action} state file {path}: {source}; check the directory exists and is writable by this user")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The whole file.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateData {
+    pub version: u32,
+    #[serde(default)]
+    pub tenants: BTreeMap<String, TenantState>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantState {
+    #[serde(default)]
+    pub streams: BTreeMap<String, StreamState>,
+}
+
+/// One stream's checkpoint.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamState {
+    /// The next poll reads from `cursor − late_arrival`.
+    pub cursor: Option<DateTime<Utc>>,
+    /// The `event.id`s already emitted inside the re-read window, by record second.
+    #[serde(default)]
+    pub seen: SeenIds,
+    /// When a poll last drained its window.
+    pub last_success: Option<DateTime<Utc>>,
+}
+
+/// Emitted ids grouped by the whole second of their record time, pruned by time (never by
+/// count), with an index for lookups.
+#[derive(Debug, Default, Clone)]
+pub struct SeenIds {
+    by_second: BTreeMap<DateTime<Utc>, Vec<String>>,
+    index: HashSet<String>,
+}
+
+impl SeenIds {
+    pub fn contains(&self, id: &str) -> bool {
+        self.index.contains(id)
+    }
+
+    pub fn insert(&mut self, id: String, at: DateTime<Utc>) {
+        if self.index.insert(id.clone()) {
+            self.by_second.entry(whole_seconds(at)).or_default().push(id);
+        }
+    }
+
+    /// Forgets ids of records older than `from` (a whole second): they are never read again.
+    pub fn prune_before(&mut self, from: DateTime<Utc>) {
+        let keep = self.by_second.split_off(&from);
+        for id in std::mem::replace(&mut self.by_second, keep).into_values().flatten() {
+            self.index.remove(&id);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+}
+
+impl Serialize for SeenIds {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.by_second.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SeenIds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let by_second = BTreeMap::<DateTime<Utc>, Vec<String>>::deserialize(d)?;
+        let index = by_second.values().flatten().cloned().collect();
+        Ok(SeenIds { by_second, index })
+    }
+}
+
+/// The open, locked state file.
+pub struct StateStore {
+    path: PathBuf,
+    tmp: PathBuf,
+    _lock: File,
+    pub data: StateData,
+}
+
+impl StateStore {
+    /// Takes the lock (waiting a few seconds for a previous instance to exit), then reads the
+    /// file, preferring a complete temp file left by a crash between fsync and rename.
+    pub fn open(path: &Path) -> Result<StateStore, StateError> {
+        let lock = acquire_lock(path)?;
+        let tmp = sibling(path, ".tmp");
+        let data = match read_state(&tmp) {
+            Ok(Some(d)) => {
+                tracing::info!(path = %tmp.display(), "recovered the checkpoint from the temp file of an interrupted write");
+                d
+            }
+            Ok(None) => read_state(path)?.unwrap_or_else(|| StateData {
+                version: STATE_VERSION,
+                tenants: BTreeMap::new(),
+            }),
+            Err(_) => {
+                tracing::warn!(path = %tmp.display(), "ignoring an incomplete temp state file left by an interrupted write");
+                read_state(path)?.unwrap_or_else(|| StateData {
+                    version: STATE_VERSION,
+                    tenants: BTreeMap::new(),
+                })
+            }
+        };
+        Ok(StateStore {
+            path: path.to_path_buf(),
+            tmp,
+            _lock: lock,
+            data,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn stream(&self, tenant: &str, stream: &str) -> Option<&StreamState> {
+        self.data.tenants.get(tenant)?.streams.get(stream)
+    }
+
+    pub fn stream_mut(&mut self, tenant: &str, stream: &str) -> &mut StreamState {
+        self.data
+            .tenants
+            .entry(tenant.to_string())
+            .or_default()
+            .streams
+            .entry(stream.to_string())
+            .or_default()
+    }
+
+    /// Writes the temp file, fsyncs it, renames it over the state file and fsyncs the directory.
+    pub fn save(&self) -> Result<(), StateError> {
+        let io = |action, source| StateError::Io {
+            action,
+            path: self.path.clone(),
+            source,
+        };
+        let bytes = serde_json::to_vec_pretty(&self.data)
+            .map_err(|e| io("serialize", std::io::Error::other(e)))?;
+        let mut f = File::create(&self.tmp).map_err(|e| io("write", e))?;
+        f.write_all(&bytes).map_err(|e| io("write", e))?;
+        f.sync_all().map_err(|e| io("fsync", e))?;
+        drop(f);
+        fs::rename(&self.tmp, &self.path).map_err(|e| io("rename", e))?;
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// `Ok(None)` when the file does not exist.
+fn read_state(path: &Path) -> Result<Option<StateData>, StateError> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(StateError::Io {
+                action: "read",
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let corrupt = |reason: String| StateError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let v: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not JSON: {e}")))?;
+    match v.get("version").and_then(serde_json::Value::as_u64) {
+        Some(n) if n == u64::from(STATE_VERSION) => {}
+        Some(n) => {
+            return Err(StateError::Version {
+                path: path.to_path_buf(),
+                found: n,
+            })
+        }
+        None => return Err(corrupt("no numeric `version` field".into())),
+    }
+    serde_json::from_value(v)
+        .map(Some)
+        .map_err(|e| corrupt(e.to_string()))
+}
+
+/// Locks `{path}.lock` exclusively, writing this process id into it.
+fn acquire_lock(path: &Path) -> Result<File, StateError> {
+    let lock_path = sibling(path, ".lock");
+    let io = |action, source| StateError::Io {
+        action,
+        path: lock_path.clone(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| io("open the lock of", e))?;
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(StateError::Locked {
+                    path: path.to_path_buf(),
+                    holder: if holder.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (pid {holder})")
+                    },
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io("lock", e)),
+        }
+    }
+    file.set_len(0).map_err(|e| io("write the lock of", e))?;
+    write!(file, "{}", std::process::id()).map_err(|e| io("write the lock of", e))?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn seen_ids_prune_by_time_not_count() {
+        let mut s = SeenIds::default();
+        s.insert("a".into(), t("2026-01-01T10:00:00.5Z"));
+        s.insert("b".into(), t("2026-01-01T10:00:01Z"));
+        s.insert("c".into(), t("2026-01-01T10:00:02.9Z"));
+        s.prune_before(t("2026-01-01T10:00:01Z"));
+        assert!(!s.contains("a"));
+        assert!(s.contains("b") && s.contains("c"));
+        assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn save_then_open_round_trips_and_locks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        {
+            let mut st = StateStore::open(&path).unwrap();
+            let s = st.stream_mut("t1", "directory_audits");
+            s.cursor = Some(t("2026-01-01T10:00:00Z"));
+            s.seen.insert("x".into(), t("2026-01-01T09:59:59Z"));
+            st.save().unwrap();
+        }
+        let st = StateStore::open(&path).unwrap();
+        let s = st.stream("t1", "directory_audits").unwrap();
+        assert!(s.seen.contains("x"));
+        assert_eq!(s.cursor, Some(t("2026-01-01T10:00:00Z")));
+    }
+
+    #[test]
+    fn a_complete_temp_file_wins_and_a_partial_one_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        fs::write(&path, r#"{"version":1,"tenants":{}}"#).unwrap();
+        fs::write(
+            sibling(&path, ".tmp"),
+            r#"{"version":1,"tenants":{"t":{"streams":{}}}}"#,
+        )
+        .unwrap();
+        assert!(StateStore::open(&path).unwrap().data.tenants.contains_key("t"));
+        fs::write(sibling(&path, ".tmp"), r#"{"version":1,"tena"#).unwrap();
+        assert!(StateStore::open(&path).unwrap().data.tenants.is_empty());
+    }
+
+    #[test]
+    fn corrupt_and_future_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        fs::write(&path, "{not json").unwrap();
+        assert!(matches!(StateStore::open(&path), Err(StateError::Corrupt { .. })));
+        fs::write(&path, r#"{"version":99}"#).unwrap();
+        assert!(matches!(StateStore::open(&path), Err(StateError::Version { .. })));
+    }
+}
