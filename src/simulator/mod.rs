@@ -170,7 +170,8 @@ pub(crate) struct SimState {
     records: HashMap<Resource, Vec<SimRecord>>,
     positions: HashMap<String, PagePosition>,
     fault_every: Option<(u64, Fault)>,
-    fault_queue: VecDeque<Fault>,
+    /// `None` lets one request through untouched.
+    fault_queue: VecDeque<Option<Fault>>,
     invalid_skiptokens: u32,
     delay: Duration,
     graph_requests: u64,
@@ -302,7 +303,14 @@ impl Simulator {
 
     /// Answers these faults to the next Graph requests, in order.
     pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.state().fault_queue.extend(faults);
+        self.push_faults_after(0, faults);
+    }
+
+    /// Lets `n` Graph requests through, then answers these faults to the next ones.
+    pub fn push_faults_after(&self, n: usize, faults: impl IntoIterator<Item = Fault>) {
+        let mut st = self.state();
+        st.fault_queue.extend(std::iter::repeat_n(None, n));
+        st.fault_queue.extend(faults.into_iter().map(Some));
     }
 
     /// The next `n` requests that carry a `$skiptoken` get 400 "Invalid Skip Token".

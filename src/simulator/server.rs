@@ -245,7 +245,7 @@ fn graph_reply(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap) -> Re
     let n = st.graph_requests;
     let fault = match &st.fault_every {
         Some((every, f)) if n % every == 0 => Some(f.clone()),
-        _ => st.fault_queue.pop_front(),
+        _ => st.fault_queue.pop_front().flatten(),
     };
     if let Some(f) = fault {
         match f {
@@ -517,7 +517,7 @@ async fn control_faults(State(app): State<App>, Query(q): Query<HashMap<String, 
     } else {
         let count = q.get("count").and_then(|n| n.parse().ok()).unwrap_or(1);
         for _ in 0..count {
-            st.fault_queue.push_back(fault.clone());
+            st.fault_queue.push_back(Some(fault.clone()));
         }
     }
     StatusCode::NO_CONTENT.into_response()

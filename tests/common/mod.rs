@@ -1,0 +1,211 @@
+//! Test harness: a temp dir per test, the Graph simulator in-process, and the real binary run
+//! against it as a child process.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use entra_source::simulator::{Resource, Simulator, Spread, CLIENT_SECRET};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_entra-source");
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub sim: Simulator,
+    pub config: PathBuf,
+    pub state: PathBuf,
+    pub secret_file: PathBuf,
+}
+
+/// What one finished run printed.
+#[derive(Debug)]
+pub struct RunResult {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl RunResult {
+    pub fn events(&self) -> Vec<Value> {
+        parse_lines(&self.stdout)
+    }
+    pub fn last_stderr_line(&self) -> &str {
+        self.stderr.lines().last().unwrap_or("")
+    }
+}
+
+pub fn parse_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))
+        .collect()
+}
+
+pub fn event_ids(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["event"]["id"].as_str().expect("event.id").to_string())
+        .collect()
+}
+
+/// Counts per id.
+pub fn tally(ids: &[String]) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for id in ids {
+        *m.entry(id.clone()).or_insert(0) += 1;
+    }
+    m
+}
+
+pub fn minutes_ago(m: i64) -> DateTime<Utc> {
+    Utc::now() - chrono::Duration::minutes(m)
+}
+
+pub fn seconds_ago(s: i64) -> DateTime<Utc> {
+    Utc::now() - chrono::Duration::seconds(s)
+}
+
+/// Records spread over `[from minutes ago, to minutes ago]`.
+pub fn between_minutes_ago(from: i64, to: i64) -> Spread {
+    Spread::Between(minutes_ago(from), minutes_ago(to))
+}
+
+impl Harness {
+    /// A simulator plus a config with `[streams.directory_audits]` and `extra` appended.
+    pub async fn new(extra: &str) -> Harness {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sim = Simulator::start().await.expect("simulator");
+        let secret_file = dir.path().join("secret");
+        std::fs::write(&secret_file, CLIENT_SECRET).unwrap();
+        let state = dir.path().join("state.json");
+        let config = dir.path().join("config.toml");
+        let h = Harness {
+            dir,
+            sim,
+            config,
+            state,
+            secret_file,
+        };
+        h.write_config(&format!("[poll]\ninterval_seconds = 1\n\n[streams.directory_audits]\n{extra}"));
+        h
+    }
+
+    pub fn write_config(&self, body: &str) {
+        std::fs::write(
+            &self.config,
+            self.sim.config_toml(&self.secret_file, &self.state, body),
+        )
+        .unwrap();
+    }
+
+    pub fn audits(&self, count: u64, spread: Spread) -> Vec<String> {
+        self.sim.generate(Resource::DirectoryAudits, count, spread)
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        c
+    }
+
+    /// `run --config … --once`, to completion.
+    pub async fn run_once(&self) -> RunResult {
+        self.run_args(&["run", "--config", self.config.to_str().unwrap(), "--once"])
+            .await
+    }
+
+    pub async fn run_args(&self, args: &[&str]) -> RunResult {
+        let child = self.command(args).spawn().expect("spawn entra-source");
+        finish(child).await
+    }
+
+    pub fn spawn_run(&self) -> Child {
+        self.command(&["run", "--config", self.config.to_str().unwrap()])
+            .spawn()
+            .expect("spawn entra-source")
+    }
+
+    pub fn graph_requests(&self) -> Vec<entra_source::simulator::RequestLog> {
+        self.sim.requests().into_iter().filter(|r| r.is_graph()).collect()
+    }
+
+    pub fn state_json(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(&self.state).expect("state file")).expect("state JSON")
+    }
+}
+
+/// Waits for the child (at most 120 s) and collects its output.
+pub async fn finish(mut child: Child) -> RunResult {
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let io = async {
+        let (a, b) = tokio::join!(out.read_to_string(&mut stdout), err.read_to_string(&mut stderr));
+        a.unwrap();
+        b.unwrap();
+    };
+    tokio::time::timeout(Duration::from_secs(120), io)
+        .await
+        .expect("entra-source did not finish within 120 s");
+    let status = child.wait().await.unwrap();
+    RunResult {
+        code: status.code(),
+        stdout,
+        stderr,
+    }
+}
+
+/// Reads stdout lines of a running child until `n` lines arrived (or EOF).
+pub async fn read_lines(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    n: usize,
+    into: &mut Vec<String>,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while into.len() < n {
+        match tokio::time::timeout_at(deadline, lines.next_line()).await {
+            Ok(Ok(Some(l))) => into.push(l),
+            Ok(_) => return,
+            Err(_) => panic!("no more stdout lines within 60 s (have {})", into.len()),
+        }
+    }
+}
+
+pub fn stdout_lines(child: &mut Child) -> tokio::io::Lines<BufReader<tokio::process::ChildStdout>> {
+    BufReader::new(child.stdout.take().unwrap()).lines()
+}
+
+/// Checks the shape every native event has (CONTRACT.md § Events).
+pub fn assert_native_audit_event(e: &Value) {
+    let ev = &e["event"];
+    assert_eq!(ev["category"], "identity", "{e}");
+    assert_eq!(ev["type"], "directory_audit");
+    assert_eq!(ev["kind"], "event");
+    assert_eq!(ev["dataset"], "entra.directory_audits");
+    assert!(["success", "failure", "unknown"].contains(&ev["outcome"].as_str().unwrap()));
+    assert!(["info", "low", "medium", "high"].contains(&ev["severity"].as_str().unwrap()));
+    assert!(ev["id"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(ev["tenant_id"].as_str().is_some());
+    assert!(ev["ingested"].as_str().is_some());
+    assert_eq!(e["category"], "AuditLogs");
+    assert_eq!(e["properties"]["id"], ev["id"]);
+    assert_eq!(e["operationName"], e["properties"]["activityDisplayName"]);
+    assert_eq!(e["ActivityDisplayName"], e["properties"]["activityDisplayName"]);
+    let time = e["time"].as_str().unwrap();
+    assert_eq!(time.len(), "2026-01-01T00:00:00.0000000Z".len(), "{time}");
+    for reserved in ["stream", "pid", "command", "host", "source_type", "timestamp"] {
+        assert!(e.get(reserved).is_none(), "top-level {reserved} shadows host metadata");
+    }
+}
