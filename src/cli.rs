@@ -15,7 +15,11 @@ use crate::runner::{self, RunOutcome};
 use crate::shutdown;
 
 #[derive(Debug, Parser)]
-#[command(name = "entra-source", version, about = "Streams Microsoft Entra ID identity-security events from Microsoft Graph as JSON lines")]
+#[command(
+    name = "entra-source",
+    version,
+    about = "Streams Microsoft Entra ID identity-security events from Microsoft Graph as JSON lines"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -33,7 +33,10 @@ pub async fn demo(events: u32, follow: bool) -> u8 {
         sim.generate(
             *r,
             u64::from(events),
-            Spread::Between(now - chrono::Duration::minutes(50), now - chrono::Duration::seconds(5)),
+            Spread::Between(
+                now - chrono::Duration::minutes(50),
+                now - chrono::Duration::seconds(5),
+            ),
         );
         if follow {
             sim.spawn_producer(*r, 1);
@@ -59,7 +62,10 @@ pub async fn demo(events: u32, follow: bool) -> u8 {
             )
         });
     if let Err(e) = setup {
-        tracing::error!("cannot write the demo's throwaway config in {}: {e}", dir.0.display());
+        tracing::error!(
+            "cannot write the demo's throwaway config in {}: {e}",
+            dir.0.display()
+        );
         return 1;
     }
     let config = match Config::load(&config_path) {

@@ -144,40 +144,24 @@ pub fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_seven_and_zero_fraction_digits() {
-        let a = parse_time("2020-03-13T19:15:41.6195833Z").unwrap();
-        let b = parse_time("2020-03-13T19:15:41Z").unwrap();
-        assert!(a > b);
-        assert_eq!(envelope_time(b), "2020-03-13T19:15:41.0000000Z");
-        assert_eq!(envelope_time(a), "2020-03-13T19:15:41.6195833Z");
-    }
-
-    #[test]
-    fn rejects_a_stray_character() {
-        assert!(parse_time("2021-10-26T16:28:17.8202975Z)").is_none());
-    }
-
-    #[test]
-    fn filter_literals_are_whole_seconds() {
-        let t = parse_time("2020-03-13T19:15:41.6195833Z").unwrap();
-        assert_eq!(graph_time(whole_seconds(t)), "2020-03-13T19:15:41Z");
-    }
-}
-
 /// Top-level keys a host may add to an event (Vector's legacy namespace inserts these when
 /// absent): a Graph key with one of these names is left in `properties` only.
-const RESERVED_TOP_LEVEL: [&str; 6] = ["stream", "pid", "command", "host", "source_type", "timestamp"];
+const RESERVED_TOP_LEVEL: [&str; 6] = [
+    "stream",
+    "pid",
+    "command",
+    "host",
+    "source_type",
+    "timestamp",
+];
 
 /// Copies the record's keys to the top level where they collide with nothing already there
 /// (and are not OData annotations or host-reserved names), so rules written against Graph's
 /// camelCase keys match without glue.
 pub fn copy_graph_keys(event: &mut Map<String, Value>, record: &Value) {
-    let Some(obj) = record.as_object() else { return };
+    let Some(obj) = record.as_object() else {
+        return;
+    };
     for (k, v) in obj {
         if k.starts_with('@') || RESERVED_TOP_LEVEL.contains(&k.as_str()) || event.contains_key(k) {
             continue;
@@ -202,5 +186,30 @@ pub fn record_id(record: &Value) -> String {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
         _ => fallback_id(record),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_seven_and_zero_fraction_digits() {
+        let a = parse_time("2020-03-13T19:15:41.6195833Z").unwrap();
+        let b = parse_time("2020-03-13T19:15:41Z").unwrap();
+        assert!(a > b);
+        assert_eq!(envelope_time(b), "2020-03-13T19:15:41.0000000Z");
+        assert_eq!(envelope_time(a), "2020-03-13T19:15:41.6195833Z");
+    }
+
+    #[test]
+    fn rejects_a_stray_character() {
+        assert!(parse_time("2021-10-26T16:28:17.8202975Z)").is_none());
+    }
+
+    #[test]
+    fn filter_literals_are_whole_seconds() {
+        let t = parse_time("2020-03-13T19:15:41.6195833Z").unwrap();
+        assert_eq!(graph_time(whole_seconds(t)), "2020-03-13T19:15:41Z");
     }
 }

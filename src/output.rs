@@ -61,7 +61,10 @@ impl Output {
             self.buf.push(b'\n');
             let len = self.buf.len() - start;
             if len > LONG_LINE_BYTES {
-                let id = e.pointer("/event/id").and_then(|v| v.as_str()).unwrap_or("");
+                let id = e
+                    .pointer("/event/id")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("");
                 tracing::warn!(
                     event_id = id,
                     bytes = len,

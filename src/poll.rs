@@ -81,8 +81,8 @@ impl StreamPoller {
         let from = match cursor {
             Some(c) => whole_seconds(c - late),
             None => {
-                let lookback = chrono::Duration::from_std(self.settings.initial_lookback)
-                    .unwrap_or_default();
+                let lookback =
+                    chrono::Duration::from_std(self.settings.initial_lookback).unwrap_or_default();
                 now - lookback
             }
         };

@@ -56,9 +56,10 @@ pub fn install_signal_handlers(trigger: ShutdownTrigger) {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int)) =
-                (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-            else {
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
                 tracing::warn!("cannot install signal handlers; SIGTERM will end the run without a final checkpoint");
                 return;
             };

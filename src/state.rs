@@ -79,14 +79,20 @@ impl SeenIds {
 
     pub fn insert(&mut self, id: String, at: DateTime<Utc>) {
         if self.index.insert(id.clone()) {
-            self.by_second.entry(whole_seconds(at)).or_default().push(id);
+            self.by_second
+                .entry(whole_seconds(at))
+                .or_default()
+                .push(id);
         }
     }
 
     /// Forgets ids of records older than `from` (a whole second): they are never read again.
     pub fn prune_before(&mut self, from: DateTime<Utc>) {
         let keep = self.by_second.split_off(&from);
-        for id in std::mem::replace(&mut self.by_second, keep).into_values().flatten() {
+        for id in std::mem::replace(&mut self.by_second, keep)
+            .into_values()
+            .flatten()
+        {
             self.index.remove(&id);
         }
     }
@@ -324,7 +330,11 @@ mod tests {
             r#"{"version":1,"tenants":{"t":{"streams":{}}}}"#,
         )
         .unwrap();
-        assert!(StateStore::open(&path).unwrap().data.tenants.contains_key("t"));
+        assert!(StateStore::open(&path)
+            .unwrap()
+            .data
+            .tenants
+            .contains_key("t"));
         fs::write(sibling(&path, ".tmp"), r#"{"version":1,"tena"#).unwrap();
         assert!(StateStore::open(&path).unwrap().data.tenants.is_empty());
     }
@@ -334,8 +344,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         fs::write(&path, "{not json").unwrap();
-        assert!(matches!(StateStore::open(&path), Err(StateError::Corrupt { .. })));
+        assert!(matches!(
+            StateStore::open(&path),
+            Err(StateError::Corrupt { .. })
+        ));
         fs::write(&path, r#"{"version":99}"#).unwrap();
-        assert!(matches!(StateStore::open(&path), Err(StateError::Version { .. })));
+        assert!(matches!(
+            StateStore::open(&path),
+            Err(StateError::Version { .. })
+        ));
     }
 }

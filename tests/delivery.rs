@@ -21,19 +21,32 @@ async fn five_thousand_records_over_many_pages_each_exactly_once_with_full_pages
     }
     let got = event_ids(&events);
     assert_eq!(got.len(), 5000);
-    assert_eq!(got.iter().collect::<HashSet<_>>(), ids.iter().collect::<HashSet<_>>());
+    assert_eq!(
+        got.iter().collect::<HashSet<_>>(),
+        ids.iter().collect::<HashSet<_>>()
+    );
 
     // A backlog is read in full pages: one request per $top (1000) records.
     let reqs = h.graph_requests();
     assert_eq!(reqs.len(), 5, "{reqs:#?}");
     assert!(reqs.iter().all(|r| r.status == 200));
     assert_eq!(reqs[0].param("$top").as_deref(), Some("1000"));
-    assert_eq!(reqs[0].param("$orderby").as_deref(), Some("activityDateTime asc"));
+    assert_eq!(
+        reqs[0].param("$orderby").as_deref(),
+        Some("activityDateTime asc")
+    );
     let filter = reqs[0].param("$filter").unwrap();
-    assert!(filter.starts_with("activityDateTime ge ") && filter.contains(" and activityDateTime le "), "{filter}");
+    assert!(
+        filter.starts_with("activityDateTime ge ") && filter.contains(" and activityDateTime le "),
+        "{filter}"
+    );
     // nextLinks are followed verbatim: they carry the original query options.
-    assert!(reqs[1..].iter().all(|r| r.param("$skiptoken").is_some() && r.param("$filter") == Some(filter.clone())));
-    assert!(reqs.iter().all(|r| r.path == "/v1.0/auditLogs/directoryAudits"));
+    assert!(reqs[1..]
+        .iter()
+        .all(|r| r.param("$skiptoken").is_some() && r.param("$filter") == Some(filter.clone())));
+    assert!(reqs
+        .iter()
+        .all(|r| r.path == "/v1.0/auditLogs/directoryAudits"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,7 +62,10 @@ async fn a_second_run_emits_only_the_new_records() {
     assert_eq!(second.code, Some(0), "{}", second.stderr);
     let got = event_ids(&second.events());
     assert_eq!(got.len(), 120, "{}", second.stderr);
-    assert_eq!(got.into_iter().collect::<HashSet<_>>(), new.into_iter().collect::<HashSet<_>>());
+    assert_eq!(
+        got.into_iter().collect::<HashSet<_>>(),
+        new.into_iter().collect::<HashSet<_>>()
+    );
 
     // Nothing new: nothing emitted.
     let third = h.run_once().await;
@@ -62,9 +78,11 @@ async fn late_records_inside_late_arrival_are_emitted_exactly_once() {
     let h = Harness::new("late_arrival = \"20m\"\n").await;
     let on_time = h.audits(500, between_minutes_ago(30, 1));
     // Records stamped 10 to 2 minutes ago that Graph shows only after the first run.
-    let late = h
-        .sim
-        .generate_hidden(entra_source::simulator::Resource::DirectoryAudits, 200, between_minutes_ago(10, 2));
+    let late = h.sim.generate_hidden(
+        entra_source::simulator::Resource::DirectoryAudits,
+        200,
+        between_minutes_ago(10, 2),
+    );
     let first = h.run_once().await;
     assert_eq!(first.code, Some(0), "{}", first.stderr);
     assert_eq!(event_ids(&first.events()).len(), 500);
@@ -73,8 +91,15 @@ async fn late_records_inside_late_arrival_are_emitted_exactly_once() {
     let second = h.run_once().await;
     assert_eq!(second.code, Some(0), "{}", second.stderr);
     let got = event_ids(&second.events());
-    assert_eq!(got.iter().collect::<HashSet<_>>(), late.iter().collect::<HashSet<_>>());
-    assert_eq!(got.len(), 200, "the re-read window re-emitted already emitted records");
+    assert_eq!(
+        got.iter().collect::<HashSet<_>>(),
+        late.iter().collect::<HashSet<_>>()
+    );
+    assert_eq!(
+        got.len(),
+        200,
+        "the re-read window re-emitted already emitted records"
+    );
 
     let all: Vec<String> = event_ids(&first.events()).into_iter().chain(got).collect();
     assert!(tally(&all).values().all(|n| *n == 1));
@@ -87,20 +112,28 @@ async fn three_thousand_records_in_one_second_split_across_pages_and_runs_all_ar
     let second = seconds_ago(30);
     let visible = h.audits(3000, Spread::SameSecond(second));
     // More records in the same second that show up only later: the cursor must not skip them.
-    let late = h
-        .sim
-        .generate_hidden(entra_source::simulator::Resource::DirectoryAudits, 500, Spread::SameSecond(second));
+    let late = h.sim.generate_hidden(
+        entra_source::simulator::Resource::DirectoryAudits,
+        500,
+        Spread::SameSecond(second),
+    );
     let first = h.run_once().await;
     assert_eq!(first.code, Some(0), "{}", first.stderr);
     let got1 = event_ids(&first.events());
     assert_eq!(got1.len(), 3000);
-    assert_eq!(got1.iter().collect::<HashSet<_>>(), visible.iter().collect::<HashSet<_>>());
+    assert_eq!(
+        got1.iter().collect::<HashSet<_>>(),
+        visible.iter().collect::<HashSet<_>>()
+    );
     assert_eq!(h.graph_requests().len(), 3);
 
     h.sim.reveal(None);
     let second_run = h.run_once().await;
     let got2 = event_ids(&second_run.events());
-    assert_eq!(got2.iter().collect::<HashSet<_>>(), late.iter().collect::<HashSet<_>>());
+    assert_eq!(
+        got2.iter().collect::<HashSet<_>>(),
+        late.iter().collect::<HashSet<_>>()
+    );
     assert_eq!(got2.len(), 500);
 }
 
@@ -108,12 +141,20 @@ async fn three_thousand_records_in_one_second_split_across_pages_and_runs_all_ar
 async fn a_429_on_every_third_request_loses_and_duplicates_nothing_and_waits_retry_after() {
     let h = Harness::new("").await;
     let ids = h.audits(5000, between_minutes_ago(50, 1));
-    h.sim.fault_every(3, Fault::Throttle { retry_after: Some("0.35".into()) });
+    h.sim.fault_every(
+        3,
+        Fault::Throttle {
+            retry_after: Some("0.35".into()),
+        },
+    );
     let r = h.run_once().await;
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let got = event_ids(&r.events());
     assert_eq!(got.len(), 5000);
-    assert_eq!(got.iter().collect::<HashSet<_>>(), ids.iter().collect::<HashSet<_>>());
+    assert_eq!(
+        got.iter().collect::<HashSet<_>>(),
+        ids.iter().collect::<HashSet<_>>()
+    );
 
     let reqs = h.graph_requests();
     let throttled: Vec<usize> = (0..reqs.len()).filter(|i| reqs[*i].status == 429).collect();
@@ -122,7 +163,10 @@ async fn a_429_on_every_third_request_loses_and_duplicates_nothing_and_waits_ret
         let (t, next) = (&reqs[i], &reqs[i + 1]);
         assert_eq!(t.retry_after.as_deref(), Some("0.35"));
         let gap = next.at.duration_since(t.at);
-        assert!(gap >= Duration::from_millis(350), "retried after {gap:?}, before Retry-After");
+        assert!(
+            gap >= Duration::from_millis(350),
+            "retried after {gap:?}, before Retry-After"
+        );
         assert_eq!(next.query, t.query, "the retry must use the same URL");
     }
 }
@@ -132,13 +176,18 @@ async fn outages_expired_tokens_and_bad_skip_tokens_lose_nothing() {
     let h = Harness::new("").await;
     let ids = h.audits(2500, between_minutes_ago(50, 1));
     h.sim.push_faults([
-        Fault::Unavailable { retry_after: Some("0.1".into()) },
+        Fault::Unavailable {
+            retry_after: Some("0.1".into()),
+        },
         Fault::GatewayTimeout,
         Fault::Unavailable { retry_after: None },
     ]);
     let r = h.run_once().await;
     assert_eq!(r.code, Some(0), "{}", r.stderr);
-    assert_eq!(event_ids(&r.events()).into_iter().collect::<HashSet<_>>(), ids.iter().cloned().collect());
+    assert_eq!(
+        event_ids(&r.events()).into_iter().collect::<HashSet<_>>(),
+        ids.iter().cloned().collect()
+    );
 
     // A token that expires mid-paging is renewed once; paging continues on the same nextLink.
     let more = h.audits(2500, Spread::Between(seconds_ago(50), seconds_ago(1)));
@@ -148,17 +197,30 @@ async fn outages_expired_tokens_and_bad_skip_tokens_lose_nothing() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let got = event_ids(&r.events());
     assert_eq!(got.len(), 2500);
-    assert_eq!(got.iter().collect::<HashSet<_>>(), more.iter().collect::<HashSet<_>>());
+    assert_eq!(
+        got.iter().collect::<HashSet<_>>(),
+        more.iter().collect::<HashSet<_>>()
+    );
     let reqs: Vec<_> = h.sim.requests().into_iter().skip(before).collect();
     let graph: Vec<_> = reqs.iter().filter(|r| r.is_graph()).collect();
     assert_eq!(graph[1].status, 401);
-    assert_eq!(graph[2].query, graph[1].query, "the same nextLink after the renewal");
     assert_eq!(
-        graph.iter().filter(|r| r.param("$skiptoken").is_none()).count(),
+        graph[2].query, graph[1].query,
+        "the same nextLink after the renewal"
+    );
+    assert_eq!(
+        graph
+            .iter()
+            .filter(|r| r.param("$skiptoken").is_none())
+            .count(),
         1,
         "no window restart"
     );
-    assert_eq!(reqs.iter().filter(|r| r.is_token()).count(), 2, "one token, one renewal");
+    assert_eq!(
+        reqs.iter().filter(|r| r.is_token()).count(),
+        2,
+        "one token, one renewal"
+    );
 
     // Graph refuses a nextLink ("Invalid Skip Token"): the window restarts from the cursor once
     // and the id set drops what the first attempt already emitted.
@@ -168,7 +230,10 @@ async fn outages_expired_tokens_and_bad_skip_tokens_lose_nothing() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let got = event_ids(&r.events());
     assert_eq!(got.len(), 2500, "{}", r.stderr);
-    assert_eq!(got.iter().collect::<HashSet<_>>(), third.iter().collect::<HashSet<_>>());
+    assert_eq!(
+        got.iter().collect::<HashSet<_>>(),
+        third.iter().collect::<HashSet<_>>()
+    );
     assert!(r.stderr.contains("restarting the window"));
 }
 
@@ -186,9 +251,15 @@ async fn a_malformed_page_fails_the_run_clearly_and_the_next_run_delivers_it() {
 
     let again = h.run_once().await;
     assert_eq!(again.code, Some(0), "{}", again.stderr);
-    let all: Vec<String> = first.into_iter().chain(event_ids(&again.events())).collect();
+    let all: Vec<String> = first
+        .into_iter()
+        .chain(event_ids(&again.events()))
+        .collect();
     assert_eq!(all.len(), 2500);
-    assert_eq!(all.iter().collect::<HashSet<_>>(), ids.iter().collect::<HashSet<_>>());
+    assert_eq!(
+        all.iter().collect::<HashSet<_>>(),
+        ids.iter().collect::<HashSet<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,7 +276,12 @@ async fn kill_9_at_many_points_then_restart_loses_nothing_and_repeats_at_most_th
         let mut child = h.spawn_run();
         let mut lines = stdout_lines(&mut child);
         let mut got = Vec::new();
-        read_lines(&mut lines, target.saturating_sub(delivered.len()).max(1), &mut got).await;
+        read_lines(
+            &mut lines,
+            target.saturating_sub(delivered.len()).max(1),
+            &mut got,
+        )
+        .await;
         child.kill().await.unwrap();
         kills += 1;
         // What the process wrote before it died is delivered too.
@@ -213,7 +289,10 @@ async fn kill_9_at_many_points_then_restart_loses_nothing_and_repeats_at_most_th
             got.push(l);
         }
         // A line cut by the kill is not an event; its record comes again after the restart.
-        if got.last().is_some_and(|l| serde_json::from_str::<serde_json::Value>(l).is_err()) {
+        if got
+            .last()
+            .is_some_and(|l| serde_json::from_str::<serde_json::Value>(l).is_err())
+        {
             got.pop();
         }
         delivered.extend(event_ids(&parse_lines(&got.join("\n"))));
@@ -226,7 +305,10 @@ async fn kill_9_at_many_points_then_restart_loses_nothing_and_repeats_at_most_th
     let missing: Vec<_> = ids.iter().filter(|id| !counts.contains_key(*id)).collect();
     assert!(missing.is_empty(), "{} records lost", missing.len());
     let extra = delivered.len() - ids.len();
-    assert!(extra <= kills * 1000, "{extra} duplicates for {kills} kills: more than the page in flight each");
+    assert!(
+        extra <= kills * 1000,
+        "{extra} duplicates for {kills} kills: more than the page in flight each"
+    );
     assert!(counts.keys().all(|k| ids.contains(k)));
 }
 
@@ -241,8 +323,14 @@ async fn sigterm_finishes_the_page_saves_and_exits_zero_within_three_seconds() {
     read_lines(&mut lines, 1000, &mut got).await;
     let pid = child.id().unwrap();
     let sent = std::time::Instant::now();
-    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await.expect("exit").unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("exit")
+        .unwrap();
     let took = sent.elapsed();
     assert_eq!(status.code(), Some(0));
     assert!(took < Duration::from_secs(3), "took {took:?}");
@@ -251,12 +339,18 @@ async fn sigterm_finishes_the_page_saves_and_exits_zero_within_three_seconds() {
     }
     // The checkpoint holds every id written.
     let state = h.state_json();
-    let stream = &state["tenants"][entra_source::simulator::TENANT_ID]["streams"]["directory_audits"];
+    let stream =
+        &state["tenants"][entra_source::simulator::TENANT_ID]["streams"]["directory_audits"];
     let seen: HashSet<String> = stream["seen"]
         .as_object()
         .unwrap()
         .values()
-        .flat_map(|v| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()))
+        .flat_map(|v| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+        })
         .collect();
     for id in event_ids(&parse_lines(&got.join("\n"))) {
         assert!(seen.contains(&id), "{id} was written but not checkpointed");
@@ -264,7 +358,10 @@ async fn sigterm_finishes_the_page_saves_and_exits_zero_within_three_seconds() {
     // And the restart continues without repeating them.
     h.sim.set_delay(Duration::ZERO);
     let rest = h.run_once().await;
-    let all: Vec<String> = event_ids(&parse_lines(&got.join("\n"))).into_iter().chain(event_ids(&rest.events())).collect();
+    let all: Vec<String> = event_ids(&parse_lines(&got.join("\n")))
+        .into_iter()
+        .chain(event_ids(&rest.events()))
+        .collect();
     assert_eq!(all.len(), 6000);
     assert!(tally(&all).values().all(|n| *n == 1));
 }
@@ -280,14 +377,22 @@ async fn a_closed_stdout_ends_the_run_quietly_and_the_restart_loses_nothing() {
     read_lines(&mut lines, 10, &mut got).await;
     drop(lines); // the host goes away
     let mut stderr = String::new();
-    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).await.unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("exit").unwrap();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exit")
+        .unwrap();
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains("closed"), "{stderr}");
 
     h.sim.set_delay(Duration::ZERO);
     let rest = h.run_once().await;
-    let all: HashSet<String> = event_ids(&parse_lines(&got.join("\n"))).into_iter().chain(event_ids(&rest.events())).collect();
+    let all: HashSet<String> = event_ids(&parse_lines(&got.join("\n")))
+        .into_iter()
+        .chain(event_ids(&rest.events()))
+        .collect();
     assert_eq!(all, ids.into_iter().collect::<HashSet<_>>());
 }

@@ -26,7 +26,9 @@ const DEFAULT_INITIAL_LOOKBACK: Duration = Duration::from_secs(3_600);
 /// What went wrong with the config, and how to fix it. Displayed as the last stderr line.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}; check the --config path and its permissions")]
+    #[error(
+        "cannot read config file {path}: {source}; check the --config path and its permissions"
+    )]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -348,7 +350,8 @@ impl Config {
             } else {
                 "streams".to_string()
             };
-            let streams = validate_streams(&streams_prefix, &streams_raw, poll_lookback, poll_late)?;
+            let streams =
+                validate_streams(&streams_prefix, &streams_raw, poll_lookback, poll_late)?;
             tenants.push(validate_tenant(&prefix, t, streams)?);
         }
         let mut seen = BTreeMap::new();
@@ -381,7 +384,7 @@ fn parse_raw(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
             .span()
             .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
             .unwrap_or(0);
-        let message = e.message().trim().to_string();
+        let message = e.message().trim().replace('\n', "; ");
         if let Some((key, expected)) = parse_unknown_field(&message) {
             let suggestion = nearest(&key, &expected)
                 .map(|s| format!("; did you mean `{s}`?"))
@@ -402,7 +405,9 @@ fn parse_raw(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
             return ConfigError::Type {
                 path: path.to_path_buf(),
                 line,
-                message: format!("{message}; see config-examples/entra-source.toml for each key's type"),
+                message: format!(
+                    "{message}; see config-examples/entra-source.toml for each key's type"
+                ),
             };
         }
         ConfigError::Syntax {
@@ -477,7 +482,8 @@ fn validate_output(o: &RawOutput) -> Result<(), ConfigError> {
         if set {
             return Err(ConfigError::Unsupported {
                 key: key.into(),
-                reason: "this output option is not built yet; events go to stdout, remove the key".into(),
+                reason: "this output option is not built yet; events go to stdout, remove the key"
+                    .into(),
             });
         }
     }
@@ -495,7 +501,10 @@ fn validate_streams(
         (StreamKind::SignIns, &raw.sign_ins),
         (StreamKind::RiskyUsers, &raw.risky_users),
         (StreamKind::RiskDetections, &raw.risk_detections),
-        (StreamKind::RiskyServicePrincipals, &raw.risky_service_principals),
+        (
+            StreamKind::RiskyServicePrincipals,
+            &raw.risky_service_principals,
+        ),
         (
             StreamKind::ServicePrincipalRiskDetections,
             &raw.service_principal_risk_detections,
@@ -511,7 +520,8 @@ fn validate_streams(
         if !kind.is_available() {
             return Err(ConfigError::Unsupported {
                 key: format!("{prefix}.{}", kind.name()),
-                reason: "this stream is not built yet; set enabled = false or remove its table".into(),
+                reason: "this stream is not built yet; set enabled = false or remove its table"
+                    .into(),
             });
         }
         for (k, set) in [
@@ -598,10 +608,16 @@ fn validate_tenant(
 
     for (k, set) in [
         ("certificate_file", t.certificate_file.is_some()),
-        ("certificate_password_env", t.certificate_password_env.is_some()),
+        (
+            "certificate_password_env",
+            t.certificate_password_env.is_some(),
+        ),
         ("federated_token_file", t.federated_token_file.is_some()),
         ("managed_identity", t.managed_identity.unwrap_or(false)),
-        ("managed_identity_endpoint", t.managed_identity_endpoint.is_some()),
+        (
+            "managed_identity_endpoint",
+            t.managed_identity_endpoint.is_some(),
+        ),
     ] {
         if set {
             return Err(ConfigError::Unsupported {
@@ -675,8 +691,14 @@ fn validate_tenant(
             "use \"global\", \"usgov\", \"usgov-dod\" or \"china\"",
         )
     })?;
-    let login_url = validate_url(&key("login_url"), t.login_url.as_deref().unwrap_or(cloud.login_url()))?;
-    let graph_url = validate_url(&key("graph_url"), t.graph_url.as_deref().unwrap_or(cloud.graph_url()))?;
+    let login_url = validate_url(
+        &key("login_url"),
+        t.login_url.as_deref().unwrap_or(cloud.login_url()),
+    )?;
+    let graph_url = validate_url(
+        &key("graph_url"),
+        t.graph_url.as_deref().unwrap_or(cloud.graph_url()),
+    )?;
 
     Ok(TenantSettings {
         id,
@@ -696,13 +718,11 @@ pub fn validate_url(key: &str, value: &str) -> Result<Url, ConfigError> {
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
-        "http" => {
-            return Err(invalid(
-                key,
-                format!("\"{value}\""),
-                "plain http:// is refused except to loopback (127.0.0.1, ::1, localhost); use https://",
-            ))
-        }
+        "http" => return Err(invalid(
+            key,
+            format!("\"{value}\""),
+            "plain http:// is refused except to loopback (127.0.0.1, ::1, localhost); use https://",
+        )),
         other => {
             return Err(invalid(
                 key,
@@ -762,7 +782,10 @@ client_secret = "s3cret"
 
     #[test]
     fn unknown_key_suggests_the_nearest() {
-        let text = MINIMAL.replace("[streams.directory_audits]", "[poll]\nintervl_seconds = 5\n[streams.directory_audits]");
+        let text = MINIMAL.replace(
+            "[streams.directory_audits]",
+            "[poll]\nintervl_seconds = 5\n[streams.directory_audits]",
+        );
         let err = load_str(&text).unwrap_err().to_string();
         assert!(err.contains("unknown key `intervl_seconds`"), "{err}");
         assert!(err.contains("did you mean `interval_seconds`?"), "{err}");
@@ -781,16 +804,22 @@ client_secret = "s3cret"
         assert!(validate_url("k", "http://127.0.0.1:8080").is_ok());
         assert!(validate_url("k", "http://[::1]:8080").is_ok());
         assert!(validate_url("k", "http://localhost:1").is_ok());
-        let err = validate_url("k", "http://graph.example.com").unwrap_err().to_string();
+        let err = validate_url("k", "http://graph.example.com")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("loopback"), "{err}");
     }
 
     #[test]
     fn lookback_is_capped_at_thirty_days() {
-        let text = MINIMAL.replace("[streams", "[poll]\ninitial_lookback = \"31d\"\n[streams");
-        let text = text.replace("[poll]", "").replace("initial_lookback = \"31d\"\n[streams", "[poll]\ninitial_lookback = \"31d\"\n[streams");
+        let text = MINIMAL.replace(
+            "[streams.directory_audits]",
+            "[poll]\ninitial_lookback = \"31d\"\n[streams.directory_audits]",
+        );
         let err = load_str(&text).unwrap_err().to_string();
         assert!(err.contains("30 days"), "{err}");
+        let ok = text.replace("31d", "30d");
+        assert!(load_str(&ok).is_ok());
     }
 
     #[test]

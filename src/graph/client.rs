@@ -126,14 +126,18 @@ impl GraphClient {
                 Attempt::Done(page) => return Ok(*page),
                 Attempt::Unauthorized(body) => {
                     if refreshed {
-                        return Err(GraphError::Unauthorized { body });
+                        return Err(GraphError::Unauthorized {
+                            body: Box::new(body),
+                        });
                     }
                     refreshed = true;
                     attempt -= 1;
                     tracing::info!("Graph answered 401; renewing the access token once");
                     token = match self.tokens.refresh(&token).await {
                         Ok(t) => t,
-                        Err(e) if e.is_transient() => self.tokens.token_or_retry(self, &mut attempt).await?,
+                        Err(e) if e.is_transient() => {
+                            self.tokens.token_or_retry(self, &mut attempt).await?
+                        }
                         Err(e) => return Err(e.into()),
                     };
                 }
@@ -166,7 +170,9 @@ impl GraphClient {
         let Ok(mut bearer) = bearer else {
             return Err(GraphError::Auth(crate::auth::AuthError::Rejected {
                 code: None,
-                message: "the token endpoint returned an access token that is not a valid header value".into(),
+                message:
+                    "the token endpoint returned an access token that is not a valid header value"
+                        .into(),
             }));
         };
         bearer.set_sensitive(true);
@@ -204,10 +210,10 @@ impl GraphClient {
             401 => Ok(Attempt::Unauthorized(GraphErrorBody::parse(&body))),
             400 => Err(GraphError::BadRequest {
                 url: u(),
-                body: GraphErrorBody::parse(&body),
+                body: Box::new(GraphErrorBody::parse(&body)),
             }),
             403 => {
-                let body = GraphErrorBody::parse(&body);
+                let body = Box::new(GraphErrorBody::parse(&body));
                 Err(GraphError::Forbidden {
                     url: u(),
                     kind: ForbiddenKind::classify(&body),
@@ -216,7 +222,7 @@ impl GraphClient {
             }
             404 => Err(GraphError::NotFound {
                 url: u(),
-                body: GraphErrorBody::parse(&body),
+                body: Box::new(GraphErrorBody::parse(&body)),
             }),
             408 | 429 | 500 | 502 | 503 | 504 => Ok(Attempt::Retry(
                 retry_after,
@@ -228,7 +234,7 @@ impl GraphClient {
             _ => Err(GraphError::Status {
                 url: u(),
                 status,
-                body: GraphErrorBody::parse(&body),
+                body: Box::new(GraphErrorBody::parse(&body)),
             }),
         }
     }
@@ -306,9 +312,9 @@ pub fn parse_page(body: &[u8]) -> Result<Page, String> {
     };
     let next_link = match obj.remove("@odata.nextLink") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            Url::parse(&s).map_err(|e| format!("`@odata.nextLink` is not a URL ({e})"))?,
-        ),
+        Some(Value::String(s)) => {
+            Some(Url::parse(&s).map_err(|e| format!("`@odata.nextLink` is not a URL ({e})"))?)
+        }
         Some(_) => return Err("`@odata.nextLink` is not a string".into()),
     };
     Ok(Page { records, next_link })
@@ -332,8 +338,12 @@ mod tests {
 
     #[test]
     fn malformed_pages_say_why() {
-        assert!(parse_page(b"{\"value\": [").unwrap_err().contains("not JSON"));
-        assert!(parse_page(b"{\"value\": {}}").unwrap_err().contains("not an array"));
+        assert!(parse_page(b"{\"value\": [")
+            .unwrap_err()
+            .contains("not JSON"));
+        assert!(parse_page(b"{\"value\": {}}")
+            .unwrap_err()
+            .contains("not an array"));
         assert!(parse_page(b"[]").unwrap_err().contains("not a JSON object"));
     }
 }

@@ -47,8 +47,16 @@ impl GraphErrorBody {
     pub fn describe(&self) -> String {
         let mut s = format!(
             "{}: {}",
-            if self.code.is_empty() { "(no code)" } else { &self.code },
-            if self.message.is_empty() { "(no message)" } else { &self.message }
+            if self.code.is_empty() {
+                "(no code)"
+            } else {
+                &self.code
+            },
+            if self.message.is_empty() {
+                "(no message)"
+            } else {
+                &self.message
+            }
         );
         if let Some(id) = &self.request_id {
             s.push_str(&format!(" (request-id {id}"));
@@ -98,22 +106,28 @@ pub enum GraphError {
     #[error("{0}")]
     Auth(#[from] AuthError),
     #[error("Graph refused the query (HTTP 400 {}) for {url}", body.describe())]
-    BadRequest { url: String, body: GraphErrorBody },
+    BadRequest {
+        url: String,
+        body: Box<GraphErrorBody>,
+    },
     #[error("Graph answered 401 twice, with a fresh token ({}); check that the app's token is for this Graph cloud (`cloud`, graph_url)", body.describe())]
-    Unauthorized { body: GraphErrorBody },
+    Unauthorized { body: Box<GraphErrorBody> },
     #[error("Graph answered 403 ({kind:?}: {}) for {url}", body.describe())]
     Forbidden {
         url: String,
         kind: ForbiddenKind,
-        body: GraphErrorBody,
+        body: Box<GraphErrorBody>,
     },
     #[error("Graph answered 404 ({}) for {url}; check `cloud`, graph_url and the API version", body.describe())]
-    NotFound { url: String, body: GraphErrorBody },
+    NotFound {
+        url: String,
+        body: Box<GraphErrorBody>,
+    },
     #[error("Graph answered HTTP {status} ({}) for {url}", body.describe())]
     Status {
         url: String,
         status: u16,
-        body: GraphErrorBody,
+        body: Box<GraphErrorBody>,
     },
     #[error("gave up on {url} after {attempts} attempts: {last}; the cursor stays put and the next poll resumes there")]
     RetriesExhausted {

@@ -30,12 +30,14 @@ impl RetryPolicy {
     /// Full-jitter exponential backoff for retry number `attempt` (1-based): a random delay in
     /// `[d/2, d]` where `d = min(cap, base * 2^(attempt-1))`.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .base
-            .saturating_mul(1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX));
+        let exp = self.base.saturating_mul(
+            1u32.checked_shl(attempt.saturating_sub(1))
+                .unwrap_or(u32::MAX),
+        );
         let d = exp.min(self.cap);
         let lo = d / 2;
-        let jitter = rand::thread_rng().gen_range(0..=d.as_millis().saturating_sub(lo.as_millis()) as u64);
+        let jitter =
+            rand::thread_rng().gen_range(0..=d.as_millis().saturating_sub(lo.as_millis()) as u64);
         lo + Duration::from_millis(jitter)
     }
 }
@@ -52,7 +54,12 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     }
     let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
     let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(delta.to_std().unwrap_or(Duration::ZERO).min(Duration::from_secs(3600)))
+    Some(
+        delta
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(Duration::from_secs(3600)),
+    )
 }
 
 #[cfg(test)]
@@ -61,7 +68,10 @@ mod tests {
 
     #[test]
     fn fractional_seconds() {
-        assert_eq!(parse_retry_after("2.128"), Some(Duration::from_millis(2128)));
+        assert_eq!(
+            parse_retry_after("2.128"),
+            Some(Duration::from_millis(2128))
+        );
         assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
         assert_eq!(parse_retry_after("-1"), None);
         assert_eq!(parse_retry_after("soon"), None);

@@ -44,17 +44,72 @@ const AUDIT_ACTIVITIES: &[(&str, &str, &str, &str)] = &[
     ("Add user", "UserManagement", "Core Directory", "Add"),
     ("Update user", "UserManagement", "Core Directory", "Update"),
     ("Delete user", "UserManagement", "Core Directory", "Delete"),
-    ("Add member to group", "GroupManagement", "Core Directory", "Assign"),
-    ("Remove member from group", "GroupManagement", "Core Directory", "Unassign"),
-    ("Add member to role", "RoleManagement", "Core Directory", "Assign"),
-    ("Add service principal", "ApplicationManagement", "Core Directory", "Add"),
-    ("Add service principal credentials", "ApplicationManagement", "Core Directory", "Update"),
-    ("Consent to application", "ApplicationManagement", "Core Directory", "Assign"),
-    ("Update conditional access policy", "Policy", "Conditional Access", "Update"),
-    ("Reset user password", "UserManagement", "Self-service Password Management", "Update"),
-    ("GroupLifecyclePolicies_Get", "GroupManagement", "Self-service Group Management", "Update"),
-    ("Read BitLocker key", "KeyManagement", "Core Directory", "Read"),
-    ("Set domain authentication", "DirectoryManagement", "Core Directory", "Update"),
+    (
+        "Add member to group",
+        "GroupManagement",
+        "Core Directory",
+        "Assign",
+    ),
+    (
+        "Remove member from group",
+        "GroupManagement",
+        "Core Directory",
+        "Unassign",
+    ),
+    (
+        "Add member to role",
+        "RoleManagement",
+        "Core Directory",
+        "Assign",
+    ),
+    (
+        "Add service principal",
+        "ApplicationManagement",
+        "Core Directory",
+        "Add",
+    ),
+    (
+        "Add service principal credentials",
+        "ApplicationManagement",
+        "Core Directory",
+        "Update",
+    ),
+    (
+        "Consent to application",
+        "ApplicationManagement",
+        "Core Directory",
+        "Assign",
+    ),
+    (
+        "Update conditional access policy",
+        "Policy",
+        "Conditional Access",
+        "Update",
+    ),
+    (
+        "Reset user password",
+        "UserManagement",
+        "Self-service Password Management",
+        "Update",
+    ),
+    (
+        "GroupLifecyclePolicies_Get",
+        "GroupManagement",
+        "Self-service Group Management",
+        "Update",
+    ),
+    (
+        "Read BitLocker key",
+        "KeyManagement",
+        "Core Directory",
+        "Read",
+    ),
+    (
+        "Set domain authentication",
+        "DirectoryManagement",
+        "Core Directory",
+        "Update",
+    ),
 ];
 
 const PEOPLE: &[(&str, &str)] = &[
@@ -142,7 +197,11 @@ impl Spread {
         match *self {
             Spread::Between(a, b) => {
                 let span = (b - a).num_microseconds().unwrap_or(0).max(0);
-                let step = if count > 1 { span / (count as i64 - 1).max(1) } else { 0 };
+                let step = if count > 1 {
+                    span / (count as i64 - 1).max(1)
+                } else {
+                    0
+                };
                 a + Duration::microseconds(step * i as i64)
             }
             Spread::SameSecond(s) => crate::event::whole_seconds(s),

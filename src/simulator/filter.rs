@@ -143,9 +143,7 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
             }
             c if c.is_alphabetic() || c == '_' || c == '$' => {
                 let start = i;
-                while i < chars.len()
-                    && (chars[i].is_alphanumeric() || "_/.$".contains(chars[i]))
-                {
+                while i < chars.len() && (chars[i].is_alphanumeric() || "_/.$".contains(chars[i])) {
                     i += 1;
                 }
                 out.push(Tok::Ident(chars[start..i].iter().collect()));
@@ -227,7 +225,9 @@ impl Parser {
                     lit,
                 })
             }
-            Some(Tok::Ident(path)) if path.ends_with("/any") && self.peek() == Some(&Tok::LParen) => {
+            Some(Tok::Ident(path))
+                if path.ends_with("/any") && self.peek() == Some(&Tok::LParen) =>
+            {
                 self.pos += 1;
                 let Some(Tok::Ident(var)) = self.next() else {
                     return Err("any() needs a lambda variable".into());
@@ -252,7 +252,11 @@ impl Parser {
                         "le" => Op::Le,
                         other => return Err(format!("unknown operator '{other}'")),
                     },
-                    other => return Err(format!("expected an operator after '{path}', found {other:?}")),
+                    other => {
+                        return Err(format!(
+                            "expected an operator after '{path}', found {other:?}"
+                        ))
+                    }
                 };
                 let lit = self.literal()?;
                 Ok(Expr::Cmp { path, op, lit })
@@ -391,7 +395,8 @@ mod tests {
 
     #[test]
     fn typed_enum_literal_and_or() {
-        let e = parse("riskLevel eq microsoft.graph.riskLevel'medium' or riskState eq 'atRisk'").unwrap();
+        let e = parse("riskLevel eq microsoft.graph.riskLevel'medium' or riskState eq 'atRisk'")
+            .unwrap();
         assert!(eval(&e, &json!({"riskLevel": "medium"})));
         assert!(eval(&e, &json!({"riskState": "atRisk"})));
         assert!(!eval(&e, &json!({"riskLevel": "low"})));

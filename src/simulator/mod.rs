@@ -166,6 +166,7 @@ pub(crate) struct SimState {
     secret: String,
     secret_expired: bool,
     tokens: HashMap<String, Instant>,
+    issued: Vec<String>,
     token_ttl: Duration,
     records: HashMap<Resource, Vec<SimRecord>>,
     positions: HashMap<String, PagePosition>,
@@ -214,6 +215,7 @@ impl Simulator {
             secret: CLIENT_SECRET.to_string(),
             secret_expired: false,
             tokens: HashMap::new(),
+            issued: Vec::new(),
             token_ttl: Duration::from_secs(3599),
             records: HashMap::new(),
             positions: HashMap::new(),
@@ -251,7 +253,12 @@ impl Simulator {
     }
 
     /// A config for the simulated tenant (secret in a file); `extra` is appended verbatim.
-    pub fn config_toml(&self, secret_file: &std::path::Path, state_path: &std::path::Path, extra: &str) -> String {
+    pub fn config_toml(
+        &self,
+        secret_file: &std::path::Path,
+        state_path: &std::path::Path,
+        extra: &str,
+    ) -> String {
         format!(
             "[tenant]\nid = \"{TENANT_ID}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_file = \"{}\"\nlogin_url = \"{base}\"\ngraph_url = \"{base}\"\n\n[state]\npath = \"{}\"\n\n{extra}\n",
             secret_file.display(),
@@ -333,13 +340,22 @@ impl Simulator {
         self.state().secret_expired = expired;
     }
 
+    /// Every access token issued so far (for tests that check none leaks).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state().issued.clone()
+    }
+
     /// Every request so far.
     pub fn requests(&self) -> Vec<RequestLog> {
         self.state().requests.clone()
     }
 
     /// Keeps producing `per_second` records a second (1 to 5 s old) until the simulator stops.
-    pub fn spawn_producer(&self, resource: Resource, per_second: u32) -> tokio::task::JoinHandle<()> {
+    pub fn spawn_producer(
+        &self,
+        resource: Resource,
+        per_second: u32,
+    ) -> tokio::task::JoinHandle<()> {
         let shared = self.shared.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -350,17 +366,25 @@ impl Simulator {
                     now - chrono::Duration::seconds(5),
                     now - chrono::Duration::seconds(1),
                 );
-                shared
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .generate(resource, u64::from(per_second), spread, true);
+                shared.lock().unwrap_or_else(|p| p.into_inner()).generate(
+                    resource,
+                    u64::from(per_second),
+                    spread,
+                    true,
+                );
             }
         })
     }
 }
 
 impl SimState {
-    fn generate(&mut self, resource: Resource, count: u64, spread: Spread, visible: bool) -> Vec<String> {
+    fn generate(
+        &mut self,
+        resource: Resource,
+        count: u64,
+        spread: Spread,
+        visible: bool,
+    ) -> Vec<String> {
         let mut ids = Vec::with_capacity(count as usize);
         for i in 0..count {
             let at = spread.time_of(i, count);
@@ -401,7 +425,9 @@ pub async fn serve_forever(listen: SocketAddr, events: u32, rate: u32) -> u8 {
     let sim = match Simulator::start_on(listen).await {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!("cannot start the simulator on {listen}: {e}; choose another --listen address");
+            tracing::error!(
+                "cannot start the simulator on {listen}: {e}; choose another --listen address"
+            );
             return 1;
         }
     };
@@ -410,7 +436,10 @@ pub async fn serve_forever(listen: SocketAddr, events: u32, rate: u32) -> u8 {
         sim.generate(
             *r,
             u64::from(events),
-            Spread::Between(now - chrono::Duration::hours(1), now - chrono::Duration::seconds(5)),
+            Spread::Between(
+                now - chrono::Duration::hours(1),
+                now - chrono::Duration::seconds(5),
+            ),
         );
         if rate > 0 {
             sim.spawn_producer(*r, rate);

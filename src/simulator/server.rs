@@ -15,7 +15,10 @@ use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::filter::{self, Expr, Literal, Op};
-use super::{Fault, PagePosition, RequestLog, Resource, SimState, Spread, CLIENT_ID, TENANT_DOMAIN, TENANT_ID};
+use super::{
+    Fault, PagePosition, RequestLog, Resource, SimState, Spread, CLIENT_ID, TENANT_DOMAIN,
+    TENANT_ID,
+};
 
 #[derive(Clone)]
 struct App {
@@ -90,7 +93,14 @@ fn finish(reply: Reply) -> Response {
 fn uuid_like() -> String {
     let n = rand::random::<u128>();
     let h = format!("{n:032x}");
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,18 +147,27 @@ fn issue_token(app: &App, tenant: &str, form: &HashMap<String, String>) -> Reply
         );
     }
     if f("grant_type") != "client_credentials" {
-        return aad_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.");
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type.",
+        );
     }
     if f("client_id") != CLIENT_ID {
         return aad_error(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
             700016,
-            &format!("Application with identifier '{}' was not found in the directory '{tenant}'.", f("client_id")),
+            &format!(
+                "Application with identifier '{}' was not found in the directory '{tenant}'.",
+                f("client_id")
+            ),
         );
     }
     let scope = f("scope");
-    if scope != format!("{}/.default", app.base) && scope != "https://graph.microsoft.com/.default" {
+    if scope != format!("{}/.default", app.base) && scope != "https://graph.microsoft.com/.default"
+    {
         return aad_error(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
@@ -194,6 +213,7 @@ fn issue_token(app: &App, tenant: &str, form: &HashMap<String, String>) -> Reply
     let sig = b64.encode(rand::random::<[u8; 32]>());
     let access_token = format!("{header}.{claims}.{sig}");
     st.tokens.insert(access_token.clone(), Instant::now() + ttl);
+    st.issued.push(access_token.clone());
     Reply::json(
         StatusCode::OK,
         json!({"token_type": "Bearer", "expires_in": ttl.as_secs(), "ext_expires_in": ttl.as_secs(), "access_token": access_token}),
@@ -229,7 +249,10 @@ fn graph_reply(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap) -> Re
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     let mut st = app.state();
-    let valid = st.tokens.get(token).is_some_and(|exp| *exp > Instant::now());
+    let valid = st
+        .tokens
+        .get(token)
+        .is_some_and(|exp| *exp > Instant::now());
     if !valid {
         return graph_error(
             StatusCode::UNAUTHORIZED,
@@ -244,7 +267,7 @@ fn graph_reply(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap) -> Re
     st.graph_requests += 1;
     let n = st.graph_requests;
     let fault = match &st.fault_every {
-        Some((every, f)) if n % every == 0 => Some(f.clone()),
+        Some((every, f)) if n.is_multiple_of(*every) => Some(f.clone()),
         _ => st.fault_queue.pop_front().flatten(),
     };
     if let Some(f) = fault {
@@ -287,18 +310,34 @@ fn graph_reply(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap) -> Re
         }
     }
     if method != Method::GET {
-        return graph_error(StatusCode::METHOD_NOT_ALLOWED, "Request_BadRequest", "Only GET is served by the simulator.");
+        return graph_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Request_BadRequest",
+            "Only GET is served by the simulator.",
+        );
     }
     let path = uri.path();
     let Some((version, rest)) = path.trim_start_matches('/').split_once('/') else {
         return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Invalid version.");
     };
     if version != "v1.0" && version != "beta" {
-        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("Invalid version: {version}"));
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("Invalid version: {version}"),
+        );
     }
     let rest = format!("/{rest}");
-    let Some(resource) = Resource::all().iter().copied().find(|r| r.path().eq_ignore_ascii_case(&rest)) else {
-        return graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", &format!("Resource not found for the segment '{rest}'."));
+    let Some(resource) = Resource::all()
+        .iter()
+        .copied()
+        .find(|r| r.path().eq_ignore_ascii_case(&rest))
+    else {
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource not found for the segment '{rest}'."),
+        );
     };
     list(app, &mut st, resource, version, uri)
 }
@@ -337,7 +376,11 @@ fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &U
             return graph_error(
                 StatusCode::BAD_REQUEST,
                 "BadRequest",
-                &format!("Invalid page size specified: '{}'. Must be between 1 and {} inclusive.", top.unwrap_or_default(), resource.max_top()),
+                &format!(
+                    "Invalid page size specified: '{}'. Must be between 1 and {} inclusive.",
+                    top.unwrap_or_default(),
+                    resource.max_top()
+                ),
             )
         }
     };
@@ -347,8 +390,18 @@ fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &U
             let mut parts = o.split_whitespace();
             let field = parts.next().unwrap_or("");
             let dir = parts.next().unwrap_or("asc");
-            if field != resource.time_field() || !(dir == "asc" || dir == "desc") || parts.next().is_some() {
-                return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("OrderBy not supported for '{o}'; only '{} asc|desc'.", resource.time_field()));
+            if field != resource.time_field()
+                || !(dir == "asc" || dir == "desc")
+                || parts.next().is_some()
+            {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    &format!(
+                        "OrderBy not supported for '{o}'; only '{} asc|desc'.",
+                        resource.time_field()
+                    ),
+                );
             }
             dir == "desc"
         }
@@ -357,7 +410,9 @@ fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &U
         None => None,
         Some(text) => match parse_filter(resource, text) {
             Ok(e) => Some(e),
-            Err(msg) => return graph_error(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", &msg),
+            Err(msg) => {
+                return graph_error(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", &msg)
+            }
         },
     };
 
@@ -370,17 +425,26 @@ fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &U
             }
             match st.positions.get(&tok) {
                 Some(p) if p.query == canonical => Some(p.after.clone()),
-                _ => return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Invalid Skip Token."),
+                _ => {
+                    return graph_error(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        "Invalid Skip Token.",
+                    )
+                }
             }
         }
     };
 
     let recs = st.records.get(&resource).map(Vec::as_slice).unwrap_or(&[]);
-    let (lo, hi) = expr.as_ref().map_or((None, None), |e| time_bounds(e, resource.time_field()));
+    let (lo, hi) = expr
+        .as_ref()
+        .map_or((None, None), |e| time_bounds(e, resource.time_field()));
     let start = lo.map_or(0, |t| recs.partition_point(|r| r.time < t));
     let end = hi.map_or(recs.len(), |t| recs.partition_point(|r| r.time <= t));
     let candidates = &recs[start.min(end)..end];
-    let matches = |r: &&super::SimRecord| r.visible && expr.as_ref().is_none_or(|e| filter::eval(e, &r.json));
+    let matches =
+        |r: &&super::SimRecord| r.visible && expr.as_ref().is_none_or(|e| filter::eval(e, &r.json));
     let key_after = |r: &super::SimRecord| match &after {
         None => true,
         Some((t, id)) if desc => (r.time, r.id.as_str()) < (*t, id.as_str()),
@@ -388,9 +452,22 @@ fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &U
     };
     let mut page: Vec<&super::SimRecord> = Vec::with_capacity(page_size + 1);
     if desc {
-        page.extend(candidates.iter().rev().filter(|r| key_after(r)).filter(matches).take(page_size + 1));
+        page.extend(
+            candidates
+                .iter()
+                .rev()
+                .filter(|r| key_after(r))
+                .filter(matches)
+                .take(page_size + 1),
+        );
     } else {
-        page.extend(candidates.iter().filter(|r| key_after(r)).filter(matches).take(page_size + 1));
+        page.extend(
+            candidates
+                .iter()
+                .filter(|r| key_after(r))
+                .filter(matches)
+                .take(page_size + 1),
+        );
     }
     let more = page.len() > page_size;
     page.truncate(page_size);
@@ -399,15 +476,31 @@ fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &U
     let mut body = serde_json::Map::new();
     body.insert(
         "@odata.context".into(),
-        format!("{}/{version}/$metadata#{}", app.base, resource.path().trim_start_matches('/')).into(),
+        format!(
+            "{}/{version}/$metadata#{}",
+            app.base,
+            resource.path().trim_start_matches('/')
+        )
+        .into(),
     );
     if let (true, Some(last)) = (more, last) {
         let token = format!("{:032x}", rand::random::<u128>());
-        st.positions.insert(token.clone(), PagePosition { query: canonical.clone(), after: last });
+        st.positions.insert(
+            token.clone(),
+            PagePosition {
+                query: canonical.clone(),
+                after: last,
+            },
+        );
         let sep = if canonical.is_empty() { "" } else { "&" };
         body.insert(
             "@odata.nextLink".into(),
-            format!("{}/{version}{}?{canonical}{sep}$skiptoken={token}", app.base, resource.path()).into(),
+            format!(
+                "{}/{version}{}?{canonical}{sep}$skiptoken={token}",
+                app.base,
+                resource.path()
+            )
+            .into(),
         );
     }
     let n = values.len();
@@ -426,7 +519,9 @@ fn parse_filter(resource: Resource, text: &str) -> Result<Expr, String> {
     let mut or_used = false;
     filter::usage(&expr, &mut used, &mut or_used);
     if or_used && !resource.allows_or() {
-        return Err("Invalid filter clause: 'or' and 'not' are not supported on this resource.".into());
+        return Err(
+            "Invalid filter clause: 'or' and 'not' are not supported on this resource.".into(),
+        );
     }
     for (path, op) in used {
         let allowed = resource
@@ -447,14 +542,27 @@ fn parse_filter(resource: Resource, text: &str) -> Result<Expr, String> {
 
 /// The `ge`/`le` (or `gt`/`lt`, `eq`) bounds a top-level conjunction puts on the time field, to
 /// narrow the scan before the full filter runs.
-fn time_bounds(e: &Expr, field: &str) -> (Option<chrono::DateTime<Utc>>, Option<chrono::DateTime<Utc>>) {
+fn time_bounds(
+    e: &Expr,
+    field: &str,
+) -> (Option<chrono::DateTime<Utc>>, Option<chrono::DateTime<Utc>>) {
     match e {
         Expr::And(a, b) => {
             let (l1, h1) = time_bounds(a, field);
             let (l2, h2) = time_bounds(b, field);
-            (l1.max(l2), match (h1, h2) { (Some(x), Some(y)) => Some(x.min(y)), (x, y) => x.or(y) })
+            (
+                l1.max(l2),
+                match (h1, h2) {
+                    (Some(x), Some(y)) => Some(x.min(y)),
+                    (x, y) => x.or(y),
+                },
+            )
         }
-        Expr::Cmp { path, op, lit: Literal::Time(t) } if path == field => match op {
+        Expr::Cmp {
+            path,
+            op,
+            lit: Literal::Time(t),
+        } if path == field => match op {
             Op::Ge | Op::Gt => (Some(*t), None),
             Op::Le | Op::Lt => (None, Some(*t)),
             Op::Eq => (Some(*t), Some(*t)),
@@ -471,16 +579,26 @@ async fn control_requests(State(app): State<App>) -> Response {
     axum::Json(app.state().requests.clone()).into_response()
 }
 
-async fn control_records(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn control_records(
+    State(app): State<App>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let Some(resource) = q.get("resource").and_then(|r| Resource::from_name(r)) else {
-        return (StatusCode::BAD_REQUEST, "resource=directory_audits is required\n").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "resource=directory_audits is required\n",
+        )
+            .into_response();
     };
     let count: u64 = q.get("count").and_then(|c| c.parse().ok()).unwrap_or(1);
     let now = Utc::now();
     let spread = if q.contains_key("same_second") {
         Spread::SameSecond(now - chrono::Duration::seconds(2))
     } else {
-        Spread::Between(now - chrono::Duration::seconds(60), now - chrono::Duration::seconds(1))
+        Spread::Between(
+            now - chrono::Duration::seconds(60),
+            now - chrono::Duration::seconds(1),
+        )
     };
     let visible = !q.contains_key("hidden");
     let ids = app.state().generate(resource, count, spread, visible);
@@ -495,7 +613,10 @@ async fn control_reveal(State(app): State<App>) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn control_faults(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn control_faults(
+    State(app): State<App>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let retry_after = q.get("retry_after").cloned();
     let fault = match q.get("kind").map(String::as_str) {
         Some("429") => Fault::Throttle { retry_after },
@@ -509,10 +630,20 @@ async fn control_faults(State(app): State<App>, Query(q): Query<HashMap<String, 
             st.fault_queue.clear();
             return StatusCode::NO_CONTENT.into_response();
         }
-        _ => return (StatusCode::BAD_REQUEST, "kind=429|503|504|malformed|token_expired|none is required\n").into_response(),
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "kind=429|503|504|malformed|token_expired|none is required\n",
+            )
+                .into_response()
+        }
     };
     let mut st = app.state();
-    if let Some(every) = q.get("every").and_then(|n| n.parse::<u64>().ok()).filter(|n| *n > 0) {
+    if let Some(every) = q
+        .get("every")
+        .and_then(|n| n.parse::<u64>().ok())
+        .filter(|n| *n > 0)
+    {
         st.fault_every = Some((every, fault));
     } else {
         let count = q.get("count").and_then(|n| n.parse().ok()).unwrap_or(1);

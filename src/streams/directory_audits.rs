@@ -132,8 +132,8 @@ fn severity(record: &Value, action: &str, outcome: Outcome) -> Severity {
 /// Role assignments, app credentials or secrets added, conditional-access policies disabled or
 /// deleted, federation changes.
 fn is_high_blast_radius(record: &Value, a: &str) -> bool {
-    let role_assignment = (a.contains("member to role") || a.contains("role assignment"))
-        && !a.starts_with("remove");
+    let role_assignment =
+        (a.contains("member to role") || a.contains("role assignment")) && !a.starts_with("remove");
     let credential = a.contains("credentials") && !a.starts_with("remove")
         || a.contains("certificates and secrets");
     let federation = a.contains("federation") || a.contains("domain authentication");
@@ -152,7 +152,10 @@ fn sets_state_disabled(record: &Value) -> bool {
         .filter_map(|t| t.get("modifiedProperties").and_then(Value::as_array))
         .flatten()
         .filter_map(|p| p.get("newValue").and_then(Value::as_str))
-        .any(|v| v.replace([' ', '\\'], "").contains("\"state\":\"disabled\""))
+        .any(|v| {
+            v.replace([' ', '\\'], "")
+                .contains("\"state\":\"disabled\"")
+        })
 }
 
 fn is_read(a: &str) -> bool {
@@ -180,9 +183,18 @@ mod tests {
     fn severity_table() {
         assert_eq!(sev("Add member to role", "failure"), Severity::High);
         assert_eq!(sev("Add member to role", "success"), Severity::Medium);
-        assert_eq!(sev("Add service principal credentials", "success"), Severity::Medium);
-        assert_eq!(sev("Set federation settings on domain", "failure"), Severity::High);
-        assert_eq!(sev("Delete conditional access policy", "success"), Severity::Medium);
+        assert_eq!(
+            sev("Add service principal credentials", "success"),
+            Severity::Medium
+        );
+        assert_eq!(
+            sev("Set federation settings on domain", "failure"),
+            Severity::High
+        );
+        assert_eq!(
+            sev("Delete conditional access policy", "success"),
+            Severity::Medium
+        );
         assert_eq!(sev("Update user", "failure"), Severity::Medium);
         assert_eq!(sev("Update user", "success"), Severity::Low);
         assert_eq!(sev("GroupLifecyclePolicies_Get", "success"), Severity::Info);
@@ -200,7 +212,11 @@ mod tests {
         );
         let enabled = json!({"targetResources": [{"modifiedProperties": [{"newValue": "{\"state\":\"enabled\"}"}]}]});
         assert_eq!(
-            severity(&enabled, "Update conditional access policy", Outcome::Success),
+            severity(
+                &enabled,
+                "Update conditional access policy",
+                Outcome::Success
+            ),
             Severity::Low
         );
     }

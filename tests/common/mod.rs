@@ -44,7 +44,9 @@ impl RunResult {
 pub fn parse_lines(stdout: &str) -> Vec<Value> {
     stdout
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"))
+        })
         .collect()
 }
 
@@ -93,7 +95,9 @@ impl Harness {
             state,
             secret_file,
         };
-        h.write_config(&format!("[poll]\ninterval_seconds = 1\n\n[streams.directory_audits]\n{extra}"));
+        h.write_config(&format!(
+            "[poll]\ninterval_seconds = 1\n\n[streams.directory_audits]\n{extra}"
+        ));
         h
     }
 
@@ -138,11 +142,16 @@ impl Harness {
     }
 
     pub fn graph_requests(&self) -> Vec<entra_source::simulator::RequestLog> {
-        self.sim.requests().into_iter().filter(|r| r.is_graph()).collect()
+        self.sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.is_graph())
+            .collect()
     }
 
     pub fn state_json(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(&self.state).expect("state file")).expect("state JSON")
+        serde_json::from_slice(&std::fs::read(&self.state).expect("state file"))
+            .expect("state JSON")
     }
 }
 
@@ -152,7 +161,10 @@ pub async fn finish(mut child: Child) -> RunResult {
     let mut err = child.stderr.take().unwrap();
     let (mut stdout, mut stderr) = (String::new(), String::new());
     let io = async {
-        let (a, b) = tokio::join!(out.read_to_string(&mut stdout), err.read_to_string(&mut stderr));
+        let (a, b) = tokio::join!(
+            out.read_to_string(&mut stdout),
+            err.read_to_string(&mut stderr)
+        );
         a.unwrap();
         b.unwrap();
     };
@@ -202,10 +214,23 @@ pub fn assert_native_audit_event(e: &Value) {
     assert_eq!(e["category"], "AuditLogs");
     assert_eq!(e["properties"]["id"], ev["id"]);
     assert_eq!(e["operationName"], e["properties"]["activityDisplayName"]);
-    assert_eq!(e["ActivityDisplayName"], e["properties"]["activityDisplayName"]);
+    assert_eq!(
+        e["ActivityDisplayName"],
+        e["properties"]["activityDisplayName"]
+    );
     let time = e["time"].as_str().unwrap();
     assert_eq!(time.len(), "2026-01-01T00:00:00.0000000Z".len(), "{time}");
-    for reserved in ["stream", "pid", "command", "host", "source_type", "timestamp"] {
-        assert!(e.get(reserved).is_none(), "top-level {reserved} shadows host metadata");
+    for reserved in [
+        "stream",
+        "pid",
+        "command",
+        "host",
+        "source_type",
+        "timestamp",
+    ] {
+        assert!(
+            e.get(reserved).is_none(),
+            "top-level {reserved} shadows host metadata"
+        );
     }
 }

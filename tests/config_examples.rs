@@ -1,0 +1,28 @@
+//! Every config in `config-examples/` parses and validates, and the binary accepts it.
+
+use std::path::PathBuf;
+
+use entra_source::config::Config;
+
+#[test]
+fn every_example_config_validates() {
+    // The examples name ENTRA_CLIENT_SECRET; this test process is the only reader of it.
+    std::env::set_var("ENTRA_CLIENT_SECRET", "example-secret");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config-examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        if !text.contains("[tenant]") && !text.contains("[[tenants]]") {
+            continue; // a host config (Vector), not an entra-source one
+        }
+        let config = Config::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(!config.tenants.is_empty());
+        assert!(!config.tenants[0].streams.is_empty());
+        checked += 1;
+    }
+    assert!(checked >= 2, "only {checked} example configs found");
+}

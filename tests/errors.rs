@@ -1,0 +1,259 @@
+//! Bad input: a clear message that names the problem and the fix, the contract's exit code,
+//! nothing on stdout, the state file untouched, and no secret anywhere.
+
+mod common;
+
+use common::*;
+
+/// A harness whose state file already holds a checkpoint, and a copy of its bytes.
+async fn with_checkpoint() -> (Harness, Vec<u8>) {
+    let h = Harness::new("").await;
+    h.audits(50, between_minutes_ago(30, 1));
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let bytes = std::fs::read(&h.state).unwrap();
+    (h, bytes)
+}
+
+fn assert_failed_cleanly(h: &Harness, r: &RunResult, code: i32, needle: &str, state: &[u8]) {
+    assert_eq!(r.code, Some(code), "{}", r.stderr);
+    assert!(
+        r.stdout.is_empty(),
+        "stdout must carry events only: {}",
+        r.stdout
+    );
+    assert!(
+        r.last_stderr_line().contains(needle),
+        "last stderr line lacks {needle:?}: {}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read(&h.state).unwrap(),
+        state,
+        "the state file changed"
+    );
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_errors_exit_2_before_any_network_call() {
+    let (h, state) = with_checkpoint().await;
+    let good = std::fs::read_to_string(&h.config).unwrap();
+    let cases: Vec<(String, &str)> = vec![
+        (good.replace("[state]", "[state"), "not valid TOML (line"),
+        (
+            good.replace("interval_seconds = 1", "intervl_seconds = 1"),
+            "unknown key `intervl_seconds`; did you mean `interval_seconds`?",
+        ),
+        (
+            good.replace(
+                &format!("id = \"{}\"\n", entra_source::simulator::TENANT_ID),
+                "",
+            ),
+            "`tenant.id` is missing",
+        ),
+        (
+            good.replace(
+                "interval_seconds = 1",
+                "interval_seconds = 1\nlate_arrival = \"20 minutes\"",
+            ),
+            "`poll.late_arrival` = \"20 minutes\" is invalid",
+        ),
+        (
+            good.replace(
+                "interval_seconds = 1",
+                "interval_seconds = 1\ninitial_lookback = \"45d\"",
+            ),
+            "Graph keeps at most 30 days",
+        ),
+        (
+            good.replace(
+                &format!("graph_url = \"{}\"", h.sim.base_url()),
+                "graph_url = \"http://graph.example.com\"",
+            ),
+            "plain http:// is refused except to loopback",
+        ),
+        (
+            good.replace(
+                &format!("client_secret_file = \"{}\"", h.secret_file.display()),
+                "client_secret_env = \"ENTRA_TEST_UNSET_VARIABLE\"",
+            ),
+            "ENTRA_TEST_UNSET_VARIABLE is not set",
+        ),
+        (
+            good.replace("interval_seconds = 1", "interval_seconds = 0"),
+            "at least 1",
+        ),
+    ];
+    let before = h.sim.requests().len();
+    for (config, needle) in cases {
+        std::fs::write(&h.config, config).unwrap();
+        let r = h.run_once().await;
+        assert_failed_cleanly(&h, &r, 2, needle, &state);
+    }
+    assert_eq!(
+        h.sim.requests().len(),
+        before,
+        "a config error made a network call"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_endpoint_refusals_exit_1_with_the_fix() {
+    let (h, state) = with_checkpoint().await;
+    std::fs::write(&h.secret_file, "not-the-secret").unwrap();
+    let r = h.run_once().await;
+    assert_failed_cleanly(
+        &h,
+        &r,
+        1,
+        "AADSTS7000215: the client secret is wrong",
+        &state,
+    );
+    assert!(r.last_stderr_line().contains("client_secret_file"));
+
+    std::fs::write(&h.secret_file, entra_source::simulator::CLIENT_SECRET).unwrap();
+    h.sim.set_secret_expired(true);
+    let r = h.run_once().await;
+    assert_failed_cleanly(
+        &h,
+        &r,
+        1,
+        "AADSTS7000222: the client secret has expired",
+        &state,
+    );
+    h.sim.set_secret_expired(false);
+
+    let good = std::fs::read_to_string(&h.config).unwrap();
+    std::fs::write(
+        &h.config,
+        good.replace(
+            entra_source::simulator::TENANT_ID,
+            "fabrikam.onmicrosoft.com",
+        ),
+    )
+    .unwrap();
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(1));
+    assert!(r.last_stderr_line().contains("AADSTS90002"), "{}", r.stderr);
+    assert!(r.last_stderr_line().contains("cloud"), "{}", r.stderr);
+
+    std::fs::write(
+        &h.config,
+        good.replace(
+            entra_source::simulator::CLIENT_ID,
+            "11111111-1111-1111-1111-111111111111",
+        ),
+    )
+    .unwrap();
+    let r = h.run_once().await;
+    assert_failed_cleanly(&h, &r, 1, "AADSTS700016", &state);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_state_file_stops_the_run_and_is_left_untouched() {
+    let h = Harness::new("").await;
+    h.audits(10, between_minutes_ago(5, 1));
+    for garbage in [
+        &b"{\"version\":1,\"tenants\":{"[..],
+        b"\x00\x01binary",
+        b"{\"tenants\":{}}",
+    ] {
+        std::fs::write(&h.state, garbage).unwrap();
+        let r = h.run_once().await;
+        assert_failed_cleanly(&h, &r, 1, "is corrupt", garbage);
+        assert!(r.last_stderr_line().contains("left untouched"));
+    }
+    std::fs::write(&h.state, br#"{"version":7,"tenants":{}}"#).unwrap();
+    let r = h.run_once().await;
+    assert_failed_cleanly(
+        &h,
+        &r,
+        1,
+        "upgrade entra-source",
+        br#"{"version":7,"tenants":{}}"#,
+    );
+    assert!(h.graph_requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_the_same_state_file_is_refused_with_the_holder() {
+    let h = Harness::new("").await;
+    h.audits(10, between_minutes_ago(5, 1));
+    let mut first = h.spawn_run();
+    let mut lines = stdout_lines(&mut first);
+    let mut got = Vec::new();
+    read_lines(&mut lines, 10, &mut got).await;
+    let pid = first.id().unwrap();
+    let r = h.run_once().await;
+    let status = first.try_wait().unwrap();
+    assert!(status.is_none(), "the first run exited: {status:?}");
+    // (The first run may checkpoint meanwhile, so the state file is not compared here.)
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.last_stderr_line()
+            .contains("is locked by another entra-source process"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.last_stderr_line().contains(&format!("pid {pid}")),
+        "{}",
+        r.stderr
+    );
+    first.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_and_tokens_never_reach_stdout_stderr_or_the_state_file() {
+    let h = Harness::new("").await;
+    h.audits(2500, between_minutes_ago(30, 1));
+    h.sim
+        .push_faults_after(1, [entra_source::simulator::Fault::TokenExpired]);
+    let mut outputs = Vec::new();
+    for _ in 0..2 {
+        let mut cmd = h.command(&["run", "--config", h.config.to_str().unwrap(), "--once"]);
+        cmd.env("RUST_LOG", "trace");
+        let r = finish(cmd.spawn().unwrap()).await;
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        outputs.push(r.stdout);
+        outputs.push(r.stderr);
+    }
+    // A refused secret too.
+    std::fs::write(&h.secret_file, "wrong-secret-value-123").unwrap();
+    let mut cmd = h.command(&[
+        "run",
+        "--config",
+        h.config.to_str().unwrap(),
+        "--once",
+        "--log-format",
+        "json",
+    ]);
+    cmd.env("RUST_LOG", "trace");
+    let r = finish(cmd.spawn().unwrap()).await;
+    assert_eq!(r.code, Some(1));
+    outputs.push(r.stdout);
+    outputs.push(r.stderr);
+    outputs.push(std::fs::read_to_string(&h.state).unwrap());
+
+    let tokens = h.sim.issued_tokens();
+    assert!(tokens.len() >= 3, "{tokens:?}");
+    let mut secrets = vec![
+        entra_source::simulator::CLIENT_SECRET.to_string(),
+        "wrong-secret-value-123".into(),
+    ];
+    for t in &tokens {
+        secrets.push(t.clone());
+        // The signature alone is secret enough to count.
+        secrets.push(t.rsplit('.').next().unwrap().to_string());
+    }
+    for (i, text) in outputs.iter().enumerate() {
+        for s in &secrets {
+            assert!(
+                !text.contains(s.as_str()),
+                "output {i} contains a secret or token"
+            );
+        }
+    }
+}

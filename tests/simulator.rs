@@ -1,0 +1,276 @@
+//! The simulator answers like Graph and login.microsoftonline.com do (`../shared/graph/`), so
+//! that tests against it mean something.
+
+use entra_source::simulator::{Resource, Simulator, Spread, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
+use serde_json::Value;
+
+async fn token_form(sim: &Simulator, tenant: &str, secret: &str, scope: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/{tenant}/oauth2/v2.0/token", sim.base_url()))
+        .form(&[
+            ("client_id", CLIENT_ID),
+            ("client_secret", secret),
+            ("scope", scope),
+            ("grant_type", "client_credentials"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+async fn token(sim: &Simulator) -> String {
+    let (status, body) = token_form(
+        sim,
+        TENANT_ID,
+        CLIENT_SECRET,
+        &format!("{}/.default", sim.base_url()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+async fn get(sim: &Simulator, token: &str, path_and_query: &str) -> (u16, Option<String>, Value) {
+    let url = if path_and_query.starts_with("http") {
+        path_and_query.to_string()
+    } else {
+        format!("{}{path_and_query}", sim.base_url())
+    };
+    let resp = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        retry_after,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+const AUDITS: &str = "/v1.0/auditLogs/directoryAudits";
+
+#[tokio::test]
+async fn token_endpoint_answers_like_entra_id() {
+    let sim = Simulator::start().await.unwrap();
+    let scope = format!("{}/.default", sim.base_url());
+    let (status, ok) = token_form(&sim, TENANT_ID, CLIENT_SECRET, &scope).await;
+    assert_eq!(status, 200);
+    assert_eq!(ok["token_type"], "Bearer");
+    assert!(ok["expires_in"].as_u64().unwrap() > 3000);
+    // The token is JWT-shaped and carries the app's roles.
+    let claims = ok["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    use base64::Engine;
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(claims)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(claims["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r == "AuditLog.Read.All"));
+
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/graph/fixtures/token_error_invalid_scope.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    for (tenant, secret, scope, status, code) in [
+        (TENANT_ID, "wrong", scope.as_str(), 401, 7000215),
+        (
+            "fabrikam.onmicrosoft.com",
+            CLIENT_SECRET,
+            scope.as_str(),
+            400,
+            90002,
+        ),
+        (
+            TENANT_ID,
+            CLIENT_SECRET,
+            "https://example.com/.default",
+            400,
+            70011,
+        ),
+    ] {
+        let (got, body) = token_form(&sim, tenant, secret, scope).await;
+        assert_eq!(got, status);
+        assert_eq!(body["error_codes"][0], code);
+        assert!(body["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("AADSTS{code}:")));
+        // Same keys as Microsoft's documented error body.
+        let keys = |v: &Value| {
+            v.as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        assert_eq!(keys(&body), keys(&fixture));
+    }
+    sim.set_secret_expired(true);
+    let (got, body) = token_form(&sim, TENANT_ID, CLIENT_SECRET, &scope).await;
+    assert_eq!((got, body["error_codes"][0].as_u64()), (401, Some(7000222)));
+}
+
+#[tokio::test]
+async fn graph_refuses_what_graph_refuses() {
+    let sim = Simulator::start().await.unwrap();
+    let t = token(&sim).await;
+    let (status, _, body) = get(&sim, "bogus", AUDITS).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("InvalidAuthenticationToken"))
+    );
+    for (query, needle) in [
+        ("$top=1001", "Invalid page size"),
+        ("$skip=10", "Query option 'Skip' is not allowed"),
+        (
+            "$filter=activityDateTime gt 2026-01-01T00:00:00Z",
+            "Unsupported filter operator 'gt'",
+        ),
+        (
+            "$filter=activityDateTime ge 2026-01-01T00:00:00Z or id eq 'x'",
+            "'or'",
+        ),
+        ("$filter=result eq 'success'", "property 'result'"),
+        ("$filter=activityDateTime ge", "Invalid filter clause"),
+        ("$orderby=id asc", "OrderBy not supported"),
+        ("$skiptoken=forged", "Invalid Skip Token"),
+    ] {
+        let (status, _, body) = get(&sim, &t, &format!("{AUDITS}?{query}")).await;
+        assert_eq!(status, 400, "{query}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(needle),
+            "{query}: {body}"
+        );
+        assert!(body["error"]["innerError"]["request-id"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn paging_ordering_and_filters_follow_graph() {
+    let sim = Simulator::start().await.unwrap();
+    let t = token(&sim).await;
+    let now = chrono::Utc::now();
+    sim.generate(
+        Resource::DirectoryAudits,
+        250,
+        Spread::Between(
+            now - chrono::Duration::hours(2),
+            now - chrono::Duration::minutes(1),
+        ),
+    );
+
+    // Default page size and newest-first order.
+    let (status, _, page) = get(&sim, &t, AUDITS).await;
+    assert_eq!(status, 200);
+    let times: Vec<&str> = page["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["activityDateTime"].as_str().unwrap())
+        .collect();
+    assert_eq!(times.len(), 100);
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first by default"
+    );
+    assert!(page["@odata.context"]
+        .as_str()
+        .unwrap()
+        .contains("$metadata#auditLogs/directoryAudits"));
+
+    // A time window, ascending, in pages whose nextLinks repeat the query options.
+    let from = entra_source::event::graph_time(now - chrono::Duration::minutes(60));
+    let mut url = format!(
+        "{AUDITS}?$filter=activityDateTime ge {from}&$orderby=activityDateTime asc&$top=40"
+    );
+    let mut seen = Vec::new();
+    loop {
+        let (status, _, page) = get(&sim, &t, &url).await;
+        assert_eq!(status, 200, "{page}");
+        for r in page["value"].as_array().unwrap() {
+            seen.push(r["activityDateTime"].as_str().unwrap().to_string());
+        }
+        match page["@odata.nextLink"].as_str() {
+            Some(next) => {
+                assert!(
+                    next.contains("%24filter=") || next.contains("$filter="),
+                    "{next}"
+                );
+                assert!(next.contains("$skiptoken="));
+                url = next.to_string();
+            }
+            None => break,
+        }
+    }
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]));
+    assert!(seen.iter().all(|s| s.as_str() >= from.as_str()));
+    assert!(
+        (115..=135).contains(&seen.len()),
+        "{} records in the last hour",
+        seen.len()
+    );
+}
+
+#[tokio::test]
+async fn http_controls_inject_faults_and_records() {
+    let sim = Simulator::start().await.unwrap();
+    let t = token(&sim).await;
+    let c = reqwest::Client::new();
+    let r = c
+        .post(format!(
+            "{}/_sim/records?resource=directory_audits&count=7",
+            sim.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .post(format!(
+            "{}/_sim/faults?kind=429&count=1&retry_after=2.128",
+            sim.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (status, retry_after, body) = get(&sim, &t, AUDITS).await;
+    assert_eq!((status, retry_after.as_deref()), (429, Some("2.128")));
+    assert_eq!(body["error"]["code"], "TooManyRequests");
+    let (status, _, page) = get(&sim, &t, AUDITS).await;
+    assert_eq!(status, 200);
+    assert_eq!(page["value"].as_array().unwrap().len(), 7);
+    let log: Value = c
+        .get(format!("{}/_sim/requests", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(log.as_array().unwrap().iter().any(|r| r["status"] == 429));
+}
