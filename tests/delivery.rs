@@ -396,3 +396,47 @@ async fn a_closed_stdout_ends_the_run_quietly_and_the_restart_loses_nothing() {
         .collect();
     assert_eq!(all, ids.into_iter().collect::<HashSet<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_run_mode_an_outage_longer_than_the_retry_budget_is_retried_at_the_next_poll() {
+    let h = Harness::new("").await;
+    let ids = h.audits(1500, between_minutes_ago(30, 1));
+    // Eight 503s in a row spend one request's whole retry budget: the poll fails, the process
+    // stays up, and the next poll (interval 1 s) delivers everything.
+    h.sim.push_faults(std::iter::repeat_n(
+        Fault::Unavailable {
+            retry_after: Some("0.01".into()),
+        },
+        8,
+    ));
+    let mut child = h.spawn_run();
+    let mut lines = stdout_lines(&mut child);
+    let mut got = Vec::new();
+    read_lines(&mut lines, 1500, &mut got).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "a transient failure ended the process"
+    );
+    child.kill().await.unwrap();
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert!(stderr.contains("retrying at the next interval"), "{stderr}");
+    let delivered = event_ids(&parse_lines(&got.join("\n")));
+    assert_eq!(
+        delivered.iter().collect::<HashSet<_>>(),
+        ids.iter().collect::<HashSet<_>>()
+    );
+    assert_eq!(delivered.len(), 1500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_prints_valid_events_and_exits_zero() {
+    let h = Harness::new("").await;
+    let r = h.run_args(&["demo", "--events", "25"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let events = r.events();
+    assert_eq!(events.len(), 25);
+    events.iter().for_each(assert_native_audit_event);
+}

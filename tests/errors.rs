@@ -257,3 +257,26 @@ async fn secrets_and_tokens_never_reach_stdout_stderr_or_the_state_file() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inline_secret_works_with_a_warning_that_does_not_repeat_it() {
+    let h = Harness::new("").await;
+    h.audits(5, between_minutes_ago(5, 1));
+    let config = std::fs::read_to_string(&h.config).unwrap().replace(
+        &format!("client_secret_file = \"{}\"", h.secret_file.display()),
+        &format!(
+            "client_secret = \"{}\"",
+            entra_source::simulator::CLIENT_SECRET
+        ),
+    );
+    std::fs::write(&h.config, config).unwrap();
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.events().len(), 5);
+    assert!(
+        r.stderr.contains("tenant.client_secret is written inline"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(entra_source::simulator::CLIENT_SECRET));
+}

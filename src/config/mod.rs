@@ -835,6 +835,56 @@ client_secret = "s3cret"
     }
 
     #[test]
+    fn several_tenants_each_with_their_own_streams() {
+        let text = r#"
+[[tenants]]
+id = "contoso.onmicrosoft.com"
+client_id = "a"
+client_secret = "s"
+[[tenants]]
+id = "fabrikam.onmicrosoft.com"
+client_id = "b"
+client_secret = "s"
+cloud = "usgov"
+[tenants.streams.directory_audits]
+late_arrival = "1h"
+[streams.directory_audits]
+"#;
+        let c = load_str(text).unwrap();
+        assert_eq!(c.tenants.len(), 2);
+        assert_eq!(
+            c.tenants[0].streams[0].late_arrival,
+            Duration::from_secs(1200)
+        );
+        assert_eq!(
+            c.tenants[1].streams[0].late_arrival,
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            c.tenants[1].graph_url.as_str(),
+            "https://graph.microsoft.us/"
+        );
+        let both = format!("{}\n{text}", MINIMAL.replace("[streams.directory_audits]\n", ""));
+        let err = load_str(&both).unwrap_err().to_string();
+        assert!(err.contains("not both"), "{err}");
+    }
+
+    #[test]
+    fn streams_not_built_yet_are_refused_by_name() {
+        let text = MINIMAL.replace(
+            "[streams.directory_audits]",
+            "[streams.sign_ins]\nfilter = \"risky\"",
+        );
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(err.contains("`streams.sign_ins` is not supported"), "{err}");
+        let disabled = MINIMAL.replace(
+            "[streams.directory_audits]",
+            "[streams.directory_audits]\n[streams.sign_ins]\nenabled = false",
+        );
+        assert!(load_str(&disabled).is_ok());
+    }
+
+    #[test]
     fn missing_tenant_id_names_the_key() {
         let text = MINIMAL.replace("id = \"contoso.onmicrosoft.com\"\n", "");
         let err = load_str(&text).unwrap_err().to_string();
