@@ -73,7 +73,7 @@ impl StreamPoller {
     pub async fn poll_once(&self) -> Result<PollStats, PollError> {
         let name = self.name();
         let now = whole_seconds(Utc::now());
-        let late = chrono::Duration::from_std(self.settings.late_arrival).unwrap_or_default();
+        let late = self.late_arrival();
         let cursor = {
             let st = self.state.lock().await;
             st.stream(&self.tenant_id, name).and_then(|s| s.cursor)
@@ -88,11 +88,7 @@ impl StreamPoller {
         };
         // A cursor ahead of this host's clock (skew): read up to the cursor, never backwards.
         let to = now.max(cursor.unwrap_or(now));
-        let first = self.client.url(
-            self.spec.api_version(),
-            self.spec.path(),
-            &self.spec.query(from, to),
-        );
+        let first = self.window_url(from, to);
         tracing::debug!(stream = name, %from, %to, "polling window");
 
         let mut stats = PollStats::default();
@@ -108,7 +104,13 @@ impl StreamPoller {
                         body.describe()
                     );
                     restarted = true;
-                    url = first.clone();
+                    // The cursor has moved with every checkpointed page: resume from there.
+                    let cursor = {
+                        let st = self.state.lock().await;
+                        st.stream(&self.tenant_id, name).and_then(|s| s.cursor)
+                    };
+                    let from = cursor.map_or(from, |c| whole_seconds(c - late).max(from));
+                    url = self.window_url(from, to);
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -185,12 +187,30 @@ impl StreamPoller {
             s.seen.insert(id, t);
         }
         // Records arrive in ascending time: everything before `newest` in this window has
-        // been emitted, so a restart may begin there (minus late_arrival, as always).
+        // been emitted, so a restart may begin there (minus late_arrival, as always), and ids
+        // older than that can never be read again. This keeps the id set (and each checkpoint
+        // write) bounded by late_arrival during a long backfill.
         if let Some(n) = newest.filter(|n| *n <= window_end) {
-            s.cursor = Some(s.cursor.map_or(n, |c| c.max(n)));
+            let cursor = s.cursor.map_or(n, |c| c.max(n));
+            s.cursor = Some(cursor);
+            s.seen
+                .prune_before(whole_seconds(cursor - self.late_arrival()));
         }
         st.save()?;
         Ok(())
+    }
+
+    fn late_arrival(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.late_arrival).unwrap_or_default()
+    }
+
+    /// The first request of the window `[from, to]`.
+    fn window_url(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> url::Url {
+        self.client.url(
+            self.spec.api_version(),
+            self.spec.path(),
+            &self.spec.query(from, to),
+        )
     }
 
     /// `run`: polls every `interval` until shutdown or a permanent failure.

@@ -864,7 +864,10 @@ late_arrival = "1h"
             c.tenants[1].graph_url.as_str(),
             "https://graph.microsoft.us/"
         );
-        let both = format!("{}\n{text}", MINIMAL.replace("[streams.directory_audits]\n", ""));
+        let both = format!(
+            "{}\n{text}",
+            MINIMAL.replace("[streams.directory_audits]\n", "")
+        );
         let err = load_str(&both).unwrap_err().to_string();
         assert!(err.contains("not both"), "{err}");
     }

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-pub use data::{Rng, Spread};
+pub use data::{directory_audit as synthetic_directory_audit, Rng, Spread};
 use filter::Op;
 
 /// The simulated tenant, app and secret (not secrets: they only open the simulator).

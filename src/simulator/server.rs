@@ -445,29 +445,23 @@ fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &U
     let candidates = &recs[start.min(end)..end];
     let matches =
         |r: &&super::SimRecord| r.visible && expr.as_ref().is_none_or(|e| filter::eval(e, &r.json));
-    let key_after = |r: &super::SimRecord| match &after {
-        None => true,
-        Some((t, id)) if desc => (r.time, r.id.as_str()) < (*t, id.as_str()),
-        Some((t, id)) => (r.time, r.id.as_str()) > (*t, id.as_str()),
+    // Keyset paging: continue strictly after the last record of the previous page.
+    let candidates = match &after {
+        None => candidates,
+        Some((t, id)) => {
+            let key = (*t, id.as_str());
+            if desc {
+                &candidates[..candidates.partition_point(|r| (r.time, r.id.as_str()) < key)]
+            } else {
+                &candidates[candidates.partition_point(|r| (r.time, r.id.as_str()) <= key)..]
+            }
+        }
     };
     let mut page: Vec<&super::SimRecord> = Vec::with_capacity(page_size + 1);
     if desc {
-        page.extend(
-            candidates
-                .iter()
-                .rev()
-                .filter(|r| key_after(r))
-                .filter(matches)
-                .take(page_size + 1),
-        );
+        page.extend(candidates.iter().rev().filter(matches).take(page_size + 1));
     } else {
-        page.extend(
-            candidates
-                .iter()
-                .filter(|r| key_after(r))
-                .filter(matches)
-                .take(page_size + 1),
-        );
+        page.extend(candidates.iter().filter(matches).take(page_size + 1));
     }
     let more = page.len() > page_size;
     page.truncate(page_size);

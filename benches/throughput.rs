@@ -1,0 +1,103 @@
+//! `cargo bench`: end-to-end throughput and memory of one `run --once` catch-up of a large
+//! directory-audit backlog against the in-process simulator (events discarded), plus the cost of
+//! normalization alone. Prints a Markdown table for README.md.
+
+use std::time::Instant;
+
+use chrono::Utc;
+use entra_source::simulator::{Resource, Simulator, Spread, CLIENT_SECRET};
+use entra_source::streams::{NormalizeContext, StreamKind};
+
+/// The process's peak resident set so far (VmHWM), in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn main() {
+    let records: u64 = std::env::var("BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let sim = Simulator::start().await.unwrap();
+        let now = Utc::now();
+        sim.generate(
+            Resource::DirectoryAudits,
+            records,
+            Spread::Between(now - chrono::Duration::days(6), now - chrono::Duration::seconds(5)),
+        );
+        let dir = std::env::temp_dir().join(format!("entra-source-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("secret");
+        std::fs::write(&secret, CLIENT_SECRET).unwrap();
+        let config_path = dir.join("config.toml");
+        std::fs::write(
+            &config_path,
+            sim.config_toml(
+                &secret,
+                &dir.join("state.json"),
+                "[poll]\ninitial_lookback = \"7d\"\n[streams.directory_audits]\n",
+            ),
+        )
+        .unwrap();
+        // The real binary, events to /dev/null, its peak RSS sampled from /proc while it runs.
+        let started = Instant::now();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_entra-source"))
+            .args(["run", "--once", "--config", config_path.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id().unwrap();
+        let mut peak_kib = 0u64;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if let Some(kib) = rss_kib(pid) {
+                peak_kib = peak_kib.max(kib);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        };
+        let took = started.elapsed();
+        assert!(status.success());
+        let requests = sim.requests().iter().filter(|r| r.is_graph()).count();
+        let state_bytes = std::fs::metadata(dir.join("state.json")).map(|m| m.len()).unwrap_or(0);
+        let _ = std::fs::remove_dir_all(&dir);
+
+        // Normalization alone.
+        let spec = StreamKind::DirectoryAudits.spec();
+        let ctx = NormalizeContext { tenant_id: "t".into(), ingested: Utc::now() };
+        let mut rng = entra_source::simulator::Rng::new(7);
+        let sample_records: Vec<_> = (0..10_000)
+            .map(|i| entra_source::simulator::synthetic_directory_audit(&mut rng, i, now))
+            .collect();
+        let n_started = Instant::now();
+        let mut bytes = 0usize;
+        for r in &sample_records {
+            bytes += serde_json::to_vec(&spec.normalize(r.clone(), &ctx)).unwrap().len() + 1;
+        }
+        let n_took = n_started.elapsed();
+
+        println!("| measure | value |");
+        println!("|---|---|");
+        println!("| backlog records (directory audits, 6 days) | {records} |");
+        println!("| Graph requests | {requests} ({:.0} records per request) |", records as f64 / requests as f64);
+        println!("| end-to-end catch-up (simulator on loopback, events discarded) | {:.2} s, {:.0} events/s |", took.as_secs_f64(), records as f64 / took.as_secs_f64());
+        println!("| normalize + serialize one event | {:.1} µs, {:.0} bytes per line |", n_took.as_secs_f64() * 1e6 / 10_000.0, bytes as f64 / 10_000.0);
+        println!("| peak RSS of entra-source during the catch-up | {:.1} MiB |", peak_kib as f64 / 1024.0);
+        println!("| state file after the run | {state_bytes} bytes |");
+    });
+}
