@@ -9,7 +9,7 @@ use chrono::Utc;
 use crate::config::Config;
 use crate::output::Output;
 use crate::runner;
-use crate::simulator::{Resource, Simulator, Spread, CLIENT_SECRET};
+use crate::simulator::{Simulator, CLIENT_SECRET};
 
 /// Removes the throwaway directory however the demo ends.
 struct TempDir(PathBuf);
@@ -29,19 +29,11 @@ pub async fn demo(events: u32, follow: bool) -> u8 {
         }
     };
     let now = Utc::now();
-    for r in Resource::all() {
-        sim.generate(
-            *r,
-            u64::from(events),
-            Spread::Between(
-                now - chrono::Duration::minutes(50),
-                now - chrono::Duration::seconds(5),
-            ),
-        );
-        if follow {
-            sim.spawn_producer(*r, 1);
-        }
-    }
+    sim.populate(
+        u64::from(events),
+        chrono::Duration::minutes(50),
+        u32::from(follow),
+    );
     let dir = TempDir(std::env::temp_dir().join(format!(
         "entra-source-demo-{}-{}",
         std::process::id(),

@@ -146,7 +146,7 @@ pub fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Top-level keys a host may add to an event (Vector's legacy namespace inserts these when
 /// absent): a Graph key with one of these names is left in `properties` only.
-const RESERVED_TOP_LEVEL: [&str; 6] = [
+pub const RESERVED_TOP_LEVEL: [&str; 6] = [
     "stream",
     "pid",
     "command",

@@ -350,6 +350,22 @@ impl Simulator {
         self.state().requests.clone()
     }
 
+    /// What `demo` and `simulate` serve: `events` records of every resource spread over the
+    /// last `span`, then `per_second` new ones a second (none for 0).
+    pub fn populate(&self, events: u64, span: chrono::Duration, per_second: u32) {
+        let now = Utc::now();
+        for r in Resource::all() {
+            self.generate(
+                *r,
+                events,
+                Spread::Between(now - span, now - chrono::Duration::seconds(5)),
+            );
+            if per_second > 0 {
+                self.spawn_producer(*r, per_second);
+            }
+        }
+    }
+
     /// Keeps producing `per_second` records a second (1 to 5 s old) until the simulator stops.
     pub fn spawn_producer(
         &self,
@@ -431,20 +447,7 @@ pub async fn serve_forever(listen: SocketAddr, events: u32, rate: u32) -> u8 {
             return 1;
         }
     };
-    let now = Utc::now();
-    for r in Resource::all() {
-        sim.generate(
-            *r,
-            u64::from(events),
-            Spread::Between(
-                now - chrono::Duration::hours(1),
-                now - chrono::Duration::seconds(5),
-            ),
-        );
-        if rate > 0 {
-            sim.spawn_producer(*r, rate);
-        }
-    }
+    sim.populate(u64::from(events), chrono::Duration::hours(1), rate);
     tracing::info!(
         "Graph simulator on {base}: point a config at it with\n[tenant]\nid = \"{TENANT_ID}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_env = \"ENTRA_CLIENT_SECRET\"   # export ENTRA_CLIENT_SECRET='{CLIENT_SECRET}'\nlogin_url = \"{base}\"\ngraph_url = \"{base}\"\nControls: GET {base}/_sim/requests, POST {base}/_sim/records?resource=directory_audits&count=N[&hidden=1|&same_second=1], POST {base}/_sim/reveal, POST {base}/_sim/faults?kind=429|503|504|malformed|token_expired[&every=N|&count=N][&retry_after=S]",
         base = sim.base_url()

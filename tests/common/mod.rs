@@ -220,14 +220,7 @@ pub fn assert_native_audit_event(e: &Value) {
     );
     let time = e["time"].as_str().unwrap();
     assert_eq!(time.len(), "2026-01-01T00:00:00.0000000Z".len(), "{time}");
-    for reserved in [
-        "stream",
-        "pid",
-        "command",
-        "host",
-        "source_type",
-        "timestamp",
-    ] {
+    for reserved in entra_source::event::RESERVED_TOP_LEVEL {
         assert!(
             e.get(reserved).is_none(),
             "top-level {reserved} shadows host metadata"
