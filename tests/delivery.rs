@@ -440,3 +440,24 @@ async fn demo_prints_valid_events_and_exits_zero() {
     assert_eq!(events.len(), 25);
     events.iter().for_each(assert_native_audit_event);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_renewed_a_minute_before_it_expires_without_waiting_for_a_401() {
+    let h = Harness::new("").await;
+    let ids = h.audits(3000, between_minutes_ago(50, 1));
+    // Tokens live 61 s: at most 1 s of use before the 60 s margin makes the cache renew them.
+    h.sim.set_token_ttl(Duration::from_secs(61));
+    h.sim.set_delay(Duration::from_millis(700));
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        event_ids(&r.events()).into_iter().collect::<HashSet<_>>(),
+        ids.into_iter().collect::<HashSet<_>>()
+    );
+    let reqs = h.sim.requests();
+    assert!(
+        reqs.iter().all(|r| r.status != 401),
+        "a request went out with an expiring token"
+    );
+    assert!(reqs.iter().filter(|r| r.is_token()).count() >= 2);
+}

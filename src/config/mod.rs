@@ -402,11 +402,12 @@ fn parse_raw(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
             };
         }
         if message.starts_with("invalid type") || message.starts_with("missing field") {
+            let source_line = text.lines().nth(line.saturating_sub(1)).unwrap_or("").trim();
             return ConfigError::Type {
                 path: path.to_path_buf(),
                 line,
                 message: format!(
-                    "{message}; see config-examples/entra-source.toml for each key's type"
+                    "`{source_line}`: {message}; see config-examples/entra-source.toml for each key's type"
                 ),
             };
         }
@@ -789,6 +790,13 @@ client_secret = "s3cret"
         let err = load_str(&text).unwrap_err().to_string();
         assert!(err.contains("unknown key `intervl_seconds`"), "{err}");
         assert!(err.contains("did you mean `interval_seconds`?"), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_line() {
+        let text = MINIMAL.replace("[streams", "[poll]\ninterval_seconds = \"5\"\n[streams");
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(err.contains("`interval_seconds = \"5\"`"), "{err}");
     }
 
     #[test]

@@ -335,6 +335,11 @@ impl Simulator {
         self.state().tokens.clear();
     }
 
+    /// The lifetime of tokens issued from now on (default 3599 s).
+    pub fn set_token_ttl(&self, ttl: Duration) {
+        self.state().token_ttl = ttl;
+    }
+
     /// Marks the app's secret as expired (AADSTS7000222) or valid.
     pub fn set_secret_expired(&self, expired: bool) {
         self.state().secret_expired = expired;
