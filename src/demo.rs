@@ -11,6 +11,23 @@ use crate::output::Output;
 use crate::runner;
 use crate::simulator::{Simulator, CLIENT_SECRET};
 
+/// Every stream, paced for the simulator (which enforces no limits unless asked).
+const DEMO_STREAMS: &str = r#"[throttle]
+reports_requests_per_10s = 1000
+identity_protection_requests_per_second = 100
+
+[poll]
+interval_seconds = 2
+
+[streams.directory_audits]
+[streams.sign_ins]
+event_types = ["interactiveUser", "nonInteractiveUser", "servicePrincipal", "managedIdentity"]
+[streams.risky_users]
+[streams.risk_detections]
+[streams.risky_service_principals]
+[streams.service_principal_risk_detections]
+"#;
+
 /// Removes the throwaway directory however the demo ends.
 struct TempDir(PathBuf);
 
@@ -46,11 +63,7 @@ pub async fn demo(events: u32, follow: bool) -> u8 {
         .and_then(|_| {
             std::fs::write(
                 &config_path,
-                sim.config_toml(
-                    &secret_path,
-                    &dir.0.join("state.json"),
-                    "[poll]\ninterval_seconds = 2\n\n[streams.directory_audits]\n",
-                ),
+                sim.config_toml(&secret_path, &dir.0.join("state.json"), DEMO_STREAMS),
             )
         });
     if let Err(e) = setup {

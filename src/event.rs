@@ -132,11 +132,7 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 
 /// A string at a `/`-separated path, if it is a non-empty string there.
 pub fn str_at<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
-    let mut cur = v;
-    for part in path.split('/') {
-        cur = cur.get(part)?;
-    }
-    cur.as_str().filter(|s| !s.is_empty())
+    value_at(v, path)?.as_str().filter(|s| !s.is_empty())
 }
 
 /// Truncates the time to whole seconds (Graph filters are built on whole seconds).
@@ -186,6 +182,98 @@ pub fn record_id(record: &Value) -> String {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
         _ => fallback_id(record),
+    }
+}
+
+/// Assembles a native event: the summary, Microsoft's diagnostic-export envelope, the Log
+/// Analytics column aliases a stream adds, the non-colliding Graph keys and, last, the Graph
+/// record verbatim in `properties`.
+pub struct EventBuilder {
+    m: Map<String, Value>,
+}
+
+impl EventBuilder {
+    /// Starts with `event` and the envelope's common keys.
+    pub fn new(
+        summary: Summary<'_>,
+        time: DateTime<Utc>,
+        category: &str,
+        operation_name: &str,
+    ) -> Self {
+        let tenant = summary.ctx.tenant_id.clone();
+        let mut m = Map::new();
+        m.insert("event".into(), summary.into_value());
+        m.insert("time".into(), envelope_time(time).into());
+        m.insert(
+            "resourceId".into(),
+            format!("/tenants/{tenant}/providers/Microsoft.aadiam").into(),
+        );
+        m.insert("tenantId".into(), tenant.into());
+        m.insert("category".into(), category.into());
+        m.insert("operationName".into(), operation_name.into());
+        m.insert("operationVersion".into(), "1.0".into());
+        EventBuilder { m }
+    }
+
+    pub fn set(&mut self, key: &str, value: impl Into<Value>) -> &mut Self {
+        self.m.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// `key` = the record's value at the `/`-separated `path` (null when absent).
+    pub fn copy(&mut self, key: &str, record: &Value, path: &str) -> &mut Self {
+        let v = value_at(record, path).cloned().unwrap_or(Value::Null);
+        self.m.insert(key.to_string(), v);
+        self
+    }
+
+    /// Several `(alias, path)` copies.
+    pub fn copy_all(&mut self, record: &Value, pairs: &[(&str, &str)]) -> &mut Self {
+        for (key, path) in pairs {
+            self.copy(key, record, path);
+        }
+        self
+    }
+
+    pub fn finish(mut self, record: Value) -> Value {
+        copy_graph_keys(&mut self.m, &record);
+        self.m.insert("properties".into(), record);
+        Value::Object(self.m)
+    }
+}
+
+/// The value at a `/`-separated path.
+pub fn value_at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = v;
+    for part in path.split('/') {
+        cur = cur.get(part)?;
+    }
+    Some(cur)
+}
+
+/// An IP address field's value if it is a valid IPv4 or IPv6 address (Graph samples carry
+/// invalid ones such as `123.456.7.89`; those stay in `properties` only).
+pub fn valid_ip(record: &Value, path: &str) -> Option<String> {
+    let s = str_at(record, path)?;
+    s.parse::<std::net::IpAddr>().ok().map(|_| s.to_string())
+}
+
+/// Severity from a Graph `riskLevel` value (`none`, `hidden` and unknown values are `info`).
+pub fn risk_severity(level: Option<&str>) -> Severity {
+    match level.map(str::to_ascii_lowercase).as_deref() {
+        Some("high") => Severity::High,
+        Some("medium") => Severity::Medium,
+        Some("low") => Severity::Low,
+        _ => Severity::Info,
+    }
+}
+
+/// `id@<lastUpdated>` for mutable records: stable per state, new with each change. The
+/// timestamp is taken verbatim (even when it does not parse).
+pub fn versioned_id(record: &Value, updated_field: &str) -> String {
+    match str_at(record, updated_field) {
+        Some(t) => format!("{}@{t}", record_id(record)),
+        None => record_id(record),
     }
 }
 

@@ -1,24 +1,30 @@
 //! The one poll loop every stream shares: window, paging, dedup, emit, checkpoint.
 //!
 //! Each poll reads `[cursor − late_arrival, now]` (or `[now − initial_lookback, now]` for a
-//! stream without a checkpoint) ordered by the stream's time field, follows every
-//! `@odata.nextLink` verbatim, drops ids already emitted inside the window, writes and flushes
-//! each page, and only then checkpoints it. Once the window is drained the cursor becomes the
-//! window's end and ids older than the next window's start are forgotten.
+//! stream without a checkpoint) on the stream's time field, one query per sub-filter, follows
+//! every `@odata.nextLink` verbatim, drops what was already emitted inside the window, writes and
+//! flushes each page, and only then checkpoints it. Once every sub-query is drained the cursor
+//! becomes the window's end and ids older than the next window's start are forgotten.
+//!
+//! State streams whose time filter Graph refuses fall back to a full listing per poll, compared
+//! against the fingerprints kept in the state file.
 
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::Mutex;
+use url::Url;
 
 use crate::config::StreamSettings;
 use crate::event::whole_seconds;
-use crate::graph::{GraphClient, GraphError};
+use crate::graph::{ForbiddenKind, GraphClient, GraphError, GraphErrorBody};
 use crate::output::{Output, OutputError};
 use crate::shutdown::Shutdown;
-use crate::state::{StateError, StateStore};
+use crate::state::{StateError, StateStore, StreamState};
 use crate::streams::{NormalizeContext, StreamSpec};
 
 /// Why a poll did not complete.
@@ -53,7 +59,15 @@ pub struct PollStats {
     pub cursor: Option<DateTime<Utc>>,
 }
 
-/// One stream of one tenant, with everything it shares with the others.
+/// How one query's paging ended.
+enum Drained {
+    Done,
+    Interrupted,
+    /// Graph refused the time filter of the first request.
+    FilterRefused(Box<GraphErrorBody>),
+}
+
+/// One cursor of one stream of one tenant, with everything it shares with the others.
 pub struct StreamPoller {
     pub tenant_id: String,
     pub spec: Box<dyn StreamSpec>,
@@ -62,22 +76,55 @@ pub struct StreamPoller {
     pub state: Arc<Mutex<StateStore>>,
     pub output: Arc<Mutex<Output>>,
     pub shutdown: Shutdown,
+    /// Graph refused the time filter: list everything and compare (state streams only).
+    pub snapshot_mode: AtomicBool,
 }
 
 impl StreamPoller {
+    pub fn new(
+        tenant_id: String,
+        spec: Box<dyn StreamSpec>,
+        settings: StreamSettings,
+        client: Arc<GraphClient>,
+        state: Arc<Mutex<StateStore>>,
+        output: Arc<Mutex<Output>>,
+        shutdown: Shutdown,
+    ) -> StreamPoller {
+        StreamPoller {
+            tenant_id,
+            spec,
+            settings,
+            client,
+            state,
+            output,
+            shutdown,
+            snapshot_mode: AtomicBool::new(false),
+        }
+    }
+
+    /// The `[streams.NAME]` name.
     pub fn name(&self) -> &'static str {
         self.spec.kind().name()
     }
 
+    /// The state-file section (`sign_ins.nonInteractiveUser`, …).
+    pub fn key(&self) -> String {
+        self.spec.state_key()
+    }
+
+    async fn stream_state<T>(&self, f: impl FnOnce(Option<&StreamState>) -> T) -> T {
+        let st = self.state.lock().await;
+        f(st.stream(&self.tenant_id, &self.key()))
+    }
+
     /// One catch-up pass over the stream's window.
     pub async fn poll_once(&self) -> Result<PollStats, PollError> {
-        let name = self.name();
+        if self.snapshot_mode.load(Ordering::Relaxed) {
+            return self.poll_snapshot().await;
+        }
         let now = whole_seconds(Utc::now());
         let late = self.late_arrival();
-        let cursor = {
-            let st = self.state.lock().await;
-            st.stream(&self.tenant_id, name).and_then(|s| s.cursor)
-        };
+        let cursor = self.stream_state(|s| s.and_then(|s| s.cursor)).await;
         let from = match cursor {
             Some(c) => whole_seconds(c - late),
             None => {
@@ -88,53 +135,39 @@ impl StreamPoller {
         };
         // A cursor ahead of this host's clock (skew): read up to the cursor, never backwards.
         let to = now.max(cursor.unwrap_or(now));
-        let first = self.window_url(from, to);
-        tracing::debug!(stream = name, %from, %to, "polling window");
+        let subs = self.spec.sub_filters();
+        // With one ordered query, every page moves the cursor; otherwise records of later
+        // pages or sub-queries may be older, so the cursor waits for the whole window.
+        let advance = self.spec.ordered() && subs.len() == 1;
+        tracing::debug!(stream = %self.key(), %from, %to, queries = subs.len(), "polling window");
 
         let mut stats = PollStats::default();
-        let mut url = first.clone();
-        let mut restarted = false;
-        loop {
-            let page = match self.client.get_page(&url).await {
-                Ok(p) => p,
-                Err(GraphError::BadRequest { body, .. }) if url != first && !restarted => {
+        for extra in &subs {
+            match self
+                .drain(from, to, extra.as_deref(), advance, &mut stats)
+                .await?
+            {
+                Drained::Done => {}
+                Drained::Interrupted => {
+                    stats.interrupted = true;
+                    return Ok(stats);
+                }
+                Drained::FilterRefused(body) => {
                     tracing::warn!(
-                        stream = name,
-                        "Graph refused a nextLink ({}); restarting the window from the cursor once",
+                        stream = %self.key(),
+                        "Graph refused the {} filter ({}); listing everything each poll and comparing with the state file instead",
+                        self.spec.time_field(),
                         body.describe()
                     );
-                    restarted = true;
-                    // The cursor has moved with every checkpointed page: resume from there.
-                    let cursor = {
-                        let st = self.state.lock().await;
-                        st.stream(&self.tenant_id, name).and_then(|s| s.cursor)
-                    };
-                    let from = cursor.map_or(from, |c| whole_seconds(c - late).max(from));
-                    url = self.window_url(from, to);
-                    continue;
+                    self.snapshot_mode.store(true, Ordering::Relaxed);
+                    return self.poll_snapshot().await;
                 }
-                Err(e) => return Err(e.into()),
-            };
-            stats.pages += 1;
-            let next = page
-                .next_link
-                .as_ref()
-                .map(|l| self.client.check_next_link(l.as_str()))
-                .transpose()?;
-            self.emit_page(page.records, to, &mut stats).await?;
-            match next {
-                Some(n) => url = n,
-                None => break,
-            }
-            if self.shutdown.is_set() {
-                stats.interrupted = true;
-                return Ok(stats);
             }
         }
 
         // The window is drained: move the cursor to its end and forget what cannot come back.
         let mut st = self.state.lock().await;
-        let s = st.stream_mut(&self.tenant_id, name);
+        let s = st.stream_mut(&self.tenant_id, &self.key());
         let new_cursor = s.cursor.map_or(to, |c| c.max(to));
         s.cursor = Some(new_cursor);
         s.seen.prune_before(whole_seconds(new_cursor - late));
@@ -144,76 +177,217 @@ impl StreamPoller {
         Ok(stats)
     }
 
-    /// Normalizes the page's new records, writes and flushes them, then checkpoints their ids
-    /// (and, since pages come in time order, the newest time they reached).
+    /// Pages through one query of the window `[from, to]`.
+    async fn drain(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        extra: Option<&str>,
+        advance: bool,
+        stats: &mut PollStats,
+    ) -> Result<Drained, PollError> {
+        let first = self.window_url(from, to, extra);
+        let mut url = first.clone();
+        let mut restarted = false;
+        loop {
+            let page = match self.client.get_page(&url, self.spec.family()).await {
+                Ok(p) => p,
+                Err(GraphError::BadRequest { body, .. })
+                    if url == first && self.spec.snapshot_fallback() && stats.pages == 0 =>
+                {
+                    return Ok(Drained::FilterRefused(body));
+                }
+                Err(GraphError::BadRequest { body, .. }) if url != first && !restarted => {
+                    tracing::warn!(
+                        stream = %self.key(),
+                        "Graph refused a nextLink ({}); restarting the window from the cursor once",
+                        body.describe()
+                    );
+                    restarted = true;
+                    // An advancing cursor has moved with every checkpointed page: resume there.
+                    let resume = if advance {
+                        self.stream_state(|s| s.and_then(|s| s.cursor))
+                            .await
+                            .map_or(from, |c| whole_seconds(c - self.late_arrival()).max(from))
+                    } else {
+                        from
+                    };
+                    url = self.window_url(resume, to, extra);
+                    continue;
+                }
+                Err(GraphError::Shutdown) => return Ok(Drained::Interrupted),
+                Err(e) => return Err(e.into()),
+            };
+            stats.pages += 1;
+            let next = page
+                .next_link
+                .as_ref()
+                .map(|l| self.client.check_next_link(l.as_str()))
+                .transpose()?;
+            self.emit_page(page.records, to, advance, stats).await?;
+            match next {
+                Some(n) => url = n,
+                None => return Ok(Drained::Done),
+            }
+            if self.shutdown.is_set() {
+                return Ok(Drained::Interrupted);
+            }
+        }
+    }
+
+    /// Normalizes the page's new records, writes and flushes them, then checkpoints their keys
+    /// (and, when `advance`, the newest time they reached).
     async fn emit_page(
         &self,
         records: Vec<Value>,
         window_end: DateTime<Utc>,
+        advance: bool,
         stats: &mut PollStats,
     ) -> Result<(), PollError> {
-        let ctx = NormalizeContext {
-            tenant_id: self.tenant_id.clone(),
-            ingested: Utc::now(),
-        };
+        let ctx = self.context();
         let mut events = Vec::with_capacity(records.len());
-        let mut new_ids: Vec<(String, DateTime<Utc>)> = Vec::with_capacity(records.len());
+        let mut new_keys: Vec<(String, DateTime<Utc>)> = Vec::with_capacity(records.len());
         let mut newest: Option<DateTime<Utc>> = None;
         {
             let st = self.state.lock().await;
-            let seen = st.stream(&self.tenant_id, self.name()).map(|s| &s.seen);
-            let mut in_page = std::collections::HashSet::new();
+            let seen = st.stream(&self.tenant_id, &self.key()).map(|s| &s.seen);
+            let mut in_page = HashSet::new();
             for record in records {
-                let id = self.spec.event_id(&record);
-                if seen.is_some_and(|s| s.contains(&id)) || !in_page.insert(id.clone()) {
+                let t = self.spec.record_time(&record);
+                newest = newest.max(t);
+                if !self.spec.keep(&record) {
+                    continue;
+                }
+                let key = self.spec.dedup_key(&record);
+                if seen.is_some_and(|s| s.contains(&key)) || !in_page.insert(key.clone()) {
                     stats.duplicates += 1;
                     continue;
                 }
-                let t = self.spec.record_time(&record);
-                newest = newest.max(t);
-                new_ids.push((id, t.unwrap_or(window_end)));
+                new_keys.push((key, t.unwrap_or(window_end)));
                 events.push(self.spec.normalize(record, &ctx));
             }
         }
-        if events.is_empty() {
-            return Ok(());
-        }
-        self.output.lock().await.write_page(&events).await?;
-        stats.emitted += events.len() as u64;
+        self.write(&events, stats).await?;
 
         let mut st = self.state.lock().await;
-        let s = st.stream_mut(&self.tenant_id, self.name());
-        for (id, t) in new_ids {
-            s.seen.insert(id, t);
+        let late = self.late_arrival();
+        let s = st.stream_mut(&self.tenant_id, &self.key());
+        for (key, t) in new_keys {
+            s.seen.insert(key, t);
         }
         // Records arrive in ascending time: everything before `newest` in this window has
-        // been emitted, so a restart may begin there (minus late_arrival, as always), and ids
+        // been emitted, so a restart may begin there (minus late_arrival, as always), and keys
         // older than that can never be read again. This keeps the id set (and each checkpoint
         // write) bounded by late_arrival during a long backfill.
-        if let Some(n) = newest.filter(|n| *n <= window_end) {
+        if let Some(n) = newest.filter(|n| advance && *n <= window_end) {
             let cursor = s.cursor.map_or(n, |c| c.max(n));
             s.cursor = Some(cursor);
-            s.seen
-                .prune_before(whole_seconds(cursor - self.late_arrival()));
+            s.seen.prune_before(whole_seconds(cursor - late));
         }
         st.save()?;
         Ok(())
+    }
+
+    /// Snapshot mode: lists every record, emits the new and changed ones, checkpoints their
+    /// fingerprints page by page, and forgets records that left the listing.
+    async fn poll_snapshot(&self) -> Result<PollStats, PollError> {
+        let first = self.client.url(
+            self.spec.api_version(),
+            self.spec.path(),
+            &self.spec.snapshot_query(),
+        );
+        let mut stats = PollStats::default();
+        let mut listed = HashSet::new();
+        let mut url = first;
+        loop {
+            let page = match self.client.get_page(&url, self.spec.family()).await {
+                Ok(p) => p,
+                Err(GraphError::Shutdown) => {
+                    stats.interrupted = true;
+                    return Ok(stats);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            stats.pages += 1;
+            let next = page
+                .next_link
+                .as_ref()
+                .map(|l| self.client.check_next_link(l.as_str()))
+                .transpose()?;
+            let ctx = self.context();
+            let mut events = Vec::new();
+            let mut changed = Vec::new();
+            {
+                let st = self.state.lock().await;
+                let known = st
+                    .stream(&self.tenant_id, &self.key())
+                    .and_then(|s| s.snapshot.as_ref());
+                for record in page.records {
+                    let id = crate::event::record_id(&record);
+                    let fingerprint = self.spec.dedup_key(&record);
+                    listed.insert(id.clone());
+                    if known.and_then(|k| k.get(&id)) == Some(&fingerprint) {
+                        stats.duplicates += 1;
+                        continue;
+                    }
+                    changed.push((id, fingerprint));
+                    events.push(self.spec.normalize(record, &ctx));
+                }
+            }
+            self.write(&events, &mut stats).await?;
+            let mut st = self.state.lock().await;
+            let s = st.stream_mut(&self.tenant_id, &self.key());
+            let snapshot = s.snapshot.get_or_insert_with(BTreeMap::new);
+            snapshot.extend(changed);
+            let done = next.is_none();
+            if done {
+                snapshot.retain(|id, _| listed.contains(id));
+                s.last_success = Some(Utc::now());
+            }
+            st.save()?;
+            drop(st);
+            match next {
+                Some(n) => url = n,
+                None => return Ok(stats),
+            }
+            if self.shutdown.is_set() {
+                stats.interrupted = true;
+                return Ok(stats);
+            }
+        }
+    }
+
+    async fn write(&self, events: &[Value], stats: &mut PollStats) -> Result<(), PollError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.output.lock().await.write_page(events).await?;
+        stats.emitted += events.len() as u64;
+        Ok(())
+    }
+
+    fn context(&self) -> NormalizeContext {
+        NormalizeContext {
+            tenant_id: self.tenant_id.clone(),
+            ingested: Utc::now(),
+        }
     }
 
     fn late_arrival(&self) -> chrono::Duration {
         chrono::Duration::from_std(self.settings.late_arrival).unwrap_or_default()
     }
 
-    /// The first request of the window `[from, to]`.
-    fn window_url(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> url::Url {
+    /// The first request of the window `[from, to]` for one sub-query.
+    fn window_url(&self, from: DateTime<Utc>, to: DateTime<Utc>, extra: Option<&str>) -> Url {
         self.client.url(
             self.spec.api_version(),
             self.spec.path(),
-            &self.spec.query(from, to),
+            &self.spec.query(from, to, extra),
         )
     }
 
-    /// `run`: polls every `interval` until shutdown or a permanent failure.
+    /// `run`: polls every `interval` until shutdown or a permanent failure. A licence 403 on a
+    /// stream that worked before is retried next poll (Graph answers it intermittently).
     pub async fn run_forever(&self, interval: Duration) -> Result<(), PollError> {
         let mut failures = 0u32;
         loop {
@@ -226,13 +400,14 @@ impl StreamPoller {
                     }
                 }
                 Err(PollError::Graph(GraphError::Shutdown)) => return Ok(()),
-                Err(e) if e.is_transient() => {
+                Err(e) if e.is_transient() || self.intermittent_licence_error(&e).await => {
                     failures += 1;
                     tracing::warn!(
                         tenant = %self.tenant_id,
-                        stream = self.name(),
+                        stream = %self.key(),
                         consecutive_failures = failures,
-                        "poll failed, retrying at the next interval: {e}"
+                        "poll failed, retrying at the next interval: {}",
+                        self.explain(&e)
                     );
                 }
                 Err(e) => return Err(e),
@@ -240,6 +415,53 @@ impl StreamPoller {
             if !self.shutdown.sleep(interval).await {
                 return Ok(());
             }
+        }
+    }
+
+    async fn intermittent_licence_error(&self, e: &PollError) -> bool {
+        matches!(
+            e,
+            PollError::Graph(GraphError::Forbidden {
+                kind: ForbiddenKind::Licence,
+                ..
+            })
+        ) && self
+            .stream_state(|s| s.and_then(|s| s.last_success).is_some())
+            .await
+    }
+
+    /// One line saying what failed and how to fix it.
+    pub fn explain(&self, e: &PollError) -> String {
+        let kind = self.spec.kind();
+        let name = kind.name();
+        match e {
+            PollError::Graph(GraphError::Forbidden {
+                kind: ForbiddenKind::Licence,
+                body,
+                ..
+            }) => format!(
+                "stream {name} is disabled for this run: the tenant lacks the licence it needs ({}); Graph answered 403 {}. Assign that licence, or set enabled = false in [streams.{name}]",
+                kind.licence().unwrap_or("a premium licence"),
+                body.describe()
+            ),
+            PollError::Graph(GraphError::Forbidden {
+                kind: ForbiddenKind::Permission,
+                body,
+                ..
+            }) => format!(
+                "stream {name} is disabled for this run: the app lacks the Microsoft Graph application permission {} or its admin consent; Graph answered 403 {}. Add it under App registrations > API permissions > Microsoft Graph > Application permissions, then Grant admin consent",
+                kind.permission(),
+                body.describe()
+            ),
+            PollError::Graph(GraphError::Forbidden {
+                kind: ForbiddenKind::ConditionalAccess,
+                body,
+                ..
+            }) => format!(
+                "stream {name} is disabled for this run: conditional access blocks the app ({}); exclude the app's service principal from the policy",
+                body.describe()
+            ),
+            other => format!("stream {name}: {other}"),
         }
     }
 }
@@ -251,7 +473,7 @@ pub fn log_poll(p: &StreamPoller, stats: &PollStats) {
         .unwrap_or_default();
     tracing::info!(
         tenant = %p.tenant_id,
-        stream = p.name(),
+        stream = %p.key(),
         pages = stats.pages,
         emitted = stats.emitted,
         duplicates_dropped = stats.duplicates,

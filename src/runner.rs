@@ -13,6 +13,7 @@ use crate::output::{Output, OutputError};
 use crate::poll::{log_poll, PollError, StreamPoller};
 use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::state::StateStore;
+use crate::streams::StreamKind;
 
 /// After SIGTERM, the longest the run waits for streams to finish their page (the contract
 /// promises an exit within 3 s).
@@ -73,17 +74,20 @@ pub async fn run(
             tokens,
             RetryPolicy::default(),
             shutdown.clone(),
+            config.throttle,
         ));
         for settings in tenant.streams {
-            pollers.push(Arc::new(StreamPoller {
-                tenant_id: tenant.id.clone(),
-                spec: settings.kind.spec(),
-                settings,
-                client: client.clone(),
-                state: state.clone(),
-                output: output.clone(),
-                shutdown: shutdown.clone(),
-            }));
+            for spec in StreamKind::specs(&settings) {
+                pollers.push(Arc::new(StreamPoller::new(
+                    tenant.id.clone(),
+                    spec,
+                    settings.clone(),
+                    client.clone(),
+                    state.clone(),
+                    output.clone(),
+                    shutdown.clone(),
+                )));
+            }
         }
     }
 
@@ -109,10 +113,11 @@ pub async fn run(
                 if matches!(e, PollError::Output(_) | PollError::State(_)) {
                     trigger.trigger();
                 } else {
-                    tracing::error!(tenant = %p.tenant_id, stream = p.name(), "stream stopped: {e}");
+                    tracing::error!(tenant = %p.tenant_id, stream = %p.key(), "{}", p.explain(e));
                 }
             }
-            (p.tenant_id.clone(), p.name(), r)
+            let message = r.as_ref().err().map(|e| p.explain(e));
+            (p.tenant_id.clone(), message, r)
         });
     }
 
@@ -137,9 +142,10 @@ pub async fn run(
         match joined {
             Ok((_, _, Ok(()))) => {}
             Ok((_, _, Err(PollError::Output(OutputError::Closed)))) => output_closed = true,
-            Ok((tenant, stream, Err(e))) => {
-                failures.push(format!("stream {stream} of tenant {tenant} failed: {e}"))
-            }
+            Ok((tenant, message, Err(e))) => failures.push(format!(
+                "tenant {tenant}: {}",
+                message.unwrap_or_else(|| e.to_string())
+            )),
             Err(e) => failures.push(format!("a stream task crashed: {e}")),
         }
     }

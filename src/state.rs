@@ -62,6 +62,10 @@ pub struct StreamState {
     pub seen: SeenIds,
     /// When a poll last drained its window.
     pub last_success: Option<DateTime<Utc>>,
+    /// Snapshot mode only (Graph refused the time filter): id → fingerprint of every record in
+    /// the last full listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<BTreeMap<String, String>>,
 }
 
 /// Emitted ids grouped by the whole second of their record time, pruned by time (never by

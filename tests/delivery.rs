@@ -437,8 +437,30 @@ async fn demo_prints_valid_events_and_exits_zero() {
     let r = h.run_args(&["demo", "--events", "25"]).await;
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let events = r.events();
-    assert_eq!(events.len(), 25);
-    events.iter().for_each(assert_native_audit_event);
+    // 25 records of each of the six resources, sign-ins of each of the four event types.
+    assert_eq!(events.len(), 25 * 9, "{}", r.stderr);
+    let audits: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"]["type"] == "directory_audit")
+        .collect();
+    assert_eq!(audits.len(), 25);
+    audits.into_iter().for_each(assert_native_audit_event);
+    for category in [
+        "SignInLogs",
+        "NonInteractiveUserSignInLogs",
+        "ServicePrincipalSignInLogs",
+        "ManagedIdentitySignInLogs",
+        "RiskyUsers",
+        "UserRiskEvents",
+        "RiskyServicePrincipals",
+        "ServicePrincipalRiskEvents",
+    ] {
+        assert_eq!(
+            events.iter().filter(|e| e["category"] == category).count(),
+            25,
+            "{category}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

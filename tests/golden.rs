@@ -49,9 +49,105 @@ fn check(kind: StreamKind, fixture_name: &str) {
 }
 
 #[test]
-fn directory_audit_fixtures() {
+fn every_fixture_of_every_stream() {
     check(StreamKind::DirectoryAudits, "directoryAudit.json");
     check(StreamKind::DirectoryAudits, "directoryAudit_example1.json");
+    check(StreamKind::SignIns, "signIn.json");
+    check(StreamKind::RiskyUsers, "riskyUser.json");
+    check(StreamKind::RiskyUsers, "riskyUser_filter_medium.json");
+    check(StreamKind::RiskDetections, "riskDetection.json");
+    check(
+        StreamKind::RiskyServicePrincipals,
+        "riskyServicePrincipal.json",
+    );
+    check(
+        StreamKind::ServicePrincipalRiskDetections,
+        "servicePrincipalRiskDetection.json",
+    );
+}
+
+#[test]
+fn quirky_fixture_values_are_read_or_left_alone() {
+    let ctx = NormalizeContext {
+        tenant_id: "t".into(),
+        ingested: "2026-11-21T10:00:03Z".parse().unwrap(),
+    };
+    // riskDetection.json: malformed GUID, invalid IPv4, a non-enum tokenIssuerType, JSON-string additionalInfo.
+    let r = &fixture("riskDetection.json")["value"][0];
+    let e = StreamKind::RiskDetections.spec().normalize(r.clone(), &ctx);
+    assert_eq!(
+        e["event"]["id"],
+        "6a5874ca-abcd-9d82-5ad39bd71600@2018-09-05T00:11:27.773602Z"
+    );
+    assert_eq!(e["event"]["action"], "unfamiliarFeatures");
+    assert_eq!(e["event"]["kind"], "alert");
+    assert_eq!(e["event"]["severity"], "medium");
+    assert_eq!(
+        e["callerIpAddress"],
+        Value::Null,
+        "an invalid IP is not put in an IP field"
+    );
+    assert_eq!(
+        e["ipAddress"], "123.456.7.89",
+        "the Graph key stays verbatim"
+    );
+    assert_eq!(e["TokenIssuerType"], "Azure Active Directory");
+    assert_eq!(e["AdditionalInfo"][0]["Key"], "userAgent");
+    assert_eq!(e["riskEventType"], "unfamiliarFeatures");
+    assert_eq!(e["category"], "UserRiskEvents");
+    // servicePrincipalRiskDetection.json: a lastUpdatedDateTime with a stray ')', null location.
+    let r = &fixture("servicePrincipalRiskDetection.json")["value"][0];
+    let e = StreamKind::ServicePrincipalRiskDetections
+        .spec()
+        .normalize(r.clone(), &ctx);
+    assert_eq!(e["time"], "2021-10-26T00:00:00.0000000Z");
+    assert_eq!(e["location"], Value::Null);
+    assert_eq!(e["event"]["severity"], "high");
+    // riskyUser.json: deleted but at risk, confirmed compromised sign-in.
+    let r = &fixture("riskyUser.json")["value"][0];
+    let e = StreamKind::RiskyUsers.spec().normalize(r.clone(), &ctx);
+    assert_eq!(
+        e["event"]["id"],
+        "c2b6c2b9-dddc-acd0-2b39-d519d803dbc3@2016-01-29T20:03:57.7872426Z"
+    );
+    assert_eq!(
+        (e["event"]["kind"].as_str(), e["event"]["severity"].as_str()),
+        (Some("state"), Some("high"))
+    );
+    assert_eq!(e["IsDeleted"], true);
+    // signIn.json: a successful v1.0 interactive sign-in without risk.
+    let r = &fixture("signIn.json")["value"][0];
+    let e = StreamKind::SignIns.spec().normalize(r.clone(), &ctx);
+    assert_eq!(
+        (
+            e["event"]["outcome"].as_str(),
+            e["event"]["severity"].as_str()
+        ),
+        (Some("success"), Some("info"))
+    );
+    assert_eq!(
+        (e["ResultType"].as_str(), e["Status"].as_str()),
+        (Some("0"), Some("Success"))
+    );
+    assert_eq!(e["IPAddress"], "131.107.159.37");
+    assert_eq!(e["location"], "US");
+    // signIn_failure_status.json is a bare status object: as a sign-in's status it is a failure.
+    let status = fixture("signIn_failure_status.json");
+    let mut failed = r.clone();
+    failed["status"] = status;
+    let e = StreamKind::SignIns.spec().normalize(failed, &ctx);
+    assert_eq!(
+        (
+            e["event"]["outcome"].as_str(),
+            e["event"]["severity"].as_str()
+        ),
+        (Some("failure"), Some("low"))
+    );
+    assert_eq!(e["ResultType"], "65001");
+    assert!(e["ResultDescription"]
+        .as_str()
+        .unwrap()
+        .starts_with("The user or administrator has not consented"));
 }
 
 #[test]

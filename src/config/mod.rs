@@ -94,6 +94,20 @@ pub struct RawConfig {
     #[serde(default)]
     pub output: RawOutput,
     pub metrics: Option<RawMetrics>,
+    /// Client-side request budgets per tenant, below Graph's throttling limits.
+    #[serde(default)]
+    pub throttle: RawThrottle,
+}
+
+/// `[throttle]`: the client paces itself under Graph's documented per-tenant limits instead of
+/// learning them from 429s (it still obeys every 429). Lower them if Graph throttles anyway.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThrottle {
+    /// Requests per 10 s per tenant to the audit and sign-in logs, shared by both (Graph: 5).
+    pub reports_requests_per_10s: Option<u32>,
+    /// Requests per second per tenant to identity protection (Graph: 1, for all apps together).
+    pub identity_protection_requests_per_second: Option<u32>,
 }
 
 /// `[tenant]` / `[[tenants]]`: who to read and with which credentials.
@@ -210,7 +224,55 @@ pub struct Config {
     pub tenants: Vec<TenantSettings>,
     pub state_path: PathBuf,
     pub interval: Duration,
+    pub throttle: Throttle,
 }
+
+/// Per-tenant request budgets.
+#[derive(Debug, Clone, Copy)]
+pub struct Throttle {
+    pub reports_per_10s: u32,
+    pub identity_protection_per_second: u32,
+}
+
+/// `streams.sign_ins.filter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignInFilter {
+    /// Every sign-in.
+    #[default]
+    All,
+    /// `riskLevelDuringSignIn` low, medium or high: one `eq` query per level.
+    Risky,
+    /// `status.errorCode` not 0, filtered client-side (Graph documents `eq` only).
+    Failures,
+}
+
+/// The sign-in stream's own options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInOptions {
+    pub filter: SignInFilter,
+    /// `api_version = "beta"` (the default) rather than `"v1.0"`.
+    pub beta: bool,
+    /// beta only: one cursor per sign-in event type.
+    pub event_types: Vec<String>,
+}
+
+impl Default for SignInOptions {
+    fn default() -> Self {
+        SignInOptions {
+            filter: SignInFilter::All,
+            beta: true,
+            event_types: vec!["interactiveUser".into()],
+        }
+    }
+}
+
+/// The sign-in event types Graph documents (the list grows; others are accepted with a warning).
+pub const SIGN_IN_EVENT_TYPES: [&str; 4] = [
+    "interactiveUser",
+    "nonInteractiveUser",
+    "servicePrincipal",
+    "managedIdentity",
+];
 
 /// One tenant, ready to poll.
 #[derive(Debug)]
@@ -277,6 +339,8 @@ pub struct StreamSettings {
     pub kind: StreamKind,
     pub late_arrival: Duration,
     pub initial_lookback: Duration,
+    /// Meaningful for `sign_ins` only.
+    pub sign_ins: SignInOptions,
 }
 
 impl Config {
@@ -370,10 +434,32 @@ impl Config {
             p.push(".state.json");
             PathBuf::from(p)
         });
+        let throttle = Throttle {
+            reports_per_10s: raw.throttle.reports_requests_per_10s.unwrap_or(5),
+            identity_protection_per_second: raw
+                .throttle
+                .identity_protection_requests_per_second
+                .unwrap_or(1),
+        };
+        for (key, v) in [
+            (
+                "throttle.reports_requests_per_10s",
+                throttle.reports_per_10s,
+            ),
+            (
+                "throttle.identity_protection_requests_per_second",
+                throttle.identity_protection_per_second,
+            ),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, v, "it must be at least 1"));
+            }
+        }
         Ok(Config {
             tenants,
             state_path,
             interval: Duration::from_secs(interval_seconds as u64),
+            throttle,
         })
     }
 }
@@ -518,13 +604,6 @@ fn validate_streams(
             continue;
         }
         let key = |k: &str| format!("{prefix}.{}.{k}", kind.name());
-        if !kind.is_available() {
-            return Err(ConfigError::Unsupported {
-                key: format!("{prefix}.{}", kind.name()),
-                reason: "this stream is not built yet; set enabled = false or remove its table"
-                    .into(),
-            });
-        }
         for (k, set) in [
             ("filter", s.filter.is_some()),
             ("api_version", s.api_version.is_some()),
@@ -538,6 +617,11 @@ fn validate_streams(
                 ));
             }
         }
+        let sign_ins = if kind == StreamKind::SignIns {
+            validate_sign_ins(&key, s)?
+        } else {
+            SignInOptions::default()
+        };
         let initial_lookback = opt_duration(&key("initial_lookback"), &s.initial_lookback)?
             .or(poll_lookback)
             .unwrap_or(DEFAULT_INITIAL_LOOKBACK);
@@ -562,6 +646,7 @@ fn validate_streams(
             kind,
             late_arrival,
             initial_lookback,
+            sign_ins,
         });
     }
     if out.is_empty() {
@@ -571,6 +656,80 @@ fn validate_streams(
         });
     }
     Ok(out)
+}
+
+fn validate_sign_ins(
+    key: &dyn Fn(&str) -> String,
+    s: &RawStream,
+) -> Result<SignInOptions, ConfigError> {
+    let filter = match s.filter.as_deref() {
+        None | Some("all") => SignInFilter::All,
+        Some("risky") => SignInFilter::Risky,
+        Some("failures") => SignInFilter::Failures,
+        Some(other) => {
+            return Err(invalid(
+                key("filter"),
+                format!("\"{other}\""),
+                "use \"all\", \"risky\" or \"failures\"",
+            ))
+        }
+    };
+    let beta = match s.api_version.as_deref() {
+        None | Some("beta") => true,
+        Some("v1.0") => false,
+        Some(other) => {
+            return Err(invalid(
+                key("api_version"),
+                format!("\"{other}\""),
+                "use \"beta\" (every sign-in type, more fields) or \"v1.0\" (interactive only)",
+            ))
+        }
+    };
+    let event_types = match &s.event_types {
+        None => SignInOptions::default().event_types,
+        Some(_) if !beta => {
+            return Err(invalid(
+                key("event_types"),
+                "a list",
+                "v1.0 returns interactive sign-ins only; set api_version = \"beta\" to choose event types",
+            ))
+        }
+        Some(types) if types.is_empty() => {
+            return Err(invalid(
+                key("event_types"),
+                "[]",
+                format!("list at least one of {}", SIGN_IN_EVENT_TYPES.join(", ")),
+            ))
+        }
+        Some(types) => {
+            let mut out: Vec<String> = Vec::new();
+            for t in types {
+                if t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(invalid(
+                        key("event_types"),
+                        format!("\"{t}\""),
+                        format!("use {}", SIGN_IN_EVENT_TYPES.join(", ")),
+                    ));
+                }
+                if !SIGN_IN_EVENT_TYPES.contains(&t.as_str()) {
+                    tracing::warn!(
+                        "{}: \"{t}\" is not a sign-in event type Graph documents ({}); reading it anyway",
+                        key("event_types"),
+                        SIGN_IN_EVENT_TYPES.join(", ")
+                    );
+                }
+                if !out.contains(t) {
+                    out.push(t.clone());
+                }
+            }
+            out
+        }
+    };
+    Ok(SignInOptions {
+        filter,
+        beta,
+        event_types,
+    })
 }
 
 fn validate_tenant(
@@ -692,6 +851,18 @@ fn validate_tenant(
             "use \"global\", \"usgov\", \"usgov-dod\" or \"china\"",
         )
     })?;
+    if cloud == Cloud::China {
+        if let Some(s) = streams
+            .iter()
+            .find(|s| s.kind.family() == crate::streams::Family::IdentityProtection)
+        {
+            return Err(invalid(
+                format!("streams.{}", s.kind.name()),
+                "enabled",
+                "identity protection is not offered in the china cloud (21Vianet); disable this stream",
+            ));
+        }
+    }
     let login_url = validate_url(
         &key("login_url"),
         t.login_url.as_deref().unwrap_or(cloud.login_url()),
@@ -881,18 +1052,47 @@ late_arrival = "1h"
     }
 
     #[test]
-    fn streams_not_built_yet_are_refused_by_name() {
-        let text = MINIMAL.replace(
-            "[streams.directory_audits]",
-            "[streams.sign_ins]\nfilter = \"risky\"",
+    fn sign_in_options() {
+        let t = |extra: &str| {
+            MINIMAL.replace(
+                "[streams.directory_audits]",
+                &format!("[streams.sign_ins]\n{extra}"),
+            )
+        };
+        let c = load_str(&t("")).unwrap();
+        assert_eq!(c.tenants[0].streams[0].sign_ins, SignInOptions::default());
+        let c = load_str(&t(
+            "filter = \"risky\"\nevent_types = [\"interactiveUser\", \"nonInteractiveUser\"]",
+        ))
+        .unwrap();
+        let o = &c.tenants[0].streams[0].sign_ins;
+        assert_eq!(
+            (o.filter, o.beta, o.event_types.len()),
+            (SignInFilter::Risky, true, 2)
         );
-        let err = load_str(&text).unwrap_err().to_string();
-        assert!(err.contains("`streams.sign_ins` is not supported"), "{err}");
+        let err = load_str(&t(
+            "api_version = \"v1.0\"\nevent_types = [\"servicePrincipal\"]",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("set api_version = \"beta\""), "{err}");
+        let err = load_str(&t("filter = \"risk\"")).unwrap_err().to_string();
+        assert!(err.contains("\"risky\""), "{err}");
         let disabled = MINIMAL.replace(
             "[streams.directory_audits]",
             "[streams.directory_audits]\n[streams.sign_ins]\nenabled = false",
         );
-        assert!(load_str(&disabled).is_ok());
+        assert_eq!(load_str(&disabled).unwrap().tenants[0].streams.len(), 1);
+    }
+
+    #[test]
+    fn identity_protection_is_refused_in_china() {
+        let text = MINIMAL.replace(
+            "[streams",
+            "cloud = \"china\"\n[streams.risky_users]\n[streams",
+        );
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(err.contains("not offered in the china cloud"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One Graph request, retried as `graph/README.md` §4 prescribes: 429/5xx/timeouts after
 //! `Retry-After` or backoff on the same URL, one token renewal on 401, 400/403/404 permanent.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,9 +10,12 @@ use serde_json::Value;
 use url::Url;
 
 use super::error::{ForbiddenKind, GraphError, GraphErrorBody};
+use super::pacer::Pacer;
 use super::retry::{parse_retry_after, RetryPolicy};
 use crate::auth::TokenProvider;
+use crate::config::Throttle;
 use crate::shutdown::Shutdown;
+use crate::streams::Family;
 
 /// Bodies larger than this are refused: far above real pages (a 1000-record sign-in page is a
 /// few MiB), low enough to stop a runaway response.
@@ -55,6 +59,7 @@ pub struct GraphClient {
     tokens: Arc<TokenProvider>,
     retry: RetryPolicy,
     shutdown: Shutdown,
+    pacers: HashMap<Family, Pacer>,
 }
 
 enum Attempt {
@@ -71,13 +76,28 @@ impl GraphClient {
         tokens: Arc<TokenProvider>,
         retry: RetryPolicy,
         shutdown: Shutdown,
+        throttle: Throttle,
     ) -> GraphClient {
+        let pacers = HashMap::from([
+            (
+                Family::Reports,
+                Pacer::new(throttle.reports_per_10s, Duration::from_secs(10)),
+            ),
+            (
+                Family::IdentityProtection,
+                Pacer::new(
+                    throttle.identity_protection_per_second,
+                    Duration::from_secs(1),
+                ),
+            ),
+        ]);
         GraphClient {
             http,
             base,
             tokens,
             retry,
             shutdown,
+            pacers,
         }
     }
 
@@ -112,14 +132,20 @@ impl GraphClient {
     }
 
     /// GETs one page, retrying what may succeed on retry. The URL is never altered.
-    pub async fn get_page(&self, url: &Url) -> Result<Page, GraphError> {
+    /// Every attempt first waits for the family's pacer.
+    pub async fn get_page(&self, url: &Url, family: Family) -> Result<Page, GraphError> {
         let mut refreshed = false;
         let mut attempt = 0;
         let mut token = self.tokens.token_or_retry(self, &mut attempt).await?;
         loop {
             attempt += 1;
             let outcome = tokio::select! {
-                r = self.try_once(url, token.value.expose()) => r?,
+                r = async {
+                    if let Some(p) = self.pacers.get(&family) {
+                        p.acquire().await;
+                    }
+                    self.try_once(url, token.value.expose()).await
+                } => r?,
                 _ = self.shutdown.wait() => return Err(GraphError::Shutdown),
             };
             match outcome {

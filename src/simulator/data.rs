@@ -208,3 +208,258 @@ impl Spread {
         }
     }
 }
+
+const APPS: &[(&str, &str)] = &[
+    (
+        "Office 365 Exchange Online",
+        "00000002-0000-0ff1-ce00-000000000000",
+    ),
+    ("Microsoft Teams", "1fec8e78-bce4-4aaf-ab1b-5451cc387264"),
+    ("Azure Portal", "c44b4083-3bb0-49c1-b47d-974e53cbdf3c"),
+    ("Graph explorer", "de8bc8b5-d9f9-48b1-a8ad-b748da725064"),
+];
+
+/// (errorCode, failureReason) of failed sign-ins.
+const FAILURES: &[(i64, &str)] = &[
+    (50126, "Error validating credentials due to invalid username or password."),
+    (50053, "Account is locked because user tried to sign in too many times with an incorrect user ID or password."),
+    (50074, "Strong Authentication is required."),
+    (53003, "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance."),
+    (50057, "User account is disabled. The account has been disabled by an administrator."),
+];
+
+const RISK_LEVELS: &[&str] = &["low", "medium", "high"];
+
+const RISK_EVENT_TYPES: &[&str] = &[
+    "unfamiliarFeatures",
+    "anonymizedIPAddress",
+    "unlikelyTravel",
+    "maliciousIPAddress",
+    "leakedCredentials",
+    "newCountry",
+    "anomalousToken",
+    "suspiciousBrowser",
+];
+
+/// One signIn record at `at` (whole seconds, as Graph sends them in practice), of the given
+/// beta `signInEventTypes` value: 1 in 10 failed, 1 in 12 at risk.
+pub fn sign_in(rng: &mut Rng, _n: u64, at: DateTime<Utc>, event_type: &str) -> Value {
+    let (name, upn) = *rng.pick(PEOPLE);
+    let (app, app_id) = *rng.pick(APPS);
+    let failure = (rng.below(10) == 0).then(|| *rng.pick(FAILURES));
+    let risk = if rng.below(12) == 0 {
+        *rng.pick(RISK_LEVELS)
+    } else {
+        "none"
+    };
+    let interactive = event_type == "interactiveUser";
+    let user = matches!(event_type, "interactiveUser" | "nonInteractiveUser");
+    json!({
+        "id": rng.guid(),
+        "createdDateTime": crate::event::graph_time(crate::event::whole_seconds(at)),
+        "userDisplayName": if user { Value::from(name) } else { Value::Null },
+        "userPrincipalName": if user { Value::from(upn) } else { Value::Null },
+        "userId": if user { Value::from(rng.guid()) } else { Value::Null },
+        "appId": app_id,
+        "appDisplayName": app,
+        "ipAddress": format!("198.51.100.{}", rng.below(254) + 1),
+        "clientAppUsed": if interactive { "Browser" } else { "Mobile Apps and Desktop clients" },
+        "correlationId": rng.guid(),
+        "conditionalAccessStatus": if failure.is_some_and(|f| f.0 == 53003) { "failure" } else { "notApplied" },
+        "isInteractive": interactive,
+        "riskDetail": "none",
+        "riskLevelAggregated": risk,
+        "riskLevelDuringSignIn": risk,
+        "riskState": if risk == "none" { "none" } else { "atRisk" },
+        "riskEventTypes": if risk == "none" { json!([]) } else { json!(["unfamiliarFeatures"]) },
+        "riskEventTypes_v2": if risk == "none" { json!([]) } else { json!(["unfamiliarFeatures"]) },
+        "resourceDisplayName": "Microsoft Graph",
+        "resourceId": "00000003-0000-0000-c000-000000000000",
+        "servicePrincipalId": if user { Value::Null } else { Value::from(rng.guid()) },
+        "servicePrincipalName": if user { Value::Null } else { Value::from("contoso-automation") },
+        "status": {
+            "errorCode": failure.map_or(0, |f| f.0),
+            "failureReason": failure.map(|f| f.1),
+            "additionalDetails": null
+        },
+        "deviceDetail": {
+            "deviceId": "",
+            "displayName": null,
+            "operatingSystem": "Windows 10",
+            "browser": "Edge 120.0.0",
+            "isCompliant": null,
+            "isManaged": null,
+            "trustType": null
+        },
+        "location": {
+            "city": "Redmond",
+            "state": "Washington",
+            "countryOrRegion": "US",
+            "geoCoordinates": {"altitude": null, "latitude": 47.68, "longitude": -122.12}
+        },
+        "appliedConditionalAccessPolicies": [{
+            "id": rng.guid(),
+            "displayName": "Require MFA for admins",
+            "enforcedGrantControls": ["Mfa"],
+            "enforcedSessionControls": [],
+            "result": "notApplied"
+        }],
+        // beta only (the v1.0 view drops them):
+        "signInEventTypes": [event_type],
+        "userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 Edg/120.0",
+        "authenticationRequirement": if rng.below(3) == 0 { "multiFactorAuthentication" } else { "singleFactorAuthentication" },
+        "authenticationProtocol": "none"
+    })
+}
+
+/// The fields a signIn has only on beta.
+pub const BETA_ONLY_SIGN_IN_FIELDS: &[&str] = &[
+    "signInEventTypes",
+    "userAgent",
+    "authenticationRequirement",
+    "authenticationProtocol",
+    "servicePrincipalId",
+    "servicePrincipalName",
+];
+
+/// Whether a sign-in is interactive (v1.0 and untyped beta queries return only those).
+pub fn is_interactive(record: &Value) -> bool {
+    match record.get("signInEventTypes").and_then(Value::as_array) {
+        Some(types) => types.iter().any(|t| t == "interactiveUser"),
+        None => record
+            .get("isInteractive")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+    }
+}
+
+/// A sign-in as Graph shows it: without the beta fields on v1.0, with the risk fields
+/// `hidden` on a tenant without P2.
+pub fn sign_in_view(record: &Value, beta: bool, p2: bool) -> Value {
+    let mut r = record.clone();
+    if let Some(obj) = r.as_object_mut() {
+        if !beta {
+            for f in BETA_ONLY_SIGN_IN_FIELDS {
+                obj.remove(*f);
+            }
+        }
+        if !p2 {
+            for f in [
+                "riskLevelDuringSignIn",
+                "riskLevelAggregated",
+                "riskState",
+                "riskDetail",
+            ] {
+                if obj.contains_key(f) {
+                    obj.insert(f.to_string(), "hidden".into());
+                }
+            }
+            for f in ["riskEventTypes", "riskEventTypes_v2"] {
+                if obj.contains_key(f) {
+                    obj.insert(f.to_string(), json!([]));
+                }
+            }
+        }
+    }
+    r
+}
+
+/// One riskyUser, last updated at `at`.
+pub fn risky_user(rng: &mut Rng, _n: u64, at: DateTime<Utc>) -> Value {
+    let (name, upn) = *rng.pick(PEOPLE);
+    json!({
+        "id": rng.guid(),
+        "riskLastUpdatedDateTime": graph_timestamp(at),
+        "isProcessing": false,
+        "isDeleted": false,
+        "riskDetail": "none",
+        "riskLevel": *rng.pick(RISK_LEVELS),
+        "riskState": "atRisk",
+        "userDisplayName": name,
+        "userPrincipalName": upn
+    })
+}
+
+/// One riskDetection, last updated at `at` (its activity somewhat earlier).
+pub fn risk_detection(rng: &mut Rng, _n: u64, at: DateTime<Utc>) -> Value {
+    let (name, upn) = *rng.pick(PEOPLE);
+    let offline = rng.below(4) == 0;
+    let activity = at - Duration::minutes(if offline { 600 } else { 5 });
+    json!({
+        "id": rng.guid(),
+        "requestId": rng.guid(),
+        "correlationId": rng.guid(),
+        "riskEventType": *rng.pick(RISK_EVENT_TYPES),
+        "riskState": "atRisk",
+        "riskLevel": *rng.pick(RISK_LEVELS),
+        "riskDetail": "none",
+        "source": "IdentityProtection",
+        "detectionTimingType": if offline { "offline" } else { "realtime" },
+        "activity": "signin",
+        "tokenIssuerType": "AzureAD",
+        "ipAddress": format!("192.0.2.{}", rng.below(254) + 1),
+        "location": {"city": "Amsterdam", "state": "Noord-Holland", "countryOrRegion": "NL", "geoCoordinates": null},
+        "activityDateTime": graph_timestamp(activity),
+        "detectedDateTime": graph_timestamp(activity + Duration::minutes(2)),
+        "lastUpdatedDateTime": graph_timestamp(at),
+        "userId": rng.guid(),
+        "userDisplayName": name,
+        "userPrincipalName": upn,
+        "additionalInfo": "[{\"Key\":\"userAgent\",\"Value\":\"Mozilla/5.0\"}]"
+    })
+}
+
+/// One riskyServicePrincipal, last updated at `at`.
+pub fn risky_service_principal(rng: &mut Rng, n: u64, at: DateTime<Utc>) -> Value {
+    json!({
+        "id": rng.guid(),
+        "isEnabled": true,
+        "isProcessing": false,
+        "riskLastUpdatedDateTime": graph_timestamp(at),
+        "riskLevel": *rng.pick(RISK_LEVELS),
+        "riskState": "atRisk",
+        "riskDetail": "none",
+        "displayName": format!("Contoso App {n}"),
+        "appId": rng.guid(),
+        "servicePrincipalType": "Application"
+    })
+}
+
+/// One servicePrincipalRiskDetection, last updated at `at`.
+pub fn service_principal_risk_detection(rng: &mut Rng, n: u64, at: DateTime<Utc>) -> Value {
+    json!({
+        "id": format!("{:052x}", u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())),
+        "requestId": null,
+        "correlationId": null,
+        "riskEventType": "investigationsThreatIntelligence",
+        "riskState": "atRisk",
+        "riskLevel": *rng.pick(RISK_LEVELS),
+        "riskDetail": "none",
+        "source": "IdentityProtection",
+        "detectionTimingType": "offline",
+        "activity": "servicePrincipal",
+        "tokenIssuerType": "AzureAD",
+        "ipAddress": null,
+        "location": null,
+        "activityDateTime": graph_timestamp(at - Duration::hours(12)),
+        "detectedDateTime": graph_timestamp(at - Duration::hours(12)),
+        "lastUpdatedDateTime": graph_timestamp(at),
+        "servicePrincipalId": rng.guid(),
+        "servicePrincipalDisplayName": format!("Contoso App {n}"),
+        "appId": rng.guid(),
+        "keyIds": [rng.guid()],
+        "additionalInfo": "[{\"Key\":\"alertUrl\",\"Value\":null}]"
+    })
+}
+
+/// Merges `overlay` into `base` (objects key by key, anything else replaced).
+pub fn merge(base: &mut Value, overlay: &Value) {
+    match (base, overlay) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}

@@ -10,9 +10,10 @@
 
 mod data;
 pub mod filter;
+mod resource;
 mod server;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -22,81 +23,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use data::{directory_audit as synthetic_directory_audit, Rng, Spread};
-use filter::Op;
+pub use resource::{Licence, Resource};
 
 /// The simulated tenant, app and secret (not secrets: they only open the simulator).
 pub const TENANT_ID: &str = "8f1b6c2e-4f5a-4c3d-9e2b-7a6d5c4b3a21";
 pub const TENANT_DOMAIN: &str = "contoso.onmicrosoft.com";
 pub const CLIENT_ID: &str = "5d8e7c6b-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
 pub const CLIENT_SECRET: &str = "sim~S3cret.Value-do-not-reuse-0123456789";
-
-/// A Graph resource the simulator serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Resource {
-    DirectoryAudits,
-}
-
-impl Resource {
-    pub fn all() -> &'static [Resource] {
-        &[Resource::DirectoryAudits]
-    }
-    pub fn path(self) -> &'static str {
-        match self {
-            Resource::DirectoryAudits => "/auditLogs/directoryAudits",
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Resource::DirectoryAudits => "directory_audits",
-        }
-    }
-    fn from_name(s: &str) -> Option<Resource> {
-        Resource::all().iter().copied().find(|r| r.name() == s)
-    }
-    pub fn time_field(self) -> &'static str {
-        match self {
-            Resource::DirectoryAudits => "activityDateTime",
-        }
-    }
-    /// `$top` above this gets Graph's 400.
-    pub fn max_top(self) -> usize {
-        match self {
-            Resource::DirectoryAudits => 1000,
-        }
-    }
-    /// The page size without `$top`.
-    pub fn default_top(self) -> usize {
-        match self {
-            Resource::DirectoryAudits => 100,
-        }
-    }
-    /// The (property, operators) `$filter` accepts, per the resource's documentation.
-    fn filterable(self) -> &'static [(&'static str, &'static [Op])] {
-        const EQ: &[Op] = &[Op::Eq];
-        const EQ_SW: &[Op] = &[Op::Eq, Op::StartsWith];
-        const TIME: &[Op] = &[Op::Eq, Op::Ge, Op::Le];
-        match self {
-            Resource::DirectoryAudits => &[
-                ("activityDateTime", TIME),
-                ("activityDisplayName", EQ_SW),
-                ("category", EQ),
-                ("correlationId", EQ),
-                ("id", EQ),
-                ("loggedByService", EQ),
-                ("initiatedBy/user/id", EQ),
-                ("initiatedBy/user/displayName", EQ),
-                ("initiatedBy/user/userPrincipalName", EQ_SW),
-                ("initiatedBy/app/appId", EQ),
-                ("initiatedBy/app/displayName", EQ),
-                ("targetResources/any", EQ_SW),
-            ],
-        }
-    }
-    /// Whether `or`/`not` are accepted (documented for identity protection only).
-    fn allows_or(self) -> bool {
-        false
-    }
-}
 
 /// A failure the simulator answers instead of the real response.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -179,7 +112,23 @@ pub(crate) struct SimState {
     requests: Vec<RequestLog>,
     rng: Rng,
     generated: u64,
+    licences: HashSet<Licence>,
+    roles: Vec<String>,
+    refused_filters: HashSet<(Resource, String)>,
+    /// Enforce Graph's per-tenant limits: arrivals of accepted requests per family.
+    enforce_limits: bool,
+    report_arrivals: VecDeque<Instant>,
+    protection_arrivals: VecDeque<Instant>,
 }
+
+/// Every application permission the simulated app can hold.
+pub const ALL_ROLES: [&str; 5] = [
+    "AuditLog.Read.All",
+    "Directory.Read.All",
+    "IdentityRiskyUser.Read.All",
+    "IdentityRiskEvent.Read.All",
+    "IdentityRiskyServicePrincipal.Read.All",
+];
 
 /// A running simulator.
 pub struct Simulator {
@@ -227,6 +176,14 @@ impl Simulator {
             requests: Vec::new(),
             rng: Rng::new(0x5eed),
             generated: 0,
+            licences: [Licence::P1, Licence::P2, Licence::WorkloadIdentitiesPremium]
+                .into_iter()
+                .collect(),
+            roles: ALL_ROLES.iter().map(|r| r.to_string()).collect(),
+            refused_filters: HashSet::new(),
+            enforce_limits: false,
+            report_arrivals: VecDeque::new(),
+            protection_arrivals: VecDeque::new(),
         }));
         let app = server::router(shared.clone(), format!("http://{addr}"));
         let server = tokio::spawn(async move {
@@ -269,12 +226,70 @@ impl Simulator {
 
     /// Adds `count` synthetic records spread as given, visible at once. Returns their ids.
     pub fn generate(&self, resource: Resource, count: u64, spread: Spread) -> Vec<String> {
-        self.state().generate(resource, count, spread, true)
+        self.state()
+            .generate(resource, count, spread, &Value::Null, true)
     }
 
     /// Adds records that Graph does not show yet (late arrival); [`Simulator::reveal`] shows them.
     pub fn generate_hidden(&self, resource: Resource, count: u64, spread: Spread) -> Vec<String> {
-        self.state().generate(resource, count, spread, false)
+        self.state()
+            .generate(resource, count, spread, &Value::Null, false)
+    }
+
+    /// Adds synthetic records with `overlay` merged into each (e.g. a sign-in event type, a
+    /// rule's scenario). Returns their ids.
+    pub fn generate_with(
+        &self,
+        resource: Resource,
+        count: u64,
+        spread: Spread,
+        overlay: Value,
+        visible: bool,
+    ) -> Vec<String> {
+        self.state()
+            .generate(resource, count, spread, &overlay, visible)
+    }
+
+    /// Changes a record the way Graph does when a risk state changes: merges `patch` and, unless
+    /// the patch sets it, moves the resource's time field to now. Returns false if no such id.
+    pub fn update(&self, resource: Resource, id: &str, patch: Value) -> bool {
+        let mut st = self.state();
+        let Some(recs) = st.records.get_mut(&resource) else {
+            return false;
+        };
+        let Some(pos) = recs.iter().position(|r| r.id == id) else {
+            return false;
+        };
+        let old = recs.remove(pos);
+        let mut json = old.json;
+        json[resource.time_field()] = data::graph_timestamp(Utc::now()).into();
+        data::merge(&mut json, &patch);
+        st.insert(resource, json, old.visible);
+        true
+    }
+
+    /// The tenant's licences (default: all of them).
+    pub fn set_licences(&self, licences: &[Licence]) {
+        self.state().licences = licences.iter().copied().collect();
+    }
+
+    /// The app's granted application permissions (default: [`ALL_ROLES`]).
+    pub fn set_roles(&self, roles: &[&str]) {
+        self.state().roles = roles.iter().map(|r| r.to_string()).collect();
+    }
+
+    /// Makes Graph answer 400 to any `$filter` on `property` of `resource`.
+    pub fn refuse_filter(&self, resource: Resource, property: &str) {
+        self.state()
+            .refused_filters
+            .insert((resource, property.to_string()));
+    }
+
+    /// Enforces Graph's per-tenant limits: 5 requests per 10 s to the audit and sign-in logs
+    /// (429 with a fractional `Retry-After`), 1 request per second to identity protection (429
+    /// without `Retry-After`).
+    pub fn enforce_graph_limits(&self, on: bool) {
+        self.state().enforce_limits = on;
     }
 
     /// Adds one record as given (e.g. a fixture), visible or not.
@@ -359,12 +374,17 @@ impl Simulator {
     /// last `span`, then `per_second` new ones a second (none for 0).
     pub fn populate(&self, events: u64, span: chrono::Duration, per_second: u32) {
         let now = Utc::now();
+        let spread = Spread::Between(now - span, now - chrono::Duration::seconds(5));
         for r in Resource::all() {
-            self.generate(
-                *r,
-                events,
-                Spread::Between(now - span, now - chrono::Duration::seconds(5)),
-            );
+            if *r == Resource::SignIns {
+                // Every sign-in event type, so that beta's per-type cursors have something.
+                for t in crate::config::SIGN_IN_EVENT_TYPES {
+                    let overlay = serde_json::json!({ "signInEventTypes": [t] });
+                    self.generate_with(*r, events, spread, overlay, true);
+                }
+                continue;
+            }
+            self.generate(*r, events, spread);
             if per_second > 0 {
                 self.spawn_producer(*r, per_second);
             }
@@ -391,6 +411,7 @@ impl Simulator {
                     resource,
                     u64::from(per_second),
                     spread,
+                    &Value::Null,
                     true,
                 );
             }
@@ -404,6 +425,7 @@ impl SimState {
         resource: Resource,
         count: u64,
         spread: Spread,
+        overlay: &Value,
         visible: bool,
     ) -> Vec<String> {
         let mut ids = Vec::with_capacity(count as usize);
@@ -411,9 +433,26 @@ impl SimState {
             let at = spread.time_of(i, count);
             self.generated += 1;
             let n = self.generated;
-            let record = match resource {
-                Resource::DirectoryAudits => data::directory_audit(&mut self.rng, n, at),
+            let rng = &mut self.rng;
+            let mut record = match resource {
+                Resource::DirectoryAudits => data::directory_audit(rng, n, at),
+                Resource::SignIns => {
+                    let event_type = overlay
+                        .pointer("/signInEventTypes/0")
+                        .and_then(Value::as_str)
+                        .unwrap_or("interactiveUser");
+                    data::sign_in(rng, n, at, event_type)
+                }
+                Resource::RiskyUsers => data::risky_user(rng, n, at),
+                Resource::RiskDetections => data::risk_detection(rng, n, at),
+                Resource::RiskyServicePrincipals => data::risky_service_principal(rng, n, at),
+                Resource::ServicePrincipalRiskDetections => {
+                    data::service_principal_risk_detection(rng, n, at)
+                }
             };
+            if !overlay.is_null() {
+                data::merge(&mut record, overlay);
+            }
             ids.push(crate::event::record_id(&record));
             self.insert(resource, record, visible);
         }

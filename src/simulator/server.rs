@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::filter::{self, Expr, Literal, Op};
 use super::{
-    Fault, PagePosition, RequestLog, Resource, SimState, Spread, CLIENT_ID, TENANT_DOMAIN,
+    Fault, Licence, PagePosition, RequestLog, Resource, SimState, Spread, CLIENT_ID, TENANT_DOMAIN,
     TENANT_ID,
 };
 
@@ -264,6 +264,39 @@ fn graph_reply(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap) -> Re
             },
         );
     }
+    if method != Method::GET {
+        return graph_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Request_BadRequest",
+            "Only GET is served by the simulator.",
+        );
+    }
+    let path = uri.path();
+    let Some((version, rest)) = path.trim_start_matches('/').split_once('/') else {
+        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Invalid version.");
+    };
+    if version != "v1.0" && version != "beta" {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("Invalid version: {version}"),
+        );
+    }
+    let rest = format!("/{rest}");
+    let Some(resource) = Resource::all()
+        .iter()
+        .copied()
+        .find(|r| r.path().eq_ignore_ascii_case(&rest))
+    else {
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource not found for the segment '{rest}'."),
+        );
+    };
+    if let Some(throttled) = enforce_limits(&mut st, resource) {
+        return throttled;
+    }
     st.graph_requests += 1;
     let n = st.graph_requests;
     let fault = match &st.fault_every {
@@ -309,37 +342,77 @@ fn graph_reply(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap) -> Re
             }
         }
     }
-    if method != Method::GET {
+    if let Some(licence) = resource.licence().filter(|l| !st.licences.contains(l)) {
+        return licence_denied(resource, licence);
+    }
+    if !st.roles.iter().any(|r| r == resource.role()) {
         return graph_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Request_BadRequest",
-            "Only GET is served by the simulator.",
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
         );
     }
-    let path = uri.path();
-    let Some((version, rest)) = path.trim_start_matches('/').split_once('/') else {
-        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Invalid version.");
-    };
-    if version != "v1.0" && version != "beta" {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            &format!("Invalid version: {version}"),
-        );
-    }
-    let rest = format!("/{rest}");
-    let Some(resource) = Resource::all()
-        .iter()
-        .copied()
-        .find(|r| r.path().eq_ignore_ascii_case(&rest))
-    else {
-        return graph_error(
-            StatusCode::NOT_FOUND,
-            "Request_ResourceNotFound",
-            &format!("Resource not found for the segment '{rest}'."),
-        );
-    };
     list(app, &mut st, resource, version, uri)
+}
+
+/// Graph's per-tenant limits, when enforced: 5 requests per 10 s to the reports (429 with a
+/// fractional `Retry-After`), 1 per second to identity protection (429 without one).
+fn enforce_limits(st: &mut SimState, resource: Resource) -> Option<Reply> {
+    if !st.enforce_limits {
+        return None;
+    }
+    let now = Instant::now();
+    let (arrivals, max, per) = if resource.is_identity_protection() {
+        (
+            &mut st.protection_arrivals,
+            1,
+            std::time::Duration::from_secs(1),
+        )
+    } else {
+        (
+            &mut st.report_arrivals,
+            5,
+            std::time::Duration::from_secs(10),
+        )
+    };
+    while arrivals
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= per)
+    {
+        arrivals.pop_front();
+    }
+    if arrivals.len() < max {
+        arrivals.push_back(now);
+        return None;
+    }
+    let free_in = (arrivals[0] + per).saturating_duration_since(now);
+    let mut r = Reply::json(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"error": {"code": "TooManyRequests", "innerError": {
+            "code": "429", "date": Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+            "message": "Please retry after", "request-id": uuid_like(), "status": "429"},
+            "message": "Please retry again later."}}),
+    );
+    if !resource.is_identity_protection() {
+        r.retry_after = Some(format!("{:.3}", free_in.as_secs_f64()));
+    }
+    Some(r)
+}
+
+/// The 403 Graph answers when the tenant lacks the resource's licence.
+fn licence_denied(resource: Resource, licence: Licence) -> Reply {
+    if resource == Resource::SignIns {
+        return graph_error(
+            StatusCode::FORBIDDEN,
+            "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+            "Neither tenant is B2C or tenant doesn't have premium license",
+        );
+    }
+    graph_error(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        &format!("Your tenant is not licensed for this feature. ({licence:?} required)"),
+    )
 }
 
 /// Parses the query options once; the same options must come back with every `$skiptoken`.
@@ -386,6 +459,13 @@ fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &U
     };
     let desc = match orderby.as_deref().map(|o| o.trim().to_string()) {
         None => true,
+        Some(o) if !resource.allows_orderby() => {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!("OrderBy not supported for '{o}' on this resource."),
+            )
+        }
         Some(o) => {
             let mut parts = o.split_whitespace();
             let field = parts.next().unwrap_or("");
@@ -408,7 +488,7 @@ fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &U
     };
     let expr = match filter_text.as_deref() {
         None => None,
-        Some(text) => match parse_filter(resource, text) {
+        Some(text) => match parse_filter(resource, version, text, &st.refused_filters) {
             Ok(e) => Some(e),
             Err(msg) => {
                 return graph_error(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", &msg)
@@ -443,8 +523,25 @@ fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &U
     let start = lo.map_or(0, |t| recs.partition_point(|r| r.time < t));
     let end = hi.map_or(recs.len(), |t| recs.partition_point(|r| r.time <= t));
     let candidates = &recs[start.min(end)..end];
-    let matches =
-        |r: &&super::SimRecord| r.visible && expr.as_ref().is_none_or(|e| filter::eval(e, &r.json));
+    // Sign-ins: v1.0 shows interactive ones only and lacks the beta fields; so does beta
+    // without a signInEventTypes clause; without P2 the risk fields read "hidden".
+    let sign_ins = resource == Resource::SignIns;
+    let typed = expr.as_ref().is_some_and(|e| {
+        let (mut used, mut or_used) = (Vec::new(), false);
+        filter::usage(e, &mut used, &mut or_used);
+        used.iter().any(|(p, _)| p == "signInEventTypes/any")
+    });
+    let interactive_only = sign_ins && !typed;
+    let beta = version == "beta";
+    let p2 = st.licences.contains(&Licence::P2);
+    let reshape = sign_ins && (!beta || !p2);
+    let matches = |r: &&super::SimRecord| {
+        r.visible
+            && (!interactive_only || super::data::is_interactive(&r.json))
+            && expr
+                .as_ref()
+                .is_none_or(|e| filter::eval(e, &view_of(r, reshape, beta, p2)))
+    };
     // Keyset paging: continue strictly after the last record of the previous page.
     let candidates = match &after {
         None => candidates,
@@ -465,7 +562,10 @@ fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &U
     }
     let more = page.len() > page_size;
     page.truncate(page_size);
-    let values: Vec<Value> = page.iter().map(|r| r.json.clone()).collect();
+    let values: Vec<Value> = page
+        .iter()
+        .map(|r| view_of(r, reshape, beta, p2).into_owned())
+        .collect();
     let last = page.last().map(|r| (r.time, r.id.clone()));
     let mut body = serde_json::Map::new();
     body.insert(
@@ -507,11 +607,43 @@ fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &U
     }
 }
 
-fn parse_filter(resource: Resource, text: &str) -> Result<Expr, String> {
+fn view_of(
+    r: &super::SimRecord,
+    reshape: bool,
+    beta: bool,
+    p2: bool,
+) -> std::borrow::Cow<'_, Value> {
+    if reshape {
+        std::borrow::Cow::Owned(super::data::sign_in_view(&r.json, beta, p2))
+    } else {
+        std::borrow::Cow::Borrowed(&r.json)
+    }
+}
+
+fn parse_filter(
+    resource: Resource,
+    version: &str,
+    text: &str,
+    refused: &std::collections::HashSet<(Resource, String)>,
+) -> Result<Expr, String> {
     let expr = filter::parse(text).map_err(|e| format!("Invalid filter clause: {e}"))?;
     let mut used = Vec::new();
     let mut or_used = false;
     filter::usage(&expr, &mut used, &mut or_used);
+    if let Some((path, _)) = used
+        .iter()
+        .find(|(p, _)| refused.contains(&(resource, p.clone())))
+    {
+        return Err(format!(
+            "Invalid filter clause: The property '{path}' does not support filtering."
+        ));
+    }
+    if version == "v1.0" && used.iter().any(|(p, _)| p == "signInEventTypes/any") {
+        return Err(
+            "Could not find a property named 'signInEventTypes' on type 'microsoft.graph.signIn'."
+                .into(),
+        );
+    }
     if or_used && !resource.allows_or() {
         return Err(
             "Invalid filter clause: 'or' and 'not' are not supported on this resource.".into(),
@@ -595,7 +727,9 @@ async fn control_records(
         )
     };
     let visible = !q.contains_key("hidden");
-    let ids = app.state().generate(resource, count, spread, visible);
+    let ids = app
+        .state()
+        .generate(resource, count, spread, &Value::Null, visible);
     axum::Json(json!({ "ids": ids })).into_response()
 }
 

@@ -1,18 +1,15 @@
 //! `directory_audits`: `/auditLogs/directoryAudits`, cursor `activityDateTime`.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::{Family, NormalizeContext, StreamKind, StreamSpec};
-use crate::event::{self, EventKind, Outcome, Severity, Summary};
+use super::{NormalizeContext, StreamKind, StreamSpec};
+use crate::event::{self, EventBuilder, EventKind, Outcome, Severity, Summary};
 
 pub struct DirectoryAudits;
 
 impl StreamSpec for DirectoryAudits {
     fn kind(&self) -> StreamKind {
         StreamKind::DirectoryAudits
-    }
-    fn family(&self) -> Family {
-        Family::Reports
     }
     fn path(&self) -> &'static str {
         "/auditLogs/directoryAudits"
@@ -44,13 +41,11 @@ fn normalize(spec: &DirectoryAudits, record: Value, ctx: &NormalizeContext) -> V
     };
     let severity = severity(&record, &action, outcome);
     let time = spec.record_time(&record).unwrap_or(ctx.ingested);
-    let caller_ip = event::str_at(&record, "initiatedBy/user/ipAddress");
     let identity = event::str_at(&record, "initiatedBy/user/userPrincipalName")
         .or_else(|| event::str_at(&record, "initiatedBy/user/displayName"))
         .or_else(|| event::str_at(&record, "initiatedBy/app/displayName"))
-        .or_else(|| event::str_at(&record, "initiatedBy/app/servicePrincipalName"));
-
-    let mut e = Map::new();
+        .or_else(|| event::str_at(&record, "initiatedBy/app/servicePrincipalName"))
+        .map(str::to_string);
     let summary = Summary {
         id: spec.event_id(&record),
         stream: StreamKind::DirectoryAudits,
@@ -60,50 +55,54 @@ fn normalize(spec: &DirectoryAudits, record: Value, ctx: &NormalizeContext) -> V
         severity,
         ctx,
     };
-    e.insert("event".into(), summary.into_value());
-    // Microsoft's diagnostic-settings export envelope (category AuditLogs).
-    e.insert("time".into(), event::envelope_time(time).into());
-    e.insert(
-        "resourceId".into(),
-        format!("/tenants/{}/providers/Microsoft.aadiam", ctx.tenant_id).into(),
-    );
-    e.insert("tenantId".into(), ctx.tenant_id.clone().into());
-    e.insert("category".into(), "AuditLogs".into());
-    e.insert("operationName".into(), action.clone().into());
-    e.insert("operationVersion".into(), "1.0".into());
-    e.insert("resultType".into(), result.into());
-    e.insert("resultSignature".into(), "None".into());
-    let reason = record.get("resultReason").cloned().unwrap_or(Value::Null);
-    e.insert("resultDescription".into(), reason.clone());
-    e.insert("durationMs".into(), 0.into());
-    e.insert("callerIpAddress".into(), caller_ip.into());
-    e.insert(
-        "correlationId".into(),
-        record.get("correlationId").cloned().unwrap_or(Value::Null),
-    );
-    e.insert("identity".into(), identity.into());
-    e.insert("Level".into(), 4.into());
-    e.insert("properties".into(), record.clone());
-    // Log Analytics `AuditLogs` column names.
-    let col = |k: &str| record.get(k).cloned().unwrap_or(Value::Null);
-    e.insert("ActivityDateTime".into(), col("activityDateTime"));
-    e.insert("ActivityDisplayName".into(), col("activityDisplayName"));
-    e.insert("AdditionalDetails".into(), col("additionalDetails"));
-    e.insert("Category".into(), col("category"));
-    e.insert("CorrelationId".into(), col("correlationId"));
-    e.insert("Id".into(), col("id"));
-    e.insert("Identity".into(), identity.into());
-    e.insert("InitiatedBy".into(), col("initiatedBy"));
-    e.insert("LoggedByService".into(), col("loggedByService"));
-    e.insert("OperationName".into(), action.into());
-    e.insert("OperationType".into(), col("operationType"));
-    e.insert("Result".into(), col("result"));
-    e.insert("ResultDescription".into(), reason.clone());
-    e.insert("ResultReason".into(), reason);
-    e.insert("TargetResources".into(), col("targetResources"));
-    e.insert("AADTenantId".into(), ctx.tenant_id.clone().into());
-    event::copy_graph_keys(&mut e, &record);
-    Value::Object(e)
+    let mut e = EventBuilder::new(summary, time, "AuditLogs", &action);
+    // The rest of Microsoft's diagnostic-settings export envelope.
+    e.set("resultType", result)
+        .copy("resultDescription", &record, "resultReason")
+        .set("resultSignature", "None")
+        .set("durationMs", 0)
+        .set(
+            "callerIpAddress",
+            event::valid_ip(&record, "initiatedBy/user/ipAddress"),
+        )
+        .copy("correlationId", &record, "correlationId")
+        .set("identity", identity.clone())
+        .set("Level", 4);
+    // Log Analytics `AuditLogs` columns.
+    e.copy_all(
+        &record,
+        &[
+            ("ActivityDateTime", "activityDateTime"),
+            ("ActivityDisplayName", "activityDisplayName"),
+            ("AdditionalDetails", "additionalDetails"),
+            ("Category", "category"),
+            ("CorrelationId", "correlationId"),
+            ("Id", "id"),
+            ("InitiatedBy", "initiatedBy"),
+            ("LoggedByService", "loggedByService"),
+            ("OperationType", "operationType"),
+            ("Result", "result"),
+            ("ResultDescription", "resultReason"),
+            ("ResultReason", "resultReason"),
+            ("TargetResources", "targetResources"),
+        ],
+    )
+    .set("Identity", identity)
+    .set("OperationName", action.clone())
+    .set("AADTenantId", ctx.tenant_id.clone());
+    // entra-source's own aliases for SigmaHQ rules written against older shapes (README).
+    e.set("properties.message", action)
+        .set("Status", outcome_status(outcome));
+    e.finish(record)
+}
+
+/// entra-source's `Status` alias: `Success`, `Failure` or `Unknown`.
+pub(crate) fn outcome_status(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Success => "Success",
+        Outcome::Failure => "Failure",
+        Outcome::Unknown => "Unknown",
+    }
 }
 
 /// The severity table of `CONTRACT.md` for audits.

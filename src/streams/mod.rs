@@ -3,6 +3,9 @@
 //! records become native events. The shared poll loop in [`crate::poll`] does the rest.
 
 pub mod directory_audits;
+pub mod risk_detections;
+pub mod risky;
+pub mod sign_ins;
 
 use std::time::Duration;
 
@@ -33,9 +36,50 @@ impl StreamKind {
         }
     }
 
-    /// Whether this build can read the stream.
-    pub fn is_available(self) -> bool {
-        matches!(self, StreamKind::DirectoryAudits)
+    pub fn all() -> [StreamKind; 6] {
+        [
+            StreamKind::DirectoryAudits,
+            StreamKind::SignIns,
+            StreamKind::RiskyUsers,
+            StreamKind::RiskDetections,
+            StreamKind::RiskyServicePrincipals,
+            StreamKind::ServicePrincipalRiskDetections,
+        ]
+    }
+
+    /// Graph's throttling family of the resource.
+    pub fn family(self) -> Family {
+        match self {
+            StreamKind::DirectoryAudits | StreamKind::SignIns => Family::Reports,
+            _ => Family::IdentityProtection,
+        }
+    }
+
+    /// The least application permission that reads the resource.
+    pub fn permission(self) -> &'static str {
+        match self {
+            StreamKind::DirectoryAudits | StreamKind::SignIns => "AuditLog.Read.All",
+            StreamKind::RiskyUsers => "IdentityRiskyUser.Read.All",
+            StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
+                "IdentityRiskEvent.Read.All"
+            }
+            StreamKind::RiskyServicePrincipals => "IdentityRiskyServicePrincipal.Read.All",
+        }
+    }
+
+    /// The licence the tenant needs for the resource, if any.
+    pub fn licence(self) -> Option<&'static str> {
+        match self {
+            StreamKind::DirectoryAudits => None,
+            StreamKind::SignIns => Some("Microsoft Entra ID P1 or P2"),
+            StreamKind::RiskyUsers => Some("Microsoft Entra ID P2"),
+            StreamKind::RiskDetections => {
+                Some("Microsoft Entra ID P1 or P2 (P2 for every detection type)")
+            }
+            StreamKind::RiskyServicePrincipals | StreamKind::ServicePrincipalRiskDetections => {
+                Some("Microsoft Entra Workload ID Premium")
+            }
+        }
     }
 
     /// `late_arrival` when neither the stream nor `[poll]` sets one: 20 minutes, 48 hours for
@@ -49,12 +93,30 @@ impl StreamKind {
         }
     }
 
-    /// The resource-specific part of the stream.
-    pub fn spec(self) -> Box<dyn StreamSpec> {
-        match self {
-            StreamKind::DirectoryAudits => Box::new(directory_audits::DirectoryAudits),
-            other => unreachable!("{} is rejected by config validation", other.name()),
+    /// The resource-specific parts of an enabled stream: one per cursor (sign-ins have one
+    /// per event type).
+    pub fn specs(settings: &crate::config::StreamSettings) -> Vec<Box<dyn StreamSpec>> {
+        match settings.kind {
+            StreamKind::DirectoryAudits => vec![Box::new(directory_audits::DirectoryAudits)],
+            StreamKind::SignIns => sign_ins::specs(&settings.sign_ins),
+            StreamKind::RiskyUsers => vec![Box::new(risky::RiskyUsers)],
+            StreamKind::RiskDetections => vec![Box::new(risk_detections::RiskDetections)],
+            StreamKind::RiskyServicePrincipals => vec![Box::new(risky::RiskyServicePrincipals)],
+            StreamKind::ServicePrincipalRiskDetections => {
+                vec![Box::new(risk_detections::ServicePrincipalRiskDetections)]
+            }
         }
+    }
+
+    /// The spec that normalizes this kind's records with its defaults (golden tests, benches).
+    pub fn spec(self) -> Box<dyn StreamSpec> {
+        let settings = crate::config::StreamSettings {
+            kind: self,
+            late_arrival: self.default_late_arrival(),
+            initial_lookback: Duration::from_secs(3600),
+            sign_ins: Default::default(),
+        };
+        Self::specs(&settings).remove(0)
     }
 }
 
@@ -70,7 +132,9 @@ pub enum Family {
 /// What the poll loop needs to know about one Graph resource.
 pub trait StreamSpec: Send + Sync {
     fn kind(&self) -> StreamKind;
-    fn family(&self) -> Family;
+    fn family(&self) -> Family {
+        self.kind().family()
+    }
     /// `v1.0` or `beta`.
     fn api_version(&self) -> &str {
         "v1.0"
@@ -81,28 +145,72 @@ pub trait StreamSpec: Send + Sync {
     fn time_field(&self) -> &'static str;
     /// The documented maximum `$top`.
     fn max_top(&self) -> u32;
-    /// The key that identifies one emitted record: `event.id`.
+    /// Whether Graph documents `$orderby` on the time field: then it is sent ascending and the
+    /// cursor may advance page by page. Otherwise the cursor stays at the window start until the
+    /// window is drained, and only the emitted ids are checkpointed page by page.
+    fn ordered(&self) -> bool {
+        true
+    }
+    /// The stream's section in the state file (each sign-in event type has its own cursor).
+    fn state_key(&self) -> String {
+        self.kind().name().to_string()
+    }
+    /// Extra `$filter` clauses, one sub-query each, all sharing one window that advances only
+    /// once every sub-query is drained. Default: one query with no extra clause.
+    fn sub_filters(&self) -> Vec<Option<String>> {
+        vec![None]
+    }
+    /// Client-side filtering of what Graph cannot filter.
+    fn keep(&self, _record: &Value) -> bool {
+        true
+    }
+    /// `event.id`.
     fn event_id(&self, record: &Value) -> String;
+    /// What tells whether a record was already emitted. Default: `event.id`.
+    fn dedup_key(&self, record: &Value) -> String {
+        self.event_id(record)
+    }
+    /// State records whose time filter Graph may refuse: fall back to a full listing compared
+    /// against the state file.
+    fn snapshot_fallback(&self) -> bool {
+        false
+    }
     /// Turns one Graph record into a native event.
     fn normalize(&self, record: Value, ctx: &NormalizeContext) -> Value;
 
-    /// The `$filter` for the window `[from, to]`.
-    fn filter(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    /// The `$filter` for the window `[from, to]`, plus an extra clause.
+    fn filter(&self, from: DateTime<Utc>, to: DateTime<Utc>, extra: Option<&str>) -> String {
         let f = self.time_field();
-        format!(
+        let mut s = format!(
             "{f} ge {} and {f} le {}",
             crate::event::graph_time(from),
             crate::event::graph_time(to)
-        )
+        );
+        if let Some(extra) = extra {
+            s.push_str(" and ");
+            s.push_str(extra);
+        }
+        s
     }
 
     /// The query string of the first request of a window (the nextLinks carry it on).
-    fn query(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(String, String)> {
-        vec![
-            ("$filter".into(), self.filter(from, to)),
-            ("$orderby".into(), format!("{} asc", self.time_field())),
-            ("$top".into(), self.max_top().to_string()),
-        ]
+    fn query(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        extra: Option<&str>,
+    ) -> Vec<(String, String)> {
+        let mut q = vec![("$filter".to_string(), self.filter(from, to, extra))];
+        if self.ordered() {
+            q.push(("$orderby".into(), format!("{} asc", self.time_field())));
+        }
+        q.push(("$top".into(), self.max_top().to_string()));
+        q
+    }
+
+    /// The query of a full listing (snapshot mode).
+    fn snapshot_query(&self) -> Vec<(String, String)> {
+        vec![("$top".into(), self.max_top().to_string())]
     }
 
     /// The record's time (cursor) field, when present and parseable.

@@ -16,6 +16,9 @@ use tokio::process::{Child, Command};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_entra-source");
 
+/// The simulator enforces no limits unless a test asks it to: pace far above Graph's.
+pub const FAST: &str = "[throttle]\nreports_requests_per_10s = 10000\nidentity_protection_requests_per_second = 1000\n\n";
+
 pub struct Harness {
     pub dir: tempfile::TempDir,
     pub sim: Simulator,
@@ -96,7 +99,7 @@ impl Harness {
             secret_file,
         };
         h.write_config(&format!(
-            "[poll]\ninterval_seconds = 1\n\n[streams.directory_audits]\n{extra}"
+            "{FAST}[poll]\ninterval_seconds = 1\n\n[streams.directory_audits]\n{extra}"
         ));
         h
     }

@@ -1,0 +1,238 @@
+//! The Graph resources the simulator serves, with what Graph documents about each: path, time
+//! field, page sizes, filterable properties and operators, throttling family, licence and
+//! permission (`../shared/graph/README.md` §1, §2).
+
+use super::filter::Op;
+
+/// A Graph resource the simulator serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resource {
+    DirectoryAudits,
+    SignIns,
+    RiskyUsers,
+    RiskDetections,
+    RiskyServicePrincipals,
+    ServicePrincipalRiskDetections,
+}
+
+/// A tenant licence that gates a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Licence {
+    /// Microsoft Entra ID P1 (sign-in logs, risk detections with `generic` for premium types).
+    P1,
+    /// Microsoft Entra ID P2 (risky users, sign-in risk fields).
+    P2,
+    /// Microsoft Entra Workload ID Premium (risky service principals and their detections).
+    WorkloadIdentitiesPremium,
+}
+
+const EQ: &[Op] = &[Op::Eq];
+const EQ_SW: &[Op] = &[Op::Eq, Op::StartsWith];
+const TIME: &[Op] = &[Op::Eq, Op::Ge, Op::Le];
+/// Undocumented time filters on identity protection: accepted (third-party code uses `gt`).
+const ANY_TIME: &[Op] = &[Op::Eq, Op::Ge, Op::Le, Op::Gt, Op::Lt];
+
+impl Resource {
+    pub fn all() -> &'static [Resource] {
+        &[
+            Resource::DirectoryAudits,
+            Resource::SignIns,
+            Resource::RiskyUsers,
+            Resource::RiskDetections,
+            Resource::RiskyServicePrincipals,
+            Resource::ServicePrincipalRiskDetections,
+        ]
+    }
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Resource::DirectoryAudits => "/auditLogs/directoryAudits",
+            Resource::SignIns => "/auditLogs/signIns",
+            Resource::RiskyUsers => "/identityProtection/riskyUsers",
+            Resource::RiskDetections => "/identityProtection/riskDetections",
+            Resource::RiskyServicePrincipals => "/identityProtection/riskyServicePrincipals",
+            Resource::ServicePrincipalRiskDetections => {
+                "/identityProtection/servicePrincipalRiskDetections"
+            }
+        }
+    }
+
+    /// The `[streams.NAME]` name of the stream that reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::DirectoryAudits => "directory_audits",
+            Resource::SignIns => "sign_ins",
+            Resource::RiskyUsers => "risky_users",
+            Resource::RiskDetections => "risk_detections",
+            Resource::RiskyServicePrincipals => "risky_service_principals",
+            Resource::ServicePrincipalRiskDetections => "service_principal_risk_detections",
+        }
+    }
+
+    pub(super) fn from_name(s: &str) -> Option<Resource> {
+        Resource::all().iter().copied().find(|r| r.name() == s)
+    }
+
+    pub fn time_field(self) -> &'static str {
+        match self {
+            Resource::DirectoryAudits => "activityDateTime",
+            Resource::SignIns => "createdDateTime",
+            Resource::RiskyUsers | Resource::RiskyServicePrincipals => "riskLastUpdatedDateTime",
+            Resource::RiskDetections | Resource::ServicePrincipalRiskDetections => {
+                "lastUpdatedDateTime"
+            }
+        }
+    }
+
+    /// `$top` above this gets Graph's 400.
+    pub fn max_top(self) -> usize {
+        match self {
+            Resource::DirectoryAudits | Resource::SignIns => 1000,
+            _ => 500,
+        }
+    }
+
+    /// The page size without `$top`.
+    pub fn default_top(self) -> usize {
+        match self {
+            Resource::DirectoryAudits => 100,
+            Resource::SignIns => 1000,
+            _ => 20,
+        }
+    }
+
+    pub fn is_identity_protection(self) -> bool {
+        self.path().starts_with("/identityProtection/")
+    }
+
+    /// `$orderby` on the time field is documented for the log resources only.
+    pub(super) fn allows_orderby(self) -> bool {
+        !self.is_identity_protection()
+    }
+
+    /// Whether `or`/`not` are accepted (documented for identity protection only).
+    pub(super) fn allows_or(self) -> bool {
+        self.is_identity_protection()
+    }
+
+    pub fn licence(self) -> Option<Licence> {
+        match self {
+            Resource::DirectoryAudits => None,
+            Resource::SignIns | Resource::RiskDetections => Some(Licence::P1),
+            Resource::RiskyUsers => Some(Licence::P2),
+            Resource::RiskyServicePrincipals | Resource::ServicePrincipalRiskDetections => {
+                Some(Licence::WorkloadIdentitiesPremium)
+            }
+        }
+    }
+
+    /// The application permission (token role) that reads it.
+    pub fn role(self) -> &'static str {
+        match self {
+            Resource::DirectoryAudits | Resource::SignIns => "AuditLog.Read.All",
+            Resource::RiskyUsers => "IdentityRiskyUser.Read.All",
+            Resource::RiskDetections | Resource::ServicePrincipalRiskDetections => {
+                "IdentityRiskEvent.Read.All"
+            }
+            Resource::RiskyServicePrincipals => "IdentityRiskyServicePrincipal.Read.All",
+        }
+    }
+
+    /// The (property, operators) `$filter` accepts, per the resource's documentation.
+    pub(super) fn filterable(self) -> &'static [(&'static str, &'static [Op])] {
+        match self {
+            Resource::DirectoryAudits => &[
+                ("activityDateTime", TIME),
+                ("activityDisplayName", EQ_SW),
+                ("category", EQ),
+                ("correlationId", EQ),
+                ("id", EQ),
+                ("loggedByService", EQ),
+                ("initiatedBy/user/id", EQ),
+                ("initiatedBy/user/displayName", EQ),
+                ("initiatedBy/user/userPrincipalName", EQ_SW),
+                ("initiatedBy/app/appId", EQ),
+                ("initiatedBy/app/displayName", EQ),
+                ("targetResources/any", EQ_SW),
+            ],
+            Resource::SignIns => &[
+                ("createdDateTime", TIME),
+                ("appDisplayName", EQ_SW),
+                ("ipAddress", EQ_SW),
+                ("userDisplayName", EQ_SW),
+                ("userPrincipalName", EQ_SW),
+                ("riskEventTypes_v2", EQ_SW),
+                ("appId", EQ),
+                ("correlationId", EQ),
+                ("id", EQ),
+                ("resourceId", EQ),
+                ("resourceDisplayName", EQ),
+                ("userId", EQ),
+                ("clientAppUsed", EQ),
+                ("conditionalAccessStatus", EQ),
+                ("riskLevelDuringSignIn", EQ),
+                ("riskLevelAggregated", EQ),
+                ("riskState", EQ),
+                ("riskDetail", EQ),
+                ("riskEventTypes", EQ),
+                ("status/errorCode", EQ),
+                ("deviceDetail/browser", EQ_SW),
+                ("deviceDetail/operatingSystem", EQ_SW),
+                ("location/city", EQ_SW),
+                ("location/state", EQ_SW),
+                ("location/countryOrRegion", EQ_SW),
+                ("signInEventTypes/any", EQ),
+            ],
+            Resource::RiskyUsers => &[
+                ("riskLastUpdatedDateTime", ANY_TIME),
+                ("riskLevel", EQ),
+                ("riskState", EQ),
+                ("riskDetail", EQ),
+                ("id", EQ),
+                ("isDeleted", EQ),
+                ("userDisplayName", EQ),
+                ("userPrincipalName", EQ_SW),
+            ],
+            Resource::RiskDetections => &[
+                ("lastUpdatedDateTime", ANY_TIME),
+                ("detectedDateTime", ANY_TIME),
+                ("activityDateTime", ANY_TIME),
+                ("riskEventType", EQ),
+                ("riskLevel", EQ),
+                ("riskState", EQ),
+                ("riskDetail", EQ),
+                ("userId", EQ),
+                ("userPrincipalName", EQ),
+                ("ipAddress", EQ),
+                ("detectionTimingType", EQ),
+                ("source", EQ),
+                ("activity", EQ),
+                ("id", EQ),
+                ("requestId", EQ),
+                ("correlationId", EQ),
+            ],
+            Resource::RiskyServicePrincipals => &[
+                ("riskLastUpdatedDateTime", ANY_TIME),
+                ("riskLevel", EQ),
+                ("riskState", EQ),
+                ("riskDetail", EQ),
+                ("appId", EQ),
+                ("displayName", EQ),
+                ("id", EQ),
+                ("servicePrincipalType", EQ),
+            ],
+            Resource::ServicePrincipalRiskDetections => &[
+                ("lastUpdatedDateTime", ANY_TIME),
+                ("detectedDateTime", ANY_TIME),
+                ("activityDateTime", ANY_TIME),
+                ("riskEventType", EQ),
+                ("riskLevel", EQ),
+                ("riskState", EQ),
+                ("riskDetail", EQ),
+                ("servicePrincipalId", EQ),
+                ("appId", EQ),
+                ("id", EQ),
+            ],
+        }
+    }
+}

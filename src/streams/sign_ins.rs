@@ -1,0 +1,302 @@
+//! `sign_ins`: `/auditLogs/signIns`, cursor `createdDateTime`, `$top` 1000.
+//!
+//! On beta each sign-in event type is read by its own query (`signInEventTypes/any(t: t eq …)`)
+//! with its own cursor. `filter = "risky"` sends one `riskLevelDuringSignIn eq '…'` query per
+//! level (Graph takes `eq` only on risk fields), sharing one window; `"failures"` filters
+//! `status.errorCode != 0` client-side (Graph documents `eq` only on it).
+
+use serde_json::Value;
+
+use super::{NormalizeContext, StreamKind, StreamSpec};
+use crate::config::{SignInFilter, SignInOptions};
+use crate::event::{self, EventBuilder, EventKind, Outcome, Severity, Summary};
+use crate::streams::directory_audits::outcome_status;
+
+/// The risk levels `filter = "risky"` asks for, one query each.
+pub const RISKY_LEVELS: [&str; 3] = ["low", "medium", "high"];
+
+pub struct SignIns {
+    pub filter: SignInFilter,
+    pub beta: bool,
+    /// beta: the `signInEventTypes` value this cursor reads.
+    pub event_type: Option<String>,
+}
+
+/// One spec per cursor: one for v1.0, one per event type on beta.
+pub fn specs(o: &SignInOptions) -> Vec<Box<dyn StreamSpec>> {
+    if !o.beta {
+        return vec![Box::new(SignIns {
+            filter: o.filter,
+            beta: false,
+            event_type: None,
+        })];
+    }
+    o.event_types
+        .iter()
+        .map(|t| {
+            Box::new(SignIns {
+                filter: o.filter,
+                beta: true,
+                event_type: Some(t.clone()),
+            }) as Box<dyn StreamSpec>
+        })
+        .collect()
+}
+
+/// The diagnostic-export category of a sign-in event type.
+pub fn category(event_type: Option<&str>) -> &'static str {
+    match event_type {
+        Some("nonInteractiveUser") => "NonInteractiveUserSignInLogs",
+        Some("servicePrincipal") => "ServicePrincipalSignInLogs",
+        Some("managedIdentity") => "ManagedIdentitySignInLogs",
+        _ => "SignInLogs",
+    }
+}
+
+impl StreamSpec for SignIns {
+    fn kind(&self) -> StreamKind {
+        StreamKind::SignIns
+    }
+    fn api_version(&self) -> &str {
+        if self.beta {
+            "beta"
+        } else {
+            "v1.0"
+        }
+    }
+    fn path(&self) -> &'static str {
+        "/auditLogs/signIns"
+    }
+    fn time_field(&self) -> &'static str {
+        "createdDateTime"
+    }
+    fn max_top(&self) -> u32 {
+        1000
+    }
+    fn state_key(&self) -> String {
+        match &self.event_type {
+            Some(t) => format!("sign_ins.{t}"),
+            None => "sign_ins".into(),
+        }
+    }
+    fn sub_filters(&self) -> Vec<Option<String>> {
+        let type_clause = self
+            .event_type
+            .as_ref()
+            .map(|t| format!("signInEventTypes/any(t: t eq '{t}')"));
+        match self.filter {
+            SignInFilter::Risky => RISKY_LEVELS
+                .iter()
+                .map(|level| {
+                    let risk = format!("riskLevelDuringSignIn eq '{level}'");
+                    Some(match &type_clause {
+                        Some(c) => format!("{c} and {risk}"),
+                        None => risk,
+                    })
+                })
+                .collect(),
+            SignInFilter::All | SignInFilter::Failures => vec![type_clause],
+        }
+    }
+    fn keep(&self, record: &Value) -> bool {
+        match self.filter {
+            SignInFilter::Failures => error_code(record) != Some(0),
+            _ => true,
+        }
+    }
+    fn event_id(&self, record: &Value) -> String {
+        event::record_id(record)
+    }
+    fn normalize(&self, record: Value, ctx: &NormalizeContext) -> Value {
+        let record_type = record
+            .get("signInEventTypes")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let event_type = self.event_type.clone().or(record_type);
+        normalize(self, record, ctx, category(event_type.as_deref()))
+    }
+}
+
+/// `status.errorCode`, as a number (some exports carry it as a string).
+fn error_code(record: &Value) -> Option<i64> {
+    match event::value_at(record, "status/errorCode")? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn normalize(spec: &SignIns, record: Value, ctx: &NormalizeContext, category: &str) -> Value {
+    let code = error_code(&record);
+    let outcome = match code {
+        Some(0) => Outcome::Success,
+        Some(_) => Outcome::Failure,
+        None => Outcome::Unknown,
+    };
+    let risk = ["riskLevelDuringSignIn", "riskLevelAggregated"]
+        .iter()
+        .map(|f| event::risk_severity(event::str_at(&record, f)))
+        .max()
+        .unwrap_or(Severity::Info);
+    let compromised = event::str_at(&record, "riskState") == Some("confirmedCompromised");
+    let severity = if compromised {
+        Severity::High
+    } else if risk > Severity::Info {
+        risk
+    } else if outcome == Outcome::Failure {
+        Severity::Low
+    } else {
+        Severity::Info
+    };
+    let time = spec.record_time(&record).unwrap_or(ctx.ingested);
+    let identity = [
+        "userDisplayName",
+        "userPrincipalName",
+        "servicePrincipalName",
+        "appDisplayName",
+    ]
+    .iter()
+    .find_map(|f| event::str_at(&record, f))
+    .map(str::to_string);
+    let result_type = code.map(|c| c.to_string()).unwrap_or_default();
+    let summary = Summary {
+        id: spec.event_id(&record),
+        stream: StreamKind::SignIns,
+        kind: EventKind::Event,
+        action: "Sign-in activity".into(),
+        outcome,
+        severity,
+        ctx,
+    };
+    let mut e = EventBuilder::new(summary, time, category, "Sign-in activity");
+    e.set("resultType", result_type.clone())
+        .copy("resultDescription", &record, "status/failureReason")
+        .set("resultSignature", "None")
+        .set("durationMs", 0)
+        .set("callerIpAddress", event::valid_ip(&record, "ipAddress"))
+        .copy("correlationId", &record, "correlationId")
+        .set("identity", identity)
+        .set("Level", 4)
+        .copy("location", &record, "location/countryOrRegion");
+    // Log Analytics `SigninLogs` (and its AAD*SignInLogs siblings) columns.
+    e.copy_all(
+        &record,
+        &[
+            ("AppDisplayName", "appDisplayName"),
+            ("AppId", "appId"),
+            ("AuthenticationDetails", "authenticationDetails"),
+            ("AuthenticationProtocol", "authenticationProtocol"),
+            ("AuthenticationRequirement", "authenticationRequirement"),
+            ("ClientAppUsed", "clientAppUsed"),
+            (
+                "ConditionalAccessPolicies",
+                "appliedConditionalAccessPolicies",
+            ),
+            ("ConditionalAccessStatus", "conditionalAccessStatus"),
+            ("CorrelationId", "correlationId"),
+            ("CreatedDateTime", "createdDateTime"),
+            ("DeviceDetail", "deviceDetail"),
+            ("Id", "id"),
+            ("IPAddress", "ipAddress"),
+            ("IsInteractive", "isInteractive"),
+            ("Location", "location/countryOrRegion"),
+            ("LocationDetails", "location"),
+            ("ResourceDisplayName", "resourceDisplayName"),
+            ("ResourceId", "resourceId"),
+            ("ResultDescription", "status/failureReason"),
+            ("RiskDetail", "riskDetail"),
+            ("RiskEventTypes", "riskEventTypes"),
+            ("RiskEventTypes_V2", "riskEventTypes_v2"),
+            ("RiskLevelAggregated", "riskLevelAggregated"),
+            ("RiskLevelDuringSignIn", "riskLevelDuringSignIn"),
+            ("RiskState", "riskState"),
+            ("ServicePrincipalId", "servicePrincipalId"),
+            ("ServicePrincipalName", "servicePrincipalName"),
+            ("UserAgent", "userAgent"),
+            ("UserDisplayName", "userDisplayName"),
+            ("UserId", "userId"),
+            ("UserPrincipalName", "userPrincipalName"),
+            ("UserType", "userType"),
+        ],
+    )
+    .set("ResultType", result_type)
+    .set("AADTenantId", ctx.tenant_id.clone());
+    // entra-source's own alias (README): Log Analytics' `Status` is an object, kept in
+    // `properties.status`; SigmaHQ rules compare a string.
+    e.set("Status", outcome_status(outcome));
+    e.finish(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(filter: SignInFilter) -> SignIns {
+        SignIns {
+            filter,
+            beta: true,
+            event_type: Some("nonInteractiveUser".into()),
+        }
+    }
+
+    #[test]
+    fn risky_uses_one_eq_query_per_level() {
+        let subs = spec(SignInFilter::Risky).sub_filters();
+        assert_eq!(subs.len(), 3);
+        for (s, level) in subs.iter().zip(RISKY_LEVELS) {
+            let s = s.as_deref().unwrap();
+            assert!(
+                s.contains(&format!("riskLevelDuringSignIn eq '{level}'")),
+                "{s}"
+            );
+            assert!(s.contains("signInEventTypes/any(t: t eq 'nonInteractiveUser')"));
+            assert!(!s.contains(" ne ") && !s.contains(" or ") && !s.contains(" in "));
+        }
+    }
+
+    #[test]
+    fn failures_are_kept_client_side() {
+        let f = spec(SignInFilter::Failures);
+        assert!(f.keep(&json!({"status": {"errorCode": 50126}})));
+        assert!(!f.keep(&json!({"status": {"errorCode": 0}})));
+        assert!(f.keep(&json!({"status": null})));
+        assert_eq!(f.sub_filters().len(), 1);
+    }
+
+    #[test]
+    fn severity_and_category() {
+        let ctx = NormalizeContext {
+            tenant_id: "t".into(),
+            ingested: chrono::Utc::now(),
+        };
+        let s = spec(SignInFilter::All);
+        let e = s.normalize(
+            json!({"id": "a", "status": {"errorCode": 50126}, "riskLevelDuringSignIn": "none"}),
+            &ctx,
+        );
+        assert_eq!(
+            (e["event"]["severity"].as_str(), e["category"].as_str()),
+            (Some("low"), Some("NonInteractiveUserSignInLogs"))
+        );
+        assert_eq!(e["ResultType"], "50126");
+        assert_eq!(e["Status"], "Failure");
+        let e = s.normalize(
+            json!({"id": "b", "status": {"errorCode": 0}, "riskLevelAggregated": "high"}),
+            &ctx,
+        );
+        assert_eq!(e["event"]["severity"], "high");
+        let e = s.normalize(json!({"id": "c", "status": {"errorCode": 0}, "riskState": "confirmedCompromised", "riskLevelDuringSignIn": "low"}), &ctx);
+        assert_eq!(e["event"]["severity"], "high");
+        let e = s.normalize(json!({"id": "d", "status": {"errorCode": 0}}), &ctx);
+        assert_eq!(
+            (
+                e["event"]["severity"].as_str(),
+                e["event"]["outcome"].as_str()
+            ),
+            (Some("info"), Some("success"))
+        );
+    }
+}
