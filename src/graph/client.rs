@@ -141,10 +141,16 @@ impl GraphClient {
             attempt += 1;
             let outcome = tokio::select! {
                 r = async {
-                    if let Some(p) = self.pacers.get(&family) {
-                        p.acquire().await;
+                    let pacer = self.pacers.get(&family);
+                    let slot = match pacer {
+                        Some(p) => Some(p.acquire().await),
+                        None => None,
+                    };
+                    let r = self.try_once(url, token.value.expose()).await;
+                    if let (Some(p), Some(slot)) = (pacer, slot) {
+                        p.complete(slot, std::time::Instant::now());
                     }
-                    self.try_once(url, token.value.expose()).await
+                    r
                 } => r?,
                 _ = self.shutdown.wait() => return Err(GraphError::Shutdown),
             };

@@ -1,5 +1,9 @@
 //! Client-side pacing under Graph's per-tenant limits (`graph/README.md` §4): at most `max`
 //! requests in any `per` window, so a backlog drains without learning the limit from 429s.
+//!
+//! Graph counts a request when it arrives, which is some time after this side let it go (a busy
+//! runtime, a slow connection). So a request's slot is stamped again when its response is
+//! complete: the next window is measured from a moment after the arrival.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -11,46 +15,65 @@ const MARGIN: Duration = Duration::from_millis(100);
 pub struct Pacer {
     max: usize,
     per: Duration,
-    sent: Mutex<VecDeque<Instant>>,
+    /// (slot number, when it was taken or completed), oldest first.
+    sent: Mutex<Slots>,
 }
+
+#[derive(Default)]
+struct Slots {
+    next: u64,
+    q: VecDeque<(u64, Instant)>,
+}
+
+/// A taken slot; [`Pacer::complete`] restamps it.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot(u64);
 
 impl Pacer {
     pub fn new(max: u32, per: Duration) -> Pacer {
         Pacer {
             max: max.max(1) as usize,
             per: per + MARGIN,
-            sent: Mutex::new(VecDeque::new()),
+            sent: Mutex::new(Slots::default()),
         }
     }
 
-    /// How long to wait before the next request may go; zero when it may go now, in which case
-    /// the request is counted.
-    pub fn try_acquire(&self, now: Instant) -> Duration {
-        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
-        while sent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.per)
-        {
-            sent.pop_front();
+    /// A slot if one is free now, else how long until one is.
+    pub fn try_acquire(&self, now: Instant) -> Result<Slot, Duration> {
+        let mut s = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        let per = self.per;
+        s.q.retain(|(_, t)| now.saturating_duration_since(*t) < per);
+        if s.q.len() < self.max {
+            let id = s.next;
+            s.next += 1;
+            s.q.push_back((id, now));
+            return Ok(Slot(id));
         }
-        if sent.len() < self.max {
-            sent.push_back(now);
-            return Duration::ZERO;
-        }
-        let oldest = *sent.front().expect("a full window has an oldest request");
-        (oldest + self.per)
+        let oldest =
+            s.q.iter()
+                .map(|(_, t)| *t)
+                .min()
+                .expect("a full window has entries");
+        Err((oldest + per)
             .saturating_duration_since(now)
-            .max(Duration::from_millis(1))
+            .max(Duration::from_millis(1)))
     }
 
     /// Waits for a slot.
-    pub async fn acquire(&self) {
+    pub async fn acquire(&self) -> Slot {
         loop {
-            let wait = self.try_acquire(Instant::now());
-            if wait.is_zero() {
-                return;
+            match self.try_acquire(Instant::now()) {
+                Ok(slot) => return slot,
+                Err(wait) => tokio::time::sleep(wait).await,
             }
-            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The request of `slot` is complete: its window starts now.
+    pub fn complete(&self, slot: Slot, now: Instant) {
+        let mut s = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = s.q.iter_mut().find(|(id, _)| *id == slot.0) {
+            entry.1 = now;
         }
     }
 }
@@ -64,13 +87,23 @@ mod tests {
         let p = Pacer::new(5, Duration::from_secs(10));
         let t0 = Instant::now();
         for _ in 0..5 {
-            assert!(p.try_acquire(t0).is_zero());
+            assert!(p.try_acquire(t0).is_ok());
         }
-        let wait = p.try_acquire(t0);
+        let wait = p.try_acquire(t0).unwrap_err();
         assert_eq!(wait, Duration::from_secs(10) + MARGIN);
         for _ in 0..5 {
-            assert!(p.try_acquire(t0 + wait).is_zero());
+            assert!(p.try_acquire(t0 + wait).is_ok());
         }
-        assert!(!p.try_acquire(t0 + wait).is_zero());
+        assert!(p.try_acquire(t0 + wait).is_err());
+    }
+
+    #[test]
+    fn a_slow_request_holds_its_slot_from_its_completion() {
+        let p = Pacer::new(1, Duration::from_secs(1));
+        let t0 = Instant::now();
+        let slot = p.try_acquire(t0).unwrap();
+        p.complete(slot, t0 + Duration::from_millis(700));
+        let wait = p.try_acquire(t0 + Duration::from_millis(800)).unwrap_err();
+        assert_eq!(wait, Duration::from_millis(1000));
     }
 }

@@ -251,7 +251,8 @@ impl Simulator {
     }
 
     /// Changes a record the way Graph does when a risk state changes: merges `patch` and, unless
-    /// the patch sets it, moves the resource's time field to now. Returns false if no such id.
+    /// the patch sets it, moves the resource's time field to two seconds ago (Graph shows a
+    /// change a little after it happens). Returns false if no such id.
     pub fn update(&self, resource: Resource, id: &str, patch: Value) -> bool {
         let mut st = self.state();
         let Some(recs) = st.records.get_mut(&resource) else {
@@ -262,7 +263,8 @@ impl Simulator {
         };
         let old = recs.remove(pos);
         let mut json = old.json;
-        json[resource.time_field()] = data::graph_timestamp(Utc::now()).into();
+        json[resource.time_field()] =
+            data::graph_timestamp(Utc::now() - chrono::Duration::seconds(2)).into();
         data::merge(&mut json, &patch);
         st.insert(resource, json, old.visible);
         true
@@ -307,6 +309,15 @@ impl Simulator {
                 }
             }
         }
+    }
+
+    /// Every record of the resource as stored (visible or not), in time order.
+    pub fn records(&self, resource: Resource) -> Vec<Value> {
+        self.state()
+            .records
+            .get(&resource)
+            .map(|v| v.iter().map(|r| r.json.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// The ids of every record of the resource, visible or not.

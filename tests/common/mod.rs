@@ -104,6 +104,11 @@ impl Harness {
         h
     }
 
+    /// Replaces the config's streams (and anything else) with `body`, keeping the fast pacing.
+    pub fn write_streams(&self, body: &str) {
+        self.write_config(&format!("{FAST}[poll]\ninterval_seconds = 1\n\n{body}"));
+    }
+
     pub fn write_config(&self, body: &str) {
         std::fs::write(
             &self.config,
@@ -200,6 +205,17 @@ pub async fn read_lines(
 
 pub fn stdout_lines(child: &mut Child) -> tokio::io::Lines<BufReader<tokio::process::ChildStdout>> {
     BufReader::new(child.stdout.take().unwrap()).lines()
+}
+
+/// Counts per `event.id`, failing on any duplicate.
+pub fn assert_unique(ids: &[String]) {
+    let dups: Vec<_> = tally(ids).into_iter().filter(|(_, n)| *n > 1).collect();
+    assert!(
+        dups.is_empty(),
+        "{} ids emitted more than once, e.g. {:?}",
+        dups.len(),
+        dups.first()
+    );
 }
 
 /// Checks the shape every native event has (CONTRACT.md § Events).
