@@ -183,3 +183,31 @@ fn directory_audit_summary_values() {
         assert_eq!(e["event"]["outcome"], "unknown");
     }
 }
+
+#[test]
+fn error_fixtures_parse_into_typed_errors() {
+    use entra_source::graph::{ForbiddenKind, GraphErrorBody};
+    let body = |name: &str| GraphErrorBody::parse(fixture(name).to_string().as_bytes());
+    let licence = body("error_403_nonpremium_tenant.json");
+    assert_eq!(ForbiddenKind::classify(&licence), ForbiddenKind::Licence);
+    assert_eq!(
+        licence.request_id.as_deref(),
+        Some("2501535b-2fd7-43e3-87db-c12cbe31fca0")
+    );
+    assert_eq!(
+        licence.client_request_id.as_deref(),
+        Some("2501535b-2fd7-43e3-87db-c12cbe31fca0")
+    );
+    let denied = body("error_403_authorization_requestdenied.json");
+    assert_eq!(ForbiddenKind::classify(&denied), ForbiddenKind::Permission);
+    let throttled = body("error_429_throttled.json");
+    assert_eq!(throttled.code, "TooManyRequests");
+    assert!(throttled
+        .describe()
+        .contains("94fb3b52-452a-4535-a601-69e0a90e3aa2"));
+    let generic = body("error_generic_odata.json");
+    assert_eq!(
+        (generic.code.as_str(), ForbiddenKind::classify(&generic)),
+        ("invalidRange", ForbiddenKind::Other)
+    );
+}
