@@ -218,13 +218,8 @@ impl StreamPoller {
                 Err(GraphError::Shutdown) => return Ok(Drained::Interrupted),
                 Err(e) => return Err(e.into()),
             };
-            stats.pages += 1;
-            let next = page
-                .next_link
-                .as_ref()
-                .map(|l| self.client.check_next_link(l.as_str()))
-                .transpose()?;
-            self.emit_page(page.records, to, advance, stats).await?;
+            let (records, next) = self.accept(page, stats)?;
+            self.emit_page(records, to, advance, stats).await?;
             match next {
                 Some(n) => url = n,
                 None => return Ok(Drained::Done),
@@ -308,12 +303,7 @@ impl StreamPoller {
                 }
                 Err(e) => return Err(e.into()),
             };
-            stats.pages += 1;
-            let next = page
-                .next_link
-                .as_ref()
-                .map(|l| self.client.check_next_link(l.as_str()))
-                .transpose()?;
+            let (records, next) = self.accept(page, &mut stats)?;
             let ctx = self.context();
             let mut events = Vec::new();
             let mut changed = Vec::new();
@@ -322,7 +312,7 @@ impl StreamPoller {
                 let known = st
                     .stream(&self.tenant_id, &self.key())
                     .and_then(|s| s.snapshot.as_ref());
-                for record in page.records {
+                for record in records {
                     let id = crate::event::record_id(&record);
                     let fingerprint = self.spec.dedup_key(&record);
                     listed.insert(id.clone());
@@ -355,6 +345,21 @@ impl StreamPoller {
                 return Ok(stats);
             }
         }
+    }
+
+    /// Counts a page and checks its nextLink before anything of it is used.
+    fn accept(
+        &self,
+        page: crate::graph::Page,
+        stats: &mut PollStats,
+    ) -> Result<(Vec<Value>, Option<Url>), PollError> {
+        stats.pages += 1;
+        let next = page
+            .next_link
+            .as_ref()
+            .map(|l| self.client.check_next_link(l.as_str()))
+            .transpose()?;
+        Ok((page.records, next))
     }
 
     async fn write(&self, events: &[Value], stats: &mut PollStats) -> Result<(), PollError> {

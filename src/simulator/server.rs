@@ -305,17 +305,7 @@ fn graph_reply(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap) -> Re
     };
     if let Some(f) = fault {
         match f {
-            Fault::Throttle { retry_after } => {
-                let mut r = Reply::json(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    json!({"error": {"code": "TooManyRequests", "innerError": {
-                        "code": "429", "date": Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
-                        "message": "Please retry after", "request-id": uuid_like(), "status": "429"},
-                        "message": "Please retry again later."}}),
-                );
-                r.retry_after = retry_after;
-                return r;
-            }
+            Fault::Throttle { retry_after } => return throttled(retry_after),
             Fault::Unavailable { retry_after } => {
                 let mut r = graph_error(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -386,6 +376,13 @@ fn enforce_limits(st: &mut SimState, resource: Resource) -> Option<Reply> {
         return None;
     }
     let free_in = (arrivals[0] + per).saturating_duration_since(now);
+    Some(throttled(
+        (!resource.is_identity_protection()).then(|| format!("{:.3}", free_in.as_secs_f64())),
+    ))
+}
+
+/// Graph's 429 (body of `error_429_throttled.json`), with `Retry-After` when given.
+fn throttled(retry_after: Option<String>) -> Reply {
     let mut r = Reply::json(
         StatusCode::TOO_MANY_REQUESTS,
         json!({"error": {"code": "TooManyRequests", "innerError": {
@@ -393,10 +390,8 @@ fn enforce_limits(st: &mut SimState, resource: Resource) -> Option<Reply> {
             "message": "Please retry after", "request-id": uuid_like(), "status": "429"},
             "message": "Please retry again later."}}),
     );
-    if !resource.is_identity_protection() {
-        r.retry_after = Some(format!("{:.3}", free_in.as_secs_f64()));
-    }
-    Some(r)
+    r.retry_after = retry_after;
+    r
 }
 
 /// The 403 Graph answers when the tenant lacks the resource's licence.

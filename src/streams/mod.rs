@@ -99,11 +99,12 @@ impl StreamKind {
         match settings.kind {
             StreamKind::DirectoryAudits => vec![Box::new(directory_audits::DirectoryAudits)],
             StreamKind::SignIns => sign_ins::specs(&settings.sign_ins),
-            StreamKind::RiskyUsers => vec![Box::new(risky::RiskyUsers)],
-            StreamKind::RiskDetections => vec![Box::new(risk_detections::RiskDetections)],
-            StreamKind::RiskyServicePrincipals => vec![Box::new(risky::RiskyServicePrincipals)],
-            StreamKind::ServicePrincipalRiskDetections => {
-                vec![Box::new(risk_detections::ServicePrincipalRiskDetections)]
+            StreamKind::RiskyUsers => vec![Box::new(risky::spec(StreamKind::RiskyUsers))],
+            StreamKind::RiskyServicePrincipals => {
+                vec![Box::new(risky::spec(StreamKind::RiskyServicePrincipals))]
+            }
+            kind @ (StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections) => {
+                vec![Box::new(risk_detections::spec(kind))]
             }
         }
     }
@@ -219,6 +220,53 @@ pub trait StreamSpec: Send + Sync {
             .get(self.time_field())
             .and_then(Value::as_str)
             .and_then(crate::event::parse_time)
+    }
+}
+
+/// The four identity-protection resources differ only in path, cursor field, shape, and whether
+/// they are state records; they share one spec.
+pub struct Protection {
+    pub kind: StreamKind,
+    pub path: &'static str,
+    /// The last-update time: cursor and the `@…` of `event.id`.
+    pub updated: &'static str,
+    /// State records: what makes a new state (dedup key), with the full-listing fallback.
+    pub fingerprint: Option<fn(&Value) -> String>,
+    pub normalize: fn(&dyn StreamSpec, Value, &NormalizeContext) -> Value,
+}
+
+impl StreamSpec for Protection {
+    fn kind(&self) -> StreamKind {
+        self.kind
+    }
+    fn path(&self) -> &'static str {
+        self.path
+    }
+    fn time_field(&self) -> &'static str {
+        self.updated
+    }
+    /// Always sent: the default page is 20.
+    fn max_top(&self) -> u32 {
+        500
+    }
+    /// Identity protection documents no order.
+    fn ordered(&self) -> bool {
+        false
+    }
+    fn event_id(&self, record: &Value) -> String {
+        crate::event::versioned_id(record, self.updated)
+    }
+    fn dedup_key(&self, record: &Value) -> String {
+        match self.fingerprint {
+            Some(f) => f(record),
+            None => self.event_id(record),
+        }
+    }
+    fn snapshot_fallback(&self) -> bool {
+        self.fingerprint.is_some()
+    }
+    fn normalize(&self, record: Value, ctx: &NormalizeContext) -> Value {
+        (self.normalize)(self, record, ctx)
     }
 }
 

@@ -6,54 +6,25 @@
 
 use serde_json::Value;
 
-use super::{NormalizeContext, StreamKind, StreamSpec};
+use super::{NormalizeContext, Protection, StreamKind, StreamSpec};
 use crate::event::{self, EventBuilder, EventKind, Outcome, Severity, Summary};
 
 const UPDATED: &str = "lastUpdatedDateTime";
 
-pub struct RiskDetections;
-pub struct ServicePrincipalRiskDetections;
-
-macro_rules! detection_spec {
-    ($t:ty, $kind:expr, $path:expr) => {
-        impl StreamSpec for $t {
-            fn kind(&self) -> StreamKind {
-                $kind
-            }
-            fn path(&self) -> &'static str {
-                $path
-            }
-            fn time_field(&self) -> &'static str {
-                UPDATED
-            }
-            /// Always sent: the default page is 20.
-            fn max_top(&self) -> u32 {
-                500
-            }
-            /// Identity protection documents no order.
-            fn ordered(&self) -> bool {
-                false
-            }
-            fn event_id(&self, record: &Value) -> String {
-                event::versioned_id(record, UPDATED)
-            }
-            fn normalize(&self, record: Value, ctx: &NormalizeContext) -> Value {
-                normalize(self, record, ctx)
-            }
-        }
-    };
+/// The spec of `risk_detections` or `service_principal_risk_detections`.
+pub fn spec(kind: StreamKind) -> Protection {
+    Protection {
+        kind,
+        path: if kind == StreamKind::RiskDetections {
+            "/identityProtection/riskDetections"
+        } else {
+            "/identityProtection/servicePrincipalRiskDetections"
+        },
+        updated: UPDATED,
+        fingerprint: None,
+        normalize,
+    }
 }
-
-detection_spec!(
-    RiskDetections,
-    StreamKind::RiskDetections,
-    "/identityProtection/riskDetections"
-);
-detection_spec!(
-    ServicePrincipalRiskDetections,
-    StreamKind::ServicePrincipalRiskDetections,
-    "/identityProtection/servicePrincipalRiskDetections"
-);
 
 /// `additionalInfo` is a JSON string holding `[{"Key":…,"Value":…}]`: parsed when it parses.
 fn additional_info(record: &Value) -> Value {
@@ -181,7 +152,7 @@ mod tests {
         let r = json!({"id": "d1", "riskEventType": "investigationsThreatIntelligence", "riskLevel": "high",
             "lastUpdatedDateTime": "2021-10-26T16:28:17.8202975Z)", "detectedDateTime": "2021-10-26T00:00:00Z",
             "ipAddress": "123.456.7.89", "additionalInfo": "[{\"Key\":\"alertUrl\",\"Value\":null}]"});
-        let e = ServicePrincipalRiskDetections.normalize(r.clone(), &ctx);
+        let e = spec(StreamKind::ServicePrincipalRiskDetections).normalize(r.clone(), &ctx);
         assert_eq!(e["event"]["id"], "d1@2021-10-26T16:28:17.8202975Z)");
         assert_eq!(e["time"], "2021-10-26T00:00:00.0000000Z");
         assert_eq!(e["callerIpAddress"], Value::Null);

@@ -9,13 +9,25 @@
 
 use serde_json::Value;
 
-use super::{NormalizeContext, StreamKind, StreamSpec};
+use super::{NormalizeContext, Protection, StreamKind, StreamSpec};
 use crate::event::{self, EventBuilder, EventKind, Outcome, Severity, Summary};
 
 const UPDATED: &str = "riskLastUpdatedDateTime";
 
-pub struct RiskyUsers;
-pub struct RiskyServicePrincipals;
+/// The spec of `risky_users` or `risky_service_principals`.
+pub fn spec(kind: StreamKind) -> Protection {
+    Protection {
+        kind,
+        path: if kind == StreamKind::RiskyUsers {
+            "/identityProtection/riskyUsers"
+        } else {
+            "/identityProtection/riskyServicePrincipals"
+        },
+        updated: UPDATED,
+        fingerprint: Some(fingerprint),
+        normalize,
+    }
+}
 
 /// What makes a risky user or service principal a new state.
 fn fingerprint(record: &Value) -> String {
@@ -37,52 +49,6 @@ fn severity(record: &Value) -> Severity {
         event::risk_severity(event::str_at(record, "riskLevel"))
     }
 }
-
-macro_rules! risky_spec {
-    ($t:ty, $kind:expr, $path:expr) => {
-        impl StreamSpec for $t {
-            fn kind(&self) -> StreamKind {
-                $kind
-            }
-            fn path(&self) -> &'static str {
-                $path
-            }
-            fn time_field(&self) -> &'static str {
-                UPDATED
-            }
-            fn max_top(&self) -> u32 {
-                500
-            }
-            /// Identity protection documents no order.
-            fn ordered(&self) -> bool {
-                false
-            }
-            fn event_id(&self, record: &Value) -> String {
-                event::versioned_id(record, UPDATED)
-            }
-            fn dedup_key(&self, record: &Value) -> String {
-                fingerprint(record)
-            }
-            fn snapshot_fallback(&self) -> bool {
-                true
-            }
-            fn normalize(&self, record: Value, ctx: &NormalizeContext) -> Value {
-                normalize(self, record, ctx)
-            }
-        }
-    };
-}
-
-risky_spec!(
-    RiskyUsers,
-    StreamKind::RiskyUsers,
-    "/identityProtection/riskyUsers"
-);
-risky_spec!(
-    RiskyServicePrincipals,
-    StreamKind::RiskyServicePrincipals,
-    "/identityProtection/riskyServicePrincipals"
-);
 
 fn normalize(spec: &dyn StreamSpec, record: Value, ctx: &NormalizeContext) -> Value {
     let users = spec.kind() == StreamKind::RiskyUsers;
@@ -165,8 +131,10 @@ mod tests {
         let a = json!({"id": "u1", "riskLevel": "high", "riskState": "atRisk", "riskDetail": "none", UPDATED: "2026-01-01T00:00:00Z"});
         let mut b = a.clone();
         b["riskState"] = "remediated".into();
-        assert_eq!(RiskyUsers.event_id(&a), "u1@2026-01-01T00:00:00Z");
-        assert_ne!(RiskyUsers.dedup_key(&a), RiskyUsers.dedup_key(&b));
+        let users = spec(StreamKind::RiskyUsers);
+        assert_eq!(users.event_id(&a), "u1@2026-01-01T00:00:00Z");
+        assert_ne!(users.dedup_key(&a), users.dedup_key(&b));
+        assert!(users.snapshot_fallback());
         assert_eq!(severity(&a), Severity::High);
         b["riskState"] = "confirmedCompromised".into();
         b["riskLevel"] = "low".into();
