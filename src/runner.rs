@@ -59,7 +59,7 @@ pub async fn run(
 
     let mut pollers = Vec::new();
     for tenant in config.tenants {
-        let Credential::Secret(secret) = tenant.credential;
+        let Credential::Secret { secret, file } = tenant.credential;
         let tokens = Arc::new(TokenProvider::new(
             http.clone(),
             &tenant.login_url,
@@ -67,6 +67,7 @@ pub async fn run(
             &tenant.id,
             &tenant.client_id,
             secret,
+            file,
         ));
         let client = Arc::new(GraphClient::new(
             http.clone(),

@@ -37,17 +37,31 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 /// Why no token could be had.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// The token endpoint refused the credentials or the request: retrying will not help.
+    /// The token endpoint refused the credentials or the request: retrying will not help,
+    /// unless `recheck` (a secret file that may be rotated later): then the next poll tries again.
     #[error("{message}")]
-    Rejected { code: Option<u64>, message: String },
+    Rejected {
+        code: Option<u64>,
+        message: String,
+        recheck: bool,
+    },
     /// A network failure or a retryable answer (5xx, 429, AADSTS 90033 …).
     #[error("token endpoint {url} unavailable: {reason}; retrying")]
     Transient { url: String, reason: String },
 }
 
 impl AuthError {
+    /// Worth retrying within the same request (after a backoff).
     pub fn is_transient(&self) -> bool {
         matches!(self, AuthError::Transient { .. })
+    }
+
+    /// Worth trying again at the next poll.
+    pub fn retry_next_poll(&self) -> bool {
+        matches!(
+            self,
+            AuthError::Transient { .. } | AuthError::Rejected { recheck: true, .. }
+        )
     }
 }
 
@@ -82,7 +96,9 @@ pub struct TokenProvider {
     token_url: Url,
     tenant: String,
     client_id: String,
-    secret: Secret,
+    secret: std::sync::Mutex<Secret>,
+    /// `client_secret_file`: read again when Entra says the secret is wrong or expired.
+    secret_file: Option<std::path::PathBuf>,
     scope: String,
     cache: Mutex<Option<AccessToken>>,
 }
@@ -95,6 +111,7 @@ impl TokenProvider {
         tenant: &str,
         client_id: &str,
         secret: Secret,
+        secret_file: Option<std::path::PathBuf>,
     ) -> TokenProvider {
         let base = login_url.as_str().trim_end_matches('/');
         let token_url = Url::parse(&format!("{base}/{tenant}/oauth2/v2.0/token"))
@@ -105,7 +122,8 @@ impl TokenProvider {
             token_url,
             tenant: tenant.to_string(),
             client_id: client_id.to_string(),
-            secret,
+            secret: std::sync::Mutex::new(secret),
+            secret_file,
             scope,
             cache: Mutex::new(None),
         }
@@ -138,10 +156,60 @@ impl TokenProvider {
         Ok(fresh)
     }
 
+    /// Requests a token; after AADSTS7000215/7000222 with a secret file, reads the file again
+    /// and, if it holds a new secret (rotated without a restart), tries once more with it.
     async fn fetch(&self, generation: u64) -> Result<AccessToken, AuthError> {
+        match self.request(generation).await {
+            Err(AuthError::Rejected {
+                code: Some(code @ (7000215 | 7000222)),
+                message,
+                ..
+            }) if self.secret_file.is_some() => {
+                if self.reread_secret() {
+                    tracing::info!(
+                        "client_secret_file holds a new secret; requesting a token with it"
+                    );
+                    return self.request(generation).await;
+                }
+                Err(AuthError::Rejected {
+                    code: Some(code),
+                    message: format!(
+                        "{message}; client_secret_file was read again and is unchanged (entra-source keeps re-reading it at each poll)"
+                    ),
+                    recheck: true,
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the secret file now holds a different secret (which then replaces the old one).
+    fn reread_secret(&self) -> bool {
+        let Some(path) = &self.secret_file else {
+            return false;
+        };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            tracing::warn!(path = %path.display(), "cannot read client_secret_file again");
+            return false;
+        };
+        let fresh = text.trim();
+        let mut current = self.secret.lock().unwrap_or_else(|p| p.into_inner());
+        if fresh.is_empty() || fresh == current.expose() {
+            return false;
+        }
+        *current = Secret::new(fresh.to_string());
+        true
+    }
+
+    async fn request(&self, generation: u64) -> Result<AccessToken, AuthError> {
+        let secret = self
+            .secret
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let form = [
             ("client_id", self.client_id.as_str()),
-            ("client_secret", self.secret.expose()),
+            ("client_secret", secret.expose()),
             ("scope", self.scope.as_str()),
             ("grant_type", "client_credentials"),
         ];
@@ -197,6 +265,7 @@ impl TokenProvider {
         Err(AuthError::Rejected {
             code,
             message: self.explain(code, &err, status.as_u16()),
+            recheck: false,
         })
     }
 

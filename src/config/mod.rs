@@ -289,8 +289,12 @@ pub struct TenantSettings {
 /// How the app proves who it is.
 #[derive(Debug)]
 pub enum Credential {
-    /// A client secret, read at start-up (from the environment, a file or inline).
-    Secret(Secret),
+    /// A client secret, read at start-up (from the environment, a file or inline). From a file,
+    /// it is read again when the token endpoint says it is wrong or expired (rotation).
+    Secret {
+        secret: Secret,
+        file: Option<PathBuf>,
+    },
 }
 
 /// The Microsoft cloud a tenant lives in.
@@ -875,7 +879,10 @@ fn validate_tenant(
     Ok(TenantSettings {
         id,
         client_id,
-        credential: Credential::Secret(secret),
+        credential: Credential::Secret {
+            secret,
+            file: t.client_secret_file.clone(),
+        },
         cloud,
         login_url,
         graph_url,

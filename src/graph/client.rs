@@ -205,6 +205,7 @@ impl GraphClient {
                 message:
                     "the token endpoint returned an access token that is not a valid header value"
                         .into(),
+                recheck: false,
             }));
         };
         bearer.set_sensitive(true);

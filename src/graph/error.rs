@@ -147,7 +147,7 @@ impl GraphError {
     /// Whether the next poll may succeed without a change of configuration.
     pub fn is_transient(&self) -> bool {
         match self {
-            GraphError::Auth(a) => a.is_transient(),
+            GraphError::Auth(a) => a.retry_next_poll(),
             GraphError::RetriesExhausted { .. } | GraphError::MalformedPage { .. } => true,
             GraphError::Status { status, .. } => *status >= 500,
             _ => false,

@@ -366,6 +366,13 @@ impl Simulator {
         self.state().token_ttl = ttl;
     }
 
+    /// Rotates the app's secret: the old one is refused (AADSTS7000215) from now on.
+    pub fn set_secret(&self, secret: &str) {
+        let mut st = self.state();
+        st.secret = secret.to_string();
+        st.secret_expired = false;
+    }
+
     /// Marks the app's secret as expired (AADSTS7000222) or valid.
     pub fn set_secret_expired(&self, expired: bool) {
         self.state().secret_expired = expired;
