@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use crate::auth::TokenProvider;
-use crate::config::{Config, Credential};
+use crate::config::Config;
 use crate::graph::{http_client, GraphClient, GraphError, RetryPolicy};
 use crate::output::{Output, OutputError};
 use crate::poll::{log_poll, PollError, StreamPoller};
@@ -59,15 +59,13 @@ pub async fn run(
 
     let mut pollers = Vec::new();
     for tenant in config.tenants {
-        let Credential::Secret { secret, file } = tenant.credential;
         let tokens = Arc::new(TokenProvider::new(
             http.clone(),
             &tenant.login_url,
             &tenant.graph_url,
             &tenant.id,
             &tenant.client_id,
-            secret,
-            file,
+            tenant.credential,
         ));
         let client = Arc::new(GraphClient::new(
             http.clone(),

@@ -56,3 +56,204 @@ async fn an_expired_secret_whose_file_was_not_rotated_fails_with_the_fix() {
     assert!(last.contains("AADSTS7000222"), "{last}");
     assert!(last.contains("read again and is unchanged"), "{last}");
 }
+
+/// A config whose `[tenant]` credential lines are `credential` (no client secret).
+fn config_with(h: &Harness, credential: &str) -> String {
+    format!(
+        "{FAST}[tenant]\nid = \"{}\"\n{credential}\nlogin_url = \"{base}\"\ngraph_url = \"{base}\"\n\n[state]\npath = \"{}\"\n\n[streams.directory_audits]\n",
+        entra_source::simulator::TENANT_ID,
+        h.state.display(),
+        base = h.sim.base_url(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_federated_token_file_is_read_again_for_every_token() {
+    let h = Harness::new("").await;
+    let token_file = h.dir.path().join("azure-identity-token");
+    std::fs::write(
+        &token_file,
+        h.sim.federated_token("first", chrono::Duration::hours(1)),
+    )
+    .unwrap();
+    std::fs::write(
+        &h.config,
+        config_with(
+            &h,
+            &format!(
+                "client_id = \"{}\"\nfederated_token_file = \"{}\"",
+                entra_source::simulator::CLIENT_ID,
+                token_file.display()
+            ),
+        ),
+    )
+    .unwrap();
+    let first = h.audits(20, between_minutes_ago(10, 1));
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        event_ids(&r.events()).into_iter().collect::<HashSet<_>>(),
+        first.into_iter().collect()
+    );
+    // The kubelet rotates the file; the next token request presents the new one.
+    std::fs::write(
+        &token_file,
+        h.sim.federated_token("second", chrono::Duration::hours(1)),
+    )
+    .unwrap();
+    h.audits(3, Spread::Between(seconds_ago(20), seconds_ago(2)));
+    let r = h.run_once().await;
+    assert_eq!(r.events().len(), 3, "{}", r.stderr);
+    assert_eq!(
+        h.sim.federated_assertions(),
+        vec!["first".to_string(), "second".to_string()]
+    );
+    // An expired projection: the token endpoint's AADSTS700024, explained.
+    std::fs::write(
+        &token_file,
+        h.sim
+            .federated_token("stale", -chrono::Duration::minutes(5)),
+    )
+    .unwrap();
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.last_stderr_line().contains("AADSTS700024"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.last_stderr_line().contains("federated_token_file"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(
+        &h.sim
+            .federated_token("stale", -chrono::Duration::minutes(5))[..40]
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aks_workload_identity_environment_needs_no_credential_keys() {
+    let h = Harness::new("").await;
+    let token_file = h.dir.path().join("azure-identity-token");
+    std::fs::write(
+        &token_file,
+        h.sim.federated_token("aks", chrono::Duration::hours(1)),
+    )
+    .unwrap();
+    // [tenant] holds only the simulator's addresses: id, client id and token file come from the
+    // variables the AKS webhook injects.
+    std::fs::write(
+        &h.config,
+        format!(
+            "{FAST}[tenant]\nlogin_url = \"{base}\"\ngraph_url = \"{base}\"\n\n[state]\npath = \"{}\"\n\n[streams.directory_audits]\n",
+            h.state.display(),
+            base = h.sim.base_url()
+        ),
+    )
+    .unwrap();
+    let ids = h.audits(7, between_minutes_ago(10, 1));
+    let mut cmd = h.command(&["run", "--config", h.config.to_str().unwrap(), "--once"]);
+    cmd.env("AZURE_TENANT_ID", entra_source::simulator::TENANT_ID)
+        .env("AZURE_CLIENT_ID", entra_source::simulator::CLIENT_ID)
+        .env("AZURE_FEDERATED_TOKEN_FILE", &token_file);
+    let r = finish(cmd.spawn().unwrap()).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        event_ids(&r.events()).into_iter().collect::<HashSet<_>>(),
+        ids.into_iter().collect()
+    );
+    assert_eq!(h.sim.federated_assertions(), vec!["aks".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_identity_via_imds_and_app_service() {
+    use entra_source::simulator::{
+        APP_SERVICE_IDENTITY_PATH, IDENTITY_HEADER, IMDS_IDENTITY_PATH, MANAGED_IDENTITY_CLIENT_ID,
+    };
+    let h = Harness::new("").await;
+    // IMDS (the endpoint overridden to the simulator), a user-assigned identity.
+    std::fs::write(
+        &h.config,
+        config_with(&h, &format!(
+            "client_id = \"{MANAGED_IDENTITY_CLIENT_ID}\"\nmanaged_identity = true\nmanaged_identity_endpoint = \"{}{IMDS_IDENTITY_PATH}\"",
+            h.sim.base_url()
+        )),
+    )
+    .unwrap();
+    let first = h.audits(9, between_minutes_ago(10, 1));
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        event_ids(&r.events()).into_iter().collect::<HashSet<_>>(),
+        first.into_iter().collect()
+    );
+    let mi: Vec<_> = h
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|q| q.path == IMDS_IDENTITY_PATH)
+        .collect();
+    assert_eq!(mi.len(), 1);
+    assert_eq!(mi[0].status, 200);
+    assert_eq!(
+        mi[0].param("client_id").as_deref(),
+        Some(MANAGED_IDENTITY_CLIENT_ID)
+    );
+
+    // App Service: IDENTITY_ENDPOINT + IDENTITY_HEADER from the environment, system-assigned.
+    std::fs::write(&h.config, config_with(&h, "managed_identity = true")).unwrap();
+    let second = h.audits(4, Spread::Between(seconds_ago(20), seconds_ago(2)));
+    let mut cmd = h.command(&["run", "--config", h.config.to_str().unwrap(), "--once"]);
+    cmd.env(
+        "IDENTITY_ENDPOINT",
+        format!("{}{APP_SERVICE_IDENTITY_PATH}", h.sim.base_url()),
+    )
+    .env("IDENTITY_HEADER", IDENTITY_HEADER);
+    let r = finish(cmd.spawn().unwrap()).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        event_ids(&r.events()).into_iter().collect::<HashSet<_>>(),
+        second.into_iter().collect()
+    );
+    assert!(!r.stderr.contains(IDENTITY_HEADER));
+
+    // A wrong user-assigned identity: the endpoint's refusal, explained.
+    std::fs::write(
+        &h.config,
+        config_with(&h, &format!(
+            "client_id = \"00000000-1111-2222-3333-444444444444\"\nmanaged_identity = true\nmanaged_identity_endpoint = \"{}{IMDS_IDENTITY_PATH}\"",
+            h.sim.base_url()
+        )),
+    )
+    .unwrap();
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.last_stderr_line().contains("managed identity endpoint"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.last_stderr_line().contains("Identity not found"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_config_errors_name_the_keys() {
+    let h = Harness::new("").await;
+    for (credential, needle) in [
+        ("client_id = \"x\"\nclient_secret = \"s\"\nmanaged_identity = true", "set exactly one credential"),
+        ("client_id = \"x\"\nmanaged_identity_endpoint = \"http://127.0.0.1:1/\"", "only with managed_identity = true"),
+        ("managed_identity = true\nmanaged_identity_endpoint = \"http://identity.example.com/token\"", "169.254.169.254"),
+        ("client_id = \"x\"\ncertificate_file = \"cert.pem\"", "certificate credentials are not built yet"),
+    ] {
+        std::fs::write(&h.config, config_with(&h, credential)).unwrap();
+        let r = h.run_once().await;
+        assert_eq!(r.code, Some(2), "{credential}: {}", r.stderr);
+        assert!(r.last_stderr_line().contains(needle), "{credential}: {}", r.stderr);
+    }
+}

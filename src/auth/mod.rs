@@ -8,8 +8,12 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+use std::path::PathBuf;
+
 use tokio::sync::Mutex;
 use url::Url;
+
+use crate::config::Credential;
 
 /// A value that must never reach stdout, stderr, logs or the state file.
 #[derive(Clone, PartialEq, Eq)]
@@ -78,6 +82,29 @@ pub struct AccessToken {
 struct TokenResponse {
     access_token: String,
     expires_in: Option<serde_json::Value>,
+    /// Managed identity endpoints send an epoch instead (often as a string).
+    expires_on: Option<serde_json::Value>,
+}
+
+impl TokenResponse {
+    /// Seconds until expiry, from `expires_in` or `expires_on`, numbers or strings.
+    fn lifetime(&self) -> u64 {
+        let num = |v: &Option<serde_json::Value>| match v {
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        };
+        num(&self.expires_in)
+            .or_else(|| {
+                let on = num(&self.expires_on)?;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()?
+                    .as_secs();
+                Some(on.saturating_sub(now))
+            })
+            .unwrap_or(3599)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -90,16 +117,34 @@ struct TokenErrorBody {
     error_codes: Vec<u64>,
 }
 
-/// Client-credential tokens for one tenant.
+/// How the app proves who it is, as the token request needs it.
+enum Grant {
+    Secret {
+        secret: std::sync::Mutex<Secret>,
+        /// `client_secret_file`: read again when Entra says the secret is wrong or expired.
+        file: Option<PathBuf>,
+    },
+    /// Workload identity federation: the file's token is the client assertion.
+    Federated { file: PathBuf },
+    /// A managed identity endpoint (IMDS, or App Service with its header).
+    Managed {
+        endpoint: Url,
+        app_service_header: Option<Secret>,
+    },
+}
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// App-only tokens for one tenant.
 pub struct TokenProvider {
     http: reqwest::Client,
     token_url: Url,
     tenant: String,
     client_id: String,
-    secret: std::sync::Mutex<Secret>,
-    /// `client_secret_file`: read again when Entra says the secret is wrong or expired.
-    secret_file: Option<std::path::PathBuf>,
+    grant: Grant,
     scope: String,
+    /// The Graph root, as managed identity endpoints take it (`resource`, no `/.default`).
+    resource: String,
     cache: Mutex<Option<AccessToken>>,
 }
 
@@ -110,21 +155,38 @@ impl TokenProvider {
         graph_url: &Url,
         tenant: &str,
         client_id: &str,
-        secret: Secret,
-        secret_file: Option<std::path::PathBuf>,
+        credential: Credential,
     ) -> TokenProvider {
         let base = login_url.as_str().trim_end_matches('/');
         let token_url = Url::parse(&format!("{base}/{tenant}/oauth2/v2.0/token"))
             .unwrap_or_else(|_| login_url.clone());
-        let scope = format!("{}/.default", graph_url.as_str().trim_end_matches('/'));
+        let resource = graph_url.as_str().trim_end_matches('/').to_string();
+        let grant = match credential {
+            Credential::Secret { secret, file } => Grant::Secret {
+                secret: std::sync::Mutex::new(secret),
+                file,
+            },
+            Credential::FederatedToken { file } => Grant::Federated { file },
+            Credential::ManagedIdentity {
+                endpoint,
+                app_service_header,
+            } => Grant::Managed {
+                endpoint,
+                app_service_header,
+            },
+        };
+        let token_url = match &grant {
+            Grant::Managed { endpoint, .. } => endpoint.clone(),
+            _ => token_url,
+        };
         TokenProvider {
             http,
             token_url,
             tenant: tenant.to_string(),
             client_id: client_id.to_string(),
-            secret: std::sync::Mutex::new(secret),
-            secret_file,
-            scope,
+            grant,
+            scope: format!("{resource}/.default"),
+            resource,
             cache: Mutex::new(None),
         }
     }
@@ -164,7 +226,7 @@ impl TokenProvider {
                 code: Some(code @ (7000215 | 7000222)),
                 message,
                 ..
-            }) if self.secret_file.is_some() => {
+            }) if matches!(self.grant, Grant::Secret { file: Some(_), .. }) => {
                 if self.reread_secret() {
                     tracing::info!(
                         "client_secret_file holds a new secret; requesting a token with it"
@@ -185,7 +247,11 @@ impl TokenProvider {
 
     /// Whether the secret file now holds a different secret (which then replaces the old one).
     fn reread_secret(&self) -> bool {
-        let Some(path) = &self.secret_file else {
+        let Grant::Secret {
+            secret,
+            file: Some(path),
+        } = &self.grant
+        else {
             return false;
         };
         let Ok(text) = std::fs::read_to_string(path) else {
@@ -193,7 +259,7 @@ impl TokenProvider {
             return false;
         };
         let fresh = text.trim();
-        let mut current = self.secret.lock().unwrap_or_else(|p| p.into_inner());
+        let mut current = secret.lock().unwrap_or_else(|p| p.into_inner());
         if fresh.is_empty() || fresh == current.expose() {
             return false;
         }
@@ -201,27 +267,65 @@ impl TokenProvider {
         true
     }
 
-    async fn request(&self, generation: u64) -> Result<AccessToken, AuthError> {
-        let secret = self
-            .secret
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let form = [
-            ("client_id", self.client_id.as_str()),
-            ("client_secret", secret.expose()),
-            ("scope", self.scope.as_str()),
-            ("grant_type", "client_credentials"),
+    /// The HTTP request of one token acquisition.
+    fn build(&self) -> Result<reqwest::RequestBuilder, AuthError> {
+        let mut form: Vec<(&str, String)> = vec![
+            ("client_id", self.client_id.clone()),
+            ("scope", self.scope.clone()),
+            ("grant_type", "client_credentials".into()),
         ];
+        match &self.grant {
+            Grant::Secret { secret, .. } => {
+                let secret = secret.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                form.push(("client_secret", secret.expose().to_string()));
+            }
+            Grant::Federated { file } => {
+                // Read at every request: the kubelet rotates the file.
+                let assertion = std::fs::read_to_string(file).map_err(|e| AuthError::Rejected {
+                    code: None,
+                    message: format!(
+                        "cannot read federated_token_file {} ({e}); check the workload identity token projection",
+                        file.display()
+                    ),
+                    recheck: true,
+                })?;
+                form.push(("client_assertion_type", JWT_BEARER.into()));
+                form.push(("client_assertion", assertion.trim().to_string()));
+            }
+            Grant::Managed {
+                endpoint,
+                app_service_header,
+            } => {
+                let mut query: Vec<(&str, &str)> = vec![("resource", &self.resource)];
+                if !self.client_id.is_empty() {
+                    query.push(("client_id", &self.client_id));
+                }
+                let req = match app_service_header {
+                    Some(h) => self
+                        .http
+                        .get(endpoint.clone())
+                        .query(&[("api-version", "2019-08-01")])
+                        .header("X-IDENTITY-HEADER", h.expose()),
+                    None => self
+                        .http
+                        .get(endpoint.clone())
+                        .query(&[("api-version", "2018-02-01")])
+                        .header("Metadata", "true"),
+                };
+                return Ok(req.query(&query));
+            }
+        }
+        Ok(self.http.post(self.token_url.clone()).form(&form))
+    }
+
+    async fn request(&self, generation: u64) -> Result<AccessToken, AuthError> {
         let transient = |reason: String| AuthError::Transient {
             url: self.token_url.to_string(),
             reason,
         };
         let started = Instant::now();
         let resp = self
-            .http
-            .post(self.token_url.clone())
-            .form(&form)
+            .build()?
             .send()
             .await
             .map_err(|e| transient(crate::graph::describe_reqwest_error(&e)))?;
@@ -234,12 +338,7 @@ impl TokenProvider {
             let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
                 transient(format!("the token response is not the expected JSON ({e})"))
             })?;
-            let secs = match t.expires_in {
-                Some(serde_json::Value::Number(n)) => n.as_u64(),
-                Some(serde_json::Value::String(s)) => s.parse().ok(),
-                _ => None,
-            }
-            .unwrap_or(3599);
+            let secs = t.lifetime();
             tracing::debug!(expires_in = secs, "obtained an access token");
             return Ok(AccessToken {
                 value: Secret::new(t.access_token),
@@ -265,7 +364,7 @@ impl TokenProvider {
         Err(AuthError::Rejected {
             code,
             message: self.explain(code, &err, status.as_u16()),
-            recheck: false,
+            recheck: matches!(self.grant, Grant::Federated { .. }),
         })
     }
 
@@ -282,6 +381,15 @@ impl TokenProvider {
             Some(70011) | Some(700022) | Some(700023) => format!("AADSTS{}: the scope {} was refused; check graph_url", code.unwrap_or_default(), self.scope),
             Some(700011) | Some(7000112) | Some(70001) => format!("AADSTS{}: application {app} is not found or disabled in tenant {tenant}; check client_id and that the app is enabled", code.unwrap_or_default()),
             Some(9001023) => "AADSTS9001023: app-only tokens need a specific tenant, not common; set tenant.id to the tenant GUID or domain".to_string(),
+            Some(700024) => "AADSTS700024: the token in federated_token_file is expired or not yet valid; check that the workload identity projection refreshes the file (entra-source reads it again at each token request)".to_string(),
+            Some(70021) => format!("AADSTS70021: no federated identity credential of application {app} matches the issuer and subject of the token in federated_token_file; add one under the app registration > Certificates & secrets > Federated credentials"),
+            _ if matches!(self.grant, Grant::Managed { .. }) => format!(
+                "the managed identity endpoint {} refused the request (HTTP {status}, {}): {}; check that a managed identity is assigned to this host{}",
+                self.token_url,
+                if err.error.is_empty() { "no error code" } else { err.error.as_str() },
+                err.error_description.lines().next().unwrap_or("no description").trim(),
+                if self.client_id.is_empty() { "" } else { " and that client_id names a user-assigned identity of it" }
+            ),
             _ => {
                 let first_line = err.error_description.lines().next().unwrap_or("").trim();
                 format!(

@@ -295,6 +295,15 @@ pub enum Credential {
         secret: Secret,
         file: Option<PathBuf>,
     },
+    /// Workload identity federation: the external token in this file (rotated by the kubelet,
+    /// so read again for every token request) is the client assertion.
+    FederatedToken { file: PathBuf },
+    /// An Azure managed identity (`client_id`, when set, picks a user-assigned one).
+    ManagedIdentity {
+        endpoint: Url,
+        /// App Service's `IDENTITY_HEADER`; absent for IMDS.
+        app_service_header: Option<Secret>,
+    },
 }
 
 /// The Microsoft cloud a tenant lives in.
@@ -742,12 +751,19 @@ fn validate_tenant(
     streams: Vec<StreamSettings>,
 ) -> Result<TenantSettings, ConfigError> {
     let key = |k: &str| format!("{prefix}.{k}");
-    let id = t.id.filter(|s| !s.trim().is_empty()).ok_or_else(|| ConfigError::Missing {
-        key: key("id"),
-        fix: format!(
-            "set id = \"<tenant GUID or domain>\" in [{prefix}] (Entra admin center > Overview > Tenant ID)"
-        ),
-    })?;
+    // AKS workload identity injects these; explicit keys win.
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let id = t
+        .id
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| env("AZURE_TENANT_ID"))
+        .ok_or_else(|| ConfigError::Missing {
+            key: key("id"),
+            fix: format!(
+                "set id = \"<tenant GUID or domain>\" in [{prefix}] (Entra admin center > Overview > Tenant ID)"
+            ),
+        })?;
     if id.contains('/') || id.contains(char::is_whitespace) {
         return Err(invalid(
             key("id"),
@@ -764,87 +780,20 @@ fn validate_tenant(
     }
     let client_id = t
         .client_id
+        .clone()
         .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ConfigError::Missing {
-            key: key("client_id"),
-            fix: format!("set client_id = \"<application (client) id>\" in [{prefix}]"),
-        })?;
-
-    for (k, set) in [
-        ("certificate_file", t.certificate_file.is_some()),
-        (
-            "certificate_password_env",
-            t.certificate_password_env.is_some(),
-        ),
-        ("federated_token_file", t.federated_token_file.is_some()),
-        ("managed_identity", t.managed_identity.unwrap_or(false)),
-        (
-            "managed_identity_endpoint",
-            t.managed_identity_endpoint.is_some(),
-        ),
-    ] {
-        if set {
-            return Err(ConfigError::Unsupported {
-                key: key(k),
-                reason: "only client secrets are built so far; use client_secret_env or client_secret_file".into(),
-            });
+        .or_else(|| env("AZURE_CLIENT_ID"));
+    let credential = validate_credential(prefix, &t, &env)?;
+    let client_id = match (&credential, client_id) {
+        (_, Some(c)) => c,
+        // A system-assigned managed identity needs no client id.
+        (Credential::ManagedIdentity { .. }, None) => String::new(),
+        (_, None) => {
+            return Err(ConfigError::Missing {
+                key: key("client_id"),
+                fix: format!("set client_id = \"<application (client) id>\" in [{prefix}]"),
+            })
         }
-    }
-
-    let sources = [
-        t.client_secret_env.is_some(),
-        t.client_secret_file.is_some(),
-        t.client_secret.is_some(),
-    ];
-    if sources.iter().filter(|s| **s).count() > 1 {
-        return Err(invalid(
-            key("client_secret_env"),
-            "several secret sources",
-            "set exactly one of client_secret_env, client_secret_file and client_secret",
-        ));
-    }
-    let secret = if let Some(var) = &t.client_secret_env {
-        match std::env::var(var) {
-            Ok(v) if !v.trim().is_empty() => Secret::new(v.trim().to_string()),
-            _ => {
-                return Err(invalid(
-                    key("client_secret_env"),
-                    format!("\"{var}\""),
-                    format!("the environment variable {var} is not set or empty; export it before starting entra-source"),
-                ))
-            }
-        }
-    } else if let Some(file) = &t.client_secret_file {
-        match std::fs::read_to_string(file) {
-            Ok(v) if !v.trim().is_empty() => Secret::new(v.trim().to_string()),
-            Ok(_) => {
-                return Err(invalid(
-                    key("client_secret_file"),
-                    file.display(),
-                    "the file is empty; write the client secret into it",
-                ))
-            }
-            Err(e) => {
-                return Err(invalid(
-                    key("client_secret_file"),
-                    file.display(),
-                    format!("cannot read it ({e}); check the path and its permissions"),
-                ))
-            }
-        }
-    } else if let Some(inline) = t.client_secret {
-        tracing::warn!(
-            "{} is written inline in the config file; move it to client_secret_env or client_secret_file",
-            key("client_secret")
-        );
-        Secret::new(inline)
-    } else {
-        return Err(ConfigError::Missing {
-            key: key("client_secret_env"),
-            fix: format!(
-                "set client_secret_env = \"ENTRA_CLIENT_SECRET\" (or client_secret_file) in [{prefix}]"
-            ),
-        });
     };
 
     let cloud_name = t.cloud.as_deref().unwrap_or("global");
@@ -879,16 +828,152 @@ fn validate_tenant(
     Ok(TenantSettings {
         id,
         client_id,
-        credential: Credential::Secret {
-            secret,
-            file: t.client_secret_file.clone(),
-        },
+        credential,
         cloud,
         login_url,
         graph_url,
         streams,
     })
 }
+
+/// Exactly one credential: a client secret (env, file or inline), a federated token file, or a
+/// managed identity.
+fn validate_credential(
+    prefix: &str,
+    t: &RawTenant,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Credential, ConfigError> {
+    let key = |k: &str| format!("{prefix}.{k}");
+    for (k, set) in [
+        ("certificate_file", t.certificate_file.is_some()),
+        (
+            "certificate_password_env",
+            t.certificate_password_env.is_some(),
+        ),
+    ] {
+        if set {
+            return Err(ConfigError::Unsupported {
+                key: key(k),
+                reason: "certificate credentials are not built yet; use a client secret, federated_token_file or managed_identity".into(),
+            });
+        }
+    }
+    let managed = t.managed_identity.unwrap_or(false);
+    if t.managed_identity_endpoint.is_some() && !managed {
+        return Err(invalid(
+            key("managed_identity_endpoint"),
+            "a value",
+            "it applies only with managed_identity = true",
+        ));
+    }
+    let chosen = [
+        ("client_secret_env", t.client_secret_env.is_some()),
+        ("client_secret_file", t.client_secret_file.is_some()),
+        ("client_secret", t.client_secret.is_some()),
+        ("federated_token_file", t.federated_token_file.is_some()),
+        ("managed_identity", managed),
+    ];
+    let set: Vec<&str> = chosen.iter().filter(|(_, s)| *s).map(|(k, _)| *k).collect();
+    if set.len() > 1 {
+        return Err(invalid(
+            key(set[0]),
+            format!("together with {}", set[1..].join(", ")),
+            "set exactly one credential: client_secret_env, client_secret_file, client_secret, federated_token_file or managed_identity = true",
+        ));
+    }
+    if managed {
+        return managed_identity(&key, t, env);
+    }
+    if let Some(file) = t.federated_token_file.clone().or_else(|| {
+        set.is_empty()
+            .then(|| env("AZURE_FEDERATED_TOKEN_FILE"))
+            .flatten()
+            .map(PathBuf::from)
+    }) {
+        return Ok(Credential::FederatedToken { file });
+    }
+    let secret = if let Some(var) = &t.client_secret_env {
+        match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => Secret::new(v.trim().to_string()),
+            _ => {
+                return Err(invalid(
+                    key("client_secret_env"),
+                    format!("\"{var}\""),
+                    format!("the environment variable {var} is not set or empty; export it before starting entra-source"),
+                ))
+            }
+        }
+    } else if let Some(file) = &t.client_secret_file {
+        match std::fs::read_to_string(file) {
+            Ok(v) if !v.trim().is_empty() => Secret::new(v.trim().to_string()),
+            Ok(_) => {
+                return Err(invalid(
+                    key("client_secret_file"),
+                    file.display(),
+                    "the file is empty; write the client secret into it",
+                ))
+            }
+            Err(e) => {
+                return Err(invalid(
+                    key("client_secret_file"),
+                    file.display(),
+                    format!("cannot read it ({e}); check the path and its permissions"),
+                ))
+            }
+        }
+    } else if let Some(inline) = &t.client_secret {
+        tracing::warn!(
+            "{} is written inline in the config file; move it to client_secret_env or client_secret_file",
+            key("client_secret")
+        );
+        Secret::new(inline.clone())
+    } else {
+        return Err(ConfigError::Missing {
+            key: key("client_secret_env"),
+            fix: format!(
+                "set client_secret_env = \"ENTRA_CLIENT_SECRET\" (or client_secret_file, federated_token_file, managed_identity = true) in [{prefix}]"
+            ),
+        });
+    };
+    Ok(Credential::Secret {
+        secret,
+        file: t.client_secret_file.clone(),
+    })
+}
+
+/// Azure's identity endpoint: `managed_identity_endpoint`, else App Service's
+/// `IDENTITY_ENDPOINT` + `IDENTITY_HEADER`, else the VM's IMDS. The App Service protocol is used
+/// whenever `IDENTITY_HEADER` is set.
+fn managed_identity(
+    key: &dyn Fn(&str) -> String,
+    t: &RawTenant,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Credential, ConfigError> {
+    let header = env("IDENTITY_HEADER").map(Secret::new);
+    let (name, raw) = match (&t.managed_identity_endpoint, env("IDENTITY_ENDPOINT")) {
+        (Some(e), _) => (key("managed_identity_endpoint"), e.clone()),
+        (None, Some(e)) if header.is_some() => ("IDENTITY_ENDPOINT".to_string(), e),
+        _ => (key("managed_identity_endpoint"), IMDS_TOKEN_URL.to_string()),
+    };
+    let url = Url::parse(&raw)
+        .map_err(|e| invalid(&name, format!("\"{raw}\""), format!("not a URL ({e})")))?;
+    let imds = url.host_str() == Some(IMDS_HOST);
+    if url.scheme() == "http" && !imds && !is_loopback(&url) {
+        return Err(invalid(
+            &name,
+            format!("\"{raw}\""),
+            "plain http:// is refused except to loopback and the Azure IMDS address 169.254.169.254",
+        ));
+    }
+    Ok(Credential::ManagedIdentity {
+        endpoint: url,
+        app_service_header: header,
+    })
+}
+
+/// Azure Instance Metadata Service: plain HTTP by design, link-local.
+pub const IMDS_HOST: &str = "169.254.169.254";
+pub const IMDS_TOKEN_URL: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
 
 /// `https://` anywhere; `http://` only to a loopback address.
 pub fn validate_url(key: &str, value: &str) -> Result<Url, ConfigError> {

@@ -31,6 +31,17 @@ pub const TENANT_DOMAIN: &str = "contoso.onmicrosoft.com";
 pub const CLIENT_ID: &str = "5d8e7c6b-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
 pub const CLIENT_SECRET: &str = "sim~S3cret.Value-do-not-reuse-0123456789";
 
+/// The federated identity credential registered on the simulated app (workload identity).
+pub const FEDERATED_ISSUER: &str = "https://oidc.simulator.invalid/cluster";
+pub const FEDERATED_SUBJECT: &str = "system:serviceaccount:security:entra-source";
+/// A user-assigned managed identity of the simulated host.
+pub const MANAGED_IDENTITY_CLIENT_ID: &str = "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d";
+/// App Service's identity header value.
+pub const IDENTITY_HEADER: &str = "sim-identity-header-0f1e2d3c";
+/// Where the simulator serves the IMDS and App Service identity endpoints.
+pub const IMDS_IDENTITY_PATH: &str = "/metadata/identity/oauth2/token";
+pub const APP_SERVICE_IDENTITY_PATH: &str = "/msi/token";
+
 /// A failure the simulator answers instead of the real response.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Fault {
@@ -100,6 +111,8 @@ pub(crate) struct SimState {
     secret_expired: bool,
     tokens: HashMap<String, Instant>,
     issued: Vec<String>,
+    /// The `jti` of every federated assertion accepted.
+    assertions: Vec<String>,
     token_ttl: Duration,
     records: HashMap<Resource, Vec<SimRecord>>,
     positions: HashMap<String, PagePosition>,
@@ -165,6 +178,7 @@ impl Simulator {
             secret_expired: false,
             tokens: HashMap::new(),
             issued: Vec::new(),
+            assertions: Vec::new(),
             token_ttl: Duration::from_secs(3599),
             records: HashMap::new(),
             positions: HashMap::new(),
@@ -381,6 +395,31 @@ impl Simulator {
     /// Every access token issued so far (for tests that check none leaks).
     pub fn issued_tokens(&self) -> Vec<String> {
         self.state().issued.clone()
+    }
+
+    /// The `jti` of every federated client assertion accepted so far.
+    pub fn federated_assertions(&self) -> Vec<String> {
+        self.state().assertions.clone()
+    }
+
+    /// A workload-identity token as a cluster's OIDC issuer would project it, valid for
+    /// `valid_for` (negative: already expired).
+    pub fn federated_token(&self, jti: &str, valid_for: chrono::Duration) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let now = Utc::now();
+        let claims = serde_json::json!({
+            "iss": FEDERATED_ISSUER, "sub": FEDERATED_SUBJECT, "aud": "api://AzureADTokenExchange",
+            "iat": (now - chrono::Duration::minutes(1)).timestamp(),
+            "nbf": (now - chrono::Duration::minutes(1)).timestamp(),
+            "exp": (now + valid_for).timestamp(), "jti": jti
+        });
+        format!(
+            "{}.{}.{}",
+            b64.encode(r#"{"alg":"RS256","kid":"cluster"}"#),
+            b64.encode(claims.to_string()),
+            b64.encode([7u8; 32])
+        )
     }
 
     /// Every request so far.

@@ -35,6 +35,8 @@ impl App {
 pub(super) fn router(shared: Arc<Mutex<SimState>>, base: String) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route(super::IMDS_IDENTITY_PATH, get(managed_identity))
+        .route(super::APP_SERVICE_IDENTITY_PATH, get(managed_identity))
         .route("/_sim/requests", get(control_requests))
         .route("/_sim/records", post(control_records))
         .route("/_sim/reveal", post(control_reveal))
@@ -176,6 +178,21 @@ fn issue_token(app: &App, tenant: &str, form: &HashMap<String, String>) -> Reply
         );
     }
     let mut st = app.state();
+    let assertion = f("client_assertion");
+    if !assertion.is_empty() {
+        if f("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+            return aad_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                90014,
+                "The request body must contain the following parameter: 'client_assertion_type'.",
+            );
+        }
+        if let Err(reply) = check_federated_assertion(&mut st, assertion) {
+            return reply;
+        }
+        return token_reply(app, &mut st);
+    }
     let secret = f("client_secret");
     if secret.is_empty() {
         return aad_error(StatusCode::UNAUTHORIZED, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
@@ -196,6 +213,59 @@ fn issue_token(app: &App, tenant: &str, form: &HashMap<String, String>) -> Reply
             &format!("The provided client secret keys for app '{CLIENT_ID}' are expired. Visit the Azure portal to create new keys for your app."),
         );
     }
+    token_reply(app, &mut st)
+}
+
+/// Workload identity federation: the external token's claims must match the app's federated
+/// credential (issuer, subject, audience `api://AzureADTokenExchange`) and be within their
+/// validity. (Entra also checks the issuer's signature through its OIDC discovery document; the
+/// simulator checks the claims only.)
+fn check_federated_assertion(st: &mut SimState, assertion: &str) -> Result<(), Reply> {
+    let invalid =
+        |code: u64, text: &str| aad_error(StatusCode::UNAUTHORIZED, "invalid_client", code, text);
+    let claims = assertion
+        .split('.')
+        .nth(1)
+        .and_then(|c| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .ok_or_else(|| invalid(50027, "JWT token is invalid or malformed."))?;
+    let now = Utc::now().timestamp();
+    let exp = claims["exp"].as_i64().unwrap_or(0);
+    if exp <= now || claims["nbf"].as_i64().unwrap_or(0) > now + 300 {
+        return Err(invalid(
+            700024,
+            "Client assertion is not within its valid time range.",
+        ));
+    }
+    let matches = claims["iss"] == super::FEDERATED_ISSUER
+        && claims["sub"] == super::FEDERATED_SUBJECT
+        && claims["aud"] == "api://AzureADTokenExchange";
+    if !matches {
+        return Err(invalid(
+            70021,
+            "No matching federated identity record found for presented assertion.",
+        ));
+    }
+    st.assertions
+        .push(claims["jti"].as_str().unwrap_or("").to_string());
+    Ok(())
+}
+
+/// A JWT-shaped access token for Graph, registered as valid for the configured lifetime.
+fn token_reply(app: &App, st: &mut SimState) -> Reply {
+    let ttl = st.token_ttl;
+    let access_token = mint_token(app, st);
+    Reply::json(
+        StatusCode::OK,
+        json!({"token_type": "Bearer", "expires_in": ttl.as_secs(), "ext_expires_in": ttl.as_secs(), "access_token": access_token}),
+    )
+}
+
+fn mint_token(app: &App, st: &mut SimState) -> String {
     let now = Utc::now().timestamp();
     let ttl = st.token_ttl;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -205,7 +275,7 @@ fn issue_token(app: &App, tenant: &str, form: &HashMap<String, String>) -> Reply
             "aud": app.base, "iss": format!("https://sts.windows.net/{TENANT_ID}/"),
             "iat": now, "nbf": now, "exp": now + ttl.as_secs() as i64,
             "appid": CLIENT_ID, "tid": TENANT_ID, "idtyp": "app",
-            "roles": ["AuditLog.Read.All", "Directory.Read.All"],
+            "roles": st.roles,
             "jti": uuid_like()
         })
         .to_string(),
@@ -214,10 +284,72 @@ fn issue_token(app: &App, tenant: &str, form: &HashMap<String, String>) -> Reply
     let access_token = format!("{header}.{claims}.{sig}");
     st.tokens.insert(access_token.clone(), Instant::now() + ttl);
     st.issued.push(access_token.clone());
-    Reply::json(
-        StatusCode::OK,
-        json!({"token_type": "Bearer", "expires_in": ttl.as_secs(), "ext_expires_in": ttl.as_secs(), "access_token": access_token}),
-    )
+    access_token
+}
+
+// ---------------------------------------------------------------------------------------------
+// Managed identity: Azure IMDS (`Metadata: true`) and App Service (`X-IDENTITY-HEADER`).
+
+async fn managed_identity(
+    State(app): State<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let app_service = uri.path() == super::APP_SERVICE_IDENTITY_PATH;
+    let reply = {
+        let mut st = app.state();
+        let bad = |text: &str| {
+            Reply::json(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "invalid_request", "error_description": text}),
+            )
+        };
+        let header_ok = if app_service {
+            headers
+                .get("x-identity-header")
+                .and_then(|v| v.to_str().ok())
+                == Some(super::IDENTITY_HEADER)
+        } else {
+            headers.get("metadata").and_then(|v| v.to_str().ok()) == Some("true")
+        };
+        let version = if app_service {
+            "2019-08-01"
+        } else {
+            "2018-02-01"
+        };
+        let resource = q.get("resource").map(String::as_str).unwrap_or("");
+        if !header_ok {
+            bad(if app_service {
+                "X-IDENTITY-HEADER is missing or wrong"
+            } else {
+                "Required metadata header not specified"
+            })
+        } else if q.get("api-version").map(String::as_str) != Some(version) {
+            bad("Missing or unsupported api-version")
+        } else if resource != app.base && resource != "https://graph.microsoft.com" {
+            bad("Invalid resource")
+        } else if q
+            .get("client_id")
+            .is_some_and(|c| c != super::MANAGED_IDENTITY_CLIENT_ID)
+        {
+            bad("Identity not found")
+        } else {
+            let ttl = st.token_ttl.as_secs();
+            let token = mint_token(&app, &mut st);
+            // Both endpoints send numbers as strings; App Service sends expires_on only.
+            let expires_on = (Utc::now().timestamp() + ttl as i64).to_string();
+            let body = if app_service {
+                json!({"access_token": token, "expires_on": expires_on, "resource": resource, "token_type": "Bearer"})
+            } else {
+                json!({"access_token": token, "expires_in": ttl.to_string(), "expires_on": expires_on, "resource": resource, "token_type": "Bearer"})
+            };
+            Reply::json(StatusCode::OK, body)
+        }
+    };
+    log(&app, &method, &uri, &reply);
+    finish(reply)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -123,9 +123,18 @@ impl Harness {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
-        c.args(args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
+        c.args(args).env_remove("RUST_LOG");
+        // Hermetic: the credential defaults a host may inject (AKS, App Service).
+        for var in [
+            "AZURE_TENANT_ID",
+            "AZURE_CLIENT_ID",
+            "AZURE_FEDERATED_TOKEN_FILE",
+            "IDENTITY_ENDPOINT",
+            "IDENTITY_HEADER",
+        ] {
+            c.env_remove(var);
+        }
+        c.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
