@@ -39,6 +39,16 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
+    /// Test the connection: a token, then one `$top=1` request per enabled stream, a verdict each.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+        /// A table, or the same as one JSON object.
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputFormat,
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
     /// The built-in Graph simulator plus a real run against it; no tenant needed.
     Demo {
         /// How many synthetic records the simulator serves.
@@ -66,6 +76,12 @@ enum Command {
     },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -76,6 +92,7 @@ pub fn main() -> ExitCode {
     };
     let format = match &cli.command {
         Command::Run { log_format, .. }
+        | Command::Check { log_format, .. }
         | Command::Demo { log_format, .. }
         | Command::Simulate { log_format, .. } => *log_format,
     };
@@ -105,6 +122,16 @@ pub fn main() -> ExitCode {
                 shutdown::install_signal_handlers(trigger.clone());
                 report(runner::run(config, once, Output::stdout(), trigger, shutdown).await)
             })
+        }
+        Command::Check { config, output, .. } => {
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            rt.block_on(crate::check::check(config, output == OutputFormat::Json))
         }
         Command::Demo { events, follow, .. } => rt.block_on(crate::demo::demo(events, follow)),
         Command::Simulate {

@@ -7,6 +7,7 @@
 //! faithful Graph stand-in that tests, `demo` and `simulate` run against.
 
 pub mod auth;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -1,0 +1,283 @@
+//! `entra-source check`: the "test connection" of commercial connectors, but precise. Per
+//! tenant it gets a token, reads the application permissions granted to it (the token's
+//! `roles`), makes one `$top=1` request per enabled stream and gives each a verdict. It reads
+//! and writes no state file. Exit 0 only when every enabled stream is ok.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::auth::TokenProvider;
+use crate::config::{Config, TenantSettings};
+use crate::graph::{http_client, ForbiddenKind, GraphClient, GraphError, RetryPolicy};
+use crate::streams::StreamKind;
+
+/// One stream's verdict.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Ok,
+    PermissionMissing,
+    LicenceMissing,
+    AdminConsentMissing,
+    Throttled,
+    Unreachable,
+    Failed,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StreamReport {
+    pub stream: &'static str,
+    pub verdict: Verdict,
+    /// What is missing or went wrong, and how to fix it; empty when ok.
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenReport {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    pub roles: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TenantReport {
+    pub tenant: String,
+    pub token: TokenReport,
+    pub streams: Vec<StreamReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub ok: bool,
+    pub tenants: Vec<TenantReport>,
+}
+
+/// Runs the checks and prints the report; returns the exit status.
+pub async fn check(config: Config, json: bool) -> u8 {
+    let http = match http_client() {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("cannot build the HTTP client: {e}");
+            return 1;
+        }
+    };
+    let mut tenants = Vec::new();
+    for tenant in config.tenants {
+        tenants.push(check_tenant(&http, tenant, config.throttle).await);
+    }
+    let ok = tenants
+        .iter()
+        .all(|t| t.token.ok && t.streams.iter().all(|s| s.verdict == Verdict::Ok));
+    for t in tenants.iter().filter(|t| !t.token.ok) {
+        tracing::error!(
+            "tenant {}: {}",
+            t.tenant,
+            t.token.error.as_deref().unwrap_or("no token")
+        );
+    }
+    let report = Report { ok, tenants };
+    if json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        print!("{}", render(&report));
+    }
+    if ok {
+        0
+    } else {
+        1
+    }
+}
+
+async fn check_tenant(
+    http: &reqwest::Client,
+    tenant: TenantSettings,
+    throttle: crate::config::Throttle,
+) -> TenantReport {
+    let tokens = Arc::new(TokenProvider::new(
+        http.clone(),
+        &tenant.login_url,
+        &tenant.graph_url,
+        &tenant.id,
+        &tenant.client_id,
+        tenant.credential,
+    ));
+    let token = match tokens.token().await {
+        Ok(t) => t,
+        Err(e) => {
+            return TenantReport {
+                tenant: tenant.id,
+                token: TokenReport {
+                    ok: false,
+                    expires: None,
+                    roles: Vec::new(),
+                    error: Some(e.to_string()),
+                },
+                streams: Vec::new(),
+            }
+        }
+    };
+    let claims = jwt_claims(token.value.expose());
+    let roles: Vec<String> = claims
+        .get("roles")
+        .and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let expires = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .and_then(|e| DateTime::<Utc>::from_timestamp(e, 0))
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+    // One attempt per request: a 429 is a verdict here, not something to wait out.
+    let (_trigger, shutdown) = crate::shutdown::channel();
+    let client = GraphClient::new(
+        http.clone(),
+        tenant.graph_url.clone(),
+        tokens,
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        },
+        shutdown,
+        throttle,
+    );
+    let mut streams = Vec::new();
+    for settings in &tenant.streams {
+        let spec = StreamKind::specs(settings).remove(0);
+        let url = client.url(
+            spec.api_version(),
+            spec.path(),
+            &[("$top".into(), "1".into())],
+        );
+        let result = client.get_page(&url, spec.family()).await;
+        streams.push(verdict(settings.kind, &roles, result.map(|_| ())));
+    }
+    TenantReport {
+        tenant: tenant.id,
+        token: TokenReport {
+            ok: true,
+            expires,
+            roles,
+            error: None,
+        },
+        streams,
+    }
+}
+
+fn verdict(kind: StreamKind, roles: &[String], result: Result<(), GraphError>) -> StreamReport {
+    let report = |verdict, detail: String| StreamReport {
+        stream: kind.name(),
+        verdict,
+        detail,
+    };
+    let err = match result {
+        Ok(()) => return report(Verdict::Ok, String::new()),
+        Err(e) => e,
+    };
+    match &err {
+        GraphError::Forbidden { body, .. } if roles.is_empty() => report(
+            Verdict::AdminConsentMissing,
+            format!(
+                "the token carries no application permissions: an administrator must grant admin consent under App registrations > API permissions (Graph 403 {})",
+                body.code
+            ),
+        ),
+        GraphError::Forbidden {
+            kind: ForbiddenKind::Licence,
+            body,
+            ..
+        } => report(
+            Verdict::LicenceMissing,
+            format!(
+                "the tenant needs {} (Graph 403 {})",
+                kind.licence().unwrap_or("a premium licence"),
+                body.code
+            ),
+        ),
+        GraphError::Forbidden { body, .. } => report(
+            Verdict::PermissionMissing,
+            format!(
+                "grant the application permission {} and admin consent{} (Graph 403 {})",
+                kind.permission(),
+                if roles.iter().any(|r| r == kind.permission()) {
+                    ""
+                } else {
+                    "; the token's roles lack it"
+                },
+                body.code
+            ),
+        ),
+        GraphError::RetriesExhausted { last, .. } if last.contains("HTTP 429") => {
+            report(Verdict::Throttled, format!("{last}; try again later"))
+        }
+        GraphError::RetriesExhausted { last, .. } => report(Verdict::Unreachable, last.clone()),
+        other => report(Verdict::Failed, other.to_string()),
+    }
+}
+
+/// The token's claims (not verified: only read, to report what was granted).
+fn jwt_claims(token: &str) -> serde_json::Map<String, Value> {
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|c| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default()
+}
+
+/// The report as a table per tenant.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    for t in &report.tenants {
+        if !t.token.ok {
+            out.push_str(&format!(
+                "tenant {}: no token: {}\n",
+                t.tenant,
+                t.token.error.as_deref().unwrap_or("")
+            ));
+            continue;
+        }
+        out.push_str(&format!(
+            "tenant {}: token ok, expires {}, application permissions: {}\n",
+            t.tenant,
+            t.token.expires.as_deref().unwrap_or("unknown"),
+            if t.token.roles.is_empty() {
+                "none (admin consent missing?)".to_string()
+            } else {
+                t.token.roles.join(", ")
+            }
+        ));
+        out.push_str(&format!(
+            "  {:<36} {:<24} {}\n",
+            "stream", "verdict", "detail"
+        ));
+        for s in &t.streams {
+            let verdict = serde_json::to_value(&s.verdict)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+                .replace('_', " ");
+            out.push_str(&format!(
+                "  {:<36} {:<24} {}\n",
+                s.stream, verdict, s.detail
+            ));
+        }
+    }
+    out
+}

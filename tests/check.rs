@@ -1,0 +1,158 @@
+//! `entra-source check` against the simulator: a verdict per stream and the exit status.
+
+mod common;
+
+use common::*;
+use entra_source::simulator::{Licence, ALL_ROLES, TENANT_ID};
+use serde_json::Value;
+
+const ALL_STREAMS: &str = "[streams.directory_audits]\n[streams.sign_ins]\n[streams.risky_users]\n[streams.risk_detections]\n[streams.risky_service_principals]\n[streams.service_principal_risk_detections]\n";
+
+async fn check(h: &Harness) -> (RunResult, Value) {
+    let text = h
+        .run_args(&["check", "--config", h.config.to_str().unwrap()])
+        .await;
+    let json = h
+        .run_args(&[
+            "check",
+            "--config",
+            h.config.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .await;
+    assert_eq!(text.code, json.code);
+    let report =
+        serde_json::from_str(json.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", json.stdout));
+    (text, report)
+}
+
+fn verdicts(report: &Value) -> Vec<(String, String)> {
+    report["tenants"][0]["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["stream"].as_str().unwrap().to_string(),
+                s["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_ok_then_a_permission_then_a_licence_missing() {
+    let h = Harness::new("").await;
+    h.write_streams(ALL_STREAMS);
+    let (text, report) = check(&h).await;
+    assert_eq!(text.code, Some(0), "{}{}", text.stdout, text.stderr);
+    assert_eq!(report["ok"], true);
+    assert!(verdicts(&report).iter().all(|(_, v)| v == "ok"));
+    assert_eq!(verdicts(&report).len(), 6);
+    assert!(text
+        .stdout
+        .contains(&format!("tenant {TENANT_ID}: token ok, expires ")));
+    assert!(text.stdout.contains("IdentityRiskyUser.Read.All"));
+    assert!(!h.state.exists(), "check must not write a state file");
+    // Exactly one $top=1 request per enabled stream, per check run (text and JSON).
+    let graph = h.graph_requests();
+    assert_eq!(graph.len(), 12);
+    assert!(graph.iter().all(|q| q.query == "%24top=1"));
+
+    let roles: Vec<&str> = ALL_ROLES
+        .iter()
+        .copied()
+        .filter(|r| *r != "IdentityRiskyUser.Read.All")
+        .collect();
+    h.sim.set_roles(&roles);
+    let (text, report) = check(&h).await;
+    assert_eq!(text.code, Some(1));
+    for (stream, verdict) in verdicts(&report) {
+        let expected = if stream == "risky_users" {
+            "permission_missing"
+        } else {
+            "ok"
+        };
+        assert_eq!(verdict, expected, "{stream}");
+    }
+    let line = text
+        .stdout
+        .lines()
+        .find(|l| l.contains("risky_users"))
+        .unwrap();
+    assert!(
+        line.contains("permission missing") && line.contains("IdentityRiskyUser.Read.All"),
+        "{line}"
+    );
+
+    h.sim.set_roles(&ALL_ROLES);
+    h.sim.set_licences(&[Licence::WorkloadIdentitiesPremium]);
+    h.write_streams("[streams.directory_audits]\n[streams.sign_ins]\n");
+    let (text, report) = check(&h).await;
+    assert_eq!(text.code, Some(1));
+    assert_eq!(
+        verdicts(&report),
+        vec![
+            ("directory_audits".into(), "ok".into()),
+            ("sign_ins".into(), "licence_missing".into())
+        ]
+    );
+    assert!(
+        text.stdout.contains("Microsoft Entra ID P1 or P2"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_consent_missing_wrong_secret_and_unknown_tenant() {
+    let h = Harness::new("").await;
+    h.sim.set_roles(&[]);
+    let (text, report) = check(&h).await;
+    assert_eq!(text.code, Some(1));
+    assert_eq!(
+        verdicts(&report),
+        vec![("directory_audits".into(), "admin_consent_missing".into())]
+    );
+    assert!(
+        text.stdout.contains("grant admin consent"),
+        "{}",
+        text.stdout
+    );
+    h.sim.set_roles(&ALL_ROLES);
+
+    std::fs::write(&h.secret_file, "wrong").unwrap();
+    let before = h.graph_requests().len();
+    let (text, report) = check(&h).await;
+    assert_eq!(text.code, Some(1));
+    assert_eq!(report["tenants"][0]["token"]["ok"], false);
+    assert!(
+        text.last_stderr_line()
+            .contains("AADSTS7000215: the client secret is wrong"),
+        "{}",
+        text.stderr
+    );
+    assert_eq!(text.stdout.lines().count(), 1, "one line: {}", text.stdout);
+    assert_eq!(
+        h.graph_requests().len(),
+        before,
+        "no Graph request without a token"
+    );
+
+    std::fs::write(&h.secret_file, entra_source::simulator::CLIENT_SECRET).unwrap();
+    let config = std::fs::read_to_string(&h.config)
+        .unwrap()
+        .replace(TENANT_ID, "fabrikam.onmicrosoft.com");
+    std::fs::write(&h.config, config).unwrap();
+    let (text, report) = check(&h).await;
+    assert_eq!(text.code, Some(1));
+    assert!(report["tenants"][0]["token"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("AADSTS90002"));
+    assert!(
+        text.last_stderr_line().contains("AADSTS90002")
+            && text.last_stderr_line().contains("cloud")
+    );
+}
