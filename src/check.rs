@@ -61,7 +61,7 @@ pub struct Report {
 
 /// Runs the checks and prints the report; returns the exit status.
 pub async fn check(config: Config, json: bool) -> u8 {
-    let http = match http_client() {
+    let http = match http_client(config.extra_ca_pem.as_deref()) {
         Ok(h) => h,
         Err(e) => {
             tracing::error!("cannot build the HTTP client: {e}");

@@ -51,7 +51,7 @@ pub async fn run(
         Ok(s) => Arc::new(Mutex::new(s)),
         Err(e) => return RunOutcome::Failed(e.to_string()),
     };
-    let http = match http_client() {
+    let http = match http_client(config.extra_ca_pem.as_deref()) {
         Ok(h) => h,
         Err(e) => return RunOutcome::Failed(format!("cannot build the HTTP client: {e}")),
     };

@@ -324,11 +324,16 @@ impl TokenProvider {
             reason,
         };
         let started = Instant::now();
-        let resp = self
-            .build()?
-            .send()
-            .await
-            .map_err(|e| transient(crate::graph::describe_reqwest_error(&e)))?;
+        let resp = self.build()?.send().await.map_err(|e| {
+            match crate::graph::tls_problem(&self.token_url, &e) {
+                Some(problem) => AuthError::Rejected {
+                    code: None,
+                    message: problem,
+                    recheck: false,
+                },
+                None => transient(crate::graph::describe_reqwest_error(&e)),
+            }
+        })?;
         let status = resp.status();
         let body = resp
             .bytes()

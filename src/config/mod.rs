@@ -97,6 +97,18 @@ pub struct RawConfig {
     /// Client-side request budgets per tenant, below Graph's throttling limits.
     #[serde(default)]
     pub throttle: RawThrottle,
+    #[serde(default)]
+    pub tls: RawTls,
+}
+
+/// `[tls]`: for networks that inspect TLS. (`HTTPS_PROXY` / `NO_PROXY` are read from the
+/// environment.)
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM bundle of extra CA certificates to trust (a TLS-inspecting proxy's CA), on top of the
+    /// built-in web roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[throttle]`: the client paces itself under Graph's documented per-tenant limits instead of
@@ -225,6 +237,8 @@ pub struct Config {
     pub state_path: PathBuf,
     pub interval: Duration,
     pub throttle: Throttle,
+    /// `[tls] ca_file`, read and checked at start-up.
+    pub extra_ca_pem: Option<Vec<u8>>,
 }
 
 /// Per-tenant request budgets.
@@ -468,11 +482,16 @@ impl Config {
                 return Err(invalid(key, v, "it must be at least 1"));
             }
         }
+        let extra_ca_pem = match &raw.tls.ca_file {
+            None => None,
+            Some(path) => Some(read_ca_file(path)?),
+        };
         Ok(Config {
             tenants,
             state_path,
             interval: Duration::from_secs(interval_seconds as u64),
             throttle,
+            extra_ca_pem,
         })
     }
 }
@@ -834,6 +853,25 @@ fn validate_tenant(
         graph_url,
         streams,
     })
+}
+
+/// `[tls] ca_file`: must hold at least one PEM certificate.
+fn read_ca_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        invalid(
+            "tls.ca_file",
+            path.display(),
+            format!("cannot read it ({e}); check the path and its permissions"),
+        )
+    })?;
+    match reqwest::Certificate::from_pem_bundle(&bytes) {
+        Ok(certs) if !certs.is_empty() => Ok(bytes),
+        _ => Err(invalid(
+            "tls.ca_file",
+            path.display(),
+            "it holds no PEM certificate (-----BEGIN CERTIFICATE-----); export the CA as PEM",
+        )),
+    }
 }
 
 /// Exactly one credential: a client secret (env, file or inline), a federated token file, or a

@@ -28,15 +28,42 @@ pub struct Page {
     pub next_link: Option<Url>,
 }
 
-/// Builds the shared HTTP client: rustls, gzip, connection reuse, timeouts.
-pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+/// Builds the shared HTTP client: rustls with the web roots plus `[tls] ca_file`, gzip,
+/// connection reuse, timeouts, and the proxy of `HTTPS_PROXY` / `NO_PROXY`.
+pub fn http_client(extra_ca_pem: Option<&[u8]>) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder = reqwest::Client::builder()
         .user_agent(concat!("entra-source/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(15))
         .timeout(Duration::from_secs(120))
         .pool_idle_timeout(Duration::from_secs(90))
-        .gzip(true)
-        .build()
+        .gzip(true);
+    if let Some(pem) = extra_ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build()
+}
+
+/// A TLS failure (an untrusted or invalid certificate), said so that it names the host, the
+/// certificate problem and the fix. `None` for other failures.
+pub fn tls_problem(url: &Url, e: &reqwest::Error) -> Option<String> {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(cause) = src {
+        let text = cause.to_string();
+        if cause
+            .downcast_ref::<tokio_rustls::rustls::Error>()
+            .is_some()
+            || text.contains("invalid peer certificate")
+        {
+            return Some(format!(
+                "TLS to {} failed: {text}. If a TLS-inspecting proxy re-signs HTTPS on this network, add its CA certificate (PEM) with [tls] ca_file; otherwise check the host's clock and the server's certificate",
+                url.host_str().unwrap_or("the server")
+            ));
+        }
+        src = cause.source();
+    }
+    None
 }
 
 /// What a failure of one error-free reqwest call was, with its cause chain (TLS problems
@@ -218,10 +245,13 @@ impl GraphClient {
         let resp = match self.http.get(url.clone()).headers(headers).send().await {
             Ok(r) => r,
             Err(e) => {
+                if let Some(problem) = tls_problem(url, &e) {
+                    return Err(GraphError::Tls(problem));
+                }
                 return Ok(Attempt::Retry(
                     None,
                     format!("request failed: {}", describe_reqwest_error(&e)),
-                ))
+                ));
             }
         };
         let status = resp.status().as_u16();

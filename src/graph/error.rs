@@ -139,6 +139,8 @@ pub enum GraphError {
     MalformedPage { url: String, reason: String },
     #[error("refusing to follow @odata.nextLink {link}: it does not point at the configured graph_url {base}, and the bearer token must not leave Graph")]
     ForeignNextLink { link: String, base: String },
+    #[error("{0}")]
+    Tls(String),
     #[error("stopped by shutdown")]
     Shutdown,
 }

@@ -5,7 +5,7 @@ mod error;
 mod pacer;
 mod retry;
 
-pub use client::{describe_reqwest_error, http_client, parse_page, GraphClient, Page};
+pub use client::{describe_reqwest_error, http_client, parse_page, tls_problem, GraphClient, Page};
 pub use error::{ForbiddenKind, GraphError, GraphErrorBody};
 pub use pacer::Pacer;
 pub use retry::{parse_retry_after, RetryPolicy};

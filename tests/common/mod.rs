@@ -85,8 +85,12 @@ pub fn between_minutes_ago(from: i64, to: i64) -> Spread {
 impl Harness {
     /// A simulator plus a config with `[streams.directory_audits]` and `extra` appended.
     pub async fn new(extra: &str) -> Harness {
+        Harness::with(Simulator::start().await.expect("simulator"), extra)
+    }
+
+    /// The same around a given simulator (e.g. one serving HTTPS).
+    pub fn with(sim: Simulator, extra: &str) -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
-        let sim = Simulator::start().await.expect("simulator");
         let secret_file = dir.path().join("secret");
         std::fs::write(&secret_file, CLIENT_SECRET).unwrap();
         let state = dir.path().join("state.json");
