@@ -249,11 +249,113 @@ async fn credential_config_errors_name_the_keys() {
         ("client_id = \"x\"\nclient_secret = \"s\"\nmanaged_identity = true", "set exactly one credential"),
         ("client_id = \"x\"\nmanaged_identity_endpoint = \"http://127.0.0.1:1/\"", "only with managed_identity = true"),
         ("managed_identity = true\nmanaged_identity_endpoint = \"http://identity.example.com/token\"", "169.254.169.254"),
-        ("client_id = \"x\"\ncertificate_file = \"cert.pem\"", "certificate credentials are not built yet"),
+        ("client_id = \"x\"\ncertificate_file = \"cert.pfx\"", "openssl pkcs12"),
     ] {
         std::fs::write(&h.config, config_with(&h, credential)).unwrap();
         let r = h.run_once().await;
         assert_eq!(r.code, Some(2), "{credential}: {}", r.stderr);
         assert!(r.last_stderr_line().contains(needle), "{credential}: {}", r.stderr);
     }
+}
+
+/// An RSA key and a self-signed certificate for it, as `openssl req -x509` would make: (cert
+/// PEM, private key PEM, public key PEM).
+fn rsa_certificate() -> (String, String, String) {
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let key_pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+    let public_pem = key
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let signer = rcgen::KeyPair::from_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["entra-source".to_string()])
+        .unwrap()
+        .self_signed(&signer)
+        .unwrap();
+    (cert.pem(), key_pem, public_pem)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_credentials_ps256_by_default_rs256_as_an_option_and_wrong_ones_explained() {
+    let h = Harness::new("").await;
+    let (cert, key, public) = rsa_certificate();
+    h.sim.register_certificate(&cert, &public).unwrap();
+    let cert_file = h.dir.path().join("entra-source.pem");
+    std::fs::write(&cert_file, format!("{cert}{key}")).unwrap();
+    let with = |extra: &str| {
+        config_with(
+            &h,
+            &format!(
+                "client_id = \"{}\"\ncertificate_file = \"{}\"\n{extra}",
+                entra_source::simulator::CLIENT_ID,
+                cert_file.display()
+            ),
+        )
+    };
+    std::fs::write(&h.config, with("")).unwrap();
+    let first = h.audits(6, between_minutes_ago(10, 1));
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        event_ids(&r.events()).into_iter().collect::<HashSet<_>>(),
+        first.into_iter().collect()
+    );
+
+    std::fs::write(&h.config, with("certificate_signature = \"rs256\"")).unwrap();
+    let second = h.audits(2, Spread::Between(seconds_ago(20), seconds_ago(2)));
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        event_ids(&r.events()).into_iter().collect::<HashSet<_>>(),
+        second.into_iter().collect()
+    );
+    assert!(!r.stderr.contains("PRIVATE KEY"));
+
+    // A certificate the app registration does not know.
+    let (other, other_key, _) = rsa_certificate();
+    std::fs::write(&cert_file, format!("{other}{other_key}")).unwrap();
+    std::fs::write(&h.config, with("")).unwrap();
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.last_stderr_line().contains("AADSTS700027"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.last_stderr_line().contains("upload the certificate"),
+        "{}",
+        r.stderr
+    );
+    // The registered certificate with another key: the signature does not verify.
+    std::fs::write(&cert_file, format!("{cert}{other_key}")).unwrap();
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.last_stderr_line().contains("AADSTS700027"),
+        "{}",
+        r.stderr
+    );
+    // A file without a key, and a PFX: config errors that say what to do.
+    std::fs::write(&cert_file, &cert).unwrap();
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(2));
+    assert!(
+        r.last_stderr_line().contains("no unencrypted PRIVATE KEY"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(
+        &h.config,
+        with("").replace("entra-source.pem", "entra-source.pfx"),
+    )
+    .unwrap();
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(2));
+    assert!(
+        r.last_stderr_line().contains("openssl pkcs12"),
+        "{}",
+        r.stderr
+    );
 }

@@ -4,6 +4,8 @@
 //! Tokens are cached until 60 s before they expire, and renewed once after a 401. Secrets and
 //! tokens live in [`Secret`], whose `Debug` and `Display` never show the value.
 
+pub mod certificate;
+
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -126,6 +128,8 @@ enum Grant {
     },
     /// Workload identity federation: the file's token is the client assertion.
     Federated { file: PathBuf },
+    /// A certificate: a fresh assertion signed with its key for every token request.
+    Certificate(std::sync::Arc<certificate::ClientCertificate>),
     /// A managed identity endpoint (IMDS, or App Service with its header).
     Managed {
         endpoint: Url,
@@ -167,6 +171,7 @@ impl TokenProvider {
                 file,
             },
             Credential::FederatedToken { file } => Grant::Federated { file },
+            Credential::Certificate(cert) => Grant::Certificate(cert),
             Credential::ManagedIdentity {
                 endpoint,
                 app_service_header,
@@ -292,6 +297,17 @@ impl TokenProvider {
                 form.push(("client_assertion_type", JWT_BEARER.into()));
                 form.push(("client_assertion", assertion.trim().to_string()));
             }
+            Grant::Certificate(cert) => {
+                let assertion = cert
+                    .assertion(&self.client_id, self.token_url.as_str())
+                    .map_err(|message| AuthError::Rejected {
+                        code: None,
+                        message,
+                        recheck: false,
+                    })?;
+                form.push(("client_assertion_type", JWT_BEARER.into()));
+                form.push(("client_assertion", assertion));
+            }
             Grant::Managed {
                 endpoint,
                 app_service_header,
@@ -386,6 +402,8 @@ impl TokenProvider {
             Some(70011) | Some(700022) | Some(700023) => format!("AADSTS{}: the scope {} was refused; check graph_url", code.unwrap_or_default(), self.scope),
             Some(700011) | Some(7000112) | Some(70001) => format!("AADSTS{}: application {app} is not found or disabled in tenant {tenant}; check client_id and that the app is enabled", code.unwrap_or_default()),
             Some(9001023) => "AADSTS9001023: app-only tokens need a specific tenant, not common; set tenant.id to the tenant GUID or domain".to_string(),
+            Some(700027) | Some(50012) => format!("AADSTS{}: Entra did not accept the signature of the client assertion: the certificate in certificate_file is not registered on application {app}, or the key in the file is not its key; upload the certificate (public part) under the app registration > Certificates & secrets", code.unwrap_or_default()),
+            Some(50013) | Some(500133) => format!("AADSTS{}: Entra refused the client assertion's claims (audience or validity time); check this host's clock", code.unwrap_or_default()),
             Some(700024) => "AADSTS700024: the token in federated_token_file is expired or not yet valid; check that the workload identity projection refreshes the file (entra-source reads it again at each token request)".to_string(),
             Some(70021) => format!("AADSTS70021: no federated identity credential of application {app} matches the issuer and subject of the token in federated_token_file; add one under the app registration > Certificates & secrets > Federated credentials"),
             _ if matches!(self.grant, Grant::Managed { .. }) => format!(

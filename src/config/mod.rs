@@ -140,6 +140,8 @@ pub struct RawTenant {
     pub certificate_file: Option<PathBuf>,
     /// Environment variable with the PFX password.
     pub certificate_password_env: Option<String>,
+    /// `ps256` (default: PS256 with `x5t#S256`) or `rs256` (RS256 with `x5t`).
+    pub certificate_signature: Option<String>,
     /// Workload-identity token file.
     pub federated_token_file: Option<PathBuf>,
     /// Use the Azure managed identity endpoint.
@@ -309,6 +311,8 @@ pub enum Credential {
         secret: Secret,
         file: Option<PathBuf>,
     },
+    /// A certificate and its key (loaded at start-up); a fresh signed assertion per token.
+    Certificate(std::sync::Arc<crate::auth::certificate::ClientCertificate>),
     /// Workload identity federation: the external token in this file (rotated by the kubelet,
     /// so read again for every token request) is the client assertion.
     FederatedToken { file: PathBuf },
@@ -882,19 +886,26 @@ fn validate_credential(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Credential, ConfigError> {
     let key = |k: &str| format!("{prefix}.{k}");
-    for (k, set) in [
-        ("certificate_file", t.certificate_file.is_some()),
-        (
-            "certificate_password_env",
-            t.certificate_password_env.is_some(),
-        ),
-    ] {
-        if set {
-            return Err(ConfigError::Unsupported {
-                key: key(k),
-                reason: "certificate credentials are not built yet; use a client secret, federated_token_file or managed_identity".into(),
-            });
-        }
+    let pfx = t.certificate_file.as_ref().is_some_and(|f| {
+        let ext = f
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        ext == "pfx" || ext == "p12"
+    });
+    if t.certificate_password_env.is_some() || pfx {
+        return Err(ConfigError::Unsupported {
+            key: key("certificate_file"),
+            reason: "PFX files are not read yet; convert to PEM with the key in the same file (openssl pkcs12 -in cert.pfx -out cert.pem -nodes) and drop certificate_password_env".into(),
+        });
+    }
+    if t.certificate_signature.is_some() && t.certificate_file.is_none() {
+        return Err(invalid(
+            key("certificate_signature"),
+            "a value",
+            "it applies only with certificate_file",
+        ));
     }
     let managed = t.managed_identity.unwrap_or(false);
     if t.managed_identity_endpoint.is_some() && !managed {
@@ -910,17 +921,52 @@ fn validate_credential(
         ("client_secret", t.client_secret.is_some()),
         ("federated_token_file", t.federated_token_file.is_some()),
         ("managed_identity", managed),
+        ("certificate_file", t.certificate_file.is_some()),
     ];
     let set: Vec<&str> = chosen.iter().filter(|(_, s)| *s).map(|(k, _)| *k).collect();
     if set.len() > 1 {
         return Err(invalid(
             key(set[0]),
             format!("together with {}", set[1..].join(", ")),
-            "set exactly one credential: client_secret_env, client_secret_file, client_secret, federated_token_file or managed_identity = true",
+            "set exactly one credential: client_secret_env, client_secret_file, client_secret, certificate_file, federated_token_file or managed_identity = true",
         ));
     }
     if managed {
         return managed_identity(&key, t, env);
+    }
+    if let Some(file) = &t.certificate_file {
+        use crate::auth::certificate::{ClientCertificate, Signature};
+        let signature = match t
+            .certificate_signature
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("ps256") => Signature::Ps256,
+            Some("rs256") => Signature::Rs256,
+            Some(other) => {
+                return Err(invalid(
+                    key("certificate_signature"),
+                    format!("\"{other}\""),
+                    "use \"ps256\" (the default) or \"rs256\"",
+                ))
+            }
+        };
+        let text = std::fs::read(file).map_err(|e| {
+            invalid(
+                key("certificate_file"),
+                file.display(),
+                format!("cannot read it ({e}); check the path and its permissions"),
+            )
+        })?;
+        let cert = ClientCertificate::from_pem(&text, signature).map_err(|reason| {
+            invalid(
+                key("certificate_file"),
+                file.display(),
+                format!("{reason}; give a PEM file with the certificate and its RSA private key"),
+            )
+        })?;
+        return Ok(Credential::Certificate(std::sync::Arc::new(cert)));
     }
     if let Some(file) = t.federated_token_file.clone().or_else(|| {
         set.is_empty()

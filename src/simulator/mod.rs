@@ -113,6 +113,8 @@ pub(crate) struct SimState {
     issued: Vec<String>,
     /// The `jti` of every federated assertion accepted.
     assertions: Vec<String>,
+    /// Certificates registered on the app (keyCredentials).
+    certificates: Vec<RegisteredCertificate>,
     token_ttl: Duration,
     records: HashMap<Resource, Vec<SimRecord>>,
     positions: HashMap<String, PagePosition>,
@@ -142,6 +144,19 @@ pub const ALL_ROLES: [&str; 5] = [
     "IdentityRiskEvent.Read.All",
     "IdentityRiskyServicePrincipal.Read.All",
 ];
+
+/// A certificate uploaded to the app registration: its thumbprints and public key.
+pub(crate) struct RegisteredCertificate {
+    pub(crate) sha256: String,
+    pub(crate) sha1: String,
+    pub(crate) key: jsonwebtoken::DecodingKey,
+}
+
+impl std::fmt::Debug for RegisteredCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RegisteredCertificate({})", self.sha256)
+    }
+}
 
 /// A running simulator.
 pub struct Simulator {
@@ -248,6 +263,7 @@ impl Simulator {
             tokens: HashMap::new(),
             issued: Vec::new(),
             assertions: Vec::new(),
+            certificates: Vec::new(),
             token_ttl: Duration::from_secs(3599),
             records: HashMap::new(),
             positions: HashMap::new(),
@@ -456,6 +472,22 @@ impl Simulator {
     /// Every access token issued so far (for tests that check none leaks).
     pub fn issued_tokens(&self) -> Vec<String> {
         self.state().issued.clone()
+    }
+
+    /// Uploads a certificate (PEM) and its RSA public key (PEM) to the app registration, as
+    /// Entra keeps them in `keyCredentials`: assertions signed with its key are accepted.
+    pub fn register_certificate(&self, cert_pem: &str, public_key_pem: &str) -> Result<(), String> {
+        let der = pem::parse(cert_pem)
+            .map_err(|e| e.to_string())?
+            .into_contents();
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(public_key_pem.as_bytes())
+            .map_err(|e| e.to_string())?;
+        self.state().certificates.push(RegisteredCertificate {
+            sha256: crate::auth::certificate::thumbprint_sha256(&der),
+            sha1: crate::auth::certificate::thumbprint_sha1(&der),
+            key,
+        });
+        Ok(())
     }
 
     /// The `jti` of every federated client assertion accepted so far.
