@@ -249,7 +249,7 @@ async fn credential_config_errors_name_the_keys() {
         ("client_id = \"x\"\nclient_secret = \"s\"\nmanaged_identity = true", "set exactly one credential"),
         ("client_id = \"x\"\nmanaged_identity_endpoint = \"http://127.0.0.1:1/\"", "only with managed_identity = true"),
         ("managed_identity = true\nmanaged_identity_endpoint = \"http://identity.example.com/token\"", "169.254.169.254"),
-        ("client_id = \"x\"\ncertificate_file = \"cert.pfx\"", "openssl pkcs12"),
+        ("client_id = \"x\"\ncertificate_file = \"cert.pem\"\ncertificate_password_env = \"P\"", "only to a .pfx or .p12"),
     ] {
         std::fs::write(&h.config, config_with(&h, credential)).unwrap();
         let r = h.run_once().await;
@@ -337,7 +337,7 @@ async fn certificate_credentials_ps256_by_default_rs256_as_an_option_and_wrong_o
         "{}",
         r.stderr
     );
-    // A file without a key, and a PFX: config errors that say what to do.
+    // A file without a key: a config error that says what to do.
     std::fs::write(&cert_file, &cert).unwrap();
     let r = h.run_once().await;
     assert_eq!(r.code, Some(2));
@@ -346,16 +346,44 @@ async fn certificate_credentials_ps256_by_default_rs256_as_an_option_and_wrong_o
         "{}",
         r.stderr
     );
+
+    // The same certificate as a PFX with its password in an environment variable.
+    let pfx_file = h.dir.path().join("entra-source.pfx");
+    std::fs::write(&pfx_file, pfx(&cert, &key, "pfx-pass")).unwrap();
     std::fs::write(
         &h.config,
-        with("").replace("entra-source.pem", "entra-source.pfx"),
+        with("certificate_password_env = \"ENTRA_PFX_PASSWORD\"")
+            .replace("entra-source.pem", "entra-source.pfx"),
     )
     .unwrap();
-    let r = h.run_once().await;
+    let third = h.audits(3, Spread::Between(seconds_ago(10), seconds_ago(1)));
+    let mut cmd = h.command(&["run", "--config", h.config.to_str().unwrap(), "--once"]);
+    cmd.env("ENTRA_PFX_PASSWORD", "pfx-pass");
+    let r = finish(cmd.spawn().unwrap()).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(third.iter().all(|id| event_ids(&r.events()).contains(id)));
+    assert!(!r.stderr.contains("pfx-pass"));
+    let mut cmd = h.command(&["run", "--config", h.config.to_str().unwrap(), "--once"]);
+    cmd.env("ENTRA_PFX_PASSWORD", "wrong");
+    let r = finish(cmd.spawn().unwrap()).await;
     assert_eq!(r.code, Some(2));
     assert!(
-        r.last_stderr_line().contains("openssl pkcs12"),
+        r.last_stderr_line()
+            .contains("cannot be opened with that password"),
         "{}",
         r.stderr
     );
+}
+
+/// A PKCS#12 file holding the key and certificate, as `openssl pkcs12 -export` makes one.
+fn pfx(cert_pem: &str, key_pem: &str, password: &str) -> Vec<u8> {
+    use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+    let cert = Certificate::from_der(pem::parse(cert_pem).unwrap().contents()).unwrap();
+    let key = PrivateKey::from_der(pem::parse(key_pem).unwrap().contents()).unwrap();
+    let mut store = KeyStore::new();
+    store.add_entry(
+        "entra-source",
+        KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(vec![1u8, 2, 3, 4], key, [cert])),
+    );
+    store.writer(password).write().unwrap()
 }

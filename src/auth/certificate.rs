@@ -81,6 +81,37 @@ impl ClientCertificate {
         })
     }
 
+    /// Reads a PKCS#12 (PFX) file with its password: the first private key and its chain.
+    pub fn from_pfx(
+        bytes: &[u8],
+        password: &str,
+        signature: Signature,
+    ) -> Result<ClientCertificate, String> {
+        let store = p12_keystore::KeyStore::from_pkcs12(
+            bytes,
+            password,
+            p12_keystore::Pkcs12ImportPolicy::Strict,
+        )
+        .map_err(|e| format!("it cannot be opened with that password ({e})"))?;
+        let (_, chain) = store
+            .private_key_chain()
+            .ok_or("it holds no private key with its certificate")?;
+        let der = chain
+            .certs()
+            .first()
+            .ok_or("its private key has no certificate")?
+            .as_der()
+            .to_vec();
+        let key_pem = pem::encode(&pem::Pem::new("PRIVATE KEY", chain.key().as_der().to_vec()));
+        let key = EncodingKey::from_rsa_pem(key_pem.as_bytes())
+            .map_err(|e| format!("its private key is not an RSA key Entra accepts ({e})"))?;
+        Ok(ClientCertificate {
+            der,
+            key,
+            signature,
+        })
+    }
+
     /// A signed client assertion for `client_id` at the token endpoint `audience`.
     pub fn assertion(&self, client_id: &str, audience: &str) -> Result<String, String> {
         let mut header = match self.signature {

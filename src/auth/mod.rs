@@ -196,6 +196,11 @@ impl TokenProvider {
         }
     }
 
+    /// The `.default` scope of the configured Graph root.
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
     /// A token valid for at least another minute, from the cache when it has one.
     pub async fn token(&self) -> Result<AccessToken, AuthError> {
         let mut cache = self.cache.lock().await;

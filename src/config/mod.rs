@@ -894,11 +894,12 @@ fn validate_credential(
             .to_ascii_lowercase();
         ext == "pfx" || ext == "p12"
     });
-    if t.certificate_password_env.is_some() || pfx {
-        return Err(ConfigError::Unsupported {
-            key: key("certificate_file"),
-            reason: "PFX files are not read yet; convert to PEM with the key in the same file (openssl pkcs12 -in cert.pfx -out cert.pem -nodes) and drop certificate_password_env".into(),
-        });
+    if t.certificate_password_env.is_some() && !pfx {
+        return Err(invalid(
+            key("certificate_password_env"),
+            "a value",
+            "it applies only to a .pfx or .p12 certificate_file",
+        ));
     }
     if t.certificate_signature.is_some() && t.certificate_file.is_none() {
         return Err(invalid(
@@ -959,13 +960,37 @@ fn validate_credential(
                 format!("cannot read it ({e}); check the path and its permissions"),
             )
         })?;
-        let cert = ClientCertificate::from_pem(&text, signature).map_err(|reason| {
-            invalid(
-                key("certificate_file"),
-                file.display(),
-                format!("{reason}; give a PEM file with the certificate and its RSA private key"),
-            )
-        })?;
+        let cert = if pfx {
+            let var = t.certificate_password_env.as_deref().unwrap_or("");
+            let password = if var.is_empty() {
+                String::new()
+            } else {
+                std::env::var(var).map_err(|_| {
+                    invalid(
+                        key("certificate_password_env"),
+                        format!("\"{var}\""),
+                        format!("the environment variable {var} is not set; export the PFX password in it"),
+                    )
+                })?
+            };
+            ClientCertificate::from_pfx(&text, &password, signature).map_err(|reason| {
+                invalid(
+                    key("certificate_file"),
+                    file.display(),
+                    format!("{reason}; check certificate_password_env, or export the PFX as PEM"),
+                )
+            })?
+        } else {
+            ClientCertificate::from_pem(&text, signature).map_err(|reason| {
+                invalid(
+                    key("certificate_file"),
+                    file.display(),
+                    format!(
+                        "{reason}; give a PEM file with the certificate and its RSA private key"
+                    ),
+                )
+            })?
+        };
         return Ok(Credential::Certificate(std::sync::Arc::new(cert)));
     }
     if let Some(file) = t.federated_token_file.clone().or_else(|| {
@@ -1148,10 +1173,52 @@ client_secret = "s3cret"
 
     #[test]
     fn clouds_set_both_hosts() {
-        let text = MINIMAL.replace("[streams", "cloud = \"usgov-dod\"\n[streams");
-        let t = &load_str(&text).unwrap().tenants[0];
-        assert_eq!(t.login_url.as_str(), "https://login.microsoftonline.us/");
-        assert_eq!(t.graph_url.as_str(), "https://dod-graph.microsoft.us/");
+        for (cloud, login, graph) in [
+            (
+                "global",
+                "https://login.microsoftonline.com/",
+                "https://graph.microsoft.com/",
+            ),
+            (
+                "usgov",
+                "https://login.microsoftonline.us/",
+                "https://graph.microsoft.us/",
+            ),
+            (
+                "usgov-dod",
+                "https://login.microsoftonline.us/",
+                "https://dod-graph.microsoft.us/",
+            ),
+            (
+                "china",
+                "https://login.chinacloudapi.cn/",
+                "https://microsoftgraph.chinacloudapi.cn/",
+            ),
+        ] {
+            let text = MINIMAL.replace("[streams", &format!("cloud = \"{cloud}\"\n[streams"));
+            let t = &load_str(&text).unwrap().tenants[0];
+            assert_eq!(
+                (t.login_url.as_str(), t.graph_url.as_str()),
+                (login, graph),
+                "{cloud}"
+            );
+            // The token scope is the cloud's Graph root + /.default.
+            let tokens = crate::auth::TokenProvider::new(
+                reqwest::Client::new(),
+                &t.login_url,
+                &t.graph_url,
+                &t.id,
+                &t.client_id,
+                Credential::Secret {
+                    secret: Secret::new("s".into()),
+                    file: None,
+                },
+            );
+            assert_eq!(tokens.scope(), format!("{}.default", graph), "{cloud}");
+        }
+        let err =
+            load_str(&MINIMAL.replace("[streams", "cloud = \"azure\"\n[streams")).unwrap_err();
+        assert!(err.to_string().contains("\"usgov-dod\""), "{err}");
     }
 
     #[test]
