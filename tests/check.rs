@@ -156,3 +156,34 @@ async fn admin_consent_missing_wrong_secret_and_unknown_tenant() {
             && text.last_stderr_line().contains("cloud")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_and_unreachable_streams_are_reported_as_such() {
+    let h = Harness::new("").await;
+    h.write_streams("[streams.directory_audits]\n[streams.risk_detections]\n");
+    // The first Graph request of the check is throttled; the second hits a 503.
+    h.sim.push_faults([
+        entra_source::simulator::Fault::Throttle {
+            retry_after: Some("30".into()),
+        },
+        entra_source::simulator::Fault::Unavailable { retry_after: None },
+    ]);
+    let r = h
+        .run_args(&[
+            "check",
+            "--config",
+            h.config.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .await;
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    let report: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(
+        verdicts(&report),
+        vec![
+            ("directory_audits".into(), "throttled".into()),
+            ("risk_detections".into(), "unreachable".into())
+        ]
+    );
+}
