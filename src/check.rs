@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -100,14 +99,7 @@ async fn check_tenant(
     tenant: TenantSettings,
     throttle: crate::config::Throttle,
 ) -> TenantReport {
-    let tokens = Arc::new(TokenProvider::new(
-        http.clone(),
-        &tenant.login_url,
-        &tenant.graph_url,
-        &tenant.id,
-        &tenant.client_id,
-        tenant.credential,
-    ));
+    let tokens = Arc::new(TokenProvider::for_tenant(http, &tenant));
     let token = match tokens.token().await {
         Ok(t) => t,
         Err(e) => {
@@ -123,7 +115,8 @@ async fn check_tenant(
             }
         }
     };
-    let claims = jwt_claims(token.value.expose());
+    // Not verified: only read, to report what was granted.
+    let claims = crate::auth::jwt_claims(token.value.expose()).unwrap_or_default();
     let roles: Vec<String> = claims
         .get("roles")
         .and_then(Value::as_array)
@@ -224,21 +217,6 @@ fn verdict(kind: StreamKind, roles: &[String], result: Result<(), GraphError>) -
         GraphError::RetriesExhausted { last, .. } => report(Verdict::Unreachable, last.clone()),
         other => report(Verdict::Failed, other.to_string()),
     }
-}
-
-/// The token's claims (not verified: only read, to report what was granted).
-fn jwt_claims(token: &str) -> serde_json::Map<String, Value> {
-    token
-        .split('.')
-        .nth(1)
-        .and_then(|c| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-        })
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .and_then(|v| v.as_object().cloned())
-        .unwrap_or_default()
 }
 
 /// The report as a table per tenant.

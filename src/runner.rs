@@ -59,14 +59,7 @@ pub async fn run(
 
     let mut pollers = Vec::new();
     for tenant in config.tenants {
-        let tokens = Arc::new(TokenProvider::new(
-            http.clone(),
-            &tenant.login_url,
-            &tenant.graph_url,
-            &tenant.id,
-            &tenant.client_id,
-            tenant.credential,
-        ));
+        let tokens = Arc::new(TokenProvider::for_tenant(&http, &tenant));
         let client = Arc::new(GraphClient::new(
             http.clone(),
             tenant.graph_url.clone(),

@@ -37,6 +37,16 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A JWT's claims, decoded but not verified (to read what a token or assertion says).
+pub fn jwt_claims(token: &str) -> Option<serde_json::Value> {
+    use base64::Engine;
+    let claims = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 /// Renew this long before `expires_in` runs out.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 
@@ -194,6 +204,18 @@ impl TokenProvider {
             resource,
             cache: Mutex::new(None),
         }
+    }
+
+    /// The token provider of a configured tenant.
+    pub fn for_tenant(http: &reqwest::Client, t: &crate::config::TenantSettings) -> TokenProvider {
+        TokenProvider::new(
+            http.clone(),
+            &t.login_url,
+            &t.graph_url,
+            &t.id,
+            &t.client_id,
+            t.credential.clone(),
+        )
     }
 
     /// The `.default` scope of the configured Graph root.

@@ -303,7 +303,7 @@ pub struct TenantSettings {
 }
 
 /// How the app proves who it is.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Credential {
     /// A client secret, read at start-up (from the environment, a file or inline). From a file,
     /// it is read again when the token endpoint says it is wrong or expired (rotation).

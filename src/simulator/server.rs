@@ -278,15 +278,7 @@ fn check_certificate_assertion(
 fn check_federated_assertion(st: &mut SimState, assertion: &str) -> Result<(), Reply> {
     let invalid =
         |code: u64, text: &str| aad_error(StatusCode::UNAUTHORIZED, "invalid_client", code, text);
-    let claims = assertion
-        .split('.')
-        .nth(1)
-        .and_then(|c| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-        })
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    let claims = crate::auth::jwt_claims(assertion)
         .ok_or_else(|| invalid(50027, "JWT token is invalid or malformed."))?;
     let now = Utc::now().timestamp();
     let exp = claims["exp"].as_i64().unwrap_or(0);
