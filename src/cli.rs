@@ -120,7 +120,8 @@ pub fn main() -> ExitCode {
             rt.block_on(async {
                 let (trigger, shutdown) = shutdown::channel();
                 shutdown::install_signal_handlers(trigger.clone());
-                report(runner::run(config, once, Output::stdout(), trigger, shutdown).await)
+                let output = Output::stdout().with_max_line_bytes(config.max_line_bytes);
+                report(runner::run(config, once, output, trigger, shutdown).await)
             })
         }
         Command::Check { config, output, .. } => {

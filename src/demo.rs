@@ -88,7 +88,8 @@ pub async fn demo(events: u32, follow: bool) -> u8 {
     );
     let (trigger, shutdown) = crate::shutdown::channel();
     crate::shutdown::install_signal_handlers(trigger.clone());
-    let outcome = runner::run(config, !follow, Output::stdout(), trigger, shutdown).await;
+    let output = Output::stdout().with_max_line_bytes(config.max_line_bytes);
+    let outcome = runner::run(config, !follow, output, trigger, shutdown).await;
     let graph_requests = sim.requests().iter().filter(|r| r.is_graph()).count();
     tracing::info!(graph_requests, "demo finished");
     tokio::time::sleep(Duration::from_millis(10)).await;

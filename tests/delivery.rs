@@ -483,3 +483,60 @@ async fn a_token_is_renewed_a_minute_before_it_expires_without_waiting_for_a_401
     );
     assert!(reqs.iter().filter(|r| r.is_token()).count() >= 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_longer_than_max_line_bytes_is_trimmed_and_marked_never_split() {
+    let h = Harness::new("").await;
+    h.write_streams("[output]\nmax_line_bytes = 16384\n\n[streams.sign_ins]\n");
+    // A sign-in that lists many conditional-access policies, as real ones do.
+    let policies: Vec<serde_json::Value> = (0..200)
+        .map(|i| serde_json::json!({"id": format!("policy-{i}"), "displayName": format!("Policy number {i} with a long name"), "enforcedGrantControls": ["Mfa"], "enforcedSessionControls": [], "result": "notApplied"}))
+        .collect();
+    let big = h.sim.generate_with(
+        entra_source::simulator::Resource::SignIns,
+        1,
+        between_minutes_ago(5, 5),
+        serde_json::json!({"appliedConditionalAccessPolicies": policies}),
+        true,
+    );
+    let small = h.sim.generate(
+        entra_source::simulator::Resource::SignIns,
+        3,
+        between_minutes_ago(4, 1),
+    );
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stdout.lines().all(|l| l.len() < 16384));
+    let events = r.events();
+    assert_eq!(events.len(), 4);
+    let trimmed: Vec<_> = events
+        .iter()
+        .filter(|e| e.get("entra_source").is_some())
+        .collect();
+    assert_eq!(trimmed.len(), 1);
+    assert_eq!(trimmed[0]["event"]["id"], big[0].as_str());
+    assert_eq!(trimmed[0]["entra_source"]["truncated"], true);
+    assert!(
+        trimmed[0]["entra_source"]["original_bytes"]
+            .as_u64()
+            .unwrap()
+            > 16384
+    );
+    assert!(small.iter().all(|id| events
+        .iter()
+        .any(|e| e["event"]["id"] == id.as_str() && e["properties"]["id"] == id.as_str())));
+    assert!(
+        r.stderr.contains("longer than max_line_bytes"),
+        "{}",
+        r.stderr
+    );
+
+    h.write_streams("[output]\nmax_line_bytes = 100\n\n[streams.sign_ins]\n");
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(2));
+    assert!(
+        r.last_stderr_line().contains("at least 4096"),
+        "{}",
+        r.stderr
+    );
+}

@@ -218,7 +218,8 @@ pub struct RawOutput {
     pub otlp_endpoint: Option<String>,
     /// Append to a file instead of stdout.
     pub path: Option<PathBuf>,
-    /// The longest line written.
+    /// The longest line written (default 1 MiB, at least 4096): an event that would be longer
+    /// has its raw record trimmed, with a marker, instead of a line a host would split or drop.
     pub max_line_bytes: Option<u64>,
 }
 
@@ -241,6 +242,8 @@ pub struct Config {
     pub throttle: Throttle,
     /// `[tls] ca_file`, read and checked at start-up.
     pub extra_ca_pem: Option<Vec<u8>>,
+    /// `[output] max_line_bytes`.
+    pub max_line_bytes: u64,
 }
 
 /// Per-tenant request budgets.
@@ -429,7 +432,7 @@ impl Config {
                 });
             }
         }
-        validate_output(&raw.output)?;
+        let max_line_bytes = validate_output(&raw.output)?;
 
         let mut tenants = Vec::new();
         let multi = tenants_raw.len() > 1;
@@ -496,6 +499,7 @@ impl Config {
             interval: Duration::from_secs(interval_seconds as u64),
             throttle,
             extra_ca_pem,
+            max_line_bytes,
         })
     }
 }
@@ -579,7 +583,12 @@ fn opt_duration(key: &str, value: &Option<String>) -> Result<Option<Duration>, C
         .transpose()
 }
 
-fn validate_output(o: &RawOutput) -> Result<(), ConfigError> {
+/// The shortest `max_line_bytes`: room for an event's summary, envelope and marker.
+pub const MIN_LINE_BYTES: u64 = 4096;
+/// The default `max_line_bytes`: the Collector's `filelog` limit and Vector's usual framing.
+pub const DEFAULT_LINE_BYTES: u64 = 1024 * 1024;
+
+fn validate_output(o: &RawOutput) -> Result<u64, ConfigError> {
     match o.format.as_deref() {
         None | Some("native") => {}
         Some(f @ ("ecs" | "ocsf")) => {
@@ -599,7 +608,6 @@ fn validate_output(o: &RawOutput) -> Result<(), ConfigError> {
     let unsupported = [
         ("output.otlp_endpoint", o.otlp_endpoint.is_some()),
         ("output.path", o.path.is_some()),
-        ("output.max_line_bytes", o.max_line_bytes.is_some()),
     ];
     for (key, set) in unsupported {
         if set {
@@ -610,7 +618,15 @@ fn validate_output(o: &RawOutput) -> Result<(), ConfigError> {
             });
         }
     }
-    Ok(())
+    let max = o.max_line_bytes.unwrap_or(DEFAULT_LINE_BYTES);
+    if max < MIN_LINE_BYTES {
+        return Err(invalid(
+            "output.max_line_bytes",
+            max,
+            format!("it must be at least {MIN_LINE_BYTES}; for Fluent Bit raise Buf_Size instead of lowering this"),
+        ));
+    }
+    Ok(max)
 }
 
 fn validate_streams(
