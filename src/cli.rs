@@ -120,7 +120,13 @@ pub fn main() -> ExitCode {
             rt.block_on(async {
                 let (trigger, shutdown) = shutdown::channel();
                 shutdown::install_signal_handlers(trigger.clone());
-                let output = Output::stdout().with_max_line_bytes(config.max_line_bytes);
+                let output = match Output::for_config(&config) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        tracing::error!("cannot open [output] path: {e}; check the directory and its permissions");
+                        return 1;
+                    }
+                };
                 report(runner::run(config, once, output, trigger, shutdown).await)
             })
         }

@@ -216,8 +216,13 @@ pub struct RawOutput {
     pub format: Option<String>,
     /// Push to an OpenTelemetry Collector instead of stdout.
     pub otlp_endpoint: Option<String>,
-    /// Append to a file instead of stdout.
+    /// Append to this file instead of stdout (for the Collector's filelog receiver or any
+    /// tailer): whole lines, fsynced before the checkpoint moves, rotated by size.
     pub path: Option<PathBuf>,
+    /// With `path`: rotate when the file would grow past this many bytes (default 100 MiB).
+    pub rotate_size_bytes: Option<u64>,
+    /// With `path`: how many rotated files (`path.1` … `path.N`) to keep (default 5).
+    pub rotate_keep: Option<u32>,
     /// The longest line written (default 1 MiB, at least 4096): an event that would be longer
     /// has its raw record trimmed, with a marker, instead of a line a host would split or drop.
     pub max_line_bytes: Option<u64>,
@@ -244,6 +249,8 @@ pub struct Config {
     pub extra_ca_pem: Option<Vec<u8>>,
     /// `[output] max_line_bytes`.
     pub max_line_bytes: u64,
+    /// `[output] path` and its rotation, or stdout.
+    pub output_target: OutputTarget,
 }
 
 /// Per-tenant request budgets.
@@ -433,6 +440,7 @@ impl Config {
             }
         }
         let max_line_bytes = validate_output(&raw.output)?;
+        let output_target = validate_target(&raw.output)?;
 
         let mut tenants = Vec::new();
         let multi = tenants_raw.len() > 1;
@@ -500,6 +508,7 @@ impl Config {
             throttle,
             extra_ca_pem,
             max_line_bytes,
+            output_target,
         })
     }
 }
@@ -588,6 +597,56 @@ pub const MIN_LINE_BYTES: u64 = 4096;
 /// The default `max_line_bytes`: the Collector's `filelog` limit and Vector's usual framing.
 pub const DEFAULT_LINE_BYTES: u64 = 1024 * 1024;
 
+/// Where events go.
+#[derive(Debug, Clone)]
+pub enum OutputTarget {
+    Stdout,
+    File {
+        path: PathBuf,
+        rotate_size_bytes: u64,
+        rotate_keep: u32,
+    },
+}
+
+fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError> {
+    let Some(path) = &o.path else {
+        for (key, set) in [
+            ("output.rotate_size_bytes", o.rotate_size_bytes.is_some()),
+            ("output.rotate_keep", o.rotate_keep.is_some()),
+        ] {
+            if set {
+                return Err(invalid(key, "a value", "it applies only with output.path"));
+            }
+        }
+        return Ok(OutputTarget::Stdout);
+    };
+    let rotate_size_bytes = o.rotate_size_bytes.unwrap_or(100 * 1024 * 1024);
+    let max_line = o.max_line_bytes.unwrap_or(DEFAULT_LINE_BYTES);
+    if rotate_size_bytes < max_line {
+        return Err(invalid(
+            "output.rotate_size_bytes",
+            rotate_size_bytes,
+            format!(
+                "it must be at least max_line_bytes ({max_line}), so that every line fits a file"
+            ),
+        ));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(invalid(
+                "output.path",
+                path.display(),
+                format!("the directory {} does not exist; create it", dir.display()),
+            ));
+        }
+    }
+    Ok(OutputTarget::File {
+        path: path.clone(),
+        rotate_size_bytes,
+        rotate_keep: o.rotate_keep.unwrap_or(5),
+    })
+}
+
 fn validate_output(o: &RawOutput) -> Result<u64, ConfigError> {
     match o.format.as_deref() {
         None | Some("native") => {}
@@ -605,10 +664,7 @@ fn validate_output(o: &RawOutput) -> Result<u64, ConfigError> {
             ))
         }
     }
-    let unsupported = [
-        ("output.otlp_endpoint", o.otlp_endpoint.is_some()),
-        ("output.path", o.path.is_some()),
-    ];
+    let unsupported = [("output.otlp_endpoint", o.otlp_endpoint.is_some())];
     for (key, set) in unsupported {
         if set {
             return Err(ConfigError::Unsupported {
