@@ -631,15 +631,6 @@ fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError> {
             ),
         ));
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.is_dir() {
-            return Err(invalid(
-                "output.path",
-                path.display(),
-                format!("the directory {} does not exist; create it", dir.display()),
-            ));
-        }
-    }
     Ok(OutputTarget::File {
         path: path.clone(),
         rotate_size_bytes,

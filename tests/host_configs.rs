@@ -1,0 +1,239 @@
+//! The host configs in `config-examples/` (Vector, Fluent Bit, OpenTelemetry Collector) parse,
+//! carry the settings their hosts need, and run a command line the binary accepts: each command
+//! is executed against the simulator with its config path swapped for a test config.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use serde_json::Value;
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("config-examples")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn toml_file(name: &str) -> Value {
+    let v: toml::Value = toml::from_str(&example(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_json::to_value(v).unwrap()
+}
+
+fn yaml_file(name: &str) -> Value {
+    yaml_serde::from_str(&example(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// `[SECTION]` blocks of `Key Value` lines (Fluent Bit's classic format).
+fn classic(name: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let mut sections: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for line in example(name).lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            sections.push((s.to_string(), Vec::new()));
+            continue;
+        }
+        let (k, v) = line
+            .split_once(char::is_whitespace)
+            .unwrap_or_else(|| panic!("{name}: {line}"));
+        sections
+            .last_mut()
+            .unwrap_or_else(|| panic!("{name}: a key outside a section"))
+            .1
+            .push((k.to_string(), v.trim().to_string()));
+    }
+    sections
+}
+
+fn bytes(size: &str) -> u64 {
+    let size = size.trim().to_ascii_uppercase();
+    let (n, mult) = match size.strip_suffix('M') {
+        Some(n) => (n, 1 << 20),
+        None => match size.strip_suffix('K') {
+            Some(n) => (n, 1 << 10),
+            None => (size.as_str(), 1),
+        },
+    };
+    n.parse::<u64>().unwrap() * mult
+}
+
+/// Runs `argv` (the host's command) with the binary and config path swapped for the test's;
+/// `--once` commands run to completion, long-running ones until their first events.
+async fn runs_against_the_simulator(h: &Harness, argv: &[String]) {
+    assert_eq!(argv[0], "/usr/local/bin/entra-source", "{argv:?}");
+    let args: Vec<String> = argv[1..]
+        .iter()
+        .map(|a| {
+            if a == "/etc/entra-source/config.toml" {
+                h.config.display().to_string()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ids = h.audits(3, seconds_ago_spread());
+    if args.contains(&"--once") {
+        let r = h.run_args(&args).await;
+        assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr);
+        assert!(
+            ids.iter().all(|id| event_ids(&r.events()).contains(id)),
+            "{args:?}"
+        );
+    } else {
+        let mut child = h.command(&args).spawn().unwrap();
+        let mut lines = stdout_lines(&mut child);
+        let mut got = Vec::new();
+        read_lines(&mut lines, 3, &mut got).await;
+        child.kill().await.unwrap();
+    }
+    if args.contains(&"json") {
+        // --log-format json: every stderr line is a JSON object (Vector decodes stderr as JSON).
+        let mut cmd = h.command(&args);
+        if !args.contains(&"--once") {
+            cmd.arg("--once");
+        }
+        let r = common::finish(cmd.spawn().unwrap()).await;
+        assert!(
+            r.stderr
+                .lines()
+                .all(|l| serde_json::from_str::<Value>(l).is_ok()),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+fn seconds_ago_spread() -> entra_source::simulator::Spread {
+    entra_source::simulator::Spread::Between(seconds_ago(60), seconds_ago(2))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vector_configs() {
+    let h = Harness::new("").await;
+    for (name, mode) in [
+        ("vector-streaming.toml", "streaming"),
+        ("vector-scheduled.toml", "scheduled"),
+    ] {
+        let v = toml_file(name);
+        let src = &v["sources"]["entra"];
+        assert_eq!(
+            (src["type"].as_str(), src["mode"].as_str()),
+            (Some("exec"), Some(mode)),
+            "{name}"
+        );
+        assert_eq!(src["decoding"]["codec"], "json");
+        assert!(
+            src["framing"]["newline_delimited"]["max_length"]
+                .as_u64()
+                .unwrap()
+                >= 1 << 20,
+            "{name}: max_length below max_line_bytes"
+        );
+        assert_eq!(src["include_stderr"], true);
+        let argv: Vec<String> = src["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            argv.windows(2).any(|w| w == ["--log-format", "json"]),
+            "{name}: stderr must be JSON for Vector"
+        );
+        if mode == "scheduled" {
+            assert!(argv.contains(&"--once".to_string()));
+            assert!(src["scheduled"]["exec_interval_secs"].as_u64().unwrap() >= 60);
+        } else {
+            assert!(src["streaming"]["respawn_interval_secs"].as_u64().unwrap() >= 30);
+        }
+        assert_eq!(
+            v["transforms"]["entra_dedupe"]["fields"]["match"][0],
+            "event.id"
+        );
+        runs_against_the_simulator(&h, &argv).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fluent_bit_configs() {
+    let h = Harness::new("").await;
+    // Classic.
+    let sections = classic("fluent-bit.conf");
+    let input = &sections
+        .iter()
+        .find(|(s, kv)| s == "INPUT" && kv.iter().any(|(k, v)| k == "Name" && v == "exec"))
+        .unwrap()
+        .1;
+    let get = |k: &str| {
+        input
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert!(
+        bytes(&get("Buf_Size")) >= 1 << 20,
+        "Buf_Size must exceed the longest line"
+    );
+    assert_eq!(get("Threaded"), "On");
+    let parser = get("Parser");
+    assert!(classic("parsers.conf")
+        .iter()
+        .any(|(s, kv)| s == "PARSER" && kv.contains(&("Name".into(), parser.clone()))));
+    let command = get("Command");
+    let argv: Vec<String> = command
+        .strip_prefix("exec ")
+        .expect("exec replaces the shell")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    runs_against_the_simulator(&h, &argv).await;
+    // YAML.
+    let y = yaml_file("fluent-bit.yaml");
+    let input = &y["pipeline"]["inputs"][0];
+    assert_eq!(input["name"], "exec");
+    assert!(bytes(input["buf_size"].as_str().unwrap()) >= 1 << 20);
+    assert!(matches!(input["threaded"].as_str(), Some("on")) || input["threaded"] == true);
+    assert_eq!(input["command"].as_str().unwrap(), command);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otel_collector_filelog_config_tails_what_entra_source_writes() {
+    let y = yaml_file("otel-collector-filelog.yaml");
+    let receiver = &y["receivers"]["filelog/entra"];
+    let include = receiver["include"][0].as_str().unwrap();
+    let entra = entra_source::config::Config::load(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config-examples/entra-source-file.toml"),
+    );
+    // (The example names ENTRA_CLIENT_SECRET; without it the config is refused, which is fine here.)
+    let text = example("entra-source-file.toml");
+    let raw: toml::Value = toml::from_str(&text).unwrap();
+    let path = raw["output"]["path"].as_str().unwrap();
+    assert_eq!(
+        include,
+        format!("{path}*"),
+        "the receiver must tail the file and its rotations"
+    );
+    let max_line = raw["output"]["max_line_bytes"].as_integer().unwrap() as u64;
+    assert!(
+        bytes(
+            &receiver["max_log_size"]
+                .as_str()
+                .unwrap()
+                .replace("MiB", "M")
+        ) >= max_line
+    );
+    assert_eq!(receiver["start_at"], "beginning");
+    assert_eq!(receiver["operators"][0]["type"], "json_parser");
+    assert_eq!(
+        y["service"]["pipelines"]["logs"]["receivers"][0],
+        "filelog/entra"
+    );
+    drop(entra);
+}
