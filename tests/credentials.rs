@@ -116,17 +116,7 @@ async fn a_federated_token_file_is_read_again_for_every_token() {
     )
     .unwrap();
     let r = h.run_once().await;
-    assert_eq!(r.code, Some(1));
-    assert!(
-        r.last_stderr_line().contains("AADSTS700024"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.last_stderr_line().contains("federated_token_file"),
-        "{}",
-        r.stderr
-    );
+    r.fails_with(1, &["AADSTS700024", "federated_token_file"]);
     assert!(!r.stderr.contains(
         &h.sim
             .federated_token("stale", -chrono::Duration::minutes(5))[..40]
@@ -229,17 +219,7 @@ async fn managed_identity_via_imds_and_app_service() {
     )
     .unwrap();
     let r = h.run_once().await;
-    assert_eq!(r.code, Some(1));
-    assert!(
-        r.last_stderr_line().contains("managed identity endpoint"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.last_stderr_line().contains("Identity not found"),
-        "{}",
-        r.stderr
-    );
+    r.fails_with(1, &["managed identity endpoint", "Identity not found"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,35 +297,15 @@ async fn certificate_credentials_ps256_by_default_rs256_as_an_option_and_wrong_o
     std::fs::write(&cert_file, format!("{other}{other_key}")).unwrap();
     std::fs::write(&h.config, with("")).unwrap();
     let r = h.run_once().await;
-    assert_eq!(r.code, Some(1));
-    assert!(
-        r.last_stderr_line().contains("AADSTS700027"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.last_stderr_line().contains("upload the certificate"),
-        "{}",
-        r.stderr
-    );
+    r.fails_with(1, &["AADSTS700027", "upload the certificate"]);
     // The registered certificate with another key: the signature does not verify.
     std::fs::write(&cert_file, format!("{cert}{other_key}")).unwrap();
     let r = h.run_once().await;
-    assert_eq!(r.code, Some(1));
-    assert!(
-        r.last_stderr_line().contains("AADSTS700027"),
-        "{}",
-        r.stderr
-    );
+    r.fails_with(1, &["AADSTS700027"]);
     // A file without a key: a config error that says what to do.
     std::fs::write(&cert_file, &cert).unwrap();
     let r = h.run_once().await;
-    assert_eq!(r.code, Some(2));
-    assert!(
-        r.last_stderr_line().contains("no unencrypted PRIVATE KEY"),
-        "{}",
-        r.stderr
-    );
+    r.fails_with(2, &["no unencrypted PRIVATE KEY"]);
 
     // The same certificate as a PFX with its password in an environment variable.
     let pfx_file = h.dir.path().join("entra-source.pfx");

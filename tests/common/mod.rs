@@ -42,6 +42,18 @@ impl RunResult {
     pub fn last_stderr_line(&self) -> &str {
         self.stderr.lines().last().unwrap_or("")
     }
+
+    /// The run exited with `code` and its last stderr line holds every one of `needles`.
+    pub fn fails_with(&self, code: i32, needles: &[&str]) {
+        assert_eq!(self.code, Some(code), "{}", self.stderr);
+        for n in needles {
+            assert!(
+                self.last_stderr_line().contains(n),
+                "last stderr line lacks {n:?}: {}",
+                self.stderr
+            );
+        }
+    }
 }
 
 pub fn parse_lines(stdout: &str) -> Vec<Value> {
