@@ -193,7 +193,7 @@ pub struct EventBuilder {
 }
 
 impl EventBuilder {
-    /// Starts with `event` and the envelope's common keys.
+    /// Starts with `event` and the envelope's common keys (the constant ones included).
     pub fn new(
         summary: Summary<'_>,
         time: DateTime<Utc>,
@@ -212,6 +212,10 @@ impl EventBuilder {
         m.insert("category".into(), category.into());
         m.insert("operationName".into(), operation_name.into());
         m.insert("operationVersion".into(), "1.0".into());
+        // Constant in every diagnostic-settings export record entra-source mirrors.
+        m.insert("resultSignature".into(), "None".into());
+        m.insert("durationMs".into(), 0.into());
+        m.insert("Level".into(), 4.into());
         EventBuilder { m }
     }
 

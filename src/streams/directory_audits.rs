@@ -59,15 +59,12 @@ fn normalize(spec: &DirectoryAudits, record: Value, ctx: &NormalizeContext) -> V
     // The rest of Microsoft's diagnostic-settings export envelope.
     e.set("resultType", result)
         .copy("resultDescription", &record, "resultReason")
-        .set("resultSignature", "None")
-        .set("durationMs", 0)
         .set(
             "callerIpAddress",
             event::valid_ip(&record, "initiatedBy/user/ipAddress"),
         )
         .copy("correlationId", &record, "correlationId")
-        .set("identity", identity.clone())
-        .set("Level", 4);
+        .set("identity", identity.clone());
     // Log Analytics `AuditLogs` columns.
     e.copy_all(
         &record,

@@ -84,12 +84,9 @@ fn normalize(spec: &dyn StreamSpec, record: Value, ctx: &NormalizeContext) -> Va
     };
     let mut e = EventBuilder::new(summary, time, category, operation);
     e.set("resultType", "")
-        .set("resultSignature", "None")
-        .set("durationMs", 0)
         .set("callerIpAddress", event::valid_ip(&record, "ipAddress"))
         .copy("correlationId", &record, "correlationId")
         .set("identity", identity)
-        .set("Level", 4)
         .copy("location", &record, "location/countryOrRegion");
     // Log Analytics `AADUserRiskEvents` / `AADServicePrincipalRiskEvents` columns.
     e.copy_all(

@@ -79,12 +79,9 @@ fn normalize(spec: &dyn StreamSpec, record: Value, ctx: &NormalizeContext) -> Va
     };
     let mut e = EventBuilder::new(summary, time, category, operation);
     e.set("resultType", "")
-        .set("resultSignature", "None")
-        .set("durationMs", 0)
         .set("callerIpAddress", Value::Null)
         .set("correlationId", Value::Null)
-        .set("identity", identity)
-        .set("Level", 4);
+        .set("identity", identity);
     // Log Analytics `AADRiskyUsers` / `AADRiskyServicePrincipals` columns.
     e.copy_all(
         &record,

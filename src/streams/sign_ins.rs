@@ -173,12 +173,9 @@ fn normalize(spec: &SignIns, record: Value, ctx: &NormalizeContext, category: &s
     let mut e = EventBuilder::new(summary, time, category, "Sign-in activity");
     e.set("resultType", result_type.clone())
         .copy("resultDescription", &record, "status/failureReason")
-        .set("resultSignature", "None")
-        .set("durationMs", 0)
         .set("callerIpAddress", event::valid_ip(&record, "ipAddress"))
         .copy("correlationId", &record, "correlationId")
         .set("identity", identity)
-        .set("Level", 4)
         .copy("location", &record, "location/countryOrRegion");
     // Log Analytics `SigninLogs` (and its AAD*SignInLogs siblings) columns.
     e.copy_all(
