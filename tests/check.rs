@@ -8,19 +8,16 @@ use serde_json::Value;
 
 const ALL_STREAMS: &str = "[streams.directory_audits]\n[streams.sign_ins]\n[streams.risky_users]\n[streams.risk_detections]\n[streams.risky_service_principals]\n[streams.service_principal_risk_detections]\n";
 
+/// `entra-source check` with `extra` arguments.
+async fn run_check(h: &Harness, extra: &[&str]) -> RunResult {
+    let mut args = vec!["check", "--config", h.config.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    h.run_args(&args).await
+}
+
 async fn check(h: &Harness) -> (RunResult, Value) {
-    let text = h
-        .run_args(&["check", "--config", h.config.to_str().unwrap()])
-        .await;
-    let json = h
-        .run_args(&[
-            "check",
-            "--config",
-            h.config.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
-        .await;
+    let text = run_check(h, &[]).await;
+    let json = run_check(h, &["--output", "json"]).await;
     assert_eq!(text.code, json.code);
     let report =
         serde_json::from_str(json.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", json.stdout));
@@ -168,15 +165,7 @@ async fn throttled_and_unreachable_streams_are_reported_as_such() {
         },
         entra_source::simulator::Fault::Unavailable { retry_after: None },
     ]);
-    let r = h
-        .run_args(&[
-            "check",
-            "--config",
-            h.config.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
-        .await;
+    let r = run_check(&h, &["--output", "json"]).await;
     assert_eq!(r.code, Some(1), "{}", r.stderr);
     let report: Value = serde_json::from_str(r.stdout.trim()).unwrap();
     assert_eq!(
