@@ -57,6 +57,9 @@ enum Command {
         /// Keep polling while the simulator keeps producing records.
         #[arg(long)]
         follow: bool,
+        /// The event format, as `[output] format`: native, ecs or ocsf.
+        #[arg(long, default_value = "native", value_parser = ["native", "ecs", "ocsf"])]
+        format: String,
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
@@ -120,10 +123,10 @@ pub fn main() -> ExitCode {
             rt.block_on(async {
                 let (trigger, shutdown) = shutdown::channel();
                 shutdown::install_signal_handlers(trigger.clone());
-                let output = match Output::for_config(&config) {
+                let output = match Output::for_config(&config, shutdown.clone()) {
                     Ok(o) => o,
                     Err(e) => {
-                        tracing::error!("cannot open [output] path: {e}; check the directory and its permissions");
+                        tracing::error!("{e}");
                         return 1;
                     }
                 };
@@ -140,7 +143,16 @@ pub fn main() -> ExitCode {
             };
             rt.block_on(crate::check::check(config, output == OutputFormat::Json))
         }
-        Command::Demo { events, follow, .. } => rt.block_on(crate::demo::demo(events, follow)),
+        Command::Demo {
+            events,
+            follow,
+            format,
+            ..
+        } => rt.block_on(crate::demo::demo(
+            events,
+            follow,
+            crate::format::Format::parse(&format).unwrap_or_default(),
+        )),
         Command::Simulate {
             listen,
             events,

@@ -37,7 +37,7 @@ impl Drop for TempDir {
     }
 }
 
-pub async fn demo(events: u32, follow: bool) -> u8 {
+pub async fn demo(events: u32, follow: bool, format: crate::format::Format) -> u8 {
     let sim = match Simulator::start().await {
         Ok(s) => s,
         Err(e) => {
@@ -88,7 +88,9 @@ pub async fn demo(events: u32, follow: bool) -> u8 {
     );
     let (trigger, shutdown) = crate::shutdown::channel();
     crate::shutdown::install_signal_handlers(trigger.clone());
-    let output = Output::stdout().with_max_line_bytes(config.max_line_bytes);
+    let output = Output::stdout()
+        .with_max_line_bytes(config.max_line_bytes)
+        .with_format(format);
     let outcome = runner::run(config, !follow, output, trigger, shutdown).await;
     let graph_requests = sim.requests().iter().filter(|r| r.is_graph()).count();
     tracing::info!(graph_requests, "demo finished");

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod event;
+pub mod format;
 pub mod graph;
 pub mod logging;
 pub mod output;

@@ -46,6 +46,14 @@ impl PollError {
             _ => false,
         }
     }
+
+    /// The run was stopped (SIGTERM) mid-request or mid-export: nothing failed.
+    pub fn is_shutdown(&self) -> bool {
+        matches!(
+            self,
+            PollError::Graph(GraphError::Shutdown) | PollError::Output(OutputError::Shutdown)
+        )
+    }
 }
 
 /// What one poll did.
@@ -404,7 +412,7 @@ impl StreamPoller {
                         return Ok(());
                     }
                 }
-                Err(PollError::Graph(GraphError::Shutdown)) => return Ok(()),
+                Err(e) if e.is_shutdown() => return Ok(()),
                 Err(e) if e.is_transient() || self.intermittent_licence_error(&e).await => {
                     failures += 1;
                     tracing::warn!(

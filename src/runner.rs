@@ -8,7 +8,7 @@ use tokio::sync::Mutex;
 
 use crate::auth::TokenProvider;
 use crate::config::Config;
-use crate::graph::{http_client, GraphClient, GraphError, RetryPolicy};
+use crate::graph::{http_client, GraphClient, RetryPolicy};
 use crate::output::{Output, OutputError};
 use crate::poll::{log_poll, PollError, StreamPoller};
 use crate::shutdown::{Shutdown, ShutdownTrigger};
@@ -94,7 +94,7 @@ pub async fn run(
                         log_poll(&p, &stats);
                         Ok(())
                     }
-                    Err(PollError::Graph(GraphError::Shutdown)) => Ok(()),
+                    Err(e) if e.is_shutdown() => Ok(()),
                     Err(e) => Err(e),
                 }
             } else {

@@ -1,9 +1,11 @@
 //! Golden tests: Microsoft's documented example payloads (`../shared/graph/fixtures/`) turn into
-//! the checked-in native events under `tests/golden/`. Regenerate with `UPDATE_GOLDEN=1` after
-//! an intended change, and review the diff.
+//! the checked-in native events under `tests/golden/`, and into ECS and OCSF events under
+//! `tests/golden/ecs/` and `tests/golden/ocsf/`. Regenerate with `UPDATE_GOLDEN=1` after an
+//! intended change, and review the diff.
 
 use std::path::PathBuf;
 
+use entra_source::format::Format;
 use entra_source::streams::{NormalizeContext, StreamKind};
 use serde_json::Value;
 
@@ -33,19 +35,32 @@ fn check(kind: StreamKind, fixture_name: &str) {
             e
         })
         .collect();
-    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(fixture_name);
-    let actual = serde_json::to_string_pretty(&events).unwrap() + "\n";
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&golden, &actual).unwrap();
+    for (format, dir) in [
+        (Format::Native, ""),
+        (Format::Ecs, "ecs"),
+        (Format::Ocsf, "ocsf"),
+    ] {
+        let rendered: Vec<Value> = events.iter().map(|e| format.render(e)).collect();
+        let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(dir)
+            .join(fixture_name);
+        let actual = serde_json::to_string_pretty(&rendered).unwrap() + "\n";
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+            std::fs::write(&golden, &actual).unwrap();
+        }
+        let expected = std::fs::read_to_string(&golden).unwrap_or_else(|_| {
+            panic!("{} is missing: run with UPDATE_GOLDEN=1", golden.display())
+        });
+        assert_eq!(
+            actual,
+            expected,
+            "{fixture_name} renders differently ({}) from {}",
+            format.name(),
+            golden.display()
+        );
     }
-    let expected = std::fs::read_to_string(&golden)
-        .unwrap_or_else(|_| panic!("{} is missing: run with UPDATE_GOLDEN=1", golden.display()));
-    assert_eq!(
-        actual, expected,
-        "{fixture_name} normalizes differently from its golden file"
-    );
 }
 
 #[test]

@@ -214,8 +214,14 @@ pub struct RawStream {
 pub struct RawOutput {
     /// `native` (default), `ecs` or `ocsf`.
     pub format: Option<String>,
-    /// Push to an OpenTelemetry Collector instead of stdout.
+    /// Push to an OpenTelemetry Collector instead of stdout: the base URL of its OTLP/HTTP
+    /// receiver (`/v1/logs` is appended unless the URL already ends with it). `https://`, or
+    /// `http://` to loopback (a Collector sidecar). The checkpoint moves only after a 2xx.
     pub otlp_endpoint: Option<String>,
+    /// With `otlp_endpoint`: log records per export request (default 500).
+    pub otlp_batch_records: Option<u32>,
+    /// With `otlp_endpoint`: how long one export request may take (default 30).
+    pub otlp_timeout_seconds: Option<u32>,
     /// Append to this file instead of stdout (for the Collector's filelog receiver or any
     /// tailer): whole lines, fsynced before the checkpoint moves, rotated by size.
     pub path: Option<PathBuf>,
@@ -249,8 +255,10 @@ pub struct Config {
     pub extra_ca_pem: Option<Vec<u8>>,
     /// `[output] max_line_bytes`.
     pub max_line_bytes: u64,
-    /// `[output] path` and its rotation, or stdout.
+    /// `[output] path` and its rotation, an OTLP endpoint, or stdout.
     pub output_target: OutputTarget,
+    /// `[output] format`.
+    pub format: crate::format::Format,
 }
 
 /// Per-tenant request budgets.
@@ -439,7 +447,7 @@ impl Config {
                 });
             }
         }
-        let max_line_bytes = validate_output(&raw.output)?;
+        let (format, max_line_bytes) = validate_output(&raw.output)?;
         let output_target = validate_target(&raw.output)?;
 
         let mut tenants = Vec::new();
@@ -509,6 +517,7 @@ impl Config {
             extra_ca_pem,
             max_line_bytes,
             output_target,
+            format,
         })
     }
 }
@@ -606,10 +615,17 @@ pub enum OutputTarget {
         rotate_size_bytes: u64,
         rotate_keep: u32,
     },
+    /// OTLP/HTTP JSON export to an OpenTelemetry Collector.
+    Otlp {
+        /// The full `/v1/logs` URL.
+        url: Url,
+        batch_records: usize,
+        timeout: Duration,
+    },
 }
 
 fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError> {
-    let Some(path) = &o.path else {
+    if o.path.is_none() {
         for (key, set) in [
             ("output.rotate_size_bytes", o.rotate_size_bytes.is_some()),
             ("output.rotate_keep", o.rotate_keep.is_some()),
@@ -618,6 +634,60 @@ fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError> {
                 return Err(invalid(key, "a value", "it applies only with output.path"));
             }
         }
+    }
+    if o.otlp_endpoint.is_none() {
+        for (key, set) in [
+            ("output.otlp_batch_records", o.otlp_batch_records.is_some()),
+            (
+                "output.otlp_timeout_seconds",
+                o.otlp_timeout_seconds.is_some(),
+            ),
+        ] {
+            if set {
+                return Err(invalid(
+                    key,
+                    "a value",
+                    "it applies only with output.otlp_endpoint",
+                ));
+            }
+        }
+    }
+    if let Some(endpoint) = &o.otlp_endpoint {
+        if o.path.is_some() {
+            return Err(invalid(
+                "output.otlp_endpoint",
+                format!("\"{endpoint}\""),
+                "it cannot be combined with output.path; choose one destination",
+            ));
+        }
+        let mut url = validate_url("output.otlp_endpoint", endpoint)?;
+        if !url.path().ends_with("/v1/logs") {
+            let base = url.path().trim_end_matches('/').to_string();
+            url.set_path(&format!("{base}/v1/logs"));
+        }
+        let batch = o.otlp_batch_records.unwrap_or(500);
+        if batch == 0 {
+            return Err(invalid(
+                "output.otlp_batch_records",
+                batch,
+                "it must be at least 1",
+            ));
+        }
+        let timeout = o.otlp_timeout_seconds.unwrap_or(30);
+        if timeout == 0 {
+            return Err(invalid(
+                "output.otlp_timeout_seconds",
+                timeout,
+                "it must be at least 1",
+            ));
+        }
+        return Ok(OutputTarget::Otlp {
+            url,
+            batch_records: batch as usize,
+            timeout: Duration::from_secs(u64::from(timeout)),
+        });
+    }
+    let Some(path) = &o.path else {
         return Ok(OutputTarget::Stdout);
     };
     let rotate_size_bytes = o.rotate_size_bytes.unwrap_or(100 * 1024 * 1024);
@@ -638,33 +708,17 @@ fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError> {
     })
 }
 
-fn validate_output(o: &RawOutput) -> Result<u64, ConfigError> {
-    match o.format.as_deref() {
-        None | Some("native") => {}
-        Some(f @ ("ecs" | "ocsf")) => {
-            return Err(ConfigError::Unsupported {
-                key: "output.format".into(),
-                reason: format!("format \"{f}\" is not built yet; use \"native\""),
-            })
-        }
-        Some(f) => {
-            return Err(invalid(
+fn validate_output(o: &RawOutput) -> Result<(crate::format::Format, u64), ConfigError> {
+    let format = match o.format.as_deref() {
+        None => crate::format::Format::Native,
+        Some(f) => crate::format::Format::parse(f).ok_or_else(|| {
+            invalid(
                 "output.format",
                 format!("\"{f}\""),
                 "use \"native\", \"ecs\" or \"ocsf\"",
-            ))
-        }
-    }
-    let unsupported = [("output.otlp_endpoint", o.otlp_endpoint.is_some())];
-    for (key, set) in unsupported {
-        if set {
-            return Err(ConfigError::Unsupported {
-                key: key.into(),
-                reason: "this output option is not built yet; events go to stdout, remove the key"
-                    .into(),
-            });
-        }
-    }
+            )
+        })?,
+    };
     let max = o.max_line_bytes.unwrap_or(DEFAULT_LINE_BYTES);
     if max < MIN_LINE_BYTES {
         return Err(invalid(
@@ -673,7 +727,7 @@ fn validate_output(o: &RawOutput) -> Result<u64, ConfigError> {
             format!("it must be at least {MIN_LINE_BYTES}; for Fluent Bit raise Buf_Size instead of lowering this"),
         ));
     }
-    Ok(max)
+    Ok((format, max))
 }
 
 fn validate_streams(

@@ -3,7 +3,7 @@
 mod client;
 mod error;
 mod pacer;
-mod retry;
+pub mod retry;
 
 pub use client::{describe_reqwest_error, http_client, parse_page, tls_problem, GraphClient, Page};
 pub use error::{ForbiddenKind, GraphError, GraphErrorBody};

@@ -167,20 +167,72 @@ pub fn directory_audit(rng: &mut Rng, n: u64, at: DateTime<Utc>) -> Value {
         "loggedByService": service,
         "operationType": op,
         "initiatedBy": initiated_by,
-        "targetResources": [{
-            "id": rng.guid(),
-            "displayName": target,
-            "type": "User",
-            "userPrincipalName": target_upn,
-            "groupType": null,
-            "modifiedProperties": [{
-                "displayName": "AccountEnabled",
-                "oldValue": "[true]",
-                "newValue": "[true]"
-            }]
-        }],
+        "targetResources": audit_targets(rng, activity, category, target, target_upn),
         "additionalDetails": [{"key": "UserType", "value": "Member"}]
     })
+}
+
+/// Role and group names the synthetic audits assign.
+const ROLES: &[&str] = &[
+    "Global Administrator",
+    "Privileged Role Administrator",
+    "User Administrator",
+];
+const GROUPS: &[&str] = &["Finance", "SOC Analysts", "All Company"];
+
+/// `targetResources` the way Graph shapes them per activity: a user with the role in its
+/// modified properties for role assignments, user plus group for membership changes, the
+/// service principal, policy, device or domain for the others.
+fn audit_targets(rng: &mut Rng, activity: &str, category: &str, user: &str, upn: &str) -> Value {
+    let quoted = |s: &str| format!("\"{s}\"");
+    let other = |rng: &mut Rng, ty: &str, name: &str| {
+        json!([{
+            "id": rng.guid(), "displayName": name, "type": ty, "userPrincipalName": null,
+            "groupType": null, "modifiedProperties": []
+        }])
+    };
+    match category {
+        "RoleManagement" => {
+            let role = *rng.pick(ROLES);
+            json!([{
+                "id": rng.guid(), "displayName": user, "type": "User", "userPrincipalName": upn,
+                "groupType": null,
+                "modifiedProperties": [
+                    {"displayName": "Role.ObjectID", "oldValue": null, "newValue": quoted(&rng.guid())},
+                    {"displayName": "Role.DisplayName", "oldValue": null, "newValue": quoted(role)},
+                    {"displayName": "Role.TemplateId", "oldValue": null, "newValue": quoted(&rng.guid())}
+                ]
+            }])
+        }
+        "GroupManagement" if activity.contains("member") => {
+            let group = *rng.pick(GROUPS);
+            let group_id = rng.guid();
+            json!([{
+                "id": rng.guid(), "displayName": user, "type": "User", "userPrincipalName": upn,
+                "groupType": null,
+                "modifiedProperties": [
+                    {"displayName": "Group.ObjectID", "oldValue": null, "newValue": quoted(&group_id)},
+                    {"displayName": "Group.DisplayName", "oldValue": null, "newValue": quoted(group)}
+                ]
+            }, {
+                "id": group_id, "displayName": group, "type": "Group", "userPrincipalName": null,
+                "groupType": "unifiedGroups", "modifiedProperties": []
+            }])
+        }
+        "GroupManagement" => {
+            let group = *rng.pick(GROUPS);
+            other(rng, "Group", group)
+        }
+        "ApplicationManagement" => other(rng, "ServicePrincipal", "Contoso Payroll"),
+        "Policy" => other(rng, "Policy", "Require MFA for admins"),
+        "KeyManagement" => other(rng, "Device", "LAPTOP-7F3K2"),
+        "DirectoryManagement" => other(rng, "Domain", "contoso.com"),
+        _ => json!([{
+            "id": rng.guid(), "displayName": user, "type": "User", "userPrincipalName": upn,
+            "groupType": null,
+            "modifiedProperties": [{"displayName": "AccountEnabled", "oldValue": "[true]", "newValue": "[true]"}]
+        }]),
+    }
 }
 
 /// How a batch of records is spread in time.

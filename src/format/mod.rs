@@ -1,0 +1,265 @@
+//! `[output] format`: the shape of each event on the wire. Every stream normalizes a Graph record
+//! into the native event (`CONTRACT.md` § Events); `ecs` and `ocsf` are mapped from it here, so a
+//! stream module knows nothing about output schemas and every format carries the same records.
+
+use serde_json::{Map, Value};
+
+use crate::event::{parse_time, str_at};
+
+pub mod ecs;
+pub mod ocsf;
+
+/// `[output] format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// The native event: summary, diagnostic-export envelope, Log Analytics columns, raw record.
+    #[default]
+    Native,
+    /// Elastic Common Schema 9.x; the raw record in `event.original`.
+    Ecs,
+    /// OCSF 1.5.0 classes; the raw record in `unmapped`.
+    Ocsf,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Native => "native",
+            Format::Ecs => "ecs",
+            Format::Ocsf => "ocsf",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Format> {
+        match s {
+            "native" => Some(Format::Native),
+            "ecs" => Some(Format::Ecs),
+            "ocsf" => Some(Format::Ocsf),
+            _ => None,
+        }
+    }
+
+    /// The event in this format.
+    pub fn render(self, native: &Value) -> Value {
+        match self {
+            Format::Native => native.clone(),
+            Format::Ecs => ecs::render(&Native::new(native)),
+            Format::Ocsf => ocsf::render(&Native::new(native)),
+        }
+    }
+
+    /// The rendered event without its raw Graph record, with `marker` saying so: what
+    /// `max_line_bytes` falls back to. `minimal` also drops everything but the keys that
+    /// identify and classify the event.
+    pub fn slim(self, rendered: &Value, marker: Value, minimal: bool) -> Value {
+        let Some(obj) = rendered.as_object() else {
+            return rendered.clone();
+        };
+        let mut m = obj.clone();
+        match self {
+            Format::Native => {
+                if minimal {
+                    m.retain(|k, _| NATIVE_ESSENTIAL_KEYS.contains(&k.as_str()));
+                } else {
+                    m.insert("properties".into(), Value::Null);
+                }
+                m.insert("entra_source".into(), marker);
+            }
+            Format::Ecs => {
+                if let Some(Value::Object(e)) = m.get_mut("event") {
+                    e.remove("original");
+                }
+                if minimal {
+                    m.retain(|k, _| ecs::ESSENTIAL_KEYS.contains(&k.as_str()));
+                }
+                let azure = m
+                    .entry("azure")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if minimal || !azure.is_object() {
+                    *azure = Value::Object(Map::new());
+                }
+                if let Value::Object(a) = azure {
+                    a.insert("entra_source".into(), marker);
+                }
+            }
+            Format::Ocsf => {
+                if minimal {
+                    m.retain(|k, _| ocsf::ESSENTIAL_KEYS.contains(&k.as_str()));
+                }
+                let mut unmapped = Map::new();
+                unmapped.insert("entra_source".into(), marker);
+                m.insert("unmapped".into(), Value::Object(unmapped));
+            }
+        }
+        Value::Object(m)
+    }
+}
+
+/// The native keys an over-long event keeps when even without its raw record it is too long.
+const NATIVE_ESSENTIAL_KEYS: [&str; 16] = [
+    "event",
+    "time",
+    "resourceId",
+    "tenantId",
+    "category",
+    "operationName",
+    "operationVersion",
+    "resultType",
+    "resultSignature",
+    "resultDescription",
+    "durationMs",
+    "callerIpAddress",
+    "correlationId",
+    "identity",
+    "Level",
+    "location",
+];
+
+/// Read access to a native event for the mappers.
+pub struct Native<'a> {
+    pub event: &'a Value,
+    /// The Graph record, verbatim.
+    pub raw: &'a Value,
+}
+
+impl<'a> Native<'a> {
+    pub fn new(event: &'a Value) -> Native<'a> {
+        Native {
+            event,
+            raw: event.get("properties").unwrap_or(&Value::Null),
+        }
+    }
+
+    /// `event.<key>` of the summary.
+    pub fn summary(&self, key: &str) -> &'a str {
+        self.event
+            .get("event")
+            .and_then(|e| e.get(key))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// A top-level envelope string (`time`, `category`, ...).
+    pub fn envelope(&self, key: &str) -> Option<&'a str> {
+        self.event.get(key).and_then(Value::as_str)
+    }
+
+    /// A non-empty string in the Graph record at a `/`-separated path.
+    pub fn s(&self, path: &str) -> Option<&'a str> {
+        str_at(self.raw, path)
+    }
+
+    /// Any value in the Graph record at a `/`-separated path, `null` excluded.
+    pub fn v(&self, path: &str) -> Option<&'a Value> {
+        crate::event::value_at(self.raw, path).filter(|v| !v.is_null())
+    }
+
+    /// A valid IP address in the Graph record.
+    pub fn ip(&self, path: &str) -> Option<String> {
+        crate::event::valid_ip(self.raw, path)
+    }
+
+    /// The event's time in milliseconds since the epoch (the envelope `time`, which every
+    /// stream fills from the record's own time field).
+    pub fn time_ms(&self) -> i64 {
+        self.envelope("time")
+            .and_then(parse_time)
+            .or_else(|| parse_time(self.summary("ingested")))
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(0)
+    }
+}
+
+/// The part of a user principal name after `@`.
+pub fn upn_domain(upn: &str) -> Option<&str> {
+    upn.split_once('@')
+        .map(|(_, d)| d)
+        .filter(|d| !d.is_empty())
+}
+
+/// An object from the pairs whose value is present.
+pub fn object<I>(pairs: I) -> Value
+where
+    I: IntoIterator<Item = (&'static str, Option<Value>)>,
+{
+    Value::Object(
+        pairs
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+            .collect(),
+    )
+}
+
+/// `Some(v)` unless `v` is null or an empty object or array.
+pub fn non_empty(v: Value) -> Option<Value> {
+    match &v {
+        Value::Null => None,
+        Value::Object(m) if m.is_empty() => None,
+        Value::Array(a) if a.is_empty() => None,
+        _ => Some(v),
+    }
+}
+
+/// A string value, if present.
+pub fn sv(s: Option<&str>) -> Option<Value> {
+    s.map(|s| Value::String(s.to_string()))
+}
+
+/// An audit target's `type` (some records spell the key `Type`).
+pub fn target_type(t: &Value) -> Option<&str> {
+    t.get("type")
+        .or_else(|| t.get("Type"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// The first audit target of one of these `type`s (case-insensitive).
+pub fn audit_target<'a>(n: &Native<'a>, types: &[&str]) -> Option<&'a Value> {
+    n.v("targetResources")?
+        .as_array()?
+        .iter()
+        .find(|t| target_type(t).is_some_and(|ty| types.iter().any(|w| ty.eq_ignore_ascii_case(w))))
+}
+
+/// The new value of a target's modified property (Graph quotes it as a JSON string).
+pub fn modified_property(target: &Value, name: &str) -> Option<String> {
+    let props = target.get("modifiedProperties")?.as_array()?;
+    let p = props
+        .iter()
+        .find(|p| p.get("displayName").and_then(Value::as_str) == Some(name))?;
+    let raw = p.get("newValue")?.as_str()?;
+    let v = raw.trim().trim_matches('"').trim();
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn modified_property_unquotes_graph_strings() {
+        let t = json!({"modifiedProperties": [
+            {"displayName": "Role.DisplayName", "oldValue": null, "newValue": "\"Global Administrator\""}
+        ]});
+        assert_eq!(
+            modified_property(&t, "Role.DisplayName").as_deref(),
+            Some("Global Administrator")
+        );
+        assert!(modified_property(&t, "Other").is_none());
+    }
+
+    #[test]
+    fn slim_drops_the_raw_record_in_every_format() {
+        let native = json!({"event": {"id": "e", "type": "sign_in", "severity": "low",
+            "outcome": "success", "kind": "event", "tenant_id": "t", "dataset": "entra.sign_ins",
+            "ingested": "2026-01-01T00:00:00Z"},
+            "time": "2026-01-01T00:00:00.0000000Z", "category": "SignInLogs",
+            "properties": {"id": "e", "blob": "x".repeat(100)}});
+        for f in [Format::Native, Format::Ecs, Format::Ocsf] {
+            let slim = f.slim(&f.render(&native), json!({"truncated": true}), false);
+            assert!(!slim.to_string().contains("xxxxx"), "{f:?}: {slim}");
+            assert!(slim.to_string().contains("\"truncated\":true"), "{f:?}");
+        }
+    }
+}
