@@ -99,6 +99,23 @@ fn main() {
             bytes += serde_json::to_vec(&spec.normalize(r.clone(), &ctx)).unwrap().len() + 1;
         }
         let n_took = n_started.elapsed();
+        // The other formats, mapped from the native event, and an OTLP log record.
+        let natives: Vec<_> = sample_records.iter().map(|r| spec.normalize(r.clone(), &ctx)).collect();
+        let mut format_rows = Vec::new();
+        for f in [entra_source::format::Format::Ecs, entra_source::format::Format::Ocsf] {
+            let started = Instant::now();
+            let mut fbytes = 0usize;
+            for e in &natives {
+                fbytes += serde_json::to_vec(&f.render(e)).unwrap().len() + 1;
+            }
+            format_rows.push((f.name(), started.elapsed(), fbytes));
+        }
+        let started = Instant::now();
+        let mut obytes = 0usize;
+        for e in &natives {
+            obytes += entra_source::output::otlp::log_record(e, e).bytes();
+        }
+        let otlp_took = started.elapsed();
 
         println!("| measure | value |");
         println!("|---|---|");
@@ -106,6 +123,10 @@ fn main() {
         println!("| Graph requests | {requests} ({:.0} records per request) |", records as f64 / requests as f64);
         println!("| end-to-end catch-up (simulator on loopback, events discarded) | {:.2} s, {:.0} events/s |", took.as_secs_f64(), records as f64 / took.as_secs_f64());
         println!("| normalize + serialize one event | {:.1} µs, {:.0} bytes per line |", n_took.as_secs_f64() * 1e6 / 10_000.0, bytes as f64 / 10_000.0);
+        for (name, took, fbytes) in &format_rows {
+            println!("| map native to {name} + serialize one event | {:.1} µs, {:.0} bytes per line |", took.as_secs_f64() * 1e6 / 10_000.0, *fbytes as f64 / 10_000.0);
+        }
+        println!("| encode one OTLP log record (native body) | {:.1} µs, {:.0} bytes |", otlp_took.as_secs_f64() * 1e6 / 10_000.0, obytes as f64 / 10_000.0);
         println!("| peak RSS of entra-source during the catch-up | {:.1} MiB |", peak_kib as f64 / 1024.0);
         println!("| state file after the run | {state_bytes} bytes |");
     });

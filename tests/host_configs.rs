@@ -237,3 +237,56 @@ async fn otel_collector_filelog_config_tails_what_entra_source_writes() {
     );
     drop(entra);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otel_collector_otlp_config_receives_what_entra_source_pushes() {
+    let y = yaml_file("otel-collector-otlp.yaml");
+    let receiver = &y["receivers"]["otlp/entra"]["protocols"]["http"];
+    let listen = receiver["endpoint"].as_str().unwrap();
+    let raw: toml::Value = toml::from_str(&example("entra-source-otlp.toml")).unwrap();
+    let endpoint = raw["output"]["otlp_endpoint"].as_str().unwrap();
+    assert_eq!(
+        endpoint,
+        format!("http://{listen}"),
+        "entra-source must push to the receiver's address"
+    );
+    let limit = receiver["max_request_body_size"].as_u64().unwrap() as usize;
+    assert!(limit > entra_source::output::otlp::MAX_REQUEST_BYTES);
+    let pipeline = &y["service"]["pipelines"]["logs"];
+    assert_eq!(pipeline["receivers"][0], "otlp/entra");
+    assert!(pipeline["processors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "memory_limiter"));
+    // The command line the sidecar runs, against the simulator, pushing to a port where no
+    // Collector listens: it keeps retrying (nothing acknowledged, nothing checkpointed) and a
+    // SIGTERM ends it cleanly.
+    let h = Harness::new("").await;
+    h.audits(5, between_minutes_ago(30, 1));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    h.write_streams(&format!(
+        "[output]\nformat = \"ocsf\"\notlp_endpoint = \"http://127.0.0.1:{port}\"\n[streams.directory_audits]\n"
+    ));
+    let mut child = h.spawn_run();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().await.unwrap();
+    assert_eq!(status.code(), Some(0));
+    if h.state.exists() {
+        let state = h.state_json();
+        let stream =
+            &state["tenants"][entra_source::simulator::TENANT_ID]["streams"]["directory_audits"];
+        assert!(
+            stream["cursor"].is_null(),
+            "checkpointed without an acknowledgement: {stream}"
+        );
+    }
+}

@@ -1271,6 +1271,51 @@ client_secret = "s3cret"
     }
 
     #[test]
+    fn output_formats_and_otlp_endpoint() {
+        let with = |output: &str| load_str(&format!("{MINIMAL}[output]\n{output}\n"));
+        assert_eq!(
+            with("format = \"ecs\"").unwrap().format,
+            crate::format::Format::Ecs
+        );
+        assert_eq!(
+            with("format = \"ocsf\"").unwrap().format,
+            crate::format::Format::Ocsf
+        );
+        let e = with("format = \"cef\"").unwrap_err().to_string();
+        assert!(e.contains("output.format") && e.contains("\"ocsf\""), "{e}");
+        for (endpoint, url) in [
+            ("http://127.0.0.1:4318", "http://127.0.0.1:4318/v1/logs"),
+            (
+                "https://otel.example.com:4318/",
+                "https://otel.example.com:4318/v1/logs",
+            ),
+            (
+                "https://otel.example.com/v1/logs",
+                "https://otel.example.com/v1/logs",
+            ),
+        ] {
+            let c = with(&format!("otlp_endpoint = \"{endpoint}\"")).unwrap();
+            match c.output_target {
+                OutputTarget::Otlp {
+                    url: u,
+                    batch_records,
+                    ..
+                } => {
+                    assert_eq!(u.as_str(), url);
+                    assert_eq!(batch_records, 500);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let e = with("otlp_endpoint = \"http://collector:4318\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("loopback"), "{e}");
+        let e = with("otlp_batch_records = 10").unwrap_err().to_string();
+        assert!(e.contains("only with output.otlp_endpoint"), "{e}");
+    }
+
+    #[test]
     fn unknown_key_suggests_the_nearest() {
         let text = MINIMAL.replace(
             "[streams.directory_audits]",

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 use url::Url;
 
@@ -13,10 +14,20 @@ use super::OutputError;
 use crate::graph::retry::{parse_retry_after, RetryPolicy};
 use crate::shutdown::Shutdown;
 
-/// One log record, ready to send, and its size in bytes (for the request-size bound).
+/// The largest export request body built (well under the Collector's 20 MiB default limit).
+pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+
+/// One log record, encoded, and the tenant whose resource it belongs to.
 pub struct Record {
     pub tenant_id: String,
-    pub json: Value,
+    /// The `LogRecord` as OTLP/JSON bytes.
+    pub json: Vec<u8>,
+}
+
+impl Record {
+    pub fn bytes(&self) -> usize {
+        self.json.len()
+    }
 }
 
 pub struct OtlpSink {
@@ -44,28 +55,80 @@ pub fn severity_number(severity: &str) -> i64 {
     }
 }
 
-/// A JSON value as an OTLP `AnyValue`.
-pub fn any_value(v: &Value) -> Value {
-    match v {
-        Value::Null => json!({}),
-        Value::Bool(b) => json!({ "boolValue": b }),
-        Value::Number(n) => match n.as_i64() {
-            // int64 travels as a decimal string in OTLP/JSON.
-            Some(i) => json!({ "intValue": i.to_string() }),
-            None => json!({ "doubleValue": n.as_f64().unwrap_or(0.0) }),
-        },
-        Value::String(s) => json!({ "stringValue": s }),
-        Value::Array(a) => {
-            json!({ "arrayValue": { "values": a.iter().map(any_value).collect::<Vec<_>>() } })
+/// A JSON value serialized as an OTLP `AnyValue`, streamed (no intermediate tree).
+pub struct AnyValue<'a>(pub &'a Value);
+
+impl Serialize for AnyValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        match self.0 {
+            Value::Null => {}
+            Value::Bool(b) => m.serialize_entry("boolValue", b)?,
+            Value::Number(n) => match n.as_i64() {
+                // int64 travels as a decimal string in OTLP/JSON.
+                Some(i) => m.serialize_entry("intValue", &i.to_string())?,
+                None => m.serialize_entry("doubleValue", &n.as_f64().unwrap_or(0.0))?,
+            },
+            Value::String(v) => m.serialize_entry("stringValue", v)?,
+            Value::Array(a) => m.serialize_entry("arrayValue", &Values(a))?,
+            Value::Object(o) => m.serialize_entry("kvlistValue", &KvList(o))?,
         }
-        Value::Object(m) => json!({ "kvlistValue": { "values": key_values(m) } }),
+        m.end()
     }
 }
 
-fn key_values(m: &Map<String, Value>) -> Vec<Value> {
-    m.iter()
-        .map(|(k, v)| json!({ "key": k, "value": any_value(v) }))
-        .collect()
+/// `{"values": [AnyValue, …]}`.
+struct Values<'a>(&'a [Value]);
+
+impl Serialize for Values<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("values", &Items(self.0))?;
+        m.end()
+    }
+}
+
+struct Items<'a>(&'a [Value]);
+
+impl Serialize for Items<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(AnyValue))
+    }
+}
+
+/// `{"values": [{"key": …, "value": AnyValue}, …]}`.
+struct KvList<'a>(&'a Map<String, Value>);
+
+impl Serialize for KvList<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("values", &Pairs(self.0))?;
+        m.end()
+    }
+}
+
+struct Pairs<'a>(&'a Map<String, Value>);
+
+impl Serialize for Pairs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|(k, v)| KeyValue(k, AnyValue(v))))
+    }
+}
+
+struct KeyValue<'a>(&'a str, AnyValue<'a>);
+
+impl Serialize for KeyValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("key", self.0)?;
+        m.serialize_entry("value", &self.1)?;
+        m.end()
+    }
+}
+
+/// A string attribute.
+fn attribute(key: &str, value: &str) -> Value {
+    json!({ "key": key, "value": { "stringValue": value } })
 }
 
 fn nanos(t: &str) -> Option<String> {
@@ -75,64 +138,84 @@ fn nanos(t: &str) -> Option<String> {
 
 /// An OTLP `LogRecord` for a native event and its rendering in the configured format.
 pub fn log_record(native: &Value, rendered: &Value) -> Record {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct LogRecord<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        time_unix_nano: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        observed_time_unix_nano: Option<String>,
+        severity_number: i64,
+        severity_text: &'a str,
+        body: AnyValue<'a>,
+        attributes: [Value; 3],
+    }
     let summary = |k: &str| {
         native
-            .pointer(&format!("/event/{k}"))
+            .get("event")
+            .and_then(|e| e.get(k))
             .and_then(Value::as_str)
             .unwrap_or("")
     };
     let severity = summary("severity");
-    let mut r = Map::new();
-    if let Some(t) = native.get("time").and_then(Value::as_str).and_then(nanos) {
-        r.insert("timeUnixNano".into(), t.into());
-    }
-    if let Some(t) = nanos(summary("ingested")) {
-        r.insert("observedTimeUnixNano".into(), t.into());
-    }
-    r.insert("severityNumber".into(), severity_number(severity).into());
-    r.insert("severityText".into(), severity.into());
-    r.insert("body".into(), any_value(rendered));
-    r.insert(
-        "attributes".into(),
-        json!([
-            { "key": "event.id", "value": { "stringValue": summary("id") } },
-            { "key": "event.dataset", "value": { "stringValue": summary("dataset") } },
-            { "key": "event.kind", "value": { "stringValue": summary("kind") } },
-        ]),
-    );
+    let record = LogRecord {
+        time_unix_nano: native.get("time").and_then(Value::as_str).and_then(nanos),
+        observed_time_unix_nano: nanos(summary("ingested")),
+        severity_number: severity_number(severity),
+        severity_text: severity,
+        body: AnyValue(rendered),
+        attributes: [
+            attribute("event.id", summary("id")),
+            attribute("event.dataset", summary("dataset")),
+            attribute("event.kind", summary("kind")),
+        ],
+    };
     Record {
         tenant_id: summary("tenant_id").to_string(),
-        json: Value::Object(r),
+        // Serializing Values and strings cannot fail.
+        json: serde_json::to_vec(&record).unwrap_or_default(),
     }
 }
 
-/// An `ExportLogsServiceRequest`: one `resourceLogs` per tenant, in first-seen order.
-pub fn export_request(records: &[Record]) -> Value {
-    let mut tenants: Vec<(&str, Vec<&Value>)> = Vec::new();
+/// An `ExportLogsServiceRequest` body: one `resourceLogs` per tenant, in first-seen order, the
+/// encoded records spliced in as they are.
+pub fn export_request(records: &[Record]) -> Vec<u8> {
+    let mut tenants: Vec<(&str, Vec<&[u8]>)> = Vec::new();
     for r in records {
         match tenants.iter_mut().find(|(t, _)| *t == r.tenant_id) {
             Some((_, v)) => v.push(&r.json),
             None => tenants.push((&r.tenant_id, vec![&r.json])),
         }
     }
-    let resource_logs: Vec<Value> = tenants
-        .into_iter()
-        .map(|(tenant, logs)| {
-            json!({
-                "resource": { "attributes": [
-                    { "key": "service.name", "value": { "stringValue": "entra-source" } },
-                    { "key": "service.version", "value": { "stringValue": env!("CARGO_PKG_VERSION") } },
-                    { "key": "cloud.provider", "value": { "stringValue": "azure" } },
-                    { "key": "azure.tenant.id", "value": { "stringValue": tenant } },
-                ] },
-                "scopeLogs": [{
-                    "scope": { "name": "entra-source", "version": env!("CARGO_PKG_VERSION") },
-                    "logRecords": logs,
-                }],
-            })
-        })
-        .collect();
-    json!({ "resourceLogs": resource_logs })
+    let size: usize = records.iter().map(|r| r.json.len() + 1).sum();
+    let mut out = Vec::with_capacity(size + 512 * tenants.len() + 32);
+    out.extend_from_slice(b"{\"resourceLogs\":[");
+    for (i, (tenant, logs)) in tenants.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let resource = json!({ "attributes": [
+            attribute("service.name", "entra-source"),
+            attribute("service.version", env!("CARGO_PKG_VERSION")),
+            attribute("cloud.provider", "azure"),
+            attribute("azure.tenant.id", tenant),
+        ] });
+        let scope = json!({ "name": "entra-source", "version": env!("CARGO_PKG_VERSION") });
+        out.extend_from_slice(b"{\"resource\":");
+        out.extend_from_slice(resource.to_string().as_bytes());
+        out.extend_from_slice(b",\"scopeLogs\":[{\"scope\":");
+        out.extend_from_slice(scope.to_string().as_bytes());
+        out.extend_from_slice(b",\"logRecords\":[");
+        for (j, log) in logs.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(log);
+        }
+        out.extend_from_slice(b"]}]}");
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 /// What one export attempt came to.
@@ -173,7 +256,15 @@ impl OtlpSink {
         let mut rest = records;
         let mut batch = self.batch_records;
         while !rest.is_empty() {
-            let n = batch.min(rest.len());
+            // At most `batch` records and MAX_REQUEST_BYTES (but always one record).
+            let mut n = 0;
+            let mut bytes = 0;
+            while n < batch.min(rest.len())
+                && (n == 0 || bytes + rest[n].bytes() <= MAX_REQUEST_BYTES)
+            {
+                bytes += rest[n].bytes();
+                n += 1;
+            }
             if self.export_batch(&rest[..n]).await? {
                 rest = &rest[n..];
                 batch = self.batch_records;
@@ -192,8 +283,7 @@ impl OtlpSink {
 
     /// One batch until acknowledged. `false` when it was refused as too large.
     async fn export_batch(&mut self, records: &[Record]) -> Result<bool, OutputError> {
-        let body = serde_json::to_vec(&export_request(records))
-            .map_err(|e| OutputError::Otlp(format!("cannot encode an export request: {e}")))?;
+        let body = export_request(records);
         let mut attempt = 0u32;
         loop {
             if self.shutdown.is_set() {
@@ -303,7 +393,8 @@ mod tests {
 
     #[test]
     fn any_value_follows_otlp_json() {
-        let v = any_value(&json!({"a": 1, "b": [true, 1.5, "s", null]}));
+        let v =
+            serde_json::to_value(AnyValue(&json!({"a": 1, "b": [true, 1.5, "s", null]}))).unwrap();
         assert_eq!(
             v,
             json!({"kvlistValue": {"values": [
@@ -325,7 +416,7 @@ mod tests {
             .iter()
             .map(|t| log_record(&e(t), &e(t)))
             .collect();
-        let req = export_request(&recs);
+        let req: Value = serde_json::from_slice(&export_request(&recs)).unwrap();
         let rl = req["resourceLogs"].as_array().unwrap();
         assert_eq!(rl.len(), 2);
         assert_eq!(
