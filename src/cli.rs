@@ -77,6 +77,42 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
+    /// Show or change the checkpoint file (refused while a run holds its lock).
+    State {
+        #[command(subcommand)]
+        action: StateCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StateCommand {
+    /// Per tenant and stream: health, cursor, lag, last success and last error.
+    Show {
+        #[arg(long)]
+        config: PathBuf,
+        /// A table, or the same as one JSON object.
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputFormat,
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+    /// Rewind (or skip) one stream: the next run reads from --since; without it, from
+    /// initial_lookback. Other streams are untouched.
+    Reset {
+        #[arg(long)]
+        config: PathBuf,
+        /// The stream (`sign_ins`) or one of its sections (`sign_ins.nonInteractiveUser`).
+        #[arg(long)]
+        stream: String,
+        /// RFC 3339 time the next run reads from, e.g. 2026-11-20T08:00:00Z.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this tenant (default: every tenant that has the stream).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -97,7 +133,10 @@ pub fn main() -> ExitCode {
         Command::Run { log_format, .. }
         | Command::Check { log_format, .. }
         | Command::Demo { log_format, .. }
-        | Command::Simulate { log_format, .. } => *log_format,
+        | Command::Simulate { log_format, .. }
+        | Command::State {
+            action: StateCommand::Show { log_format, .. } | StateCommand::Reset { log_format, .. },
+        } => *log_format,
     };
     logging::init(format);
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -159,6 +198,31 @@ pub fn main() -> ExitCode {
             rate,
             ..
         } => rt.block_on(crate::simulator::serve_forever(listen, events, rate)),
+        Command::State { action } => {
+            let path = match &action {
+                StateCommand::Show { config, .. } | StateCommand::Reset { config, .. } => config,
+            };
+            let config = match Config::load(path) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match action {
+                StateCommand::Show { output, .. } => {
+                    crate::state_tools::show(&config, output == OutputFormat::Json)
+                }
+                StateCommand::Reset {
+                    stream,
+                    since,
+                    tenant,
+                    ..
+                } => {
+                    crate::state_tools::reset(&config, &stream, since.as_deref(), tenant.as_deref())
+                }
+            }
+        }
     };
     // Do not wait for blocked stdout writes of a host that went away.
     rt.shutdown_timeout(std::time::Duration::from_millis(200));

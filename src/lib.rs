@@ -21,4 +21,5 @@ pub mod runner;
 pub mod shutdown;
 pub mod simulator;
 pub mod state;
+pub mod state_tools;
 pub mod streams;

@@ -24,7 +24,7 @@ use crate::event::whole_seconds;
 use crate::graph::{ForbiddenKind, GraphClient, GraphError, GraphErrorBody};
 use crate::output::{Output, OutputError};
 use crate::shutdown::Shutdown;
-use crate::state::{StateError, StateStore, StreamState};
+use crate::state::{Health, StateError, StateStore, StreamState};
 use crate::streams::{NormalizeContext, StreamSpec};
 
 /// Why a poll did not complete.
@@ -132,7 +132,9 @@ impl StreamPoller {
         }
         let now = whole_seconds(Utc::now());
         let late = self.late_arrival();
-        let cursor = self.stream_state(|s| s.and_then(|s| s.cursor)).await;
+        let (cursor, not_before) = self
+            .stream_state(|s| (s.and_then(|s| s.cursor), s.and_then(|s| s.not_before)))
+            .await;
         let from = match cursor {
             Some(c) => whole_seconds(c - late),
             None => {
@@ -141,6 +143,8 @@ impl StreamPoller {
                 now - lookback
             }
         };
+        // After `state reset --since`: exactly from there, no late-arrival re-read before it.
+        let from = not_before.map_or(from, |nb| from.max(whole_seconds(nb)));
         // A cursor ahead of this host's clock (skew): read up to the cursor, never backwards.
         let to = now.max(cursor.unwrap_or(now));
         let subs = self.spec.sub_filters();
@@ -179,6 +183,9 @@ impl StreamPoller {
         let new_cursor = s.cursor.map_or(to, |c| c.max(to));
         s.cursor = Some(new_cursor);
         s.seen.prune_before(whole_seconds(new_cursor - late));
+        if s.not_before.is_some_and(|nb| nb <= new_cursor - late) {
+            s.not_before = None;
+        }
         s.last_success = Some(Utc::now());
         stats.cursor = s.cursor;
         st.save()?;
@@ -401,10 +408,44 @@ impl StreamPoller {
 
     /// `run`: polls every `interval` until shutdown or a permanent failure. A licence 403 on a
     /// stream that worked before is retried next poll (Graph answers it intermittently).
+    /// [`Self::poll_once`], then the stream's health in the state file: `ok`, or `degraded`
+    /// / `error` with the failure and its fix.
+    pub async fn poll_recorded(&self) -> Result<PollStats, PollError> {
+        let r = self.poll_once().await;
+        let health = match &r {
+            Ok(_) => Some(Health::Ok),
+            Err(e) if e.is_shutdown() => None,
+            Err(PollError::Output(_) | PollError::State(_)) => None,
+            Err(e) if e.is_transient() || self.intermittent_licence_error(e).await => {
+                Some(Health::Degraded)
+            }
+            Err(_) => Some(Health::Error),
+        };
+        if let Some(health) = health {
+            let mut st = self.state.lock().await;
+            let s = st.stream_mut(&self.tenant_id, &self.key());
+            s.health = Some(health);
+            match &r {
+                Ok(_) => s.consecutive_failures = 0,
+                Err(e) => {
+                    s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+                    s.last_error = Some(self.explain(e));
+                    s.last_error_at = Some(Utc::now());
+                }
+            }
+            // A failure is recorded even when the write fails; the poll's own error wins.
+            let saved = st.save();
+            if let (Ok(_), Err(e)) = (&r, saved) {
+                return Err(e.into());
+            }
+        }
+        r
+    }
+
     pub async fn run_forever(&self, interval: Duration) -> Result<(), PollError> {
         let mut failures = 0u32;
         loop {
-            match self.poll_once().await {
+            match self.poll_recorded().await {
                 Ok(stats) => {
                     failures = 0;
                     log_poll(self, &stats);

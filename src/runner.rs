@@ -89,7 +89,7 @@ pub async fn run(
         let trigger = trigger.clone();
         tasks.spawn(async move {
             let r = if once {
-                match p.poll_once().await {
+                match p.poll_recorded().await {
                     Ok(stats) => {
                         log_poll(&p, &stats);
                         Ok(())

@@ -13,8 +13,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::event::whole_seconds;
 
-/// The state format this build reads and writes.
-pub const STATE_VERSION: u32 = 1;
+/// The state format this build writes. Version 1 (no health, no `not_before`) is read too.
+pub const STATE_VERSION: u32 = 2;
 
 /// How long a start waits for a lock still held by a previous instance that is exiting.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
@@ -66,6 +66,48 @@ pub struct StreamState {
     /// the last full listing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<BTreeMap<String, String>>,
+    /// Set by `state reset --since`: no window starts before it (the late-arrival re-read
+    /// included), so the next run re-emits exactly from there. Cleared once behind the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<DateTime<Utc>>,
+    /// How the last poll went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+    /// The last failure, with its fix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// Failed polls since the last successful one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub consecutive_failures: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A stream's condition after its last poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// The last poll drained its window.
+    Ok,
+    /// The last poll failed in a way the next one may not (throttling or outage beyond the
+    /// retries, a licence that flickers); the stream keeps polling.
+    Degraded,
+    /// The stream stopped: credentials, permission, licence or a refused query; it needs a fix.
+    Error,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Degraded => "degraded",
+            Health::Error => "error",
+        }
+    }
 }
 
 /// Emitted ids grouped by the whole second of their record time, pruned by time (never by
@@ -136,7 +178,16 @@ impl StateStore {
     /// Takes the lock (waiting a few seconds for a previous instance to exit), then reads the
     /// file, preferring a complete temp file left by a crash between fsync and rename.
     pub fn open(path: &Path) -> Result<StateStore, StateError> {
-        let lock = acquire_lock(path)?;
+        StateStore::open_waiting(path, LOCK_WAIT)
+    }
+
+    /// The same, refusing at once when another process holds the lock (`state` commands).
+    pub fn open_now(path: &Path) -> Result<StateStore, StateError> {
+        StateStore::open_waiting(path, Duration::ZERO)
+    }
+
+    fn open_waiting(path: &Path, wait: Duration) -> Result<StateStore, StateError> {
+        let lock = acquire_lock(path, wait)?;
         let tmp = sibling(path, ".tmp");
         let data = match read_state(&tmp) {
             Ok(Some(d)) => {
@@ -230,7 +281,7 @@ fn read_state(path: &Path) -> Result<Option<StateData>, StateError> {
     let v: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not JSON: {e}")))?;
     match v.get("version").and_then(serde_json::Value::as_u64) {
-        Some(n) if n == u64::from(STATE_VERSION) => {}
+        Some(1) | Some(2) => {}
         Some(n) => {
             return Err(StateError::Version {
                 path: path.to_path_buf(),
@@ -239,13 +290,14 @@ fn read_state(path: &Path) -> Result<Option<StateData>, StateError> {
         }
         None => return Err(corrupt("no numeric `version` field".into())),
     }
-    serde_json::from_value(v)
-        .map(Some)
-        .map_err(|e| corrupt(e.to_string()))
+    let mut data: StateData = serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))?;
+    // Version 1 files read as they are (the new fields default); they are written back as 2.
+    data.version = STATE_VERSION;
+    Ok(Some(data))
 }
 
 /// Locks `{path}.lock` exclusively, writing this process id into it.
-fn acquire_lock(path: &Path) -> Result<File, StateError> {
+fn acquire_lock(path: &Path, wait: Duration) -> Result<File, StateError> {
     let lock_path = sibling(path, ".lock");
     let io = |action, source| StateError::Io {
         action,
@@ -259,7 +311,7 @@ fn acquire_lock(path: &Path) -> Result<File, StateError> {
         .write(true)
         .open(&lock_path)
         .map_err(|e| io("open the lock of", e))?;
-    let deadline = Instant::now() + LOCK_WAIT;
+    let deadline = Instant::now() + wait;
     loop {
         match file.try_lock() {
             Ok(()) => break,

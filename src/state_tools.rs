@@ -1,0 +1,225 @@
+//! `entra-source state show|reset`: read or change the checkpoint file of a configured run.
+//! Both take the state lock without waiting, so neither runs beside a `run` using the file.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::config::Config;
+use crate::state::{StateError, StateStore, StreamState};
+use crate::streams::StreamKind;
+
+/// The lock is held: say so with the way forward.
+fn locked_hint(e: &StateError) -> String {
+    match e {
+        StateError::Locked { .. } => format!(
+            "{e}. `state` commands never change a file a run is using: stop the run first (its /health endpoint, with [metrics] listen, shows the live condition)"
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn time(t: Option<DateTime<Utc>>) -> Value {
+    t.map_or(Value::Null, |t| {
+        t.to_rfc3339_opts(SecondsFormat::Secs, true).into()
+    })
+}
+
+/// One row: a stream section of the state file, or a configured stream never polled.
+fn row(s: Option<&StreamState>, configured: bool, now: DateTime<Utc>) -> Value {
+    let health = match s.and_then(|s| s.health) {
+        Some(h) => h.as_str(),
+        None if s.is_some_and(|s| s.cursor.is_some()) => "ok",
+        None => "never polled",
+    };
+    let cursor = s.and_then(|s| s.cursor);
+    json!({
+        "health": health,
+        "configured": configured,
+        "cursor": time(cursor),
+        "lag_seconds": cursor.map(|c| (now - c).num_seconds().max(0)),
+        "last_success": time(s.and_then(|s| s.last_success)),
+        "last_error": s.and_then(|s| s.last_error.clone()),
+        "last_error_at": time(s.and_then(|s| s.last_error_at)),
+        "consecutive_failures": s.map_or(0, |s| s.consecutive_failures),
+        "ids_in_window": s.map_or(0, |s| s.seen.len()),
+    })
+}
+
+/// Every configured stream section of every tenant, then the state file's other sections.
+fn collect(config: &Config, store: &StateStore) -> Map<String, Value> {
+    let now = Utc::now();
+    let mut tenants = Map::new();
+    for t in &config.tenants {
+        let mut streams = Map::new();
+        for settings in &t.streams {
+            for spec in StreamKind::specs(settings) {
+                let key = spec.state_key();
+                let v = row(store.stream(&t.id, &key), true, now);
+                streams.insert(key, v);
+            }
+        }
+        tenants.insert(t.id.clone(), json!({ "streams": streams }));
+    }
+    for (tenant, ts) in &store.data.tenants {
+        let entry = tenants
+            .entry(tenant.clone())
+            .or_insert_with(|| json!({ "streams": {} }));
+        if let Some(Value::Object(streams)) = entry.get_mut("streams") {
+            for (key, s) in &ts.streams {
+                if !streams.contains_key(key) {
+                    streams.insert(key.clone(), row(Some(s), false, now));
+                }
+            }
+        }
+    }
+    tenants
+}
+
+/// `state show`: a table, or one JSON object.
+pub fn show(config: &Config, as_json: bool) -> u8 {
+    let store = match StateStore::open_now(&config.state_path) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{}", locked_hint(&e));
+            return 1;
+        }
+    };
+    let tenants = collect(config, &store);
+    if as_json {
+        let out = json!({
+            "state_path": config.state_path.display().to_string(),
+            "tenants": tenants,
+        });
+        println!("{out}");
+        return 0;
+    }
+    println!("state file: {}", config.state_path.display());
+    println!(
+        "{:<38} {:<34} {:<13} {:<21} {:>9} {:<21} LAST ERROR",
+        "TENANT", "STREAM", "HEALTH", "CURSOR", "LAG", "LAST SUCCESS"
+    );
+    for (tenant, t) in &tenants {
+        for (key, r) in t["streams"].as_object().into_iter().flatten() {
+            let s = |k: &str| r[k].as_str().unwrap_or("-").to_string();
+            let lag = r["lag_seconds"].as_i64().map_or("-".to_string(), |l| {
+                crate::config::format_duration(std::time::Duration::from_secs(l as u64))
+            });
+            let mut health = s("health");
+            if r["configured"] == false {
+                health.push_str(" (not configured)");
+            }
+            let error = match (r["last_error"].as_str(), r["health"].as_str()) {
+                (Some(e), Some("degraded" | "error")) => format!(
+                    "{} (x{}) {e}",
+                    s("last_error_at"),
+                    r["consecutive_failures"]
+                ),
+                _ => "-".to_string(),
+            };
+            println!(
+                "{:<38} {:<34} {:<13} {:<21} {:>9} {:<21} {}",
+                tenant,
+                key,
+                health,
+                s("cursor"),
+                lag,
+                s("last_success"),
+                error
+            );
+        }
+    }
+    0
+}
+
+/// `state reset --stream NAME [--since TIME] [--tenant ID]`: rewinds (or skips) the named
+/// stream's sections so that the next run reads exactly from `since`; without `since`, forgets
+/// them (the next run starts from `initial_lookback`). Other streams are untouched.
+pub fn reset(config: &Config, stream: &str, since: Option<&str>, tenant: Option<&str>) -> u8 {
+    let since = match since.map(crate::event::parse_time) {
+        None => None,
+        Some(Some(t)) => Some(t),
+        Some(None) => {
+            tracing::error!(
+                "--since {:?} is not an RFC 3339 time; write e.g. 2026-11-20T08:00:00Z",
+                since.unwrap_or_default()
+            );
+            return 2;
+        }
+    };
+    if since.is_some_and(|t| t > Utc::now()) {
+        tracing::error!("--since is in the future; give a time at or before now");
+        return 2;
+    }
+    let known: Vec<&str> = StreamKind::all().iter().map(|k| k.name()).collect();
+    let base = stream.split('.').next().unwrap_or(stream);
+    if !known.contains(&base) {
+        tracing::error!(
+            "--stream {stream:?} is not a stream; use one of {} (or a section such as sign_ins.nonInteractiveUser)",
+            known.join(", ")
+        );
+        return 2;
+    }
+    let mut store = match StateStore::open_now(&config.state_path) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{}", locked_hint(&e));
+            return 1;
+        }
+    };
+    let mut changed = Vec::new();
+    for t in &config.tenants {
+        if tenant.is_some_and(|want| !want.eq_ignore_ascii_case(&t.id)) {
+            continue;
+        }
+        let keys: Vec<String> = t
+            .streams
+            .iter()
+            .flat_map(StreamKind::specs)
+            .map(|s| s.state_key())
+            .filter(|k| k == stream || k.starts_with(&format!("{stream}.")))
+            .collect();
+        for key in keys {
+            match since {
+                Some(at) => {
+                    let s = store.stream_mut(&t.id, &key);
+                    *s = StreamState {
+                        cursor: Some(at),
+                        not_before: Some(at),
+                        health: s.health,
+                        last_success: s.last_success,
+                        ..StreamState::default()
+                    };
+                }
+                None => {
+                    if let Some(ts) = store.data.tenants.get_mut(&t.id) {
+                        ts.streams.remove(&key);
+                    }
+                }
+            }
+            changed.push(format!("{}/{key}", t.id));
+        }
+    }
+    if changed.is_empty() {
+        tracing::error!(
+            "no configured tenant has stream {stream:?} enabled{}; check --stream and --tenant against the config",
+            tenant.map(|t| format!(" for tenant {t}")).unwrap_or_default()
+        );
+        return 2;
+    }
+    if let Err(e) = store.save() {
+        tracing::error!("{e}");
+        return 1;
+    }
+    for c in &changed {
+        match since {
+            Some(t) => tracing::info!(
+                "{c}: reset; the next run reads from {} (records from then on are emitted again)",
+                t.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+            None => tracing::info!(
+                "{c}: checkpoint forgotten; the next run starts from initial_lookback"
+            ),
+        }
+    }
+    0
+}
