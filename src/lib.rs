@@ -15,6 +15,7 @@ pub mod event;
 pub mod format;
 pub mod graph;
 pub mod logging;
+pub mod metrics;
 pub mod output;
 pub mod poll;
 pub mod runner;

@@ -98,6 +98,7 @@ impl StreamPoller {
         output: Arc<Mutex<Output>>,
         shutdown: Shutdown,
     ) -> StreamPoller {
+        crate::metrics::get().register_stream(&tenant_id, &spec.state_key());
         StreamPoller {
             tenant_id,
             spec,
@@ -369,6 +370,13 @@ impl StreamPoller {
         stats: &mut PollStats,
     ) -> Result<(Vec<Value>, Option<Url>), PollError> {
         stats.pages += 1;
+        crate::metrics::get()
+            .pages
+            .get_or_create(&crate::metrics::StreamLabels {
+                tenant: self.tenant_id.clone(),
+                stream: self.key(),
+            })
+            .inc();
         let next = page
             .next_link
             .as_ref()
@@ -381,8 +389,20 @@ impl StreamPoller {
         if events.is_empty() {
             return Ok(());
         }
-        self.output.lock().await.write_page(events).await?;
+        let format = {
+            let mut out = self.output.lock().await;
+            out.write_page(events).await?;
+            out.format().name()
+        };
         stats.emitted += events.len() as u64;
+        crate::metrics::get()
+            .events
+            .get_or_create(&crate::metrics::EventLabels {
+                tenant: self.tenant_id.clone(),
+                stream: self.key(),
+                format: format.to_string(),
+            })
+            .inc_by(events.len() as u64);
         Ok(())
     }
 
@@ -422,6 +442,13 @@ impl StreamPoller {
             Err(_) => Some(Health::Error),
         };
         if let Some(health) = health {
+            crate::metrics::get().poll_done(
+                &self.tenant_id,
+                &self.key(),
+                health,
+                r.as_ref().ok().and_then(|s| s.cursor),
+                r.as_ref().err().map(|e| self.explain(e)),
+            );
             let mut st = self.state.lock().await;
             let s = st.stream_mut(&self.tenant_id, &self.key());
             s.health = Some(health);

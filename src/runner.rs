@@ -56,6 +56,14 @@ pub async fn run(
         Err(e) => return RunOutcome::Failed(format!("cannot build the HTTP client: {e}")),
     };
     let output = Arc::new(Mutex::new(output));
+    crate::metrics::get().set_run(config.interval);
+    if let Some(listen) = config.metrics_listen {
+        if let Err(e) = crate::metrics::serve(listen, shutdown.clone()).await {
+            return RunOutcome::Failed(format!(
+                "cannot serve metrics on {listen} ([metrics] listen): {e}; choose a free port"
+            ));
+        }
+    }
 
     let mut pollers = Vec::new();
     for tenant in config.tenants {

@@ -246,6 +246,7 @@ impl StateStore {
         f.sync_all().map_err(|e| io("fsync", e))?;
         drop(f);
         fs::rename(&self.tmp, &self.path).map_err(|e| io("rename", e))?;
+        crate::metrics::get().state_writes.inc();
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if let Ok(d) = File::open(dir) {
                 let _ = d.sync_all();

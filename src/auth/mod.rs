@@ -362,6 +362,18 @@ impl TokenProvider {
     }
 
     async fn request(&self, generation: u64) -> Result<AccessToken, AuthError> {
+        let r = self.request_uncounted(generation).await;
+        crate::metrics::get()
+            .token_requests
+            .get_or_create(&crate::metrics::TokenLabels {
+                tenant: self.tenant.clone(),
+                outcome: if r.is_ok() { "ok" } else { "error" }.into(),
+            })
+            .inc();
+        r
+    }
+
+    async fn request_uncounted(&self, generation: u64) -> Result<AccessToken, AuthError> {
         let transient = |reason: String| AuthError::Transient {
             url: self.token_url.to_string(),
             reason,

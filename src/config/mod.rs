@@ -238,6 +238,8 @@ pub struct RawOutput {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMetrics {
+    /// Address and port for Prometheus text at `/metrics` and JSON health at `/health`,
+    /// e.g. "127.0.0.1:9464".
     pub listen: Option<String>,
 }
 
@@ -259,6 +261,8 @@ pub struct Config {
     pub output_target: OutputTarget,
     /// `[output] format`.
     pub format: crate::format::Format,
+    /// `[metrics] listen`: where `/metrics` and `/health` are served.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Per-tenant request budgets.
@@ -439,14 +443,16 @@ impl Config {
         let poll_lookback = opt_duration("poll.initial_lookback", &raw.poll.initial_lookback)?;
         let poll_late = opt_duration("poll.late_arrival", &raw.poll.late_arrival)?;
 
-        if let Some(m) = &raw.metrics {
-            if m.listen.is_some() {
-                return Err(ConfigError::Unsupported {
-                    key: "metrics.listen".into(),
-                    reason: "the metrics endpoint is not built yet; remove [metrics]".into(),
-                });
-            }
-        }
+        let metrics_listen = match raw.metrics.as_ref().and_then(|m| m.listen.as_deref()) {
+            None => None,
+            Some(l) => Some(l.parse::<std::net::SocketAddr>().map_err(|_| {
+                invalid(
+                    "metrics.listen",
+                    format!("\"{l}\""),
+                    "write an address and port, e.g. \"127.0.0.1:9464\" (or \"0.0.0.0:9464\" for a remote Prometheus)",
+                )
+            })?),
+        };
         let (format, max_line_bytes) = validate_output(&raw.output)?;
         let output_target = validate_target(&raw.output)?;
 
@@ -518,6 +524,7 @@ impl Config {
             max_line_bytes,
             output_target,
             format,
+            metrics_listen,
         })
     }
 }

@@ -91,8 +91,8 @@ pub struct GraphClient {
 
 enum Attempt {
     Done(Box<Page>),
-    /// Retry after this long; the string says why.
-    Retry(Option<Duration>, String),
+    /// Retry after this long; the string says why; the HTTP status, if one came.
+    Retry(Option<Duration>, String, Option<u16>),
     Unauthorized(GraphErrorBody),
 }
 
@@ -200,7 +200,11 @@ impl GraphClient {
                         Err(e) => return Err(e.into()),
                     };
                 }
-                Attempt::Retry(wait, why) => {
+                Attempt::Retry(wait, why, status) => {
+                    let m = crate::metrics::get();
+                    let resource = crate::metrics::ResourceLabels {
+                        resource: crate::metrics::resource_of(url),
+                    };
                     if attempt >= self.retry.max_attempts {
                         return Err(GraphError::RetriesExhausted {
                             url: url.to_string(),
@@ -209,6 +213,13 @@ impl GraphClient {
                         });
                     }
                     let wait = wait.unwrap_or_else(|| self.retry.backoff(attempt));
+                    m.retries.get_or_create(&resource).inc();
+                    if status == Some(429) {
+                        m.throttled.get_or_create(&resource).inc();
+                        m.throttle_wait
+                            .get_or_create(&resource)
+                            .inc_by(wait.as_secs_f64());
+                    }
                     tracing::warn!(
                         url = %url,
                         attempt,
@@ -248,13 +259,28 @@ impl GraphClient {
                 if let Some(problem) = tls_problem(url, &e) {
                     return Err(GraphError::Tls(problem));
                 }
+                crate::metrics::get()
+                    .requests
+                    .get_or_create(&crate::metrics::RequestLabels {
+                        resource: crate::metrics::resource_of(url),
+                        status: "error".into(),
+                    })
+                    .inc();
                 return Ok(Attempt::Retry(
                     None,
                     format!("request failed: {}", describe_reqwest_error(&e)),
+                    None,
                 ));
             }
         };
         let status = resp.status().as_u16();
+        crate::metrics::get()
+            .requests
+            .get_or_create(&crate::metrics::RequestLabels {
+                resource: crate::metrics::resource_of(url),
+                status: status.to_string(),
+            })
+            .inc();
         let retry_after = resp
             .headers()
             .get(RETRY_AFTER)
@@ -262,7 +288,7 @@ impl GraphClient {
             .and_then(parse_retry_after);
         let body = match read_body(resp).await {
             Ok(b) => b,
-            Err(why) => return Ok(Attempt::Retry(retry_after, why)),
+            Err(why) => return Ok(Attempt::Retry(retry_after, why, Some(status))),
         };
         let u = || url.to_string();
         match status {
@@ -293,6 +319,7 @@ impl GraphClient {
                     "Graph answered HTTP {status} ({})",
                     GraphErrorBody::parse(&body).describe()
                 ),
+                Some(status),
             )),
             _ => Err(GraphError::Status {
                 url: u(),

@@ -135,6 +135,10 @@ impl Output {
         self
     }
 
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
     /// `[output] format`.
     pub fn with_format(mut self, format: Format) -> Output {
         self.format = format;

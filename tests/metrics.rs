@@ -1,0 +1,209 @@
+//! `[metrics] listen`: `/metrics` (Prometheus text) and `/health` reflect a throttled stream, a
+//! failing stream and its recovery, driven by the simulator's fault controls.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use entra_source::simulator::{Fault, ALL_ROLES, TENANT_ID};
+use serde_json::Value;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn with_metrics(h: &Harness, port: u16, streams: &str) {
+    h.write_streams(&format!(
+        "[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n{streams}"
+    ));
+}
+
+async fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let r = reqwest::get(format!("http://127.0.0.1:{port}{path}"))
+        .await
+        .ok()?;
+    let status = r.status().as_u16();
+    Some((status, r.text().await.ok()?))
+}
+
+/// The value of the first sample whose line starts with `prefix` (name and labels).
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Polls `/health` until `want` holds (the run moves on its own interval; no fixed sleeps).
+async fn health_until(port: u16, what: &str, want: impl Fn(u16, &Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some((status, body)) = get(port, "/health").await {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            if want(status, &v) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: last /health {status} {v}"
+            );
+        }
+        assert!(Instant::now() < deadline, "{what}: /health never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_events_requests_and_throttling() {
+    let h = Harness::new("").await;
+    let port = free_port();
+    with_metrics(&h, port, "[streams.directory_audits]\n");
+    h.audits(2500, between_minutes_ago(50, 1));
+    h.sim.fault_every(
+        3,
+        Fault::Throttle {
+            retry_after: Some("0.2".into()),
+        },
+    );
+    let mut child = h.spawn_run();
+    let mut lines = stdout_lines(&mut child);
+    let mut got = Vec::new();
+    read_lines(&mut lines, 2500, &mut got).await;
+    let key = format!("{TENANT_ID}/directory_audits");
+    health_until(port, "healthy after the catch-up", |s, v| {
+        s == 200 && v["streams"][&key]["health"] == "ok"
+    })
+    .await;
+    let (status, text) = get(port, "/metrics").await.unwrap();
+    assert_eq!(status, 200);
+    let stream = format!("tenant=\"{TENANT_ID}\",stream=\"directory_audits\"");
+    assert_eq!(
+        sample(
+            &text,
+            &format!("entra_source_events_total{{{stream},format=\"native\"}}")
+        ),
+        Some(2500.0),
+        "{text}"
+    );
+    let ok = sample(
+        &text,
+        "entra_source_graph_requests_total{resource=\"auditLogs/directoryAudits\",status=\"200\"}",
+    )
+    .unwrap();
+    let throttled = sample(
+        &text,
+        "entra_source_graph_requests_total{resource=\"auditLogs/directoryAudits\",status=\"429\"}",
+    )
+    .unwrap();
+    assert!(ok >= 3.0 && throttled >= 1.0, "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "entra_source_graph_throttled_total{resource=\"auditLogs/directoryAudits\"}"
+        ),
+        Some(throttled)
+    );
+    let waited = sample(
+        &text,
+        "entra_source_graph_throttle_wait_seconds_total{resource=\"auditLogs/directoryAudits\"}",
+    )
+    .unwrap();
+    assert!(
+        waited >= 0.2 * throttled - 1e-9,
+        "{waited} for {throttled} 429s"
+    );
+    assert!(sample(&text, &format!("entra_source_pages_total{{{stream}}}")).unwrap() >= 3.0);
+    assert!(sample(&text, "entra_source_token_requests_total{").unwrap() >= 1.0);
+    assert!(sample(&text, "entra_source_state_writes_total").unwrap() >= 1.0);
+    let lag = sample(
+        &text,
+        &format!("entra_source_stream_lag_seconds{{{stream}}}"),
+    )
+    .unwrap();
+    assert!((0.0..60.0).contains(&lag), "lag {lag}");
+    assert!(
+        sample(
+            &text,
+            &format!("entra_source_stream_last_success_timestamp_seconds{{{stream}}}")
+        )
+        .unwrap()
+            > 1.7e9
+    );
+    assert_eq!(
+        sample(&text, &format!("entra_source_stream_healthy{{{stream}}}")),
+        Some(1.0)
+    );
+    child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_turns_503_while_a_stream_fails_and_200_when_it_recovers() {
+    let h = Harness::new("").await;
+    let port = free_port();
+    with_metrics(&h, port, "[streams.directory_audits]\n");
+    h.audits(50, between_minutes_ago(50, 1));
+    // Five malformed pages in a row: five failed polls, one a second, longer than two intervals.
+    h.sim
+        .push_faults(std::iter::repeat_n(Fault::MalformedPage, 5));
+    let mut child = h.spawn_run();
+    // Drain stdout meanwhile: a full pipe would stall the run.
+    let mut lines = stdout_lines(&mut child);
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        read_lines(&mut lines, 50, &mut got).await;
+        got
+    });
+    let failing = health_until(port, "503 while failing", |s, _| s == 503).await;
+    let f = &failing["failing"][0];
+    assert_eq!(f["stream"], "directory_audits");
+    assert_eq!(f["health"], "degraded");
+    assert!(
+        f["last_error"].as_str().unwrap().contains("malformed"),
+        "{f}"
+    );
+    let (_, text) = get(port, "/metrics").await.unwrap();
+    assert!(sample(&text, "entra_source_polls_failed_total{").unwrap() >= 2.0);
+    // The faults run out: the next poll succeeds and health recovers.
+    let ok = health_until(port, "200 after recovery", |s, _| s == 200).await;
+    assert_eq!(ok["status"], "ok");
+    assert_eq!(reader.await.unwrap().len(), 50, "every record, once");
+    child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_names_a_stream_stopped_by_a_missing_permission() {
+    let h = Harness::new("").await;
+    let port = free_port();
+    with_metrics(
+        &h,
+        port,
+        "[streams.directory_audits]\n[streams.risky_users]\n",
+    );
+    h.audits(20, between_minutes_ago(50, 1));
+    let roles: Vec<&str> = ALL_ROLES
+        .iter()
+        .copied()
+        .filter(|r| *r != "IdentityRiskyUser.Read.All")
+        .collect();
+    h.sim.set_roles(&roles);
+    let mut child = h.spawn_run();
+    let v = health_until(port, "503 naming risky_users", |s, v| {
+        s == 503 && v["failing"][0]["health"] == "error"
+    })
+    .await;
+    let failing = v["failing"].as_array().unwrap();
+    assert_eq!(failing.len(), 1, "{v}");
+    assert_eq!(failing[0]["stream"], "risky_users");
+    let err = failing[0]["last_error"].as_str().unwrap();
+    assert!(err.contains("IdentityRiskyUser.Read.All"), "{err}");
+    assert_eq!(
+        v["streams"][format!("{TENANT_ID}/directory_audits")]["healthy"],
+        true
+    );
+    child.kill().await.unwrap();
+}
