@@ -65,17 +65,37 @@ pub async fn run(
         }
     }
 
+    // Graph's application-wide reports limit, shared fairly: each tenant's budget is an equal
+    // share when the tenants together would exceed it, and one pacer holds them all under it.
+    let tenants = config.tenants.len();
+    let mut throttle = config.throttle;
+    throttle.reports_per_10s = config.throttle.reports_share(tenants);
+    if throttle.reports_per_10s < config.throttle.reports_per_10s {
+        tracing::info!(
+            tenants,
+            app_budget = config.throttle.app_reports_per_10s,
+            per_tenant = throttle.reports_per_10s,
+            "the tenants share the app's audit and sign-in budget: each is paced at an equal share per 10 s"
+        );
+    }
+    let shared_reports = Arc::new(crate::graph::Pacer::new(
+        config.throttle.app_reports_per_10s,
+        std::time::Duration::from_secs(10),
+    ));
     let mut pollers = Vec::new();
     for tenant in config.tenants {
         let tokens = Arc::new(TokenProvider::for_tenant(&http, &tenant));
-        let client = Arc::new(GraphClient::new(
-            http.clone(),
-            tenant.graph_url.clone(),
-            tokens,
-            RetryPolicy::default(),
-            shutdown.clone(),
-            config.throttle,
-        ));
+        let client = Arc::new(
+            GraphClient::new(
+                http.clone(),
+                tenant.graph_url.clone(),
+                tokens,
+                RetryPolicy::default(),
+                shutdown.clone(),
+                throttle,
+            )
+            .with_shared_reports(shared_reports.clone()),
+        );
         for settings in tenant.streams {
             for spec in StreamKind::specs(&settings) {
                 pollers.push(Arc::new(StreamPoller::new(

@@ -120,6 +120,9 @@ pub struct RawThrottle {
     pub reports_requests_per_10s: Option<u32>,
     /// Requests per second per tenant to identity protection (Graph: 1, for all apps together).
     pub identity_protection_requests_per_second: Option<u32>,
+    /// Requests per 10 s to the audit and sign-in logs across every tenant of this app (Graph:
+    /// 122). With many `[[tenants]]`, each gets an equal share of it.
+    pub app_reports_requests_per_10s: Option<u32>,
 }
 
 /// `[tenant]` / `[[tenants]]`: who to read and with which credentials.
@@ -269,7 +272,20 @@ pub struct Config {
 #[derive(Debug, Clone, Copy)]
 pub struct Throttle {
     pub reports_per_10s: u32,
+    /// Across every tenant of the app (`[throttle] app_reports_requests_per_10s`).
+    pub app_reports_per_10s: u32,
     pub identity_protection_per_second: u32,
+}
+
+impl Throttle {
+    /// One tenant's reports budget when `tenants` tenants share the app's: its own limit, or
+    /// an equal share of the app-wide one when that is smaller (at least 1), so that together
+    /// they never exceed Graph's application-wide limit and none starves another.
+    pub fn reports_share(&self, tenants: usize) -> u32 {
+        let n = u32::try_from(tenants.max(1)).unwrap_or(u32::MAX);
+        self.reports_per_10s
+            .min((self.app_reports_per_10s / n).max(1))
+    }
 }
 
 /// `streams.sign_ins.filter`.
@@ -492,6 +508,7 @@ impl Config {
         });
         let throttle = Throttle {
             reports_per_10s: raw.throttle.reports_requests_per_10s.unwrap_or(5),
+            app_reports_per_10s: raw.throttle.app_reports_requests_per_10s.unwrap_or(122),
             identity_protection_per_second: raw
                 .throttle
                 .identity_protection_requests_per_second
@@ -501,6 +518,10 @@ impl Config {
             (
                 "throttle.reports_requests_per_10s",
                 throttle.reports_per_10s,
+            ),
+            (
+                "throttle.app_reports_requests_per_10s",
+                throttle.app_reports_per_10s,
             ),
             (
                 "throttle.identity_protection_requests_per_second",

@@ -87,6 +87,8 @@ pub struct GraphClient {
     retry: RetryPolicy,
     shutdown: Shutdown,
     pacers: HashMap<Family, Pacer>,
+    /// The app-wide reports budget every tenant's client shares (`[[tenants]]`).
+    shared_reports: Option<Arc<Pacer>>,
 }
 
 enum Attempt {
@@ -125,7 +127,14 @@ impl GraphClient {
             retry,
             shutdown,
             pacers,
+            shared_reports: None,
         }
+    }
+
+    /// Also paces the reports family under an app-wide budget shared with other tenants.
+    pub fn with_shared_reports(mut self, pacer: Arc<Pacer>) -> GraphClient {
+        self.shared_reports = Some(pacer);
+        self
     }
 
     /// `{graph_url}/{version}{path}?{query}`.
@@ -173,9 +182,21 @@ impl GraphClient {
                         Some(p) => Some(p.acquire().await),
                         None => None,
                     };
+                    let shared = self
+                        .shared_reports
+                        .as_deref()
+                        .filter(|_| family == Family::Reports);
+                    let shared_slot = match shared {
+                        Some(p) => Some(p.acquire().await),
+                        None => None,
+                    };
                     let r = self.try_once(url, token.value.expose()).await;
+                    let done = std::time::Instant::now();
                     if let (Some(p), Some(slot)) = (pacer, slot) {
-                        p.complete(slot, std::time::Instant::now());
+                        p.complete(slot, done);
+                    }
+                    if let (Some(p), Some(slot)) = (shared, shared_slot) {
+                        p.complete(slot, done);
                     }
                     r
                 } => r?,

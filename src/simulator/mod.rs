@@ -128,6 +128,9 @@ pub(crate) struct SimState {
     rng: Rng,
     generated: u64,
     licences: HashSet<Licence>,
+    /// Tenant ids answered besides TENANT_ID and TENANT_DOMAIN (one simulator per tenant in
+    /// multi-tenant tests).
+    pub(crate) tenant_aliases: HashSet<String>,
     roles: Vec<String>,
     refused_filters: HashSet<(Resource, String)>,
     /// Enforce Graph's per-tenant limits: arrivals of accepted requests per family.
@@ -278,6 +281,7 @@ impl Simulator {
             licences: [Licence::P1, Licence::P2, Licence::WorkloadIdentitiesPremium]
                 .into_iter()
                 .collect(),
+            tenant_aliases: HashSet::new(),
             roles: ALL_ROLES.iter().map(|r| r.to_string()).collect(),
             refused_filters: HashSet::new(),
             enforce_limits: false,
@@ -362,6 +366,11 @@ impl Simulator {
     }
 
     /// The tenant's licences (default: all of them).
+    /// Answers token requests for this tenant id too (this simulator then stands for it).
+    pub fn accept_tenant(&self, id: &str) {
+        self.state().tenant_aliases.insert(id.to_ascii_lowercase());
+    }
+
     pub fn set_licences(&self, licences: &[Licence]) {
         self.state().licences = licences.iter().copied().collect();
     }

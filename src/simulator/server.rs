@@ -140,7 +140,14 @@ async fn token(
 
 fn issue_token(app: &App, tenant: &str, form: &HashMap<String, String>) -> Reply {
     let f = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
-    if !tenant.eq_ignore_ascii_case(TENANT_ID) && !tenant.eq_ignore_ascii_case(TENANT_DOMAIN) {
+    let alias = app
+        .state()
+        .tenant_aliases
+        .contains(&tenant.to_ascii_lowercase());
+    if !tenant.eq_ignore_ascii_case(TENANT_ID)
+        && !tenant.eq_ignore_ascii_case(TENANT_DOMAIN)
+        && !alias
+    {
         return aad_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
