@@ -155,26 +155,59 @@ impl StreamPoller {
         tracing::debug!(stream = %self.key(), %from, %to, queries = subs.len(), "polling window");
 
         let mut stats = PollStats::default();
-        for extra in &subs {
-            match self
-                .drain(from, to, extra.as_deref(), advance, &mut stats)
-                .await?
-            {
-                Drained::Done => {}
-                Drained::Interrupted => {
-                    stats.interrupted = true;
-                    return Ok(stats);
+        // A long catch-up (a first run with a long initial_lookback, or a long outage) goes
+        // window by window, as Graph advises, each checkpointed when drained.
+        let windows = backfill_windows(from, to);
+        let started = std::time::Instant::now();
+        for (i, &(w_from, w_to)) in windows.iter().enumerate() {
+            for extra in &subs {
+                match self
+                    .drain(w_from, w_to, extra.as_deref(), advance, &mut stats)
+                    .await?
+                {
+                    Drained::Done => {}
+                    Drained::Interrupted => {
+                        stats.interrupted = true;
+                        return Ok(stats);
+                    }
+                    Drained::FilterRefused(body) => {
+                        tracing::warn!(
+                            stream = %self.key(),
+                            "Graph refused the {} filter ({}); listing everything each poll and comparing with the state file instead",
+                            self.spec.time_field(),
+                            body.describe()
+                        );
+                        self.snapshot_mode.store(true, Ordering::Relaxed);
+                        return self.poll_snapshot().await;
+                    }
                 }
-                Drained::FilterRefused(body) => {
-                    tracing::warn!(
-                        stream = %self.key(),
-                        "Graph refused the {} filter ({}); listing everything each poll and comparing with the state file instead",
-                        self.spec.time_field(),
-                        body.describe()
-                    );
-                    self.snapshot_mode.store(true, Ordering::Relaxed);
-                    return self.poll_snapshot().await;
+            }
+            if i + 1 < windows.len() {
+                let mut st = self.state.lock().await;
+                let s = st.stream_mut(&self.tenant_id, &self.key());
+                let c = s.cursor.map_or(w_to, |c| c.max(w_to));
+                s.cursor = Some(c);
+                s.seen.prune_before(whole_seconds(c - late));
+                if s.not_before.is_some_and(|nb| nb <= c - late) {
+                    s.not_before = None;
                 }
+                st.save()?;
+                drop(st);
+                let elapsed = started.elapsed().as_secs_f64().max(0.001);
+                let done = (w_to - from).num_seconds() as f64;
+                let left = (to - w_to).num_seconds() as f64;
+                tracing::info!(
+                    tenant = %self.tenant_id,
+                    stream = %self.key(),
+                    window = i + 1,
+                    windows = windows.len(),
+                    emitted = stats.emitted,
+                    events_per_second = (stats.emitted as f64 / elapsed).round() as u64,
+                    cursor = %crate::event::graph_time(c),
+                    behind_seconds = left as i64,
+                    eta_seconds = (left * elapsed / done.max(1.0)).round() as u64,
+                    "backfill: window checkpointed"
+                );
             }
         }
 
@@ -545,6 +578,24 @@ impl StreamPoller {
             other => format!("stream {name}: {other}"),
         }
     }
+}
+
+/// A catch-up longer than this is read window by window.
+pub const BACKFILL_WINDOW: chrono::Duration = chrono::Duration::days(1);
+
+/// `[from, to]` cut into consecutive windows of at most [`BACKFILL_WINDOW`].
+pub fn backfill_windows(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut out = Vec::new();
+    let mut start = from;
+    while to - start > BACKFILL_WINDOW {
+        out.push((start, start + BACKFILL_WINDOW));
+        start += BACKFILL_WINDOW;
+    }
+    out.push((start, to));
+    out
 }
 
 pub fn log_poll(p: &StreamPoller, stats: &PollStats) {
