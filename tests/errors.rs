@@ -268,6 +268,21 @@ async fn secrets_and_tokens_never_reach_stdout_stderr_or_the_state_file() {
     outputs.push(r.stdout);
     outputs.push(r.stderr);
     outputs.push(std::fs::read_to_string(&h.state).unwrap());
+    // What the state tools print too (the last error of a refused secret included).
+    let mut cmd = h.command(&[
+        "state",
+        "show",
+        "--config",
+        h.config.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    cmd.env("RUST_LOG", "trace");
+    let r = finish(cmd.spawn().unwrap()).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stdout.contains("7000215"), "{}", r.stdout);
+    outputs.push(r.stdout);
+    outputs.push(r.stderr);
 
     let tokens = h.sim.issued_tokens();
     assert!(tokens.len() >= 3, "{tokens:?}");

@@ -207,3 +207,46 @@ async fn health_names_a_stream_stopped_by_a_missing_permission() {
     );
     child.kill().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_stuck_failing_logs_one_line_per_poll_not_one_per_retry() {
+    let h = Harness::new("").await;
+    h.audits(10, between_minutes_ago(50, 1));
+    // Every request answers 503 (Retry-After 0.01 s): each poll exhausts its 8 attempts.
+    h.sim.fault_every(
+        1,
+        Fault::Unavailable {
+            retry_after: Some("0.01".into()),
+        },
+    );
+    let child = h.spawn_run();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.graph_requests().len() < 8 * 3 + 1 {
+        assert!(Instant::now() < deadline, "polls never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    let r = finish(child).await;
+    let failed = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("poll failed"))
+        .count();
+    let requests = h.graph_requests().len();
+    assert!(failed >= 3, "{}", r.stderr);
+    // One line per failed poll (each of 8 requests), none per retry.
+    assert!(
+        failed <= requests / 8 + 1,
+        "{failed} lines for {requests} requests"
+    );
+    assert!(!r.stderr.contains("retrying the same URL"), "{}", r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("poll failed"))
+        .unwrap();
+    assert!(line.contains("503") && line.contains('8'), "{line}");
+}

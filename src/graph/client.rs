@@ -241,7 +241,9 @@ impl GraphClient {
                             .get_or_create(&resource)
                             .inc_by(wait.as_secs_f64());
                     }
-                    tracing::warn!(
+                    // Debug only: a stream stuck failing logs one line per poll (the poll's
+                    // own failure line, which carries the attempts), not one per retry.
+                    tracing::debug!(
                         url = %url,
                         attempt,
                         wait_ms = wait.as_millis() as u64,

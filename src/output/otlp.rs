@@ -299,12 +299,22 @@ impl OtlpSink {
                 Attempt::Retry(after, why) => {
                     self.retries += 1;
                     let wait = after.unwrap_or_else(|| self.retry.backoff(attempt));
-                    tracing::warn!(
-                        url = %self.url,
-                        attempt,
-                        wait_ms = wait.as_millis() as u64,
-                        "OTLP export not acknowledged ({why}); retrying, the checkpoint waits"
-                    );
+                    // The first failure and every tenth: a Collector that stays down does not
+                    // flood the log.
+                    if attempt == 1 || attempt.is_multiple_of(10) {
+                        tracing::warn!(
+                            url = %self.url,
+                            attempt,
+                            wait_ms = wait.as_millis() as u64,
+                            "OTLP export not acknowledged ({why}); retrying, the checkpoint waits"
+                        );
+                    } else {
+                        tracing::debug!(
+                            url = %self.url,
+                            attempt,
+                            "OTLP export not acknowledged ({why}); retrying"
+                        );
+                    }
                     if !self.shutdown.sleep(wait).await {
                         return Err(OutputError::Shutdown);
                     }
