@@ -18,6 +18,7 @@ pub mod logging;
 pub mod metrics;
 pub mod output;
 pub mod poll;
+pub mod progress;
 pub mod runner;
 pub mod shutdown;
 pub mod simulator;

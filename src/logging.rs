@@ -14,9 +14,10 @@ pub enum LogFormat {
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    crate::progress::init(format == LogFormat::Text);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::progress::Writer)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let _ = match format {

@@ -159,6 +159,14 @@ impl StreamPoller {
         // window by window, as Graph advises, each checkpointed when drained.
         let windows = backfill_windows(from, to);
         let started = std::time::Instant::now();
+        let bar = crate::progress::backfill_bar(
+            &format!("{}/{}", short(&self.tenant_id), self.key()),
+            if windows.len() > 1 {
+                (to - from).num_seconds().max(0) as u64
+            } else {
+                0
+            },
+        );
         for (i, &(w_from, w_to)) in windows.iter().enumerate() {
             for extra in &subs {
                 match self
@@ -196,6 +204,14 @@ impl StreamPoller {
                 let elapsed = started.elapsed().as_secs_f64().max(0.001);
                 let done = (w_to - from).num_seconds() as f64;
                 let left = (to - w_to).num_seconds() as f64;
+                bar.set(done as u64, || {
+                    format!(
+                        "{} records, {}/s, {} behind",
+                        stats.emitted,
+                        (stats.emitted as f64 / elapsed).round(),
+                        crate::config::format_duration(std::time::Duration::from_secs(left as u64))
+                    )
+                });
                 tracing::info!(
                     tenant = %self.tenant_id,
                     stream = %self.key(),
@@ -578,6 +594,11 @@ impl StreamPoller {
             other => format!("stream {name}: {other}"),
         }
     }
+}
+
+/// The first block of a tenant id, for bar labels.
+fn short(tenant: &str) -> &str {
+    tenant.split(['-', '.']).next().unwrap_or(tenant)
 }
 
 /// A catch-up longer than this is read window by window.

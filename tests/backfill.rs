@@ -118,3 +118,49 @@ async fn backfill_progress_is_logged_per_window() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_backfill_draws_a_progress_bar_per_stream() {
+    // A pseudo-terminal for stderr through util-linux `script`; events still go to a file.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("util-linux `script` is not installed: no pseudo-terminal, test not run");
+        return;
+    }
+    let h = Harness::new("").await;
+    h.write_streams("[streams.directory_audits]\ninitial_lookback = \"5d\"\n");
+    let now = Utc::now();
+    h.sim.generate(
+        Resource::DirectoryAudits,
+        500,
+        Spread::Between(
+            now - chrono::Duration::days(5),
+            now - chrono::Duration::minutes(1),
+        ),
+    );
+    h.sim.set_delay(Duration::from_millis(60));
+    let events = h.dir.path().join("events.ndjson");
+    let cmd = format!(
+        "{} run --config {} --once > {}",
+        env!("CARGO_BIN_EXE_entra-source"),
+        h.config.display(),
+        events.display()
+    );
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{tty}");
+    assert!(
+        tty.contains("/directory_audits") && tty.contains("ETA") && tty.contains("records"),
+        "no progress bar on the terminal: {tty}"
+    );
+    let written = std::fs::read_to_string(&events).unwrap();
+    assert_eq!(written.lines().count(), 500);
+}
