@@ -26,3 +26,21 @@ fn every_example_config_validates() {
     }
     assert!(checked >= 2, "only {checked} example configs found");
 }
+
+#[test]
+fn the_multi_tenant_example_gives_each_tenant_its_streams_and_a_fair_share() {
+    std::env::set_var("ENTRA_CLIENT_SECRET", "example-secret");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("config-examples/entra-source-multi-tenant.toml");
+    let c = Config::load(&path).unwrap();
+    assert_eq!(c.tenants.len(), 3);
+    assert_eq!(c.tenants[0].streams.len(), 3);
+    assert_eq!(
+        c.tenants[2].streams.len(),
+        1,
+        "the third tenant reads audits only"
+    );
+    assert_eq!(c.throttle.app_reports_per_10s, 122);
+    assert_eq!(c.throttle.reports_share(3), 5);
+    assert!(c.metrics_listen.is_some());
+}

@@ -115,3 +115,59 @@ fn many_tenants_share_the_apps_reports_budget_equally() {
         assert!(t.reports_share(n) as usize * n <= 122, "{n} tenants");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tenants_are_paced_together_under_the_app_budget_and_fairly() {
+    let h = Harness::new("").await;
+    let sims = [
+        Simulator::start().await.unwrap(),
+        Simulator::start().await.unwrap(),
+    ];
+    for (sim, id) in sims.iter().zip([A, B]) {
+        sim.accept_tenant(id);
+        // Three pages each: more than the tenant's share of one window.
+        sim.generate(Resource::DirectoryAudits, 2500, between_minutes_ago(50, 1));
+    }
+    let secret = h.dir.path().join("secret");
+    let mut config = format!(
+        "[throttle]\nreports_requests_per_10s = 5\napp_reports_requests_per_10s = 4\nidentity_protection_requests_per_second = 1000\n\n[state]\npath = \"{}\"\n\n[streams.directory_audits]\n\n",
+        h.state.display()
+    );
+    for (sim, id) in sims.iter().zip([A, B]) {
+        config.push_str(&tenant_toml(id, sim, &secret));
+    }
+    std::fs::write(&h.config, config).unwrap();
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.events().len(), 5000);
+    assert!(r.stderr.contains("equal share"), "{}", r.stderr);
+    // Every request of both tenants on one clock.
+    let mut arrivals: Vec<(std::time::Instant, usize)> = Vec::new();
+    for (i, sim) in sims.iter().enumerate() {
+        for req in sim.requests().into_iter().filter(|r| r.is_graph()) {
+            arrivals.push((req.at, i));
+        }
+    }
+    arrivals.sort();
+    assert_eq!(arrivals.len(), 6);
+    // In any 10 s: at most 4 together (the app budget) and 2 per tenant (its equal share).
+    for (k, (start, _)) in arrivals.iter().enumerate() {
+        let window: Vec<usize> = arrivals[k..]
+            .iter()
+            .take_while(|(t, _)| t.duration_since(*start) < std::time::Duration::from_secs(10))
+            .map(|(_, i)| *i)
+            .collect();
+        assert!(window.len() <= 4, "{} requests within 10 s", window.len());
+        for tenant in 0..2 {
+            let n = window.iter().filter(|i| **i == tenant).count();
+            assert!(n <= 2, "tenant {tenant}: {n} requests within 10 s");
+        }
+    }
+    // Fair: each tenant had its two first requests in the first window.
+    let first_four: Vec<usize> = arrivals[..4].iter().map(|(_, i)| *i).collect();
+    assert_eq!(
+        first_four.iter().filter(|i| **i == 0).count(),
+        2,
+        "{first_four:?}"
+    );
+}
