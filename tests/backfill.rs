@@ -37,27 +37,8 @@ async fn a_14_day_backfill_checkpoints_as_it_goes_and_a_kill_loses_nothing() {
     let mut delivered: Vec<String> = Vec::new();
     let mut kills = 0;
     for target in [1500usize, 4000, 7300] {
-        let mut child = h.spawn_run();
-        let mut lines = stdout_lines(&mut child);
-        let mut got = Vec::new();
-        read_lines(
-            &mut lines,
-            target.saturating_sub(delivered.len()).max(1),
-            &mut got,
-        )
-        .await;
-        child.kill().await.unwrap();
+        delivered.extend(run_then_kill_9(&h, target.saturating_sub(delivered.len())).await);
         kills += 1;
-        while let Ok(Some(l)) = lines.next_line().await {
-            got.push(l);
-        }
-        if got
-            .last()
-            .is_some_and(|l| serde_json::from_str::<serde_json::Value>(l).is_err())
-        {
-            got.pop();
-        }
-        delivered.extend(event_ids(&parse_lines(&got.join("\n"))));
         // The non-advancing stream checkpointed whole windows while the run was alive.
         if kills == 3 {
             let state = h.state_json();
@@ -84,8 +65,8 @@ async fn a_14_day_backfill_checkpoints_as_it_goes_and_a_kill_loses_nothing() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backfill_progress_is_logged_per_window() {
+/// 500 audits over the last five days, read with a 5-day initial lookback.
+async fn five_day_backfill() -> Harness {
     let h = Harness::new("").await;
     h.write_streams("[streams.directory_audits]\ninitial_lookback = \"5d\"\n");
     let now = Utc::now();
@@ -97,6 +78,12 @@ async fn backfill_progress_is_logged_per_window() {
             now - chrono::Duration::minutes(1),
         ),
     );
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_progress_is_logged_per_window() {
+    let h = five_day_backfill().await;
     let r = h.run_once().await;
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_eq!(r.events().len(), 500);
@@ -130,17 +117,7 @@ async fn on_a_terminal_backfill_draws_a_progress_bar_per_stream() {
         eprintln!("util-linux `script` is not installed: no pseudo-terminal, test not run");
         return;
     }
-    let h = Harness::new("").await;
-    h.write_streams("[streams.directory_audits]\ninitial_lookback = \"5d\"\n");
-    let now = Utc::now();
-    h.sim.generate(
-        Resource::DirectoryAudits,
-        500,
-        Spread::Between(
-            now - chrono::Duration::days(5),
-            now - chrono::Duration::minutes(1),
-        ),
-    );
+    let h = five_day_backfill().await;
     h.sim.set_delay(Duration::from_millis(60));
     let events = h.dir.path().join("events.ndjson");
     let cmd = format!(

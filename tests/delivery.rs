@@ -273,29 +273,10 @@ async fn kill_9_at_many_points_then_restart_loses_nothing_and_repeats_at_most_th
     let kill_after: [usize; 5] = [1, 1700, 2999, 5234, 8000];
     let mut kills = 0;
     for target in kill_after {
-        let mut child = h.spawn_run();
-        let mut lines = stdout_lines(&mut child);
-        let mut got = Vec::new();
-        read_lines(
-            &mut lines,
-            target.saturating_sub(delivered.len()).max(1),
-            &mut got,
-        )
-        .await;
-        child.kill().await.unwrap();
-        kills += 1;
         // What the process wrote before it died is delivered too.
-        while let Ok(Some(l)) = lines.next_line().await {
-            got.push(l);
-        }
-        // A line cut by the kill is not an event; its record comes again after the restart.
-        if got
-            .last()
-            .is_some_and(|l| serde_json::from_str::<serde_json::Value>(l).is_err())
-        {
-            got.pop();
-        }
-        delivered.extend(event_ids(&parse_lines(&got.join("\n"))));
+        let got = run_then_kill_9(&h, target.saturating_sub(delivered.len())).await;
+        kills += 1;
+        delivered.extend(got);
     }
     let last = h.run_once().await;
     assert_eq!(last.code, Some(0), "{}", last.stderr);
@@ -321,17 +302,7 @@ async fn sigterm_finishes_the_page_saves_and_exits_zero_within_three_seconds() {
     let mut lines = stdout_lines(&mut child);
     let mut got = Vec::new();
     read_lines(&mut lines, 1000, &mut got).await;
-    let pid = child.id().unwrap();
-    let sent = std::time::Instant::now();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
-        .await
-        .expect("exit")
-        .unwrap();
-    let took = sent.elapsed();
+    let (status, took) = sigterm(&mut child).await;
     assert_eq!(status.code(), Some(0));
     assert!(took < Duration::from_secs(3), "took {took:?}");
     while let Ok(Some(l)) = lines.next_line().await {

@@ -207,18 +207,9 @@ async fn the_checkpoint_waits_for_the_collector_and_a_stop_loses_nothing() {
         assert!(tokio::time::Instant::now() < deadline, "no export attempts");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let pid = child.id().unwrap();
-    let sent = std::time::Instant::now();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
-        .await
-        .expect("exit")
-        .unwrap();
+    let (status, took) = sigterm(&mut child).await;
     assert_eq!(status.code(), Some(0));
-    assert!(sent.elapsed() < Duration::from_secs(3));
+    assert!(took < Duration::from_secs(3));
     assert!(rx.lock().unwrap().acknowledged.is_empty());
     let before = h.state.exists().then(|| cursor(&h, "directory_audits"));
     assert!(

@@ -271,3 +271,38 @@ pub fn assert_native_audit_event(e: &Value) {
         );
     }
 }
+
+/// Sends SIGTERM and waits (at most 5 s) for the exit: its status and how long it took.
+pub async fn sigterm(child: &mut Child) -> (std::process::ExitStatus, Duration) {
+    let pid = child.id().expect("a running child");
+    let sent = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("no exit within 5 s of SIGTERM")
+        .unwrap();
+    (status, sent.elapsed())
+}
+
+/// Starts a run, reads `n` stdout lines, SIGKILLs it, and returns the ids of every whole event
+/// it wrote (a line cut by the kill is not an event; its record comes again after a restart).
+pub async fn run_then_kill_9(h: &Harness, n: usize) -> Vec<String> {
+    let mut child = h.spawn_run();
+    let mut lines = stdout_lines(&mut child);
+    let mut got = Vec::new();
+    read_lines(&mut lines, n.max(1), &mut got).await;
+    child.kill().await.unwrap();
+    while let Ok(Some(l)) = lines.next_line().await {
+        got.push(l);
+    }
+    if got
+        .last()
+        .is_some_and(|l| serde_json::from_str::<Value>(l).is_err())
+    {
+        got.pop();
+    }
+    event_ids(&parse_lines(&got.join("\n")))
+}
