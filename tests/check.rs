@@ -57,11 +57,7 @@ async fn all_ok_then_a_permission_then_a_licence_missing() {
     assert_eq!(graph.len(), 12);
     assert!(graph.iter().all(|q| q.query == "%24top=1"));
 
-    let roles: Vec<&str> = ALL_ROLES
-        .iter()
-        .copied()
-        .filter(|r| *r != "IdentityRiskyUser.Read.All")
-        .collect();
+    let roles = roles_without("IdentityRiskyUser.Read.All");
     h.sim.set_roles(&roles);
     let (text, report) = check(&h).await;
     assert_eq!(text.code, Some(1));

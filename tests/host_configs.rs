@@ -264,11 +264,7 @@ async fn otel_collector_otlp_config_receives_what_entra_source_pushes() {
     // SIGTERM ends it cleanly.
     let h = Harness::new("").await;
     h.audits(5, between_minutes_ago(30, 1));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     h.write_streams(&format!(
         "[output]\nformat = \"ocsf\"\notlp_endpoint = \"http://127.0.0.1:{port}\"\n[streams.directory_audits]\n"
     ));

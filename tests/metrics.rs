@@ -6,16 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use entra_source::simulator::{Fault, ALL_ROLES, TENANT_ID};
+use entra_source::simulator::{Fault, TENANT_ID};
 use serde_json::Value;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn with_metrics(h: &Harness, port: u16, streams: &str) {
     h.write_streams(&format!(
@@ -185,11 +177,7 @@ async fn health_names_a_stream_stopped_by_a_missing_permission() {
         "[streams.directory_audits]\n[streams.risky_users]\n",
     );
     h.audits(20, between_minutes_ago(50, 1));
-    let roles: Vec<&str> = ALL_ROLES
-        .iter()
-        .copied()
-        .filter(|r| *r != "IdentityRiskyUser.Read.All")
-        .collect();
+    let roles = roles_without("IdentityRiskyUser.Read.All");
     h.sim.set_roles(&roles);
     let mut child = h.spawn_run();
     let v = health_until(port, "503 naming risky_users", |s, v| {

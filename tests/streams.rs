@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::*;
-use entra_source::simulator::{Fault, Licence, Resource, Spread, ALL_ROLES, TENANT_ID};
+use entra_source::simulator::{Fault, Licence, Resource, Spread, TENANT_ID};
 use serde_json::json;
 
 fn set(ids: &[String]) -> HashSet<String> {
@@ -431,11 +431,7 @@ async fn a_missing_licence_or_permission_disables_one_stream_and_the_others_deli
         .generate(Resource::RiskDetections, 700, between_minutes_ago(40, 1));
     h.sim
         .generate(Resource::RiskyUsers, 10, between_minutes_ago(40, 1));
-    let roles: Vec<&str> = ALL_ROLES
-        .iter()
-        .copied()
-        .filter(|r| *r != "IdentityRiskyUser.Read.All")
-        .collect();
+    let roles = roles_without("IdentityRiskyUser.Read.All");
     h.sim.set_roles(&roles);
     let r = h.run_once().await;
     assert_eq!(r.code, Some(1));

@@ -306,3 +306,21 @@ pub async fn run_then_kill_9(h: &Harness, n: usize) -> Vec<String> {
     }
     event_ids(&parse_lines(&got.join("\n")))
 }
+
+/// Every application permission the simulator knows but `missing`.
+pub fn roles_without(missing: &str) -> Vec<&'static str> {
+    entra_source::simulator::ALL_ROLES
+        .iter()
+        .copied()
+        .filter(|r| *r != missing)
+        .collect()
+}
+
+/// A loopback port nothing listens on (for a Collector that is down, a metrics endpoint).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
