@@ -202,7 +202,7 @@ pub fn main() -> ExitCode {
             let path = match &action {
                 StateCommand::Show { config, .. } | StateCommand::Reset { config, .. } => config,
             };
-            let config = match Config::load(path) {
+            let config = match Config::load_without_credentials(path) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!("{e}");

@@ -176,3 +176,36 @@ async fn reset_errors_name_the_problem() {
         .await;
     r.fails_with(2, &["risky_users", "enabled"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_commands_need_no_credential_in_the_shell() {
+    let h = Harness::new("").await;
+    h.audits(5, between_minutes_ago(30, 1));
+    assert_eq!(h.run_once().await.code, Some(0));
+    // The operator's shell lacks the service's secret variable: state commands still work.
+    let text = std::fs::read_to_string(&h.config).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("client_secret_file"))
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &h.config,
+        text.replace(
+            &line,
+            "client_secret_env = \"ENTRA_SOURCE_UNSET_IN_THIS_SHELL\"",
+        ),
+    )
+    .unwrap();
+    let show = h.run_args(&state_args(&h, &["show"])).await;
+    assert_eq!(show.code, Some(0), "{}", show.stderr);
+    assert!(show.stdout.contains("directory_audits") && show.stdout.contains(" ok "));
+    let reset = h
+        .run_args(&state_args(&h, &["reset", "--stream", "directory_audits"]))
+        .await;
+    assert_eq!(reset.code, Some(0), "{}", reset.stderr);
+    // A run still needs it, and says so before any network call.
+    h.run_once()
+        .await
+        .fails_with(2, &["ENTRA_SOURCE_UNSET_IN_THIS_SHELL"]);
+}

@@ -416,16 +416,35 @@ impl Config {
     /// Reads, parses and validates `path`. The secret is read here too, so a missing one is a
     /// config error (exit 2) found before any network call.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with(path, true)
+    }
+
+    /// The same without reading credentials (secrets, certificates, tokens): for the `state`
+    /// commands, which never authenticate and may run where the secret's variable is unset.
+    /// The credential of each tenant is an empty placeholder that must not be used.
+    pub fn load_without_credentials(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with(path, false)
+    }
+
+    fn load_with(path: &Path, credentials: bool) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
         let raw = parse_raw(path, &text)?;
-        Config::validate(path, raw)
+        Config::validate_with(path, raw, credentials)
     }
 
     /// Turns the raw file into settings, or names the first problem.
     pub fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
+        Config::validate_with(path, raw, true)
+    }
+
+    fn validate_with(
+        path: &Path,
+        raw: RawConfig,
+        credentials: bool,
+    ) -> Result<Config, ConfigError> {
         let mut tenants_raw = Vec::new();
         match (raw.tenant, raw.tenants) {
             (Some(_), Some(_)) => {
@@ -488,7 +507,7 @@ impl Config {
             };
             let streams =
                 validate_streams(&streams_prefix, &streams_raw, poll_lookback, poll_late)?;
-            tenants.push(validate_tenant(&prefix, t, streams)?);
+            tenants.push(validate_tenant(&prefix, t, streams, credentials)?);
         }
         let mut seen = BTreeMap::new();
         for t in &tenants {
@@ -917,6 +936,7 @@ fn validate_tenant(
     prefix: &str,
     t: RawTenant,
     streams: Vec<StreamSettings>,
+    credentials: bool,
 ) -> Result<TenantSettings, ConfigError> {
     let key = |k: &str| format!("{prefix}.{k}");
     // AKS workload identity injects these; explicit keys win.
@@ -951,7 +971,14 @@ fn validate_tenant(
         .clone()
         .filter(|s| !s.trim().is_empty())
         .or_else(|| env("AZURE_CLIENT_ID"));
-    let credential = validate_credential(prefix, &t, &env)?;
+    let credential = if credentials {
+        validate_credential(prefix, &t, &env)?
+    } else {
+        Credential::Secret {
+            secret: Secret::new(String::new()),
+            file: None,
+        }
+    };
     let client_id = match (&credential, client_id) {
         (_, Some(c)) => c,
         // A system-assigned managed identity needs no client id.
