@@ -397,6 +397,27 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_file_is_read_and_written_back_as_version_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        fs::write(
+            &path,
+            r#"{"version":1,"tenants":{"t":{"streams":{"directory_audits":{
+                "cursor":"2026-01-01T10:00:00Z","seen":{"2026-01-01T09:59:59Z":["x"]},
+                "last_success":"2026-01-01T10:00:01Z"}}}}}"#,
+        )
+        .unwrap();
+        let st = StateStore::open(&path).unwrap();
+        let s = st.stream("t", "directory_audits").unwrap();
+        assert_eq!(s.cursor, Some(t("2026-01-01T10:00:00Z")));
+        assert!(s.seen.contains("x") && s.health.is_none() && s.not_before.is_none());
+        st.save().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(v["version"], STATE_VERSION);
+        assert_eq!(STATE_VERSION, 2);
+    }
+
+    #[test]
     fn corrupt_and_future_files_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
