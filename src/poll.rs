@@ -192,13 +192,7 @@ impl StreamPoller {
             }
             if i + 1 < windows.len() {
                 let mut st = self.state.lock().await;
-                let s = st.stream_mut(&self.tenant_id, &self.key());
-                let c = s.cursor.map_or(w_to, |c| c.max(w_to));
-                s.cursor = Some(c);
-                s.seen.prune_before(whole_seconds(c - late));
-                if s.not_before.is_some_and(|nb| nb <= c - late) {
-                    s.not_before = None;
-                }
+                let c = window_drained(st.stream_mut(&self.tenant_id, &self.key()), w_to, late);
                 st.save()?;
                 drop(st);
                 let elapsed = started.elapsed().as_secs_f64().max(0.001);
@@ -230,12 +224,7 @@ impl StreamPoller {
         // The window is drained: move the cursor to its end and forget what cannot come back.
         let mut st = self.state.lock().await;
         let s = st.stream_mut(&self.tenant_id, &self.key());
-        let new_cursor = s.cursor.map_or(to, |c| c.max(to));
-        s.cursor = Some(new_cursor);
-        s.seen.prune_before(whole_seconds(new_cursor - late));
-        if s.not_before.is_some_and(|nb| nb <= new_cursor - late) {
-            s.not_before = None;
-        }
+        window_drained(s, to, late);
         s.last_success = Some(Utc::now());
         stats.cursor = s.cursor;
         st.save()?;
@@ -490,30 +479,36 @@ impl StreamPoller {
             }
             Err(_) => Some(Health::Error),
         };
-        if let Some(health) = health {
-            crate::metrics::get().poll_done(
-                &self.tenant_id,
-                &self.key(),
-                health,
-                r.as_ref().ok().and_then(|s| s.cursor),
-                r.as_ref().err().map(|e| self.explain(e)),
-            );
-            let mut st = self.state.lock().await;
-            let s = st.stream_mut(&self.tenant_id, &self.key());
-            s.health = Some(health);
-            match &r {
-                Ok(_) => s.consecutive_failures = 0,
-                Err(e) => {
-                    s.consecutive_failures = s.consecutive_failures.saturating_add(1);
-                    s.last_error = Some(self.explain(e));
-                    s.last_error_at = Some(Utc::now());
-                }
+        let Some(health) = health else {
+            return r;
+        };
+        let error = r.as_ref().err().map(|e| self.explain(e));
+        crate::metrics::get().poll_done(
+            &self.tenant_id,
+            &self.key(),
+            health,
+            r.as_ref().ok().and_then(|s| s.cursor),
+            error.clone(),
+        );
+        let mut st = self.state.lock().await;
+        let s = st.stream_mut(&self.tenant_id, &self.key());
+        // A healthy stream that stays healthy: the poll's own checkpoint already holds it.
+        if error.is_none() && s.health == Some(health) && s.consecutive_failures == 0 {
+            return r;
+        }
+        s.health = Some(health);
+        match error {
+            None => s.consecutive_failures = 0,
+            Some(error) => {
+                s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+                s.last_error = Some(error);
+                s.last_error_at = Some(Utc::now());
             }
-            // A failure is recorded even when the write fails; the poll's own error wins.
-            let saved = st.save();
-            if let (Ok(_), Err(e)) = (&r, saved) {
-                return Err(e.into());
-            }
+        }
+        // A failure is recorded even when the write fails; the poll's own error wins.
+        let saved = st.save();
+        if let (Ok(_), Err(e)) = (&r, saved) {
+            return Err(e.into());
         }
         r
     }
@@ -594,6 +589,19 @@ impl StreamPoller {
             other => format!("stream {name}: {other}"),
         }
     }
+}
+
+/// A window `[…, to]` is drained: the cursor moves to `to` (never back), the ids that cannot be
+/// read again are forgotten, and a `state reset` floor behind the next window is cleared.
+/// Returns the new cursor.
+fn window_drained(s: &mut StreamState, to: DateTime<Utc>, late: chrono::Duration) -> DateTime<Utc> {
+    let cursor = s.cursor.map_or(to, |c| c.max(to));
+    s.cursor = Some(cursor);
+    s.seen.prune_before(whole_seconds(cursor - late));
+    if s.not_before.is_some_and(|nb| nb <= cursor - late) {
+        s.not_before = None;
+    }
+    cursor
 }
 
 /// The first block of a tenant id, for bar labels.
