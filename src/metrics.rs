@@ -334,3 +334,44 @@ pub async fn serve(
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_allows_two_intervals_before_a_first_success_then_fails() {
+        let m = Metrics::new();
+        m.set_run(Duration::from_secs(60));
+        m.register_stream("t", "directory_audits");
+        // Young run, no poll finished yet: healthy ("starting").
+        let (ok, body) = m.health();
+        assert!(ok, "{body}");
+        assert_eq!(body["streams"]["t/directory_audits"]["health"], "starting");
+        // A failed poll inside the allowance is degraded but still healthy.
+        m.poll_done(
+            "t",
+            "directory_audits",
+            Health::Degraded,
+            None,
+            Some("boom".into()),
+        );
+        assert!(m.health().0);
+        // Two intervals after the start without a success: failing, naming the error.
+        lock(&m.started).0 = Utc::now() - chrono::Duration::seconds(121);
+        let (ok, body) = m.health();
+        assert!(!ok);
+        assert_eq!(body["failing"][0]["last_error"], "boom");
+        // A success heals it; an error stops it at once.
+        m.poll_done("t", "directory_audits", Health::Ok, None, None);
+        assert!(m.health().0);
+        m.poll_done(
+            "t",
+            "directory_audits",
+            Health::Error,
+            None,
+            Some("403".into()),
+        );
+        assert!(!m.health().0);
+    }
+}
