@@ -25,3 +25,4 @@ pub mod simulator;
 pub mod state;
 pub mod state_tools;
 pub mod streams;
+pub mod tenant;

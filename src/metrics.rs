@@ -21,17 +21,57 @@ use serde_json::json;
 
 use crate::state::Health;
 
+/// One label per dimension: `stream="sign_ins"` and `sign_in_type="interactiveUser"` (empty,
+/// and so absent to Prometheus, for the other streams), never a composite value.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StreamLabels {
     pub tenant: String,
     pub stream: String,
+    pub sign_in_type: String,
+}
+
+impl StreamLabels {
+    /// From a state-file section (`sign_ins.interactiveUser`, `directory_audits`).
+    pub fn new(tenant: &str, section: &str) -> StreamLabels {
+        let (stream, sign_in_type) = split_section(section);
+        StreamLabels {
+            tenant: tenant.to_string(),
+            stream: stream.to_string(),
+            sign_in_type: sign_in_type.unwrap_or_default().to_string(),
+        }
+    }
+}
+
+/// `sign_ins.interactiveUser` → (`sign_ins`, `Some("interactiveUser")`).
+pub fn split_section(section: &str) -> (&str, Option<&str>) {
+    match section.split_once('.') {
+        Some((stream, sub)) => (stream, Some(sub)),
+        None => (section, None),
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabels {
     pub tenant: String,
     pub stream: String,
+    pub sign_in_type: String,
     pub format: String,
+}
+
+impl EventLabels {
+    pub fn new(tenant: &str, section: &str, format: &str) -> EventLabels {
+        let StreamLabels {
+            tenant,
+            stream,
+            sign_in_type,
+        } = StreamLabels::new(tenant, section);
+        EventLabels {
+            tenant,
+            stream,
+            sign_in_type,
+            format: format.to_string(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -185,10 +225,7 @@ impl Metrics {
         cursor: Option<DateTime<Utc>>,
         error: Option<String>,
     ) {
-        let labels = StreamLabels {
-            tenant: tenant.to_string(),
-            stream: stream.to_string(),
-        };
+        let labels = StreamLabels::new(tenant, stream);
         let mut streams = lock(&self.streams);
         let s = streams
             .entry((tenant.to_string(), stream.to_string()))
@@ -221,10 +258,7 @@ impl Metrics {
             if let Some(c) = s.cursor {
                 let lag = (now - c).num_milliseconds().max(0) as f64 / 1000.0;
                 self.lag
-                    .get_or_create(&StreamLabels {
-                        tenant: tenant.clone(),
-                        stream: stream.clone(),
-                    })
+                    .get_or_create(&StreamLabels::new(tenant, stream))
                     .set(lag);
             }
         }
@@ -247,9 +281,11 @@ impl Metrics {
             let ok = now - since <= allowance && s.health != Some(Health::Error);
             let t =
                 |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+            let (name, sign_in_type) = split_section(stream);
             let v = json!({
                 "tenant": tenant,
-                "stream": stream,
+                "stream": name,
+                "sign_in_type": sign_in_type,
                 "healthy": ok,
                 "health": s.health.map_or("starting", Health::as_str),
                 "last_success": t(s.last_success),
@@ -338,6 +374,40 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `stream="sign_ins.interactiveUser"` could not be selected by the stream's name.
+    #[test]
+    fn labels_hold_one_dimension_each() {
+        let m = Metrics::new();
+        m.poll_done(
+            "t",
+            "sign_ins.interactiveUser",
+            Health::Ok,
+            Some(Utc::now()),
+            None,
+        );
+        m.events
+            .get_or_create(&EventLabels::new(
+                "t",
+                "sign_ins.nonInteractiveUser",
+                "native",
+            ))
+            .inc();
+        let text = m.render();
+        assert!(!text.contains("sign_ins."), "{text}");
+        assert!(
+            text.contains(r#"stream="sign_ins",sign_in_type="interactiveUser""#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"stream="sign_ins",sign_in_type="nonInteractiveUser",format="native""#),
+            "{text}"
+        );
+        let (_, body) = m.health();
+        let s = &body["streams"]["t/sign_ins.interactiveUser"];
+        assert_eq!(s["stream"], "sign_ins");
+        assert_eq!(s["sign_in_type"], "interactiveUser");
+    }
 
     #[test]
     fn health_allows_two_intervals_before_a_first_success_then_fails() {

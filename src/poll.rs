@@ -26,6 +26,7 @@ use crate::output::{Output, OutputError};
 use crate::shutdown::Shutdown;
 use crate::state::{Health, StateError, StateStore, StreamState};
 use crate::streams::{NormalizeContext, StreamSpec};
+use crate::tenant::{is_guid, TenantId};
 
 /// Why a poll did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +78,8 @@ enum Drained {
 
 /// One cursor of one stream of one tenant, with everything it shares with the others.
 pub struct StreamPoller {
-    pub tenant_id: String,
+    /// The tenant, keyed by its GUID once known (`tenant.id` may be a domain).
+    pub tenant: Arc<TenantId>,
     pub spec: Box<dyn StreamSpec>,
     pub settings: StreamSettings,
     pub client: Arc<GraphClient>,
@@ -90,7 +92,7 @@ pub struct StreamPoller {
 
 impl StreamPoller {
     pub fn new(
-        tenant_id: String,
+        tenant: Arc<TenantId>,
         spec: Box<dyn StreamSpec>,
         settings: StreamSettings,
         client: Arc<GraphClient>,
@@ -98,9 +100,11 @@ impl StreamPoller {
         output: Arc<Mutex<Output>>,
         shutdown: Shutdown,
     ) -> StreamPoller {
-        crate::metrics::get().register_stream(&tenant_id, &spec.state_key());
+        if is_guid(tenant.configured()) {
+            crate::metrics::get().register_stream(tenant.key(), &spec.state_key());
+        }
         StreamPoller {
-            tenant_id,
+            tenant,
             spec,
             settings,
             client,
@@ -109,6 +113,34 @@ impl StreamPoller {
             shutdown,
             snapshot_mode: AtomicBool::new(false),
         }
+    }
+
+    /// The tenant's GUID (before a domain is resolved: the id as configured).
+    pub fn tenant_id(&self) -> &str {
+        self.tenant.key()
+    }
+
+    /// Learns the tenant's GUID (once per tenant: the `tid` of its token, unless the config
+    /// names the GUID) and moves state sections kept under the configured form to it.
+    async fn resolve_tenant(&self) -> Result<(), PollError> {
+        if self.tenant.is_resolved() {
+            return Ok(());
+        }
+        let guid = self
+            .tenant
+            .resolve(
+                async || Ok::<_, PollError>(self.client.tenant_guid().await?),
+                async |configured: &str, guid: &str| {
+                    let mut st = self.state.lock().await;
+                    if st.adopt_tenant_alias(configured, guid) {
+                        st.save()?;
+                    }
+                    Ok(())
+                },
+            )
+            .await?;
+        crate::metrics::get().register_stream(guid, &self.key());
+        Ok(())
     }
 
     /// The `[streams.NAME]` name.
@@ -123,11 +155,12 @@ impl StreamPoller {
 
     async fn stream_state<T>(&self, f: impl FnOnce(Option<&StreamState>) -> T) -> T {
         let st = self.state.lock().await;
-        f(st.stream(&self.tenant_id, &self.key()))
+        f(st.stream(self.tenant_id(), &self.key()))
     }
 
     /// One catch-up pass over the stream's window.
     pub async fn poll_once(&self) -> Result<PollStats, PollError> {
+        self.resolve_tenant().await?;
         if self.snapshot_mode.load(Ordering::Relaxed) {
             return self.poll_snapshot().await;
         }
@@ -152,7 +185,7 @@ impl StreamPoller {
         // With one ordered query, every page moves the cursor; otherwise records of later
         // pages or sub-queries may be older, so the cursor waits for the whole window.
         let advance = self.spec.ordered() && subs.len() == 1;
-        tracing::debug!(stream = %self.key(), %from, %to, queries = subs.len(), "polling window");
+        tracing::debug!(entra_stream = self.name(), sign_in_type = self.spec.sign_in_type(), %from, %to, queries = subs.len(), "polling window");
 
         let mut stats = PollStats::default();
         // A long catch-up (a first run with a long initial_lookback, or a long outage) goes
@@ -160,7 +193,7 @@ impl StreamPoller {
         let windows = backfill_windows(from, to);
         let started = std::time::Instant::now();
         let bar = crate::progress::backfill_bar(
-            &format!("{}/{}", short(&self.tenant_id), self.key()),
+            &format!("{}/{}", short(self.tenant_id()), self.key()),
             if windows.len() > 1 {
                 (to - from).num_seconds().max(0) as u64
             } else {
@@ -180,7 +213,7 @@ impl StreamPoller {
                     }
                     Drained::FilterRefused(body) => {
                         tracing::warn!(
-                            stream = %self.key(),
+                            entra_stream = self.name(), sign_in_type = self.spec.sign_in_type(),
                             "Graph refused the {} filter ({}); listing everything each poll and comparing with the state file instead",
                             self.spec.time_field(),
                             body.describe()
@@ -192,7 +225,7 @@ impl StreamPoller {
             }
             if i + 1 < windows.len() {
                 let mut st = self.state.lock().await;
-                let c = window_drained(st.stream_mut(&self.tenant_id, &self.key()), w_to, late);
+                let c = window_drained(st.stream_mut(self.tenant_id(), &self.key()), w_to, late);
                 st.save()?;
                 drop(st);
                 let elapsed = started.elapsed().as_secs_f64().max(0.001);
@@ -207,8 +240,8 @@ impl StreamPoller {
                     )
                 });
                 tracing::info!(
-                    tenant = %self.tenant_id,
-                    stream = %self.key(),
+                    tenant = %self.tenant_id(),
+                    entra_stream = self.name(), sign_in_type = self.spec.sign_in_type(),
                     window = i + 1,
                     windows = windows.len(),
                     emitted = stats.emitted,
@@ -223,7 +256,7 @@ impl StreamPoller {
 
         // The window is drained: move the cursor to its end and forget what cannot come back.
         let mut st = self.state.lock().await;
-        let s = st.stream_mut(&self.tenant_id, &self.key());
+        let s = st.stream_mut(self.tenant_id(), &self.key());
         window_drained(s, to, late);
         s.last_success = Some(Utc::now());
         stats.cursor = s.cursor;
@@ -253,7 +286,8 @@ impl StreamPoller {
                 }
                 Err(GraphError::BadRequest { body, .. }) if url != first && !restarted => {
                     tracing::warn!(
-                        stream = %self.key(),
+                        entra_stream = self.name(),
+                        sign_in_type = self.spec.sign_in_type(),
                         "Graph refused a nextLink ({}); restarting the window from the cursor once",
                         body.describe()
                     );
@@ -299,7 +333,7 @@ impl StreamPoller {
         let mut newest: Option<DateTime<Utc>> = None;
         {
             let st = self.state.lock().await;
-            let seen = st.stream(&self.tenant_id, &self.key()).map(|s| &s.seen);
+            let seen = st.stream(self.tenant_id(), &self.key()).map(|s| &s.seen);
             let mut in_page = HashSet::new();
             for record in records {
                 let t = self.spec.record_time(&record);
@@ -320,7 +354,7 @@ impl StreamPoller {
 
         let mut st = self.state.lock().await;
         let late = self.late_arrival();
-        let s = st.stream_mut(&self.tenant_id, &self.key());
+        let s = st.stream_mut(self.tenant_id(), &self.key());
         for (key, t) in new_keys {
             s.seen.insert(key, t);
         }
@@ -364,7 +398,7 @@ impl StreamPoller {
             {
                 let st = self.state.lock().await;
                 let known = st
-                    .stream(&self.tenant_id, &self.key())
+                    .stream(self.tenant_id(), &self.key())
                     .and_then(|s| s.snapshot.as_ref());
                 for record in records {
                     let id = crate::event::record_id(&record);
@@ -380,7 +414,7 @@ impl StreamPoller {
             }
             self.write(&events, &mut stats).await?;
             let mut st = self.state.lock().await;
-            let s = st.stream_mut(&self.tenant_id, &self.key());
+            let s = st.stream_mut(self.tenant_id(), &self.key());
             let snapshot = s.snapshot.get_or_insert_with(BTreeMap::new);
             snapshot.extend(changed);
             let done = next.is_none();
@@ -410,10 +444,10 @@ impl StreamPoller {
         stats.pages += 1;
         crate::metrics::get()
             .pages
-            .get_or_create(&crate::metrics::StreamLabels {
-                tenant: self.tenant_id.clone(),
-                stream: self.key(),
-            })
+            .get_or_create(&crate::metrics::StreamLabels::new(
+                self.tenant_id(),
+                &self.key(),
+            ))
             .inc();
         let next = page
             .next_link
@@ -435,18 +469,18 @@ impl StreamPoller {
         stats.emitted += events.len() as u64;
         crate::metrics::get()
             .events
-            .get_or_create(&crate::metrics::EventLabels {
-                tenant: self.tenant_id.clone(),
-                stream: self.key(),
-                format: format.to_string(),
-            })
+            .get_or_create(&crate::metrics::EventLabels::new(
+                self.tenant_id(),
+                &self.key(),
+                format,
+            ))
             .inc_by(events.len() as u64);
         Ok(())
     }
 
     fn context(&self) -> NormalizeContext {
         NormalizeContext {
-            tenant_id: self.tenant_id.clone(),
+            tenant_id: self.tenant_id().to_string(),
             ingested: Utc::now(),
         }
     }
@@ -484,14 +518,19 @@ impl StreamPoller {
         };
         let error = r.as_ref().err().map(|e| self.explain(e));
         crate::metrics::get().poll_done(
-            &self.tenant_id,
+            self.tenant_id(),
             &self.key(),
             health,
             r.as_ref().ok().and_then(|s| s.cursor),
             error.clone(),
         );
+        // A tenant whose GUID is still unknown (its token was refused) has no section to
+        // record in: the state file is keyed by GUID only.
+        if !self.tenant.is_resolved() {
+            return r;
+        }
         let mut st = self.state.lock().await;
-        let s = st.stream_mut(&self.tenant_id, &self.key());
+        let s = st.stream_mut(self.tenant_id(), &self.key());
         // A healthy stream that stays healthy: the poll's own checkpoint already holds it.
         if error.is_none() && s.health == Some(health) && s.consecutive_failures == 0 {
             return r;
@@ -528,8 +567,8 @@ impl StreamPoller {
                 Err(e) if e.is_transient() || self.intermittent_licence_error(&e).await => {
                     failures += 1;
                     tracing::warn!(
-                        tenant = %self.tenant_id,
-                        stream = %self.key(),
+                        tenant = %self.tenant_id(),
+                        entra_stream = self.name(), sign_in_type = self.spec.sign_in_type(),
                         consecutive_failures = failures,
                         "poll failed, retrying at the next interval: {}",
                         self.explain(&e)
@@ -633,8 +672,8 @@ pub fn log_poll(p: &StreamPoller, stats: &PollStats) {
         .map(|c| (Utc::now() - c).num_seconds())
         .unwrap_or_default();
     tracing::info!(
-        tenant = %p.tenant_id,
-        stream = %p.key(),
+        tenant = %p.tenant_id(),
+        entra_stream = p.name(), sign_in_type = p.spec.sign_in_type(),
         pages = stats.pages,
         emitted = stats.emitted,
         duplicates_dropped = stats.duplicates,

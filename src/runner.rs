@@ -84,6 +84,7 @@ pub async fn run(
     ));
     let mut pollers = Vec::new();
     for tenant in config.tenants {
+        let id = Arc::new(crate::tenant::TenantId::new(&tenant.id));
         let tokens = Arc::new(TokenProvider::for_tenant(&http, &tenant));
         let client = Arc::new(
             GraphClient::new(
@@ -99,7 +100,7 @@ pub async fn run(
         for settings in tenant.streams {
             for spec in StreamKind::specs(&settings) {
                 pollers.push(Arc::new(StreamPoller::new(
-                    tenant.id.clone(),
+                    id.clone(),
                     spec,
                     settings.clone(),
                     client.clone(),
@@ -133,11 +134,11 @@ pub async fn run(
                 if matches!(e, PollError::Output(_) | PollError::State(_)) {
                     trigger.trigger();
                 } else {
-                    tracing::error!(tenant = %p.tenant_id, stream = %p.key(), "{}", p.explain(e));
+                    tracing::error!(tenant = %p.tenant_id(), entra_stream = p.name(), sign_in_type = p.spec.sign_in_type(), "{}", p.explain(e));
                 }
             }
             let message = r.as_ref().err().map(|e| p.explain(e));
-            (p.tenant_id.clone(), message, r)
+            (p.tenant.configured().to_string(), message, r)
         });
     }
 

@@ -13,8 +13,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::event::whole_seconds;
 
-/// The state format this build writes. Version 1 (no health, no `not_before`) is read too.
-pub const STATE_VERSION: u32 = 2;
+/// The state format this build writes. Versions 1 (no health, no `not_before`) and 2 (tenants
+/// keyed by `tenant.id` as the config wrote it, GUID or domain) are read too; a section kept
+/// under a domain moves to the tenant's GUID the first time a run learns it.
+pub const STATE_VERSION: u32 = 3;
 
 /// How long a start waits for a lock still held by a previous instance that is exiting.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
@@ -44,9 +46,14 @@ pub struct StateData {
     pub tenants: BTreeMap<String, TenantState>,
 }
 
+/// One tenant's sections, keyed in [`StateData::tenants`] by the tenant's GUID.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantState {
+    /// Other forms of `tenant.id` (domains, lowercased) configs used for this tenant, so the
+    /// `state` commands, which have no token, find the section from a config naming a domain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
     #[serde(default)]
     pub streams: BTreeMap<String, StreamState>,
 }
@@ -170,7 +177,8 @@ impl<'de> Deserialize<'de> for SeenIds {
 pub struct StateStore {
     path: PathBuf,
     tmp: PathBuf,
-    _lock: File,
+    /// `None` for a read-only view ([`StateStore::read_only`]), which never saves.
+    lock: Option<File>,
     pub data: StateData,
 }
 
@@ -209,7 +217,23 @@ impl StateStore {
         Ok(StateStore {
             path: path.to_path_buf(),
             tmp,
-            _lock: lock,
+            lock: Some(lock),
+            data,
+        })
+    }
+
+    /// The file as it is, without the lock, for `state show` beside a running `run`: the file
+    /// is only ever replaced by an atomic rename, so a reader sees one whole version (a temp
+    /// file mid-write is not looked at). A missing file reads as empty.
+    pub fn read_only(path: &Path) -> Result<StateStore, StateError> {
+        let data = read_state(path)?.unwrap_or_else(|| StateData {
+            version: STATE_VERSION,
+            tenants: BTreeMap::new(),
+        });
+        Ok(StateStore {
+            path: path.to_path_buf(),
+            tmp: sibling(path, ".tmp"),
+            lock: None,
             data,
         })
     }
@@ -232,6 +256,63 @@ impl StateStore {
             .or_default()
     }
 
+    /// The section key of a configured `tenant.id`: a GUID lowercased; a domain, the GUID a
+    /// run recorded it under (else the domain itself, for a tenant never resolved).
+    pub fn tenant_key(&self, configured: &str) -> String {
+        if crate::tenant::is_guid(configured) {
+            return configured.to_ascii_lowercase();
+        }
+        let alias = configured.to_ascii_lowercase();
+        self.data
+            .tenants
+            .iter()
+            .find(|(_, t)| t.aliases.contains(&alias))
+            .map_or_else(|| configured.to_string(), |(k, _)| k.clone())
+    }
+
+    /// A run learnt that `configured` is tenant `guid`: sections kept under another form of
+    /// the id (a domain, an upper-case GUID) move to the GUID, where the GUID's own section
+    /// does not already have them, and a domain is remembered as an alias. Returns whether
+    /// anything changed (then the caller saves).
+    pub fn adopt_tenant_alias(&mut self, configured: &str, guid: &str) -> bool {
+        let old: Vec<String> = self
+            .data
+            .tenants
+            .keys()
+            .filter(|k| k.eq_ignore_ascii_case(configured) && k.as_str() != guid)
+            .cloned()
+            .collect();
+        let mut changed = false;
+        for k in old {
+            if let Some(moved) = self.data.tenants.remove(&k) {
+                let into = self.data.tenants.entry(guid.to_string()).or_default();
+                for (name, section) in moved.streams {
+                    into.streams.entry(name).or_insert(section);
+                }
+                for a in moved.aliases {
+                    if !into.aliases.contains(&a) {
+                        into.aliases.push(a);
+                    }
+                }
+                tracing::info!(
+                    from = %k,
+                    to = %guid,
+                    "state: the tenant's checkpoints move from the id as configured to its GUID"
+                );
+                changed = true;
+            }
+        }
+        let alias = configured.to_ascii_lowercase();
+        if !crate::tenant::is_guid(configured) {
+            let entry = self.data.tenants.entry(guid.to_string()).or_default();
+            if !entry.aliases.contains(&alias) {
+                entry.aliases.push(alias);
+                changed = true;
+            }
+        }
+        changed
+    }
+
     /// Writes the temp file, fsyncs it, renames it over the state file and fsyncs the directory.
     pub fn save(&self) -> Result<(), StateError> {
         let io = |action, source| StateError::Io {
@@ -239,6 +320,12 @@ impl StateStore {
             path: self.path.clone(),
             source,
         };
+        if self.lock.is_none() {
+            return Err(io(
+                "write",
+                std::io::Error::other("opened read-only, without the lock"),
+            ));
+        }
         let bytes = serde_json::to_vec_pretty(&self.data)
             .map_err(|e| io("serialize", std::io::Error::other(e)))?;
         let mut f = File::create(&self.tmp).map_err(|e| io("write", e))?;
@@ -282,7 +369,7 @@ fn read_state(path: &Path) -> Result<Option<StateData>, StateError> {
     let v: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not JSON: {e}")))?;
     match v.get("version").and_then(serde_json::Value::as_u64) {
-        Some(1) | Some(2) => {}
+        Some(1..=3) => {}
         Some(n) => {
             return Err(StateError::Version {
                 path: path.to_path_buf(),
@@ -292,7 +379,8 @@ fn read_state(path: &Path) -> Result<Option<StateData>, StateError> {
         None => return Err(corrupt("no numeric `version` field".into())),
     }
     let mut data: StateData = serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))?;
-    // Version 1 files read as they are (the new fields default); they are written back as 2.
+    // Older files read as they are (the new fields default); they are written back as the
+    // current version.
     data.version = STATE_VERSION;
     Ok(Some(data))
 }
@@ -397,7 +485,7 @@ mod tests {
     }
 
     #[test]
-    fn a_version_1_file_is_read_and_written_back_as_version_2() {
+    fn a_version_1_file_is_read_and_written_back_as_the_current_version() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         fs::write(
@@ -414,7 +502,36 @@ mod tests {
         st.save().unwrap();
         let v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
         assert_eq!(v["version"], STATE_VERSION);
-        assert_eq!(STATE_VERSION, 2);
+        assert_eq!(STATE_VERSION, 3);
+    }
+
+    #[test]
+    fn a_version_2_section_kept_under_a_domain_moves_to_the_guid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        fs::write(
+            &path,
+            r#"{"version":2,"tenants":{"Contoso.onmicrosoft.com":{"streams":{"directory_audits":{
+                "cursor":"2026-01-01T10:00:00Z","seen":{"2026-01-01T09:59:59Z":["x"]},
+                "last_success":"2026-01-01T10:00:01Z","health":"ok"}}}}}"#,
+        )
+        .unwrap();
+        let guid = "8f1b6c2e-4f5a-4c3d-9e2b-7a6d5c4b3a21";
+        let mut st = StateStore::open(&path).unwrap();
+        assert_eq!(
+            st.tenant_key("Contoso.onmicrosoft.com"),
+            "Contoso.onmicrosoft.com"
+        );
+        assert!(st.adopt_tenant_alias("contoso.onmicrosoft.com", guid));
+        assert!(!st.adopt_tenant_alias("contoso.onmicrosoft.com", guid));
+        st.save().unwrap();
+        drop(st);
+        let st = StateStore::open(&path).unwrap();
+        assert_eq!(st.data.tenants.len(), 1);
+        let s = st.stream(guid, "directory_audits").unwrap();
+        assert!(s.seen.contains("x"));
+        assert_eq!(st.tenant_key("CONTOSO.onmicrosoft.com"), guid);
+        assert_eq!(st.tenant_key(&guid.to_uppercase()), guid);
     }
 
     #[test]

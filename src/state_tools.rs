@@ -1,5 +1,7 @@
 //! `entra-source state show|reset`: read or change the checkpoint file of a configured run.
-//! Both take the state lock without waiting, so neither runs beside a `run` using the file.
+//! `show` reads the file without the lock (it is replaced atomically, so it always reads a whole
+//! version) and works beside a running `run`; `reset` takes the lock without waiting, so it
+//! never changes a file a run is using.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
@@ -50,15 +52,16 @@ fn collect(config: &Config, store: &StateStore) -> Map<String, Value> {
     let now = Utc::now();
     let mut tenants = Map::new();
     for t in &config.tenants {
+        let tenant = store.tenant_key(&t.id);
         let mut streams = Map::new();
         for settings in &t.streams {
             for spec in StreamKind::specs(settings) {
                 let key = spec.state_key();
-                let v = row(store.stream(&t.id, &key), true, now);
+                let v = row(store.stream(&tenant, &key), true, now);
                 streams.insert(key, v);
             }
         }
-        tenants.insert(t.id.clone(), json!({ "streams": streams }));
+        tenants.insert(tenant, json!({ "configured_as": t.id, "streams": streams }));
     }
     for (tenant, ts) in &store.data.tenants {
         let entry = tenants
@@ -75,9 +78,71 @@ fn collect(config: &Config, store: &StateStore) -> Map<String, Value> {
     tenants
 }
 
+/// Sections keyed by stream name: `sign_ins` holds a summary of its event types (the worst
+/// health, the oldest cursor, the largest lag, the latest error) and each type's own row under
+/// `sign_in_types`, so `.streams.sign_ins` finds the stream by its name.
+fn by_stream(sections: Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    let mut grouped: Map<String, Value> = Map::new();
+    for (key, row) in sections {
+        match crate::metrics::split_section(&key) {
+            (_, None) => {
+                out.insert(key, row);
+            }
+            (stream, Some(sub)) => {
+                if let Value::Object(types) = grouped
+                    .entry(stream.to_string())
+                    .or_insert_with(|| json!({}))
+                {
+                    types.insert(sub.to_string(), row);
+                }
+            }
+        }
+    }
+    for (stream, types) in grouped {
+        let rows: Vec<&Value> = types
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .collect();
+        let rank = |h: &Value| match h.as_str() {
+            Some("error") => 3,
+            Some("degraded") => 2,
+            Some("never polled") => 1,
+            _ => 0,
+        };
+        let worst = rows.iter().max_by_key(|r| rank(&r["health"]));
+        let latest_error = rows
+            .iter()
+            .filter(|r| r["last_error_at"].is_string())
+            .max_by_key(|r| r["last_error_at"].as_str().map(str::to_string));
+        let oldest = |k: &str| {
+            rows.iter()
+                .filter_map(|r| r[k].as_str())
+                .min()
+                .map_or(Value::Null, |s| s.into())
+        };
+        let max = |k: &str| rows.iter().filter_map(|r| r[k].as_i64()).max();
+        let summary = json!({
+            "health": worst.map_or(Value::Null, |r| r["health"].clone()),
+            "configured": rows.iter().any(|r| r["configured"] == true),
+            "cursor": oldest("cursor"),
+            "lag_seconds": max("lag_seconds"),
+            "last_success": oldest("last_success"),
+            "last_error": latest_error.map_or(Value::Null, |r| r["last_error"].clone()),
+            "last_error_at": latest_error.map_or(Value::Null, |r| r["last_error_at"].clone()),
+            "consecutive_failures": max("consecutive_failures").unwrap_or(0),
+            "ids_in_window": rows.iter().filter_map(|r| r["ids_in_window"].as_u64()).sum::<u64>(),
+            "sign_in_types": types,
+        });
+        out.insert(stream, summary);
+    }
+    out
+}
+
 /// `state show`: a table, or one JSON object.
 pub fn show(config: &Config, as_json: bool) -> u8 {
-    let store = match StateStore::open_now(&config.state_path) {
+    let store = match StateStore::read_only(&config.state_path) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("{}", locked_hint(&e));
@@ -86,6 +151,15 @@ pub fn show(config: &Config, as_json: bool) -> u8 {
     };
     let tenants = collect(config, &store);
     if as_json {
+        let tenants: Map<String, Value> = tenants
+            .into_iter()
+            .map(|(id, mut t)| {
+                if let Some(Value::Object(streams)) = t.get_mut("streams") {
+                    *streams = by_stream(std::mem::take(streams));
+                }
+                (id, t)
+            })
+            .collect();
         let out = json!({
             "state_path": config.state_path.display().to_string(),
             "tenants": tenants,
@@ -168,7 +242,10 @@ pub fn reset(config: &Config, stream: &str, since: Option<&str>, tenant: Option<
     };
     let mut changed = Vec::new();
     for t in &config.tenants {
-        if tenant.is_some_and(|want| !want.eq_ignore_ascii_case(&t.id)) {
+        let tenant_key = store.tenant_key(&t.id);
+        if tenant.is_some_and(|want| {
+            !want.eq_ignore_ascii_case(&t.id) && !want.eq_ignore_ascii_case(&tenant_key)
+        }) {
             continue;
         }
         let keys: Vec<String> = t
@@ -181,7 +258,7 @@ pub fn reset(config: &Config, stream: &str, since: Option<&str>, tenant: Option<
         for key in keys {
             match since {
                 Some(at) => {
-                    let s = store.stream_mut(&t.id, &key);
+                    let s = store.stream_mut(&tenant_key, &key);
                     *s = StreamState {
                         cursor: Some(at),
                         not_before: Some(at),
@@ -191,12 +268,12 @@ pub fn reset(config: &Config, stream: &str, since: Option<&str>, tenant: Option<
                     };
                 }
                 None => {
-                    if let Some(ts) = store.data.tenants.get_mut(&t.id) {
+                    if let Some(ts) = store.data.tenants.get_mut(&tenant_key) {
                         ts.streams.remove(&key);
                     }
                 }
             }
-            changed.push(format!("{}/{key}", t.id));
+            changed.push(format!("{tenant_key}/{key}"));
         }
     }
     if changed.is_empty() {

@@ -1,6 +1,6 @@
 //! `[output] format = "ecs"` and `"ocsf"`, end to end: a simulated tenant with every stream is
 //! read by the real binary in each format, and every event is checked against the published
-//! schema: ECS field by field against `../shared/ecs/ecs_flat.yml`; OCSF by `pydantic-ocsf`
+//! schema: ECS field by field against `testdata/ecs/ecs_flat.yml`; OCSF by `pydantic-ocsf`
 //! (`tests/ocsf/validate.py`, installed by `.ci/test`). The golden renders of Microsoft's
 //! documented payloads (`tests/golden/ecs`, `tests/golden/ocsf`) are checked the same way.
 
@@ -68,8 +68,8 @@ struct Ecs {
 }
 
 fn ecs() -> Ecs {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ecs/ecs_flat.yml");
-    let text = std::fs::read_to_string(&path).expect("../shared/ecs/ecs_flat.yml");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/ecs/ecs_flat.yml");
+    let text = std::fs::read_to_string(&path).expect("testdata/ecs/ecs_flat.yml");
     let doc: Value = yaml_serde::from_str(&text).expect("ecs_flat.yml parses");
     let mut fields = HashMap::new();
     let mut expected_types = HashMap::new();

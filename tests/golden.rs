@@ -1,4 +1,4 @@
-//! Golden tests: Microsoft's documented example payloads (`../shared/graph/fixtures/`) turn into
+//! Golden tests: Microsoft's documented example payloads (`testdata/graph-fixtures/`) turn into
 //! the checked-in native events under `tests/golden/`, and into ECS and OCSF events under
 //! `tests/golden/ecs/` and `tests/golden/ocsf/`. Regenerate with `UPDATE_GOLDEN=1` after an
 //! intended change, and review the diff.
@@ -11,7 +11,7 @@ use serde_json::Value;
 
 fn fixture(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/graph/fixtures")
+        .join("testdata/graph-fixtures")
         .join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }

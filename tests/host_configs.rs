@@ -7,6 +7,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::*;
+use entra_source::simulator::Fault;
 use serde_json::Value;
 
 fn example(name: &str) -> String {
@@ -285,4 +286,67 @@ async fn otel_collector_otlp_config_receives_what_entra_source_pushes() {
             "checkpointed without an acknowledgement: {stream}"
         );
     }
+}
+
+/// Vector's exec source sets `.stream` (and `pid`, `command`, `host`, `source_type`,
+/// `timestamp`) only where a line lacks it: a diagnostic carrying its own `stream` key matched
+/// neither branch of the shipped route and was dropped. Every JSON stderr line of a run with
+/// faults (throttling, outages, a malformed page, a stream without its licence) must leave
+/// those keys, and Fluent Bit's (`time`, `log`, `logtag`, `kubernetes`), to the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_diagnostics_never_carry_a_key_an_exec_host_sets() {
+    let h = Harness::new("").await;
+    h.write_streams("[streams.directory_audits]\n[streams.sign_ins]\nevent_types = [\"interactiveUser\", \"nonInteractiveUser\"]\n[streams.risky_users]\n");
+    h.sim.set_licences(&[entra_source::simulator::Licence::P1]);
+    h.audits(300, between_minutes_ago(30, 1));
+    h.sim.push_faults([
+        Fault::Throttle {
+            retry_after: Some("0.1".into()),
+        },
+        Fault::Unavailable { retry_after: None },
+        Fault::GatewayTimeout,
+        Fault::MalformedPage,
+    ]);
+    let mut cmd = h.command(&[
+        "run",
+        "--config",
+        h.config.to_str().unwrap(),
+        "--once",
+        "--log-format",
+        "json",
+    ]);
+    cmd.env("RUST_LOG", "debug");
+    let r = finish(cmd.spawn().unwrap()).await;
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    let mut per_stream = 0;
+    for line in r.stderr.lines() {
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("stderr line is not JSON ({e}): {line}"));
+        for key in entra_source::logging::HOST_KEYS {
+            assert!(v.get(key).is_none(), "top-level {key:?} in {line}");
+        }
+        assert!(
+            v["log_time"].is_string() && v["level"].is_string(),
+            "{line}"
+        );
+        assert!(v["message"].is_string(), "{line}");
+        if v.get("entra_stream").is_some() {
+            per_stream += 1;
+        }
+    }
+    assert!(
+        per_stream >= 3,
+        "too few per-stream lines to test anything: {}",
+        r.stderr
+    );
+    // The failing stream's own error line is among them, named by our key.
+    assert!(r.stderr.lines().any(|l| {
+        let v: Value = serde_json::from_str(l).unwrap();
+        v["level"] == "error" && v["entra_stream"] == "risky_users"
+    }));
+    // A sign-in line names its type in a dimension of its own.
+    assert!(r.stderr.lines().any(|l| {
+        let v: Value = serde_json::from_str(l).unwrap();
+        v["entra_stream"] == "sign_ins" && v["sign_in_type"] == "nonInteractiveUser"
+    }));
 }

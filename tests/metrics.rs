@@ -73,7 +73,7 @@ async fn metrics_count_events_requests_and_throttling() {
     .await;
     let (status, text) = get(port, "/metrics").await.unwrap();
     assert_eq!(status, 200);
-    let stream = format!("tenant=\"{TENANT_ID}\",stream=\"directory_audits\"");
+    let stream = format!("tenant=\"{TENANT_ID}\",stream=\"directory_audits\",sign_in_type=\"\"");
     assert_eq!(
         sample(
             &text,

@@ -1,4 +1,4 @@
-//! SigmaHQ's Azure rules (`../shared/sigma/`) against native events, with no glue: each rule's
+//! SigmaHQ's Azure rules (`testdata/sigma/`) against native events, with no glue: each rule's
 //! scenario is a simulator record (Graph-shaped, overlaid with what the scenario changes),
 //! normalized by the stream that reads it. Rules whose fields exist in Microsoft's shapes (or in
 //! the aliases README documents as entra-source's own) must fire on their scenario; none may
@@ -387,7 +387,7 @@ fn scenarios() -> BTreeMap<&'static str, Scenario> {
 }
 
 fn rules() -> Vec<(String, String, String)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/sigma");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/sigma");
     let mut out = Vec::new();
     for service in ["signin_logs", "audit_logs", "identity_protection"] {
         for entry in std::fs::read_dir(root.join(service)).unwrap() {

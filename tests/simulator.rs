@@ -1,4 +1,4 @@
-//! The simulator answers like Graph and login.microsoftonline.com do (`../shared/graph/`), so
+//! The simulator answers like Graph and login.microsoftonline.com do (Microsoft Graph as documented; its example payloads in `testdata/graph-fixtures/`), so
 //! that tests against it mean something.
 
 use entra_source::simulator::{Resource, Simulator, Spread, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
@@ -90,7 +90,7 @@ async fn token_endpoint_answers_like_entra_id() {
     let fixture: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/graph/fixtures/token_error_invalid_scope.json"
+            "/testdata/graph-fixtures/token_error_invalid_scope.json"
         ))
         .unwrap(),
     )

@@ -80,7 +80,7 @@ async fn reset_rewinds_one_stream_and_the_next_run_re_emits_exactly_that_range()
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn show_reports_health_and_state_commands_refuse_while_a_run_holds_the_lock() {
+async fn show_reports_health_beside_a_running_run_and_reset_refuses_while_it_holds_the_lock() {
     let h = Harness::new("").await;
     h.write_streams("[streams.directory_audits]\n[streams.risky_users]\n");
     h.audits(20, between_minutes_ago(30, 1));
@@ -114,7 +114,8 @@ async fn show_reports_health_and_state_commands_refuse_while_a_run_holds_the_loc
         .unwrap();
     assert!(line.contains("error") && line.contains("P2"), "{line}");
 
-    // A run holds the lock: both commands refuse, naming the pid.
+    // A run holds the lock: `show` reads the file beside it (read-only), `reset` refuses,
+    // naming the pid.
     h.write_streams("[streams.directory_audits]\n");
     h.sim.set_delay(std::time::Duration::from_millis(300));
     let mut child = h.spawn_run();
@@ -133,19 +134,28 @@ async fn show_reports_health_and_state_commands_refuse_while_a_run_holds_the_loc
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let before = std::fs::read(&h.state).unwrap();
-    for args in [
-        vec!["show"],
-        vec![
-            "reset",
-            "--stream",
-            "directory_audits",
-            "--since",
-            "2026-01-01T00:00:00Z",
-        ],
-    ] {
-        let r = h.run_args(&state_args(&h, &args)).await;
-        r.fails_with(1, &["locked", &pid, "stop the run"]);
-    }
+    let show = h
+        .run_args(&state_args(&h, &["show", "--output", "json"]))
+        .await;
+    assert_eq!(show.code, Some(0), "{}", show.stderr);
+    let v: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
+    assert!(
+        v["tenants"][TENANT_ID]["streams"]["directory_audits"].is_object(),
+        "{v}"
+    );
+    let r = h
+        .run_args(&state_args(
+            &h,
+            &[
+                "reset",
+                "--stream",
+                "directory_audits",
+                "--since",
+                &(chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339(),
+            ],
+        ))
+        .await;
+    r.fails_with(1, &["locked", &pid, "stop the run"]);
     child.kill().await.unwrap();
     let _ = child.wait().await;
     assert_eq!(std::fs::read(&h.state).unwrap(), before, "nothing written");

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use common::*;
 use entra_source::simulator::{Resource, Simulator, CLIENT_ID, CLIENT_SECRET};
+use serde_json::Value;
 
 const A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
 const B: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
@@ -170,4 +171,112 @@ async fn tenants_are_paced_together_under_the_app_budget_and_fairly() {
         2,
         "{first_four:?}"
     );
+}
+
+fn set_tenant_id(h: &Harness, id: &str) {
+    let text = std::fs::read_to_string(&h.config).unwrap();
+    let line = text.lines().find(|l| l.starts_with("id = ")).unwrap();
+    let text = text.replace(line, &format!("id = \"{id}\""));
+    std::fs::write(&h.config, text).unwrap();
+}
+
+/// With `tenant.id` written as a domain (as every example does), events carried the domain
+/// where Microsoft's exports carry the GUID, and switching the config to the GUID re-emitted
+/// what the domain-keyed checkpoint had already delivered.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_domain_tenant_id_yields_the_guid_and_switching_forms_re_emits_nothing() {
+    use entra_source::simulator::{TENANT_DOMAIN, TENANT_ID};
+    let h = Harness::new("").await;
+    h.write_streams("[streams.directory_audits]\n[streams.sign_ins]\n");
+    set_tenant_id(&h, TENANT_DOMAIN);
+    h.audits(60, between_minutes_ago(30, 2));
+    h.sim
+        .generate(Resource::SignIns, 40, between_minutes_ago(30, 2));
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let events = r.events();
+    assert_eq!(events.len(), 100);
+    for e in &events {
+        assert_eq!(e["event"]["tenant_id"], TENANT_ID, "{e}");
+        assert_eq!(e["tenantId"], TENANT_ID);
+        if e["category"] == "SignInLogs" {
+            assert_eq!(e["AADTenantId"], TENANT_ID, "{e}");
+        }
+        assert_eq!(
+            e["resourceId"],
+            format!("/tenants/{TENANT_ID}/providers/Microsoft.aadiam")
+        );
+    }
+    let state = h.state_json();
+    assert_eq!(state["version"], 3);
+    let tenants = state["tenants"].as_object().unwrap();
+    assert_eq!(tenants.keys().collect::<Vec<_>>(), vec![TENANT_ID]);
+    assert_eq!(tenants[TENANT_ID]["aliases"][0], TENANT_DOMAIN);
+
+    // The same tenant written as its GUID, then as an upper-case domain: only new records.
+    for (form, n) in [
+        (TENANT_ID.to_string(), 5),
+        (TENANT_DOMAIN.to_uppercase(), 3),
+    ] {
+        set_tenant_id(&h, &form);
+        let fresh: HashSet<String> = h.audits(n, between_minutes_ago(1, 1)).into_iter().collect();
+        let r = h.run_once().await;
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        let got: HashSet<String> = event_ids(&r.events()).into_iter().collect();
+        assert_eq!(got, fresh, "tenant.id = {form}");
+    }
+    assert_eq!(h.state_json()["tenants"].as_object().unwrap().len(), 1);
+
+    // `state show` without a token finds the GUID's section from a config naming the domain.
+    let show = h
+        .run_args(&[
+            "state",
+            "show",
+            "--config",
+            h.config.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .await;
+    let v: Value = serde_json::from_str(&show.stdout).unwrap();
+    assert_eq!(
+        v["tenants"][TENANT_ID]["streams"]["directory_audits"]["health"], "ok",
+        "{v}"
+    );
+    // Its sign-ins are found by the stream's name, their event types beneath.
+    let s = &v["tenants"][TENANT_ID]["streams"]["sign_ins"];
+    assert_eq!(s["health"], "ok", "{v}");
+    assert!(
+        s["sign_in_types"]["interactiveUser"]["cursor"].is_string(),
+        "{v}"
+    );
+}
+
+/// A version-2 state file keyed by the domain the config names: its checkpoint moves to the
+/// GUID and nothing it had delivered is emitted again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_2_state_keyed_by_domain_is_migrated_without_re_emitting() {
+    use entra_source::simulator::{TENANT_DOMAIN, TENANT_ID};
+    let h = Harness::new("").await;
+    h.audits(80, between_minutes_ago(30, 2));
+    let r = h.run_once().await;
+    assert_eq!(r.events().len(), 80);
+    // What an older entra-source wrote for `id = "contoso.onmicrosoft.com"`.
+    let mut state = h.state_json();
+    state["version"] = 2.into();
+    let section = state["tenants"][TENANT_ID].take();
+    let mut tenants = serde_json::Map::new();
+    tenants.insert(TENANT_DOMAIN.to_string(), section);
+    state["tenants"] = Value::Object(tenants);
+    std::fs::write(&h.state, state.to_string()).unwrap();
+    set_tenant_id(&h, TENANT_DOMAIN);
+    let fresh = h.audits(4, between_minutes_ago(1, 1));
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let got: HashSet<String> = event_ids(&r.events()).into_iter().collect();
+    assert_eq!(got, fresh.into_iter().collect::<HashSet<_>>());
+    let state = h.state_json();
+    assert_eq!(state["version"], 3);
+    assert!(state["tenants"].get(TENANT_DOMAIN).is_none(), "{state}");
+    assert!(state["tenants"][TENANT_ID]["streams"]["directory_audits"]["cursor"].is_string());
 }

@@ -167,6 +167,22 @@ impl GraphClient {
         Ok(url)
     }
 
+    /// The tenant's GUID: the `tid` claim of its access token (retried like a page's token).
+    pub async fn tenant_guid(&self) -> Result<String, GraphError> {
+        let mut attempt = 0;
+        let token = self.tokens.token_or_retry(self, &mut attempt).await?;
+        crate::auth::jwt_claims(token.value.expose())
+            .and_then(|c| c.get("tid")?.as_str().map(str::to_string))
+            .filter(|t| crate::tenant::is_guid(t))
+            .ok_or_else(|| {
+                GraphError::Auth(crate::auth::AuthError::Rejected {
+                    code: None,
+                    message: "the access token carries no tenant GUID (`tid` claim) to key events and the state file by; set tenant.id to the tenant's GUID (Entra admin center > Overview > Tenant ID)".into(),
+                    recheck: false,
+                })
+            })
+    }
+
     /// GETs one page, retrying what may succeed on retry. The URL is never altered.
     /// Every attempt first waits for the family's pacer.
     pub async fn get_page(&self, url: &Url, family: Family) -> Result<Page, GraphError> {
@@ -441,7 +457,7 @@ mod tests {
     fn parses_the_signin_fixture_page() {
         let body = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/graph/fixtures/signIn.json"
+            "/testdata/graph-fixtures/signIn.json"
         ))
         .unwrap();
         let page = parse_page(&body).unwrap();

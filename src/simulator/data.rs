@@ -1,5 +1,5 @@
 //! Deterministic synthetic records shaped like Microsoft's documented samples
-//! (`../shared/graph/fixtures/`): same keys, same nesting, same quirks (nulls, `N/A` types).
+//! (`testdata/graph-fixtures/`): same keys, same nesting, same quirks (nulls, `N/A` types).
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};

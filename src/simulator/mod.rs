@@ -131,6 +131,8 @@ pub(crate) struct SimState {
     /// Tenant ids answered besides TENANT_ID and TENANT_DOMAIN (one simulator per tenant in
     /// multi-tenant tests).
     pub(crate) tenant_aliases: HashSet<String>,
+    /// The `tid` its tokens carry: [`TENANT_ID`], or the GUID given to [`Simulator::accept_tenant`].
+    pub(crate) tenant_guid: String,
     roles: Vec<String>,
     refused_filters: HashSet<(Resource, String)>,
     /// Enforce Graph's per-tenant limits: arrivals of accepted requests per family.
@@ -282,6 +284,7 @@ impl Simulator {
                 .into_iter()
                 .collect(),
             tenant_aliases: HashSet::new(),
+            tenant_guid: TENANT_ID.to_string(),
             roles: ALL_ROLES.iter().map(|r| r.to_string()).collect(),
             refused_filters: HashSet::new(),
             enforce_limits: false,
@@ -366,9 +369,14 @@ impl Simulator {
     }
 
     /// The tenant's licences (default: all of them).
-    /// Answers token requests for this tenant id too (this simulator then stands for it).
+    /// Answers token requests for this tenant id too (this simulator then stands for it); a
+    /// GUID also becomes the `tid` of the tokens it issues.
     pub fn accept_tenant(&self, id: &str) {
-        self.state().tenant_aliases.insert(id.to_ascii_lowercase());
+        let mut st = self.state();
+        st.tenant_aliases.insert(id.to_ascii_lowercase());
+        if crate::tenant::is_guid(id) {
+            st.tenant_guid = id.to_ascii_lowercase();
+        }
     }
 
     pub fn set_licences(&self, licences: &[Licence]) {

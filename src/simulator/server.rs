@@ -326,9 +326,9 @@ fn mint_token(app: &App, st: &mut SimState) -> String {
     let header = b64.encode(json!({"typ": "JWT", "alg": "RS256", "kid": "simulator"}).to_string());
     let claims = b64.encode(
         json!({
-            "aud": app.base, "iss": format!("https://sts.windows.net/{TENANT_ID}/"),
+            "aud": app.base, "iss": format!("https://sts.windows.net/{}/", st.tenant_guid),
             "iat": now, "nbf": now, "exp": now + ttl.as_secs() as i64,
-            "appid": CLIENT_ID, "tid": TENANT_ID, "idtyp": "app",
+            "appid": CLIENT_ID, "tid": st.tenant_guid, "idtyp": "app",
             "roles": st.roles,
             "jti": uuid_like()
         })

@@ -156,6 +156,11 @@ pub trait StreamSpec: Send + Sync {
     fn state_key(&self) -> String {
         self.kind().name().to_string()
     }
+    /// The sign-in event type this cursor reads (`interactiveUser`, …); `None` for every other
+    /// stream. Logs and metrics carry it as its own dimension beside the stream's name.
+    fn sign_in_type(&self) -> Option<&str> {
+        None
+    }
     /// Extra `$filter` clauses, one sub-query each, all sharing one window that advances only
     /// once every sub-query is drained. Default: one query with no extra clause.
     fn sub_filters(&self) -> Vec<Option<String>> {

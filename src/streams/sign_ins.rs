@@ -73,6 +73,9 @@ impl StreamSpec for SignIns {
     fn max_top(&self) -> u32 {
         1000
     }
+    fn sign_in_type(&self) -> Option<&str> {
+        self.event_type.as_deref()
+    }
     fn state_key(&self) -> String {
         match &self.event_type {
             Some(t) => format!("sign_ins.{t}"),
