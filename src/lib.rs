@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 pub mod event;
 pub mod format;
+pub mod fs;
 pub mod graph;
 pub mod logging;
 pub mod metrics;

@@ -170,7 +170,7 @@ impl StreamPoller {
             .stream_state(|s| (s.and_then(|s| s.cursor), s.and_then(|s| s.not_before)))
             .await;
         let from = match cursor {
-            Some(c) => whole_seconds(c - late),
+            Some(c) => whole_seconds(c.checked_sub_signed(late).unwrap_or(c)),
             None => {
                 let lookback =
                     chrono::Duration::from_std(self.settings.initial_lookback).unwrap_or_default();
@@ -179,7 +179,33 @@ impl StreamPoller {
         };
         // After `state reset --since`: exactly from there, no late-arrival re-read before it.
         let from = not_before.map_or(from, |nb| from.max(whole_seconds(nb)));
-        // A cursor ahead of this host's clock (skew): read up to the cursor, never backwards.
+        // Graph keeps no record older than its retention: a checkpoint older than that (a
+        // stream off for months) resumes at the retention's edge instead of walking empty
+        // windows.
+        let from = match self.spec.kind().retention().map(|r| now - r) {
+            Some(oldest) if from < oldest => {
+                tracing::warn!(
+                    tenant = %self.tenant_id(),
+                    entra_stream = self.name(),
+                    sign_in_type = self.spec.sign_in_type(),
+                    checkpoint = %crate::event::graph_time(from),
+                    "the checkpoint is older than Graph keeps these records: those from before {} can no longer be read; reading from there",
+                    crate::event::graph_time(oldest)
+                );
+                oldest
+            }
+            _ => from,
+        };
+        // A cursor ahead of this host's clock (skew): read up to the cursor, never backwards;
+        // one more than a day ahead is not skew but a broken clock or state file.
+        if let Some(c) = cursor.filter(|c| *c > now + chrono::Duration::days(1)) {
+            return Err(StateError::FutureCursor {
+                stream: self.key(),
+                cursor: crate::event::graph_time(c),
+                now: crate::event::graph_time(now),
+            }
+            .into());
+        }
         let to = now.max(cursor.unwrap_or(now));
         let subs = self.spec.sub_filters();
         // With one ordered query, every page moves the cursor; otherwise records of later

@@ -29,6 +29,12 @@ pub enum StateError {
     Version { path: PathBuf, found: u64 },
     #[error("state file {path} is locked by another entra-source process{holder}; stop that process, or give this instance its own [state] path")]
     Locked { path: PathBuf, holder: String },
+    #[error("the checkpoint of {stream} ({cursor}) is more than a day ahead of this host's clock ({now}); fix the clock (NTP), or rewind the stream with `entra-source state reset --stream {stream} --since <time>`")]
+    FutureCursor {
+        stream: String,
+        cursor: String,
+        now: String,
+    },
     #[error("cannot {action} state file {path}: {source}; check the directory exists and is writable by this user")]
     Io {
         action: &'static str,
@@ -328,7 +334,10 @@ impl StateStore {
         }
         let bytes = serde_json::to_vec_pretty(&self.data)
             .map_err(|e| io("serialize", std::io::Error::other(e)))?;
-        let mut f = File::create(&self.tmp).map_err(|e| io("write", e))?;
+        let mut f =
+            crate::fs::private_file(OpenOptions::new().write(true).create(true).truncate(true))
+                .open(&self.tmp)
+                .map_err(|e| io("write", e))?;
         f.write_all(&bytes).map_err(|e| io("write", e))?;
         f.sync_all().map_err(|e| io("fsync", e))?;
         drop(f);
@@ -393,13 +402,15 @@ fn acquire_lock(path: &Path, wait: Duration) -> Result<File, StateError> {
         path: lock_path.clone(),
         source,
     };
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| io("open the lock of", e))?;
+    let mut file = crate::fs::private_file(
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true),
+    )
+    .open(&lock_path)
+    .map_err(|e| io("open the lock of", e))?;
     let deadline = Instant::now() + wait;
     loop {
         match file.try_lock() {

@@ -233,6 +233,17 @@ pub fn reset(config: &Config, stream: &str, since: Option<&str>, tenant: Option<
         );
         return 2;
     }
+    let kind = StreamKind::all().into_iter().find(|k| k.name() == base);
+    if let (Some(t), Some(retention)) = (since, kind.and_then(StreamKind::retention)) {
+        if t < Utc::now() - retention {
+            tracing::error!(
+                "--since is more than {} days ago, beyond what Graph keeps of {base}: nothing older can be read again; give a time within the last {} days",
+                retention.num_days(),
+                retention.num_days()
+            );
+            return 2;
+        }
+    }
     let mut store = match StateStore::open_now(&config.state_path) {
         Ok(s) => s,
         Err(e) => {

@@ -52,6 +52,12 @@ async fn events_go_to_a_rotated_file_in_whole_lines() {
             f.display()
         );
     }
+    // They hold UPNs and IP addresses: owner-only, as is the state file.
+    for f in written.iter().chain([&h.state]) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}", f.display());
+    }
     let got = ids_in(&written);
     assert_unique(&got);
     assert_eq!(
@@ -108,4 +114,22 @@ async fn a_partial_line_left_by_a_crash_is_cut_and_its_records_written_again() {
     assert_unique(&got);
     let expected: HashSet<String> = first.into_iter().chain(second).collect();
     assert_eq!(got.into_iter().collect::<HashSet<_>>(), expected);
+}
+
+/// `rotate_keep = 0` was accepted and every rotation deleted the file just written (593 events
+/// emitted and checkpointed, 11 left on disk).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_keep_zero_is_refused_before_anything_is_written() {
+    let h = Harness::new("").await;
+    let out = h.dir.path().join("events.ndjson");
+    h.audits(50, between_minutes_ago(30, 1));
+    for keep in ["0", "4294967295"] {
+        h.write_streams(&format!(
+            "[output]\npath = \"{}\"\nrotate_keep = {keep}\n\n[streams.directory_audits]\n",
+            out.display()
+        ));
+        let r = h.run_once().await;
+        r.fails_with(2, &["output.rotate_keep", "from 1 to"]);
+        assert!(!out.exists() && !h.state.exists());
+    }
 }

@@ -350,3 +350,86 @@ async fn json_diagnostics_never_carry_a_key_an_exec_host_sets() {
         v["entra_stream"] == "sign_ins" && v["sign_in_type"] == "nonInteractiveUser"
     }));
 }
+
+/// The dedup key a Vector `dedupe` transform builds from `fields.match`: each field's value,
+/// or nothing where the event lacks it (as Vector's cache entry does).
+fn dedupe_key(e: &Value, fields: &[String]) -> Vec<Option<String>> {
+    fields
+        .iter()
+        .map(|f| {
+            f.split('.')
+                .try_fold(e, |v, k| v.get(k))
+                .filter(|v| !v.is_null())
+                .map(Value::to_string)
+        })
+        .collect()
+}
+
+/// Both Vector examples deduped on `event.id`, which OCSF events lack (their id is
+/// `metadata.uid`): every OCSF event after the first was dropped as a duplicate of "no value".
+/// For every format, the fields each example names must identify every record, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_format_carries_the_dedup_key_the_vector_examples_name() {
+    use entra_source::simulator::Resource;
+    let mut dedupes = Vec::new();
+    for name in ["vector-streaming.toml", "vector-scheduled.toml"] {
+        let v = toml_file(name);
+        let transforms = v["transforms"].as_object().unwrap();
+        let fields: Vec<Vec<String>> = transforms
+            .values()
+            .filter(|t| t["type"] == "dedupe")
+            .map(|t| {
+                t["fields"]["match"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f.as_str().unwrap().to_string())
+                    .collect()
+            })
+            .collect();
+        assert!(!fields.is_empty(), "{name} has no dedupe");
+        dedupes.extend(fields.into_iter().map(|f| (name, f)));
+    }
+    let h = Harness::new("").await;
+    let mut expected = 0;
+    for (resource, n) in [
+        (Resource::DirectoryAudits, 60),
+        (Resource::SignIns, 60),
+        (Resource::RiskyUsers, 20),
+        (Resource::RiskDetections, 20),
+        (Resource::RiskyServicePrincipals, 10),
+        (Resource::ServicePrincipalRiskDetections, 10),
+    ] {
+        expected += h
+            .sim
+            .generate(resource, n, between_minutes_ago(30, 1))
+            .len();
+    }
+    let streams = "[streams.directory_audits]\n[streams.sign_ins]\n[streams.risky_users]\n[streams.risk_detections]\n[streams.risky_service_principals]\n[streams.service_principal_risk_detections]\n";
+    for format in ["native", "ecs", "ocsf"] {
+        h.write_streams(&format!("{streams}\n[output]\nformat = \"{format}\"\n"));
+        let _ = std::fs::remove_file(&h.state);
+        let r = h.run_once().await;
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        let events = r.events();
+        assert_eq!(events.len(), expected, "{format}");
+        for (name, fields) in &dedupes {
+            let keys: std::collections::HashSet<Vec<Option<String>>> = events
+                .iter()
+                .map(|e| {
+                    let k = dedupe_key(e, fields);
+                    assert!(
+                        k.iter().any(Option::is_some),
+                        "{name}: a {format} event has none of {fields:?}: {e}"
+                    );
+                    k
+                })
+                .collect();
+            assert_eq!(
+                keys.len(),
+                events.len(),
+                "{name}: {fields:?} is not unique per {format} record"
+            );
+        }
+    }
+}

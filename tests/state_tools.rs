@@ -181,6 +181,21 @@ async fn reset_errors_name_the_problem() {
         ))
         .await;
     r.fails_with(2, &["RFC 3339"]);
+    // Older than Graph keeps the stream's records: nothing there can be read again.
+    let long_ago = (chrono::Utc::now() - chrono::Duration::days(31)).to_rfc3339();
+    let r = h
+        .run_args(&state_args(
+            &h,
+            &[
+                "reset",
+                "--stream",
+                "directory_audits",
+                "--since",
+                &long_ago,
+            ],
+        ))
+        .await;
+    r.fails_with(2, &["30 days", "--since"]);
     let r = h
         .run_args(&state_args(&h, &["reset", "--stream", "risky_users"]))
         .await;
@@ -218,4 +233,41 @@ async fn state_commands_need_no_credential_in_the_shell() {
     h.run_once()
         .await
         .fails_with(2, &["ENTRA_SOURCE_UNSET_IN_THIS_SHELL"]);
+}
+
+/// A checkpoint a year old walked 365 empty one-day windows; one far in the future made the
+/// window arithmetic absurd. The first resumes at Graph's retention edge, the second stops with
+/// the clock named.
+#[tokio::test(flavor = "multi_thread")]
+async fn absurd_checkpoints_neither_walk_empty_windows_nor_panic() {
+    let h = Harness::new("").await;
+    let ids = h.audits(30, between_minutes_ago(60 * 24 * 3, 1));
+    let write_cursor = |cursor: &str| {
+        let state = serde_json::json!({"version": 3, "tenants": {TENANT_ID: {"streams": {
+            "directory_audits": {"cursor": cursor, "seen": {}, "last_success": null}}}}});
+        std::fs::write(&h.state, state.to_string()).unwrap();
+    };
+    write_cursor("2025-01-01T00:00:00Z");
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        event_ids(&r.events()).into_iter().collect::<HashSet<_>>(),
+        ids.into_iter().collect::<HashSet<_>>()
+    );
+    assert!(r.stderr.contains("older than Graph keeps"), "{}", r.stderr);
+    // 30 one-day windows at most, not one per day since the checkpoint.
+    assert!(
+        h.graph_requests().len() <= 31,
+        "{}",
+        h.graph_requests().len()
+    );
+
+    for cursor in ["+262000-01-01T00:00:00Z", "2999-01-01T00:00:00Z"] {
+        write_cursor(cursor);
+        let r = h.run_once().await;
+        assert_eq!(r.code, Some(1), "{cursor}: {}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    }
+    let r = h.run_once().await;
+    r.fails_with(1, &["ahead of this host's clock", "state reset"]);
 }

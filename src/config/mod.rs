@@ -20,6 +20,12 @@ use crate::streams::StreamKind;
 
 /// The longest `initial_lookback` accepted: Graph keeps at most 30 days of audit and sign-in logs.
 pub const MAX_INITIAL_LOOKBACK: Duration = Duration::from_secs(30 * 86_400);
+/// The longest `late_arrival` accepted: Graph's records settle within hours (offline risk
+/// detections within 48 h); a longer re-read only re-fetches what was already emitted.
+pub const MAX_LATE_ARRIVAL: Duration = Duration::from_secs(7 * 86_400);
+/// The longest `poll.interval_seconds` accepted: polls further apart than Graph's shortest
+/// retention (7 days, Free tenants) would let records expire unread.
+pub const MAX_INTERVAL_SECONDS: i64 = 7 * 86_400;
 const DEFAULT_INTERVAL_SECONDS: u64 = 300;
 const DEFAULT_INITIAL_LOOKBACK: Duration = Duration::from_secs(3_600);
 
@@ -468,15 +474,15 @@ impl Config {
             .poll
             .interval_seconds
             .unwrap_or(DEFAULT_INTERVAL_SECONDS as i64);
-        if interval_seconds < 1 {
+        if !(1..=MAX_INTERVAL_SECONDS).contains(&interval_seconds) {
             return Err(invalid(
                 "poll.interval_seconds",
                 interval_seconds,
-                "it must be at least 1 (seconds)",
+                format!("it must be from 1 to {MAX_INTERVAL_SECONDS} (7 days, Graph's shortest log retention)"),
             ));
         }
-        let poll_lookback = opt_duration("poll.initial_lookback", &raw.poll.initial_lookback)?;
-        let poll_late = opt_duration("poll.late_arrival", &raw.poll.late_arrival)?;
+        let poll_lookback = lookback("poll.initial_lookback", &raw.poll.initial_lookback)?;
+        let poll_late = late_arrival("poll.late_arrival", &raw.poll.late_arrival)?;
 
         let metrics_listen = match raw.metrics.as_ref().and_then(|m| m.listen.as_deref()) {
             None => None,
@@ -593,6 +599,7 @@ fn parse_raw(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
             };
         }
         if message.starts_with("invalid type") || message.starts_with("missing field") {
+            let message = humanize_types(&message);
             let source_line = text.lines().nth(line.saturating_sub(1)).unwrap_or("").trim();
             return ConfigError::Type {
                 path: path.to_path_buf(),
@@ -608,6 +615,31 @@ fn parse_raw(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
             message,
         }
     })
+}
+
+/// serde's Rust type names (`expected i64`) in words a config author reads.
+fn humanize_types(message: &str) -> String {
+    let mut m = message.to_string();
+    for (rust, words) in [
+        ("expected i64", "expected a whole number (without quotes)"),
+        ("expected u64", "expected a whole number (without quotes)"),
+        ("expected u32", "expected a whole number (without quotes)"),
+        ("expected u16", "expected a whole number (without quotes)"),
+        ("expected usize", "expected a whole number (without quotes)"),
+        ("expected f64", "expected a number (without quotes)"),
+        (
+            "expected a boolean",
+            "expected true or false (without quotes)",
+        ),
+        ("expected a string", "expected a string in double quotes"),
+        (
+            "expected a sequence",
+            "expected a list such as [\"a\", \"b\"]",
+        ),
+    ] {
+        m = m.replace(rust, words);
+    }
+    m
 }
 
 /// Reads serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a`").
@@ -633,6 +665,37 @@ fn nearest(key: &str, candidates: &[String]) -> Option<String> {
         .map(|(_, c)| c.clone())
 }
 
+/// An `initial_lookback`: more than zero, at most Graph's 30-day retention.
+fn lookback(key: &str, value: &Option<String>) -> Result<Option<Duration>, ConfigError> {
+    let d = opt_duration(key, value)?;
+    match d {
+        Some(d) if d > MAX_INITIAL_LOOKBACK => Err(invalid(
+            key,
+            format!("\"{}\"", format_duration(d)),
+            "Graph keeps at most 30 days of logs; use \"30d\" or less",
+        )),
+        Some(d) if d.is_zero() => Err(invalid(
+            key,
+            format!("\"{}\"", format_duration(d)),
+            "it must be more than zero, e.g. \"1h\"",
+        )),
+        d => Ok(d),
+    }
+}
+
+/// A `late_arrival`: at most 7 days.
+fn late_arrival(key: &str, value: &Option<String>) -> Result<Option<Duration>, ConfigError> {
+    let d = opt_duration(key, value)?;
+    match d {
+        Some(d) if d > MAX_LATE_ARRIVAL => Err(invalid(
+            key,
+            format!("\"{}\"", format_duration(d)),
+            "records settle within hours (offline risk detections within 48 h), and each poll re-reads this far back; use \"7d\" or less (the defaults are 20m, and 48h for risk detections)",
+        )),
+        d => Ok(d),
+    }
+}
+
 fn opt_duration(key: &str, value: &Option<String>) -> Result<Option<Duration>, ConfigError> {
     value
         .as_deref()
@@ -652,6 +715,9 @@ fn opt_duration(key: &str, value: &Option<String>) -> Result<Option<Duration>, C
 pub const MIN_LINE_BYTES: u64 = 4096;
 /// The default `max_line_bytes`: the Collector's `filelog` limit and Vector's usual framing.
 pub const DEFAULT_LINE_BYTES: u64 = 1024 * 1024;
+
+/// The most rotated files `[output] rotate_keep` may ask for.
+pub const MAX_ROTATE_KEEP: u32 = 1000;
 
 /// Where events go.
 #[derive(Debug, Clone)]
@@ -748,10 +814,18 @@ fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError> {
             ),
         ));
     }
+    let rotate_keep = o.rotate_keep.unwrap_or(5);
+    if !(1..=MAX_ROTATE_KEEP).contains(&rotate_keep) {
+        return Err(invalid(
+            "output.rotate_keep",
+            rotate_keep,
+            format!("it must be from 1 to {MAX_ROTATE_KEEP}: with 0 each rotation would delete the events written so far, before a tailer has read them"),
+        ));
+    }
     Ok(OutputTarget::File {
         path: path.clone(),
         rotate_size_bytes,
-        rotate_keep: o.rotate_keep.unwrap_or(5),
+        rotate_keep,
     })
 }
 
@@ -822,24 +896,11 @@ fn validate_streams(
         } else {
             SignInOptions::default()
         };
-        let initial_lookback = opt_duration(&key("initial_lookback"), &s.initial_lookback)?
+        // Each value is checked where it is written, so an error names the key the user wrote.
+        let initial_lookback = lookback(&key("initial_lookback"), &s.initial_lookback)?
             .or(poll_lookback)
             .unwrap_or(DEFAULT_INITIAL_LOOKBACK);
-        if initial_lookback > MAX_INITIAL_LOOKBACK {
-            return Err(invalid(
-                key("initial_lookback"),
-                format!("\"{}\"", format_duration(initial_lookback)),
-                "Graph keeps at most 30 days of logs; use \"30d\" or less",
-            ));
-        }
-        if initial_lookback.is_zero() {
-            return Err(invalid(
-                key("initial_lookback"),
-                "\"0s\"",
-                "it must be more than zero, e.g. \"1h\"",
-            ));
-        }
-        let late_arrival = opt_duration(&key("late_arrival"), &s.late_arrival)?
+        let late_arrival = late_arrival(&key("late_arrival"), &s.late_arrival)?
             .or(poll_late)
             .unwrap_or_else(|| kind.default_late_arrival());
         out.push(StreamSettings {
@@ -1447,6 +1508,77 @@ client_secret = "s3cret"
             .unwrap_err()
             .to_string();
         assert!(err.contains("loopback"), "{err}");
+    }
+
+    /// `late_arrival = "100000d"` was accepted and the next poll walked 100,001 one-day windows.
+    #[test]
+    fn absurd_durations_are_refused_naming_the_key_written() {
+        for (table, key, value, needle) in [
+            ("poll", "late_arrival", "\"100000d\"", "7d"),
+            ("poll", "late_arrival", "\"8d\"", "7d"),
+            (
+                "streams.directory_audits",
+                "late_arrival",
+                "\"99999999h\"",
+                "7d",
+            ),
+            ("poll", "initial_lookback", "\"1000000000d\"", "30 days"),
+            ("poll", "initial_lookback", "\"0s\"", "more than zero"),
+            (
+                "poll",
+                "interval_seconds",
+                "9223372036854775807",
+                "from 1 to",
+            ),
+            ("poll", "interval_seconds", "-5", "from 1 to"),
+            (
+                "poll",
+                "late_arrival",
+                "\"99999999999999999999d\"",
+                "too large",
+            ),
+        ] {
+            let text = if table == "poll" {
+                MINIMAL.replace(
+                    "[streams.directory_audits]",
+                    &format!("[poll]\n{key} = {value}\n[streams.directory_audits]"),
+                )
+            } else {
+                format!("{MINIMAL}{key} = {value}\n")
+            };
+            let err = load_str(&text).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{table}.{key}`")), "{err}");
+            assert!(err.contains(needle), "{err}");
+        }
+        let ok = MINIMAL.replace(
+            "[streams.directory_audits]",
+            "[poll]\nlate_arrival = \"7d\"\ninterval_seconds = 604800\n[streams.directory_audits]",
+        );
+        assert!(load_str(&ok).is_ok());
+    }
+
+    /// A `[poll] initial_lookback` error named `streams.directory_audits.initial_lookback`.
+    #[test]
+    fn a_poll_value_error_names_the_poll_key() {
+        let text = MINIMAL.replace(
+            "[streams.directory_audits]",
+            "[poll]\ninitial_lookback = \"31d\"\n[streams.directory_audits]",
+        );
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(err.contains("`poll.initial_lookback`"), "{err}");
+        assert!(!err.contains("streams."), "{err}");
+    }
+
+    /// "expected i64" read badly.
+    #[test]
+    fn type_errors_use_words_not_rust_types() {
+        let text = MINIMAL.replace(
+            "[streams.directory_audits]",
+            "[poll]\ninterval_seconds = \"300\"\n[streams.directory_audits]",
+        );
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(err.contains("a whole number (without quotes)"), "{err}");
+        assert!(!err.contains("i64"), "{err}");
     }
 
     #[test]

@@ -15,10 +15,8 @@ impl FileSink {
     /// checkpointed, so it is written again).
     pub fn open(path: &std::path::Path, rotate_size: u64, keep: u32) -> std::io::Result<FileSink> {
         use std::io::{Read, Seek, SeekFrom};
-        let mut file = std::fs::OpenOptions::new()
+        let mut file = crate::fs::private_file(std::fs::OpenOptions::new().read(true).append(true))
             .create(true)
-            .read(true)
-            .append(true)
             .open(path)?;
         let mut size = file.metadata()?.len();
         if size > 0 {
@@ -58,18 +56,16 @@ impl FileSink {
         p.into()
     }
 
+    /// `path` becomes `path.1` (the config keeps `keep` ≥ 1: the file just written is never
+    /// deleted before a tailer could read it).
     fn rotate(&mut self) -> std::io::Result<()> {
-        if self.keep == 0 {
-            std::fs::remove_file(&self.path)?;
-        } else {
-            let _ = std::fs::remove_file(self.rotated(self.keep));
-            for n in (1..self.keep).rev() {
-                if self.rotated(n).exists() {
-                    std::fs::rename(self.rotated(n), self.rotated(n + 1))?;
-                }
+        let _ = std::fs::remove_file(self.rotated(self.keep.max(1)));
+        for n in (1..self.keep).rev() {
+            if self.rotated(n).exists() {
+                std::fs::rename(self.rotated(n), self.rotated(n + 1))?;
             }
-            std::fs::rename(&self.path, self.rotated(1))?;
         }
+        std::fs::rename(&self.path, self.rotated(1))?;
         *self = FileSink::open(&self.path, self.rotate_size, self.keep)?;
         Ok(())
     }

@@ -82,6 +82,19 @@ impl StreamKind {
         }
     }
 
+    /// How long Graph keeps the resource's records, where it drops them by age: audits and
+    /// sign-ins 30 days (P1/P2), risk detections 90 days (P2). Risky users and service
+    /// principals stay listed until their risk is remediated: no age limit.
+    pub fn retention(self) -> Option<chrono::Duration> {
+        match self {
+            StreamKind::DirectoryAudits | StreamKind::SignIns => Some(chrono::Duration::days(30)),
+            StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
+                Some(chrono::Duration::days(90))
+            }
+            StreamKind::RiskyUsers | StreamKind::RiskyServicePrincipals => None,
+        }
+    }
+
     /// `late_arrival` when neither the stream nor `[poll]` sets one: 20 minutes, 48 hours for
     /// the risk detections (offline detections surface up to 48 h late).
     pub fn default_late_arrival(self) -> Duration {
