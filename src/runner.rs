@@ -91,7 +91,10 @@ pub async fn run(
                 http.clone(),
                 tenant.graph_url.clone(),
                 tokens,
-                RetryPolicy::default(),
+                RetryPolicy {
+                    max_attempts: config.request_attempts,
+                    ..RetryPolicy::default()
+                },
                 shutdown.clone(),
                 throttle,
             )

@@ -150,3 +150,44 @@ async fn https_proxy_and_no_proxy_are_honoured() {
         "NO_PROXY was not honoured"
     );
 }
+
+/// With the login host or Graph unreachable, the last stderr line of a failed `--once` ended
+/// in "retrying" and named no cause. It now names the URL, the likely causes and the keys.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_login_or_graph_host_is_named_with_its_likely_causes() {
+    let h = Harness::new("").await;
+    h.audits(5, between_minutes_ago(30, 1));
+    h.write_config(&format!(
+        "{FAST}[poll]\ninterval_seconds = 1\nrequest_attempts = 2\n\n[streams.directory_audits]\n"
+    ));
+    let text = std::fs::read_to_string(&h.config).unwrap();
+    let base = h.sim.base_url();
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    h.sim.accept_graph(&dead);
+    for (key, needle) in [("login_url", "login_url"), ("graph_url", "graph_url")] {
+        let line = format!("{key} = \"{base}\"");
+        assert!(text.contains(&line), "{text}");
+        std::fs::write(
+            &h.config,
+            text.replace(&line, &format!("{key} = \"{dead}\"")),
+        )
+        .unwrap();
+        let r = h.run_once().await;
+        r.fails_with(
+            1,
+            &[
+                &dead.replace("http://", ""),
+                "DNS",
+                "proxy",
+                "firewall",
+                needle,
+            ],
+        );
+        assert!(
+            !r.last_stderr_line().trim_end().ends_with("retrying"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stdout.is_empty());
+    }
+}

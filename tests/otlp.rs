@@ -252,3 +252,42 @@ async fn otlp_endpoint_must_be_https_or_loopback() {
     let r = h.run_once().await;
     r.fails_with(2, &["otlp_endpoint", "output.path"]);
 }
+
+/// With the Collector unreachable, `run --once` retried forever after one warning. It now
+/// warns at the first failure (and at least every 30 s), gives up after
+/// `otlp_give_up_after` with exit 1 and the fix, and checkpoints nothing unacknowledged.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_collector_is_given_up_on_in_bounded_time_without_a_checkpoint() {
+    let h = Harness::new("").await;
+    let ids = h.audits(120, between_minutes_ago(55, 1));
+    let url = format!("http://127.0.0.1:{}", free_port());
+    h.write_streams(&format!(
+        "[output]\notlp_endpoint = \"{url}\"\notlp_give_up_after = \"2s\"\n\n[streams.directory_audits]\n"
+    ));
+    let started = std::time::Instant::now();
+    let r = h.run_once().await;
+    r.fails_with(
+        1,
+        &[
+            "has not acknowledged",
+            "otlp_give_up_after",
+            &url,
+            "next run",
+        ],
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(
+        r.stderr.contains("not acknowledged") && r.stderr.contains("retrying"),
+        "{}",
+        r.stderr
+    );
+    let c = h.state.exists().then(|| cursor(&h, "directory_audits"));
+    assert!(c.as_ref().is_none_or(|c| c.is_null()), "{c:?}");
+    // The Collector comes up there: everything is delivered.
+    let (up, rx) = receiver().await;
+    otlp_config(&h, &up, 500);
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let acked: HashSet<String> = rx.lock().unwrap().acknowledged.iter().cloned().collect();
+    assert_eq!(acked, ids.into_iter().collect::<HashSet<_>>());
+}

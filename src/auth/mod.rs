@@ -62,7 +62,7 @@ pub enum AuthError {
         recheck: bool,
     },
     /// A network failure or a retryable answer (5xx, 429, AADSTS 90033 …).
-    #[error("token endpoint {url} unavailable: {reason}; retrying")]
+    #[error("token endpoint {url} unavailable: {reason}")]
     Transient { url: String, reason: String },
 }
 
@@ -386,7 +386,18 @@ impl TokenProvider {
                     message: problem,
                     recheck: false,
                 },
-                None => transient(crate::graph::describe_reqwest_error(&e)),
+                None => transient(
+                    match crate::graph::unreachable_hint(
+                        &self.token_url,
+                        &e,
+                        "tenant `login_url` and `cloud` in the config",
+                    ) {
+                        Some(hint) => {
+                            format!("{}; {hint}", crate::graph::describe_reqwest_error(&e))
+                        }
+                        None => crate::graph::describe_reqwest_error(&e),
+                    },
+                ),
             }
         })?;
         let status = resp.status();

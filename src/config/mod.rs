@@ -185,6 +185,9 @@ pub struct RawPoll {
     pub initial_lookback: Option<String>,
     /// How far behind its cursor every poll re-reads, for records Graph shows late (default "20m").
     pub late_arrival: Option<String>,
+    /// Attempts per Graph or token request (the first included) before the poll gives up and
+    /// the cursor stays put for the next one (default 8, backing off from 0.5 s to 60 s).
+    pub request_attempts: Option<u32>,
 }
 
 /// `[streams]`: one optional table per Graph resource.
@@ -231,6 +234,10 @@ pub struct RawOutput {
     pub otlp_batch_records: Option<u32>,
     /// With `otlp_endpoint`: how long one export request may take (default 30).
     pub otlp_timeout_seconds: Option<u32>,
+    /// With `otlp_endpoint`: how long a batch the Collector does not acknowledge (down,
+    /// unreachable, answering 5xx/429) is retried before the run stops with exit 1 (default
+    /// "10m"). Nothing past the last acknowledged page is checkpointed; the next run resends.
+    pub otlp_give_up_after: Option<String>,
     /// Append to this file instead of stdout (for the Collector's filelog receiver or any
     /// tailer): whole lines, fsynced before the checkpoint moves, rotated by size.
     pub path: Option<PathBuf>,
@@ -272,6 +279,8 @@ pub struct Config {
     pub format: crate::format::Format,
     /// `[metrics] listen`: where `/metrics` and `/health` are served.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `[poll] request_attempts`.
+    pub request_attempts: u32,
 }
 
 /// Per-tenant request budgets.
@@ -481,6 +490,14 @@ impl Config {
                 format!("it must be from 1 to {MAX_INTERVAL_SECONDS} (7 days, Graph's shortest log retention)"),
             ));
         }
+        let request_attempts = raw.poll.request_attempts.unwrap_or(8);
+        if !(1..=20).contains(&request_attempts) {
+            return Err(invalid(
+                "poll.request_attempts",
+                request_attempts,
+                "it must be from 1 to 20 (the default 8 spans about a minute of backoff)",
+            ));
+        }
         let poll_lookback = lookback("poll.initial_lookback", &raw.poll.initial_lookback)?;
         let poll_late = late_arrival("poll.late_arrival", &raw.poll.late_arrival)?;
 
@@ -571,6 +588,7 @@ impl Config {
             output_target,
             format,
             metrics_listen,
+            request_attempts,
         })
     }
 }
@@ -734,6 +752,8 @@ pub enum OutputTarget {
         url: Url,
         batch_records: usize,
         timeout: Duration,
+        /// How long an unacknowledged batch is retried before the run stops.
+        give_up_after: Duration,
     },
 }
 
@@ -755,6 +775,7 @@ fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError> {
                 "output.otlp_timeout_seconds",
                 o.otlp_timeout_seconds.is_some(),
             ),
+            ("output.otlp_give_up_after", o.otlp_give_up_after.is_some()),
         ] {
             if set {
                 return Err(invalid(
@@ -794,10 +815,20 @@ fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError> {
                 "it must be at least 1",
             ));
         }
+        let give_up_after = opt_duration("output.otlp_give_up_after", &o.otlp_give_up_after)?
+            .unwrap_or(Duration::from_secs(600));
+        if give_up_after.is_zero() || give_up_after > MAX_LATE_ARRIVAL {
+            return Err(invalid(
+                "output.otlp_give_up_after",
+                format!("\"{}\"", format_duration(give_up_after)),
+                "it must be more than zero and at most \"7d\", e.g. \"10m\"",
+            ));
+        }
         return Ok(OutputTarget::Otlp {
             url,
             batch_records: batch as usize,
             timeout: Duration::from_secs(u64::from(timeout)),
+            give_up_after,
         });
     }
     let Some(path) = &o.path else {

@@ -66,6 +66,20 @@ pub fn tls_problem(url: &Url, e: &reqwest::Error) -> Option<String> {
     None
 }
 
+/// When a request got no answer at all (no connection, DNS failure, timeout): the likely causes
+/// and the keys that choose the host (`keys`, e.g. "`graph_url` and `cloud`").
+pub fn unreachable_hint(url: &Url, e: &reqwest::Error, keys: &str) -> Option<String> {
+    (e.is_connect() || e.is_timeout()).then(|| {
+        format!(
+            "{} did not answer: check DNS, firewalls and any proxy on the way (HTTPS_PROXY / NO_PROXY in entra-source's environment), and {keys}",
+            url.host_str().map_or_else(|| url.to_string(), |h| match url.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            })
+        )
+    })
+}
+
 /// What a failure of one error-free reqwest call was, with its cause chain (TLS problems
 /// hide there).
 pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
@@ -305,9 +319,12 @@ impl GraphClient {
                         status: "error".into(),
                     })
                     .inc();
+                let hint = unreachable_hint(url, &e, "`graph_url` and `cloud` in the config")
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
                 return Ok(Attempt::Retry(
                     None,
-                    format!("request failed: {}", describe_reqwest_error(&e)),
+                    format!("request failed: {}{hint}", describe_reqwest_error(&e)),
                     None,
                 ));
             }
@@ -394,7 +411,7 @@ impl TokenProvider {
                 Err(e) if e.is_transient() && *attempt + 1 < client.retry_policy().max_attempts => {
                     *attempt += 1;
                     let wait = client.retry_policy().backoff(*attempt);
-                    tracing::warn!(wait_ms = wait.as_millis() as u64, "{e}");
+                    tracing::warn!(wait_ms = wait.as_millis() as u64, "{e}; retrying");
                     if !client.shutdown().sleep(wait).await {
                         return Err(GraphError::Shutdown);
                     }

@@ -5,7 +5,10 @@ mod error;
 mod pacer;
 pub mod retry;
 
-pub use client::{describe_reqwest_error, http_client, parse_page, tls_problem, GraphClient, Page};
+pub use client::{
+    describe_reqwest_error, http_client, parse_page, tls_problem, unreachable_hint, GraphClient,
+    Page,
+};
 pub use error::{ForbiddenKind, GraphError, GraphErrorBody};
 pub use pacer::Pacer;
 pub use retry::{parse_retry_after, RetryPolicy};

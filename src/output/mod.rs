@@ -110,6 +110,7 @@ impl Output {
                 url,
                 batch_records,
                 timeout,
+                give_up_after,
             } => {
                 let client = crate::graph::http_client(config.extra_ca_pem.as_deref())
                     .map_err(|e| OutputError::Otlp(format!("cannot build the HTTP client: {e}")))?;
@@ -119,6 +120,7 @@ impl Output {
                     url.clone(),
                     *batch_records,
                     *timeout,
+                    *give_up_after,
                     shutdown,
                 ));
                 out

@@ -36,6 +36,8 @@ pub struct OtlpSink {
     batch_records: usize,
     timeout: Duration,
     retry: RetryPolicy,
+    /// An unacknowledged batch is retried this long, then the run stops (exit 1).
+    give_up_after: Duration,
     shutdown: Shutdown,
     /// Export requests answered 2xx.
     pub requests_ok: u64,
@@ -218,6 +220,9 @@ pub fn export_request(records: &[Record]) -> Vec<u8> {
     out
 }
 
+/// While a Collector stays down, a warning at least this often.
+const PROGRESS_EVERY: Duration = Duration::from_secs(30);
+
 /// What one export attempt came to.
 enum Attempt {
     Done,
@@ -231,6 +236,7 @@ impl OtlpSink {
         url: Url,
         batch_records: usize,
         timeout: Duration,
+        give_up_after: Duration,
         shutdown: Shutdown,
     ) -> OtlpSink {
         OtlpSink {
@@ -238,6 +244,7 @@ impl OtlpSink {
             url,
             batch_records: batch_records.max(1),
             timeout,
+            give_up_after,
             retry: RetryPolicy {
                 max_attempts: u32::MAX,
                 base: Duration::from_millis(500),
@@ -281,10 +288,14 @@ impl OtlpSink {
         Ok(())
     }
 
-    /// One batch until acknowledged. `false` when it was refused as too large.
+    /// One batch until acknowledged. `false` when it was refused as too large. A Collector
+    /// that stays down is logged when it first fails and at least every [`PROGRESS_EVERY`],
+    /// and given up on after `give_up_after` (nothing of the batch is checkpointed).
     async fn export_batch(&mut self, records: &[Record]) -> Result<bool, OutputError> {
         let body = export_request(records);
         let mut attempt = 0u32;
+        let mut failing_since: Option<std::time::Instant> = None;
+        let mut last_warn: Option<std::time::Instant> = None;
         loop {
             if self.shutdown.is_set() {
                 return Err(OutputError::Shutdown);
@@ -293,19 +304,40 @@ impl OtlpSink {
             match self.attempt(&body, records.len()).await? {
                 Attempt::Done => {
                     self.requests_ok += 1;
+                    if let Some(since) = failing_since {
+                        tracing::info!(
+                            url = %self.url,
+                            attempts = attempt,
+                            down_seconds = since.elapsed().as_secs(),
+                            "the Collector acknowledged the export again"
+                        );
+                    }
                     return Ok(true);
                 }
                 Attempt::TooLarge => return Ok(false),
                 Attempt::Retry(after, why) => {
                     self.retries += 1;
-                    let wait = after.unwrap_or_else(|| self.retry.backoff(attempt));
-                    // The first failure and every tenth: a Collector that stays down does not
-                    // flood the log.
-                    if attempt == 1 || attempt.is_multiple_of(10) {
+                    let now = std::time::Instant::now();
+                    let since = *failing_since.get_or_insert(now);
+                    let down = now - since;
+                    if down >= self.give_up_after {
+                        return Err(OutputError::Otlp(format!(
+                            "the Collector at {} has not acknowledged an export for {} ({attempts} attempts, last: {why}); giving up ([output] otlp_give_up_after). Nothing past the last acknowledged page was checkpointed: the next run sends it again. Check that the Collector runs and that its OTLP/HTTP receiver listens there (firewall, proxy, DNS)",
+                            self.url,
+                            crate::config::format_duration(Duration::from_secs(down.as_secs().max(1))),
+                            attempts = attempt,
+                        )));
+                    }
+                    let wait = after
+                        .unwrap_or_else(|| self.retry.backoff(attempt))
+                        .min(self.give_up_after - down);
+                    if last_warn.is_none_or(|w| now - w >= PROGRESS_EVERY) {
+                        last_warn = Some(now);
                         tracing::warn!(
                             url = %self.url,
                             attempt,
-                            wait_ms = wait.as_millis() as u64,
+                            down_seconds = down.as_secs(),
+                            give_up_in_seconds = (self.give_up_after - down).as_secs(),
                             "OTLP export not acknowledged ({why}); retrying, the checkpoint waits"
                         );
                     } else {

@@ -133,6 +133,8 @@ pub(crate) struct SimState {
     pub(crate) tenant_aliases: HashSet<String>,
     /// The `tid` its tokens carry: [`TENANT_ID`], or the GUID given to [`Simulator::accept_tenant`].
     pub(crate) tenant_guid: String,
+    /// Token scopes accepted besides this simulator's own Graph and Microsoft's.
+    pub(crate) extra_scopes: HashSet<String>,
     roles: Vec<String>,
     refused_filters: HashSet<(Resource, String)>,
     /// Enforce Graph's per-tenant limits: arrivals of accepted requests per family.
@@ -285,6 +287,7 @@ impl Simulator {
                 .collect(),
             tenant_aliases: HashSet::new(),
             tenant_guid: TENANT_ID.to_string(),
+            extra_scopes: HashSet::new(),
             roles: ALL_ROLES.iter().map(|r| r.to_string()).collect(),
             refused_filters: HashSet::new(),
             enforce_limits: false,
@@ -377,6 +380,14 @@ impl Simulator {
         if crate::tenant::is_guid(id) {
             st.tenant_guid = id.to_ascii_lowercase();
         }
+    }
+
+    /// Issues tokens for this Graph root too (`{graph_url}/.default`), as Entra does for
+    /// any Graph deployment: a test can then point graph_url where nothing answers.
+    pub fn accept_graph(&self, graph_url: &str) {
+        self.state()
+            .extra_scopes
+            .insert(format!("{}/.default", graph_url.trim_end_matches('/')));
     }
 
     pub fn set_licences(&self, licences: &[Licence]) {

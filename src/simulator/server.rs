@@ -175,7 +175,9 @@ fn issue_token(app: &App, tenant: &str, form: &HashMap<String, String>) -> Reply
         );
     }
     let scope = f("scope");
-    if scope != format!("{}/.default", app.base) && scope != "https://graph.microsoft.com/.default"
+    if scope != format!("{}/.default", app.base)
+        && scope != "https://graph.microsoft.com/.default"
+        && !app.state().extra_scopes.contains(scope)
     {
         return aad_error(
             StatusCode::BAD_REQUEST,
