@@ -24,6 +24,9 @@ pub enum Verdict {
     AdminConsentMissing,
     Throttled,
     Unreachable,
+    /// The stream reads, but its configured filter cannot match anything on this tenant
+    /// (`filter = "risky"` where Graph hides the risk fields without Entra ID P2).
+    FilterCannotMatch,
     Failed,
 }
 
@@ -154,7 +157,21 @@ async fn check_tenant(
             &[("$top".into(), "1".into())],
         );
         let result = client.get_page(&url, spec.family()).await;
-        streams.push(verdict(settings.kind, &roles, result.map(|_| ())));
+        let hidden = result
+            .as_ref()
+            .is_ok_and(|page| risk_is_hidden(&page.records));
+        let mut report = verdict(settings.kind, &roles, result.map(|_| ()));
+        if report.verdict == Verdict::Ok
+            && hidden
+            && settings.sign_ins.filter == crate::config::SignInFilter::Risky
+        {
+            report = StreamReport {
+                stream: settings.kind.name(),
+                verdict: Verdict::FilterCannotMatch,
+                detail: "filter = \"risky\" selects nothing here: Graph returns the sign-ins' risk fields as \"hidden\" because the tenant lacks Microsoft Entra ID P2; set filter = \"all\" or \"failures\" in [streams.sign_ins], or assign P2".into(),
+            };
+        }
+        streams.push(report);
     }
     TenantReport {
         tenant: tenant.id,
@@ -166,6 +183,13 @@ async fn check_tenant(
         },
         streams,
     }
+}
+
+/// Sign-ins whose risk fields read `hidden`: what Graph answers on a tenant without P2.
+fn risk_is_hidden(records: &[Value]) -> bool {
+    records
+        .first()
+        .is_some_and(|r| r.get("riskLevelDuringSignIn").and_then(Value::as_str) == Some("hidden"))
 }
 
 fn verdict(kind: StreamKind, roles: &[String], result: Result<(), GraphError>) -> StreamReport {

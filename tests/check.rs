@@ -172,3 +172,79 @@ async fn throttled_and_unreachable_streams_are_reported_as_such() {
         ]
     );
 }
+
+/// The shipped example's `filter = "risky"` found nothing on a tenant without P2 (risk fields
+/// read `hidden`), and `check` still said ok: a feed silently empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_risk_filter_that_cannot_match_on_a_p1_tenant_is_reported() {
+    let h = Harness::new("").await;
+    h.sim.set_licences(&[Licence::P1]);
+    h.sim.generate(
+        entra_source::simulator::Resource::SignIns,
+        20,
+        between_minutes_ago(30, 1),
+    );
+    h.write_streams("[streams.sign_ins]\nfilter = \"risky\"\n");
+    let (text, report) = check(&h).await;
+    assert_ne!(text.code, Some(0), "{}", text.stdout);
+    assert_eq!(
+        verdicts(&report),
+        vec![("sign_ins".to_string(), "filter_cannot_match".to_string())]
+    );
+    let detail = report["tenants"][0]["streams"][0]["detail"]
+        .as_str()
+        .unwrap();
+    for needle in ["hidden", "P2", "filter = \"all\""] {
+        assert!(detail.contains(needle), "{detail}");
+    }
+    assert!(
+        text.stdout.contains("filter cannot match"),
+        "{}",
+        text.stdout
+    );
+    // The same run selects nothing, as check said.
+    assert!(h.run_once().await.events().is_empty());
+    // filter = "all" (what the example now ships) works on P1 and delivers.
+    h.write_streams("[streams.sign_ins]\nfilter = \"all\"\n");
+    let (text, _) = check(&h).await;
+    assert_eq!(text.code, Some(0), "{}", text.stdout);
+    assert!(!h.run_once().await.events().is_empty());
+    // A P2 tenant's risk filter is fine.
+    h.sim.set_licences(&[Licence::P1, Licence::P2]);
+    h.write_streams("[streams.sign_ins]\nfilter = \"risky\"\n");
+    assert_eq!(check(&h).await.0.code, Some(0));
+}
+
+/// The shipped example, run on a tenant with P1 only: its sign-in feed is not empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_config_reads_sign_ins_on_a_p1_tenant() {
+    let h = Harness::new("").await;
+    h.sim.set_licences(&[Licence::P1]);
+    let ids = h.sim.generate(
+        entra_source::simulator::Resource::SignIns,
+        30,
+        between_minutes_ago(30, 1),
+    );
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config-examples/entra-source.toml"
+    ))
+    .unwrap();
+    let start = example.find("[streams.").unwrap();
+    let end = example.find("[output]").unwrap();
+    h.write_streams(&example[start..end]);
+    let r = h.run_once().await;
+    let got: Vec<String> = r
+        .events()
+        .iter()
+        .filter(|e| e["event"]["type"] == "sign_in")
+        .map(|e| e["event"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        ids.iter().all(|id| got.contains(id)),
+        "{} of {} sign-ins: {}",
+        got.len(),
+        ids.len(),
+        r.stderr
+    );
+}
