@@ -217,19 +217,23 @@ impl StreamPoller {
         // A long catch-up (a first run with a long initial_lookback, or a long outage) goes
         // window by window, as Graph advises, each checkpointed when drained.
         let windows = backfill_windows(from, to);
-        let started = std::time::Instant::now();
-        let bar = crate::progress::backfill_bar(
+        let progress = crate::progress::Catchup::new(
             &format!("{}/{}", short(self.tenant_id()), self.key()),
-            if windows.len() > 1 {
-                (to - from).num_seconds().max(0) as u64
-            } else {
-                0
-            },
+            from,
+            to,
+            to - cursor.unwrap_or(from).max(from) > BACKFILL_WINDOW,
         );
         for (i, &(w_from, w_to)) in windows.iter().enumerate() {
             for extra in &subs {
                 match self
-                    .drain(w_from, w_to, extra.as_deref(), advance, &mut stats)
+                    .drain(
+                        w_from,
+                        w_to,
+                        extra.as_deref(),
+                        advance,
+                        &progress,
+                        &mut stats,
+                    )
                     .await?
                 {
                     Drained::Done => {}
@@ -254,29 +258,22 @@ impl StreamPoller {
                 let c = window_drained(st.stream_mut(self.tenant_id(), &self.key()), w_to, late);
                 st.save()?;
                 drop(st);
-                let elapsed = started.elapsed().as_secs_f64().max(0.001);
-                let done = (w_to - from).num_seconds() as f64;
-                let left = (to - w_to).num_seconds() as f64;
-                bar.set(done as u64, || {
-                    format!(
-                        "{} records, {}/s, {} behind",
-                        stats.emitted,
-                        (stats.emitted as f64 / elapsed).round(),
-                        crate::config::format_duration(std::time::Duration::from_secs(left as u64))
-                    )
-                });
-                tracing::info!(
-                    tenant = %self.tenant_id(),
-                    entra_stream = self.name(), sign_in_type = self.spec.sign_in_type(),
-                    window = i + 1,
-                    windows = windows.len(),
-                    emitted = stats.emitted,
-                    events_per_second = (stats.emitted as f64 / elapsed).round() as u64,
-                    cursor = %crate::event::graph_time(c),
-                    behind_seconds = left as i64,
-                    eta_seconds = (left * elapsed / done.max(1.0)).round() as u64,
-                    "backfill: window checkpointed"
-                );
+                progress.page(stats.emitted, c);
+                if progress.active {
+                    tracing::info!(
+                        tenant = %self.tenant_id(),
+                        entra_stream = self.name(),
+                        sign_in_type = self.spec.sign_in_type(),
+                        window = i + 1,
+                        windows = windows.len(),
+                        emitted = stats.emitted,
+                        events_per_second = progress.rate(stats.emitted).round() as u64,
+                        cursor = %crate::event::graph_time(c),
+                        behind_seconds = progress.behind(c),
+                        eta_seconds = progress.eta(c),
+                        "backfill: window checkpointed"
+                    );
+                }
             }
         }
 
@@ -297,6 +294,7 @@ impl StreamPoller {
         to: DateTime<Utc>,
         extra: Option<&str>,
         advance: bool,
+        progress: &crate::progress::Catchup,
         stats: &mut PollStats,
     ) -> Result<Drained, PollError> {
         let first = self.window_url(from, to, extra);
@@ -333,7 +331,8 @@ impl StreamPoller {
                 Err(e) => return Err(e.into()),
             };
             let (records, next) = self.accept(page, stats)?;
-            self.emit_page(records, to, advance, stats).await?;
+            let newest = self.emit_page(records, to, advance, stats).await?;
+            progress.page(stats.emitted, newest.unwrap_or(from));
             match next {
                 Some(n) => url = n,
                 None => return Ok(Drained::Done),
@@ -345,14 +344,14 @@ impl StreamPoller {
     }
 
     /// Normalizes the page's new records, writes and flushes them, then checkpoints their keys
-    /// (and, when `advance`, the newest time they reached).
+    /// (and, when `advance`, the newest time they reached). Returns that newest time.
     async fn emit_page(
         &self,
         records: Vec<Value>,
         window_end: DateTime<Utc>,
         advance: bool,
         stats: &mut PollStats,
-    ) -> Result<(), PollError> {
+    ) -> Result<Option<DateTime<Utc>>, PollError> {
         let ctx = self.context();
         let mut events = Vec::with_capacity(records.len());
         let mut new_keys: Vec<(String, DateTime<Utc>)> = Vec::with_capacity(records.len());
@@ -394,7 +393,7 @@ impl StreamPoller {
             s.seen.prune_before(whole_seconds(cursor - late));
         }
         st.save()?;
-        Ok(())
+        Ok(newest)
     }
 
     /// Snapshot mode: lists every record, emits the new and changed ones, checkpoints their
@@ -693,13 +692,23 @@ pub fn backfill_windows(
 }
 
 pub fn log_poll(p: &StreamPoller, stats: &PollStats) {
-    let lag = stats
-        .cursor
-        .map(|c| (Utc::now() - c).num_seconds())
-        .unwrap_or_default();
+    if stats.interrupted {
+        // Cut short by a stop: the checkpoint holds what was written; no lag to speak of.
+        tracing::info!(
+            tenant = %p.tenant_id(),
+            entra_stream = p.name(),
+            sign_in_type = p.spec.sign_in_type(),
+            pages = stats.pages,
+            emitted = stats.emitted,
+            "poll stopped by shutdown; the next run resumes from the last checkpointed page"
+        );
+        return;
+    }
+    let lag = stats.cursor.map(|c| (Utc::now() - c).num_seconds().max(0));
     tracing::info!(
         tenant = %p.tenant_id(),
-        entra_stream = p.name(), sign_in_type = p.spec.sign_in_type(),
+        entra_stream = p.name(),
+        sign_in_type = p.spec.sign_in_type(),
         pages = stats.pages,
         emitted = stats.emitted,
         duplicates_dropped = stats.duplicates,

@@ -4,6 +4,9 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -23,16 +26,7 @@ fn bars() -> Option<&'static MultiProgress> {
 }
 
 /// One stream's bar, cleared when the catch-up ends however it ends. Inert off a terminal.
-pub struct Bar(Option<ProgressBar>);
-
-impl Bar {
-    pub fn set(&self, position: u64, message: impl FnOnce() -> String) {
-        if let Some(b) = &self.0 {
-            b.set_position(position);
-            b.set_message(message());
-        }
-    }
-}
+struct Bar(Option<ProgressBar>);
 
 impl Drop for Bar {
     fn drop(&mut self) {
@@ -42,9 +36,65 @@ impl Drop for Bar {
     }
 }
 
-/// A bar for one stream's catch-up of `total_seconds` of history.
-pub fn backfill_bar(stream: &str, total_seconds: u64) -> Bar {
-    Bar(new_bar(stream, total_seconds))
+/// One poll's catch-up of `[from, to]`: a bar on a terminal that moves with every page (the
+/// record time reached, the records so far and their rate), and the figures of the per-window
+/// log lines. `active` only when the poll is behind by more than a backfill window: an
+/// ordinary poll whose re-read spans days (risk detections re-read 48 h) is not a backfill.
+pub struct Catchup {
+    bar: Bar,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    started: Instant,
+    pub active: bool,
+}
+
+impl Catchup {
+    pub fn new(label: &str, from: DateTime<Utc>, to: DateTime<Utc>, active: bool) -> Catchup {
+        let total = if active {
+            (to - from).num_seconds().max(0) as u64
+        } else {
+            0
+        };
+        Catchup {
+            bar: Bar(new_bar(label, total)),
+            from,
+            to,
+            started: Instant::now(),
+            active,
+        }
+    }
+
+    /// Records per second since the catch-up began.
+    pub fn rate(&self, emitted: u64) -> f64 {
+        emitted as f64 / self.started.elapsed().as_secs_f64().max(0.001)
+    }
+
+    /// Seconds of history between `reached` and the catch-up's end.
+    pub fn behind(&self, reached: DateTime<Utc>) -> u64 {
+        (self.to - reached).num_seconds().max(0) as u64
+    }
+
+    /// Seconds until done at the pace so far, having read up to `reached`.
+    pub fn eta(&self, reached: DateTime<Utc>) -> u64 {
+        let done = (reached - self.from).num_seconds().max(1) as f64;
+        (self.behind(reached) as f64 * self.started.elapsed().as_secs_f64() / done).round() as u64
+    }
+
+    /// After each page: `emitted` records so far, history read up to `reached` (the window's
+    /// start while a page's records carry no usable time).
+    pub fn page(&self, emitted: u64, reached: DateTime<Utc>) {
+        let reached = reached.clamp(self.from, self.to);
+        let Some(b) = &self.bar.0 else { return };
+        let pos = (reached - self.from).num_seconds().max(0) as u64;
+        if pos > b.position() {
+            b.set_position(pos);
+        }
+        b.set_message(format!(
+            "{emitted} records, {}/s, {} behind",
+            self.rate(emitted).round(),
+            crate::config::format_duration(std::time::Duration::from_secs(self.behind(reached)))
+        ));
+    }
 }
 
 fn new_bar(stream: &str, total_seconds: u64) -> Option<ProgressBar> {

@@ -73,8 +73,9 @@ async fn five_day_backfill() -> Harness {
     h.sim.generate(
         Resource::DirectoryAudits,
         500,
+        // Inside the lookback even when the run starts a while after this (a loaded machine).
         Spread::Between(
-            now - chrono::Duration::days(5),
+            now - chrono::Duration::days(5) + chrono::Duration::minutes(10),
             now - chrono::Duration::minutes(1),
         ),
     );
@@ -140,4 +141,101 @@ async fn on_a_terminal_backfill_draws_a_progress_bar_per_stream() {
     );
     let written = std::fs::read_to_string(&events).unwrap();
     assert_eq!(written.lines().count(), 500);
+}
+
+/// The two risk-detection streams re-read 48 h on every poll, which spans several one-day
+/// windows: each ordinary poll logged "backfill: window checkpointed … behind_seconds=86402".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ordinary_poll_of_a_48_hour_re_read_is_not_called_a_backfill() {
+    let h = Harness::new("").await;
+    h.write_streams("[streams.risk_detections]\n[streams.service_principal_risk_detections]\n");
+    h.sim
+        .generate(Resource::RiskDetections, 30, between_minutes_ago(50, 1));
+    for _ in 0..2 {
+        let r = h.run_once().await;
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        assert!(!r.stderr.contains("backfill"), "{}", r.stderr);
+    }
+}
+
+/// A poll cut short by SIGTERM logged `lag_seconds=0`, as if it had caught up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_stopped_by_sigterm_claims_no_lag() {
+    let h = Harness::new("").await;
+    h.audits(5000, between_minutes_ago(55, 1));
+    h.sim.set_delay(Duration::from_millis(300));
+    let mut child = h.spawn_run();
+    let mut lines = stdout_lines(&mut child);
+    let mut got = Vec::new();
+    read_lines(&mut lines, 1, &mut got).await;
+    // Keep reading, as a host does, so the run is never blocked on a full pipe.
+    let reader = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (status, _) = sigterm(&mut child).await;
+    reader.abort();
+    assert_eq!(status.code(), Some(0));
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert!(!stderr.contains("lag_seconds=0"), "{stderr}");
+    assert!(stderr.contains("poll stopped by shutdown"), "{stderr}");
+}
+
+/// The bar moved only between one-day windows ("67% 0 records, 0/s" through a whole 40 s
+/// catch-up): it now counts the records of every page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backfill_bar_counts_records_within_a_window() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("util-linux `script` is not installed: no pseudo-terminal, test not run");
+        return;
+    }
+    let h = Harness::new("").await;
+    h.write_streams("[streams.directory_audits]\ninitial_lookback = \"2d\"\n");
+    let now = Utc::now();
+    // Every record in the first one-day window, read in several pages.
+    h.sim.generate(
+        Resource::DirectoryAudits,
+        3000,
+        Spread::Between(
+            now - chrono::Duration::hours(47),
+            now - chrono::Duration::hours(25),
+        ),
+    );
+    h.sim.set_delay(Duration::from_millis(150));
+    let events = h.dir.path().join("events.ndjson");
+    let cmd = format!(
+        "{} run --config {} --once > {}",
+        env!("CARGO_BIN_EXE_entra-source"),
+        h.config.display(),
+        events.display()
+    );
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{tty}");
+    let before_first_window = tty
+        .split("backfill: window checkpointed")
+        .next()
+        .unwrap_or_default();
+    let counted = before_first_window
+        .split(" records, ")
+        .filter_map(|s| s.rsplit(' ').next()?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        counted > 0,
+        "no record counted before the first window ended: {before_first_window}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&events).unwrap().lines().count(),
+        3000
+    );
 }
