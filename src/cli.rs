@@ -14,6 +14,23 @@ use crate::output::Output;
 use crate::runner::{self, RunOutcome};
 use crate::shutdown;
 
+/// Exit statuses and environment, printed under every `--help`.
+const AFTER_HELP: &str = "\
+Exit status:
+  0  done (--once: every stream completed; run: stopped by SIGTERM/SIGINT)
+  1  a failure after start-up (credentials refused, state unusable, a stream failed); the
+     last stderr line says what failed and how to fix it
+  2  usage or config error, found before any network call
+
+Environment:
+  RUST_LOG     diagnostics filter on stderr, e.g. RUST_LOG=debug or RUST_LOG=entra_source=trace
+               (default info)
+  HTTPS_PROXY, NO_PROXY
+               the proxy for Graph and the login host
+  The variables a config names (client_secret_env, certificate_password_env)
+
+stdout carries events only; diagnostics go to stderr (--log-format json for Vector).";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "entra-source",
@@ -41,11 +58,13 @@ enum Command {
     },
     /// Test the connection: a token, then one `$top=1` request per enabled stream, a verdict each.
     Check {
+        /// The TOML config file (as for `run`).
         #[arg(long)]
         config: PathBuf,
         /// A table, or the same as one JSON object.
         #[arg(long, value_enum, default_value = "text")]
         output: OutputFormat,
+        /// Diagnostics on stderr as text or as one JSON object per line.
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
@@ -60,6 +79,7 @@ enum Command {
         /// The event format, as `[output] format`: native, ecs or ocsf.
         #[arg(long, default_value = "native", value_parser = ["native", "ecs", "ocsf"])]
         format: String,
+        /// Diagnostics on stderr as text or as one JSON object per line.
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
@@ -74,6 +94,7 @@ enum Command {
         /// New records per second while running (0 = none).
         #[arg(long, default_value_t = 1)]
         rate: u32,
+        /// Diagnostics on stderr as text or as one JSON object per line.
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
@@ -88,17 +109,20 @@ enum Command {
 enum StateCommand {
     /// Per tenant and stream: health, cursor, lag, last success and last error.
     Show {
+        /// The TOML config file of the run whose state to show.
         #[arg(long)]
         config: PathBuf,
         /// A table, or the same as one JSON object.
         #[arg(long, value_enum, default_value = "text")]
         output: OutputFormat,
+        /// Diagnostics on stderr as text or as one JSON object per line.
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
     /// Rewind (or skip) one stream: the next run reads from --since; without it, from
     /// initial_lookback. Other streams are untouched.
     Reset {
+        /// The TOML config file of the run whose state to change.
         #[arg(long)]
         config: PathBuf,
         /// The stream (`sign_ins`) or one of its sections (`sign_ins.nonInteractiveUser`).
@@ -110,6 +134,7 @@ enum StateCommand {
         /// Only this tenant (default: every tenant that has the stream).
         #[arg(long)]
         tenant: Option<String>,
+        /// Diagnostics on stderr as text or as one JSON object per line.
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
@@ -122,7 +147,16 @@ enum OutputFormat {
 }
 
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    use clap::{CommandFactory, FromArgMatches};
+    // Every help screen names the exit statuses and the environment.
+    let command = Cli::command().after_help(AFTER_HELP).mut_subcommands(|c| {
+        c.after_help(AFTER_HELP)
+            .mut_subcommands(|c| c.after_help(AFTER_HELP))
+    });
+    let cli = match command
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();

@@ -371,6 +371,11 @@ fn read_state(path: &Path) -> Result<Option<StateData>, StateError> {
             })
         }
     };
+    // A file created empty beforehand (a volume mount, `touch`, configuration management)
+    // holds no checkpoint yet: it is a new state, not a corrupt one.
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
     let corrupt = |reason: String| StateError::Corrupt {
         path: path.to_path_buf(),
         reason,
@@ -543,6 +548,20 @@ mod tests {
         assert!(s.seen.contains("x"));
         assert_eq!(st.tenant_key("CONTOSO.onmicrosoft.com"), guid);
         assert_eq!(st.tenant_key(&guid.to_uppercase()), guid);
+    }
+
+    /// An empty pre-created state file was reported as corrupt.
+    #[test]
+    fn an_empty_pre_created_file_is_a_new_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        for empty in ["", "\n"] {
+            fs::write(&path, empty).unwrap();
+            let st = StateStore::open(&path).unwrap();
+            assert!(st.data.tenants.is_empty());
+            st.save().unwrap();
+            assert!(fs::read_to_string(&path).unwrap().contains("\"version\""));
+        }
     }
 
     #[test]

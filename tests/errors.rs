@@ -327,3 +327,42 @@ async fn an_inline_secret_works_with_a_warning_that_does_not_repeat_it() {
     );
     assert!(!r.stderr.contains(entra_source::simulator::CLIENT_SECRET));
 }
+
+/// `--config` had no description in three help screens, and no screen named the exit statuses
+/// or RUST_LOG.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_help_screen_describes_its_options_and_names_exit_codes_and_rust_log() {
+    let h = Harness::new("").await;
+    for screen in [
+        vec!["--help"],
+        vec!["run", "--help"],
+        vec!["check", "--help"],
+        vec!["demo", "--help"],
+        vec!["simulate", "--help"],
+        vec!["state", "--help"],
+        vec!["state", "show", "--help"],
+        vec!["state", "reset", "--help"],
+    ] {
+        let r = h.run_args(&screen).await;
+        assert_eq!(r.code, Some(0), "{screen:?}: {}", r.stderr);
+        for needle in ["Exit status", "RUST_LOG", "2  usage or config error"] {
+            assert!(
+                r.stdout.contains(needle),
+                "{screen:?} lacks {needle}: {}",
+                r.stdout
+            );
+        }
+        // Every option line carries a description after its name.
+        for line in r
+            .stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("--"))
+        {
+            let described = line
+                .trim_start()
+                .split_once("  ")
+                .is_some_and(|(_, d)| !d.trim().is_empty() && !d.trim().starts_with('['));
+            assert!(described, "{screen:?}: no description: {line}");
+        }
+    }
+}

@@ -546,3 +546,63 @@ async fn identity_protection_429s_without_retry_after_back_off() {
         "identity protection documents no $orderby"
     );
 }
+
+/// `simulate --rate` (and `demo --follow`, which uses the same producers) kept producing every
+/// resource but sign-ins, the stream users care most about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_with_a_rate_keeps_producing_sign_ins_of_every_type() {
+    use tokio::io::AsyncBufReadExt;
+    let h = Harness::new("").await;
+    let port = free_port();
+    let mut sim = h
+        .command(&[
+            "simulate",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--events",
+            "0",
+            "--rate",
+            "2",
+        ])
+        .spawn()
+        .unwrap();
+    // Ready once it prints how to point a config at it.
+    let mut err = tokio::io::BufReader::new(sim.stderr.take().unwrap()).lines();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let line = tokio::time::timeout_at(deadline, err.next_line())
+            .await
+            .expect("simulate did not start")
+            .unwrap()
+            .expect("simulate exited");
+        if line.contains("Graph simulator on") {
+            break;
+        }
+    }
+    let base = format!("http://127.0.0.1:{port}");
+    let own = h.sim.base_url();
+    let text = std::fs::read_to_string(&h.config)
+        .unwrap()
+        .replace(&own, &base);
+    std::fs::write(
+        &h.config,
+        text.replace(
+            "[streams.directory_audits]",
+            "[streams.sign_ins]\nevent_types = [\"interactiveUser\", \"nonInteractiveUser\", \"servicePrincipal\", \"managedIdentity\"]",
+        ),
+    )
+    .unwrap();
+    let mut categories = HashSet::new();
+    while categories.len() < 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sign-in types produced: {categories:?}"
+        );
+        let r = h.run_once().await;
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        for e in r.events() {
+            categories.insert(e["category"].as_str().unwrap().to_string());
+        }
+    }
+    sim.kill().await.unwrap();
+}

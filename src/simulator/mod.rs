@@ -558,7 +558,10 @@ impl Simulator {
                 // Every sign-in event type, so that beta's per-type cursors have something.
                 for t in crate::config::SIGN_IN_EVENT_TYPES {
                     let overlay = serde_json::json!({ "signInEventTypes": [t] });
-                    self.generate_with(*r, events, spread, overlay, true);
+                    self.generate_with(*r, events, spread, overlay.clone(), true);
+                    if per_second > 0 {
+                        self.spawn_producer_with(*r, per_second, overlay);
+                    }
                 }
                 continue;
             }
@@ -575,6 +578,16 @@ impl Simulator {
         resource: Resource,
         per_second: u32,
     ) -> tokio::task::JoinHandle<()> {
+        self.spawn_producer_with(resource, per_second, Value::Null)
+    }
+
+    /// The same, each record merged with `overlay` (a sign-in event type, say).
+    pub fn spawn_producer_with(
+        &self,
+        resource: Resource,
+        per_second: u32,
+        overlay: Value,
+    ) -> tokio::task::JoinHandle<()> {
         let shared = self.shared.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -589,7 +602,7 @@ impl Simulator {
                     resource,
                     u64::from(per_second),
                     spread,
-                    &Value::Null,
+                    &overlay,
                     true,
                 );
             }

@@ -131,6 +131,18 @@ fn error_code(record: &Value) -> Option<i64> {
     }
 }
 
+/// `event.action`: what happened, from `status` (`operationName` stays Microsoft's
+/// "Sign-in activity"): "Sign-in succeeded", "Sign-in failed (50126): Invalid username or
+/// password…", or "Sign-in activity" when the record carries no status.
+fn action(code: Option<i64>, reason: Option<&str>) -> String {
+    match (code, reason.map(str::trim).filter(|r| !r.is_empty())) {
+        (Some(0), _) => "Sign-in succeeded".into(),
+        (Some(c), Some(r)) => format!("Sign-in failed ({c}): {r}"),
+        (Some(c), None) => format!("Sign-in failed ({c})"),
+        (None, _) => "Sign-in activity".into(),
+    }
+}
+
 fn normalize(spec: &SignIns, record: Value, ctx: &NormalizeContext, category: &str) -> Value {
     let code = error_code(&record);
     let outcome = match code {
@@ -168,7 +180,7 @@ fn normalize(spec: &SignIns, record: Value, ctx: &NormalizeContext, category: &s
         id: spec.event_id(&record),
         stream: StreamKind::SignIns,
         kind: EventKind::Event,
-        action: "Sign-in activity".into(),
+        action: action(code, event::str_at(&record, "status/failureReason")),
         outcome,
         severity,
         ctx,
@@ -232,6 +244,18 @@ fn normalize(spec: &SignIns, record: Value, ctx: &NormalizeContext, category: &s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every native sign-in said `event.action = "Sign-in activity"`.
+    #[test]
+    fn the_action_says_what_happened() {
+        assert_eq!(action(Some(0), Some("Other.")), "Sign-in succeeded");
+        assert_eq!(
+            action(Some(50126), Some("Invalid username or password.")),
+            "Sign-in failed (50126): Invalid username or password."
+        );
+        assert_eq!(action(Some(53003), Some(" ")), "Sign-in failed (53003)");
+        assert_eq!(action(None, None), "Sign-in activity");
+    }
     use serde_json::json;
 
     fn spec(filter: SignInFilter) -> SignIns {
