@@ -202,6 +202,105 @@ async fn fluent_bit_configs() {
     assert!(bytes(input["buf_size"].as_str().unwrap()) >= 1 << 20);
     assert!(matches!(input["threaded"].as_str(), Some("on")) || input["threaded"] == true);
     assert_eq!(input["command"].as_str().unwrap(), command);
+    // A file output without Mkdir into a missing directory dropped 642 records entra-source
+    // had already checkpointed.
+    let output = &sections
+        .iter()
+        .find(|(s, kv)| s == "OUTPUT" && kv.iter().any(|(k, v)| k == "Name" && v == "file"))
+        .unwrap()
+        .1;
+    assert!(
+        output.contains(&("Mkdir".into(), "On".into())),
+        "{output:?}"
+    );
+    let output = &y["pipeline"]["outputs"][0];
+    assert_eq!(output["name"], "file");
+    assert!(matches!(output["mkdir"].as_str(), Some("on")) || output["mkdir"] == true);
+}
+
+/// OpenTelemetry's default severity preset (pkg/stanza severity): the words it knows.
+fn otel_preset(word: &str) -> Option<i64> {
+    Some(match word {
+        "trace" => 1,
+        "debug" => 5,
+        "info" => 9,
+        "info2" => 10,
+        "info3" => 11,
+        "info4" => 12,
+        "warn" | "warning" => 13,
+        "warn2" => 14,
+        "error" | "err" => 17,
+        "error2" => 18,
+        "fatal" => 21,
+        _ => return None,
+    })
+}
+
+/// The severityNumber a filelog `severity` operator gives `word` with this mapping.
+fn filelog_severity(mapping: &Value, word: &str) -> Option<i64> {
+    let mapped = mapping.as_object()?.iter().find_map(|(level, v)| {
+        let hit = match v {
+            Value::String(s) => s == word,
+            Value::Array(a) => a.iter().any(|x| x == word),
+            _ => false,
+        };
+        hit.then(|| otel_preset(level)).flatten()
+    });
+    mapped.or_else(|| otel_preset(word))
+}
+
+/// The Collector examples kept data only in memory (the `batch` processor) or dropped it
+/// (filelog without retry_on_failure, an exporter giving up after 5 minutes), and the filelog
+/// example mapped severities to 10/13/17 where the OTLP push sent 13/17/21.
+#[test]
+fn collector_examples_queue_persistently_and_share_one_severity_scale() {
+    for name in ["otel-collector-filelog.yaml", "otel-collector-otlp.yaml"] {
+        let y = yaml_file(name);
+        let pipeline = &y["service"]["pipelines"]["logs"];
+        let processors: Vec<&str> = pipeline["processors"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        assert!(
+            !processors
+                .iter()
+                .any(|p| p.split('/').next() == Some("batch")),
+            "{name}: the batch processor acknowledges what it holds in memory"
+        );
+        for exporter in pipeline["exporters"].as_array().unwrap() {
+            let e = &y["exporters"][exporter.as_str().unwrap()];
+            let storage = e["sending_queue"]["storage"].as_str();
+            assert!(
+                storage.is_some_and(|s| y["service"]["extensions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x == s)),
+                "{name}: {exporter} needs a persistent sending_queue"
+            );
+            assert_eq!(
+                e["retry_on_failure"]["max_elapsed_time"], 0,
+                "{name}: {exporter} must not drop a batch after an outage"
+            );
+        }
+    }
+    let y = yaml_file("otel-collector-filelog.yaml");
+    let receiver = &y["receivers"]["filelog/entra"];
+    assert_eq!(receiver["retry_on_failure"]["enabled"], true);
+    let parser = receiver["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["type"] == "json_parser")
+        .unwrap();
+    assert_eq!(parser["severity"]["parse_from"], "body.event.severity");
+    for word in ["info", "low", "medium", "high"] {
+        assert_eq!(
+            filelog_severity(&parser["severity"]["mapping"], word),
+            Some(entra_source::output::otlp::severity_number(word)),
+            "{word}: filelog and OTLP push disagree"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,7 +369,24 @@ async fn otel_collector_otlp_config_receives_what_entra_source_pushes() {
         "[output]\nformat = \"ocsf\"\notlp_endpoint = \"http://127.0.0.1:{port}\"\n[streams.directory_audits]\n"
     ));
     let mut child = h.spawn_run();
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Until the run has tried the Collector and said it will retry (not a fixed sleep: the
+    // check below would pass without testing anything if the run had not got that far).
+    {
+        use tokio::io::AsyncBufReadExt;
+        let mut err = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let line = tokio::time::timeout_at(deadline, err.next_line())
+                .await
+                .expect("no export attempt within 30 s")
+                .unwrap()
+                .expect("the run ended early");
+            if line.contains("OTLP export not acknowledged") {
+                break;
+            }
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
+    }
     std::process::Command::new("kill")
         .args(["-TERM", &child.id().unwrap().to_string()])
         .status()

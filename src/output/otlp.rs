@@ -47,12 +47,14 @@ pub struct OtlpSink {
     pub rejected: u64,
 }
 
-/// `severityNumber` from `event.severity` (OTel's INFO, WARN, ERROR and FATAL bands).
+/// `severityNumber` from `event.severity`: info 9 (INFO), low 10 (INFO2), medium 13 (WARN),
+/// high 17 (ERROR), the numbers the shipped `filelog` example's severity mapping yields too, so
+/// a backend sees one scale whichever way the events reach the Collector.
 pub fn severity_number(severity: &str) -> i64 {
     match severity {
-        "low" => 13,
-        "medium" => 17,
-        "high" => 21,
+        "low" => 10,
+        "medium" => 13,
+        "high" => 17,
         _ => 9,
     }
 }
@@ -469,7 +471,7 @@ mod tests {
             2
         );
         let rec = &rl[0]["scopeLogs"][0]["logRecords"][0];
-        assert_eq!(rec["severityNumber"], 21);
+        assert_eq!(rec["severityNumber"], 17);
         assert_eq!(rec["timeUnixNano"], "1767225600500000000");
     }
 }
