@@ -487,7 +487,7 @@ impl Config {
             return Err(invalid(
                 "poll.interval_seconds",
                 interval_seconds,
-                format!("it must be from 1 to {MAX_INTERVAL_SECONDS} (7 days, Graph's shortest log retention)"),
+                format!("it must be at least 1 and at most {MAX_INTERVAL_SECONDS} (7 days, Graph's shortest log retention)"),
             ));
         }
         let request_attempts = raw.poll.request_attempts.unwrap_or(8);
@@ -1559,9 +1559,9 @@ client_secret = "s3cret"
                 "poll",
                 "interval_seconds",
                 "9223372036854775807",
-                "from 1 to",
+                "at most 604800",
             ),
-            ("poll", "interval_seconds", "-5", "from 1 to"),
+            ("poll", "interval_seconds", "-5", "at least 1"),
             (
                 "poll",
                 "late_arrival",

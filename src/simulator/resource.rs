@@ -1,6 +1,6 @@
 //! The Graph resources the simulator serves, with what Graph documents about each: path, time
 //! field, page sizes, filterable properties and operators, throttling family, licence and
-//! permission (`../shared/graph/README.md` §1, §2).
+//! permission (Microsoft Graph's API reference for each resource).
 
 use super::filter::Op;
 
