@@ -87,7 +87,7 @@ fn main() {
         let _ = std::fs::remove_dir_all(&dir);
 
         // Normalization alone.
-        let spec = StreamKind::DirectoryAudits.spec();
+        let spec = entra_source::streams::spec(StreamKind::DirectoryAudits);
         let ctx = NormalizeContext { tenant_id: "t".into(), ingested: Utc::now() };
         let mut rng = entra_source::simulator::Rng::new(7);
         let sample_records: Vec<_> = (0..10_000)

@@ -1,10 +1,8 @@
 //! Credentials beyond a static secret: a secret file rotated while the connector runs.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::*;
+use crate::common::*;
 use entra_source::simulator::Spread;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,11 +1,9 @@
 //! `[metrics] listen`: `/metrics` (Prometheus text) and `/health` reflect a throttled stream, a
 //! failing stream and its recovery, driven by the simulator's fault controls.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use entra_source::simulator::{Fault, TENANT_ID};
 use serde_json::Value;
 

@@ -21,7 +21,7 @@ fn check(kind: StreamKind, fixture_name: &str) {
         tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
         ingested: "2026-11-21T10:00:03Z".parse().unwrap(),
     };
-    let spec = kind.spec();
+    let spec = entra_source::streams::spec(kind);
     let events: Vec<Value> = fixture(fixture_name)["value"]
         .as_array()
         .unwrap()
@@ -89,7 +89,7 @@ fn quirky_fixture_values_are_read_or_left_alone() {
     };
     // riskDetection.json: malformed GUID, invalid IPv4, a non-enum tokenIssuerType, JSON-string additionalInfo.
     let r = &fixture("riskDetection.json")["value"][0];
-    let e = StreamKind::RiskDetections.spec().normalize(r.clone(), &ctx);
+    let e = entra_source::streams::spec(StreamKind::RiskDetections).normalize(r.clone(), &ctx);
     assert_eq!(
         e["event"]["id"],
         "6a5874ca-abcd-9d82-5ad39bd71600@2018-09-05T00:11:27.773602Z"
@@ -112,15 +112,14 @@ fn quirky_fixture_values_are_read_or_left_alone() {
     assert_eq!(e["category"], "UserRiskEvents");
     // servicePrincipalRiskDetection.json: a lastUpdatedDateTime with a stray ')', null location.
     let r = &fixture("servicePrincipalRiskDetection.json")["value"][0];
-    let e = StreamKind::ServicePrincipalRiskDetections
-        .spec()
+    let e = entra_source::streams::spec(StreamKind::ServicePrincipalRiskDetections)
         .normalize(r.clone(), &ctx);
     assert_eq!(e["time"], "2021-10-26T00:00:00.0000000Z");
     assert_eq!(e["location"], Value::Null);
     assert_eq!(e["event"]["severity"], "high");
     // riskyUser.json: deleted but at risk, confirmed compromised sign-in.
     let r = &fixture("riskyUser.json")["value"][0];
-    let e = StreamKind::RiskyUsers.spec().normalize(r.clone(), &ctx);
+    let e = entra_source::streams::spec(StreamKind::RiskyUsers).normalize(r.clone(), &ctx);
     assert_eq!(
         e["event"]["id"],
         "c2b6c2b9-dddc-acd0-2b39-d519d803dbc3@2016-01-29T20:03:57.7872426Z"
@@ -132,7 +131,7 @@ fn quirky_fixture_values_are_read_or_left_alone() {
     assert_eq!(e["IsDeleted"], true);
     // signIn.json: a successful v1.0 interactive sign-in without risk.
     let r = &fixture("signIn.json")["value"][0];
-    let e = StreamKind::SignIns.spec().normalize(r.clone(), &ctx);
+    let e = entra_source::streams::spec(StreamKind::SignIns).normalize(r.clone(), &ctx);
     assert_eq!(
         (
             e["event"]["outcome"].as_str(),
@@ -150,7 +149,7 @@ fn quirky_fixture_values_are_read_or_left_alone() {
     let status = fixture("signIn_failure_status.json");
     let mut failed = r.clone();
     failed["status"] = status;
-    let e = StreamKind::SignIns.spec().normalize(failed, &ctx);
+    let e = entra_source::streams::spec(StreamKind::SignIns).normalize(failed, &ctx);
     assert_eq!(
         (
             e["event"]["outcome"].as_str(),
@@ -171,7 +170,7 @@ fn directory_audit_summary_values() {
         tenant_id: "t".into(),
         ingested: chrono::Utc::now(),
     };
-    let spec = StreamKind::DirectoryAudits.spec();
+    let spec = entra_source::streams::spec(StreamKind::DirectoryAudits);
     let r = &fixture("directoryAudit_example1.json")["value"][0];
     let e = spec.normalize(r.clone(), &ctx);
     assert_eq!(e["event"]["id"], "id");

@@ -1,8 +1,6 @@
 //! `entra-source check` against the simulator: a verdict per stream and the exit status.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use entra_source::simulator::{Licence, ALL_ROLES, TENANT_ID};
 use serde_json::Value;
 

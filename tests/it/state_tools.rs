@@ -1,10 +1,8 @@
 //! `entra-source state show|reset` and the health each poll records in the state file.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::*;
+use crate::common::*;
 use entra_source::simulator::{Resource, TENANT_ID};
 use serde_json::Value;
 

@@ -4,12 +4,10 @@
 //! (`tests/ocsf/validate.py`, installed by `.ci/test`). The golden renders of Microsoft's
 //! documented payloads (`tests/golden/ecs`, `tests/golden/ocsf`) are checked the same way.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const ALL_STREAMS: &str = r#"

@@ -140,8 +140,10 @@ impl Harness {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.args(args).env_remove("RUST_LOG");
-        // Hermetic: the credential defaults a host may inject (AKS, App Service).
+        // Hermetic: the credential defaults a host may inject (AKS, App Service), and the
+        // secret variable the example configs name (a test in this process sets it).
         for var in [
+            "ENTRA_CLIENT_SECRET",
             "AZURE_TENANT_ID",
             "AZURE_CLIENT_ID",
             "AZURE_FEDERATED_TOKEN_FILE",

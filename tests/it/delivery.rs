@@ -1,12 +1,10 @@
 //! Exactly-once delivery of directory audits across pages, restarts, late arrival, 429s,
 //! outages and crashes, with the real binary against the simulator.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use entra_source::simulator::{Fault, Spread};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,18 +3,16 @@
 //! checkpoint moves only after a 2xx, so nothing is lost to 429s, 503s, a receiver that is down,
 //! or a stop while it is down.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::*;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use common::*;
 use serde_json::Value;
 
 /// What the receiver answers the next requests with; empty = 200.

@@ -445,7 +445,7 @@ fn native_event(sim: &Simulator, resource: Resource, overlay: Value) -> Value {
         tenant_id: "t".into(),
         ingested: Utc::now(),
     };
-    kind_of(resource).spec().normalize(record, &ctx)
+    entra_source::streams::spec(kind_of(resource)).normalize(record, &ctx)
 }
 
 fn benign(sim: &Simulator) -> Vec<Value> {

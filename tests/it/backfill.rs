@@ -3,13 +3,11 @@
 //! in flight, even for a stream whose cursor cannot move inside a window (risky sign-ins: three
 //! queries share one window).
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::common::*;
 use chrono::Utc;
-use common::*;
 use entra_source::simulator::{Resource, Spread, TENANT_ID};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

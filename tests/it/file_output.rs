@@ -1,12 +1,10 @@
 //! `[output] path`: whole lines appended and fsynced before the checkpoint, size rotation, and a
 //! partial line left by a crash cut off on the next start.
 
-mod common;
-
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use entra_source::simulator::Spread;
 
 fn files(path: &Path, keep: u32) -> Vec<PathBuf> {

@@ -1,12 +1,10 @@
 //! Corporate networks: a TLS-inspecting proxy's CA in `[tls] ca_file`, a TLS failure that names
 //! the host, the certificate problem and the fix, and `HTTPS_PROXY` / `NO_PROXY`.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use entra_source::simulator::Simulator;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,

@@ -1,9 +1,7 @@
 //! Bad input: a clear message that names the problem and the fix, the contract's exit code,
 //! nothing on stdout, the state file untouched, and no secret anywhere.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// A harness whose state file already holds a checkpoint, and a copy of its bytes.
 async fn with_checkpoint() -> (Harness, Vec<u8>) {

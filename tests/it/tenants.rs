@@ -1,11 +1,9 @@
 //! `[[tenants]]`: several tenants in one process, each with its own credentials and state
 //! section; a failing tenant never stalls the others. One simulator stands for each tenant.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::*;
+use crate::common::*;
 use entra_source::simulator::{Resource, Simulator, CLIENT_ID, CLIENT_SECRET};
 use serde_json::Value;
 
@@ -102,7 +100,7 @@ async fn three_tenants_one_with_a_wrong_secret_the_other_two_deliver_everything(
 
 #[test]
 fn many_tenants_share_the_apps_reports_budget_equally() {
-    let t = entra_source::config::Throttle {
+    let t = entra_source::graph::Throttle {
         reports_per_10s: 5,
         app_reports_per_10s: 122,
         identity_protection_per_second: 1,

@@ -2,11 +2,9 @@
 //! arrival and 429s; sign-in filters and event types; state streams that emit each change once;
 //! one failing stream never stopping the others; pacing under Graph's per-tenant limits.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::*;
+use crate::common::*;
 use entra_source::simulator::{Fault, Licence, Resource, Spread, TENANT_ID};
 use serde_json::json;
 

@@ -2,11 +2,9 @@
 //! carry the settings their hosts need, and run a command line the binary accepts: each command
 //! is executed against the simulator with its config path swapped for a test config.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 use entra_source::simulator::Fault;
 use serde_json::Value;
 
@@ -99,7 +97,7 @@ async fn runs_against_the_simulator(h: &Harness, argv: &[String]) {
         if !args.contains(&"--once") {
             cmd.arg("--once");
         }
-        let r = common::finish(cmd.spawn().unwrap()).await;
+        let r = crate::common::finish(cmd.spawn().unwrap()).await;
         assert!(
             r.stderr
                 .lines()

@@ -1,0 +1,24 @@
+//! The one test binary (one link of the crate on a 2-core CI, not eighteen): end-to-end tests
+//! that run the real `entra-source` binary against the Graph simulator, a temp dir per test,
+//! with the shared harness in `common`.
+
+mod common;
+
+mod backfill;
+mod check;
+mod config_examples;
+mod credentials;
+mod delivery;
+mod errors;
+mod file_output;
+mod formats;
+mod golden;
+mod host_configs;
+mod metrics;
+mod network;
+mod otlp;
+mod sigma;
+mod simulator;
+mod state_tools;
+mod streams;
+mod tenants;
