@@ -9,10 +9,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::auth::TokenProvider;
 use crate::config::{Config, TenantSettings};
 use crate::graph::{http_client, ForbiddenKind, GraphClient, GraphError, RetryPolicy};
-use crate::streams::StreamKind;
+use crate::kind::StreamKind;
 
 /// One stream's verdict.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -100,9 +99,9 @@ pub async fn check(config: Config, json: bool) -> u8 {
 async fn check_tenant(
     http: &reqwest::Client,
     tenant: TenantSettings,
-    throttle: crate::config::Throttle,
+    throttle: crate::graph::Throttle,
 ) -> TenantReport {
-    let tokens = Arc::new(TokenProvider::for_tenant(http, &tenant));
+    let tokens = Arc::new(tenant.token_provider(http));
     let token = match tokens.token().await {
         Ok(t) => t,
         Err(e) => {
@@ -150,7 +149,7 @@ async fn check_tenant(
     );
     let mut streams = Vec::new();
     for settings in &tenant.streams {
-        let spec = StreamKind::specs(settings).remove(0);
+        let spec = crate::streams::specs(settings).remove(0);
         let url = client.url(
             spec.api_version(),
             spec.path(),

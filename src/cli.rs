@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::logging::{self, LogFormat};
 use crate::output::Output;
-use crate::runner::{self, RunOutcome};
+use crate::runner;
 use crate::shutdown;
 
 /// Exit statuses and environment, printed under every `--help`.
@@ -196,14 +196,22 @@ pub fn main() -> ExitCode {
             rt.block_on(async {
                 let (trigger, shutdown) = shutdown::channel();
                 shutdown::install_signal_handlers(trigger.clone());
-                let output = match Output::for_config(&config, shutdown.clone()) {
+                let output = match Output::for_target(
+                    &config.output_target,
+                    config.format,
+                    config.max_line_bytes,
+                    config.extra_ca_pem.as_deref(),
+                    shutdown.clone(),
+                ) {
                     Ok(o) => o,
                     Err(e) => {
                         tracing::error!("{e}");
                         return 1;
                     }
                 };
-                report(runner::run(config, once, output, trigger, shutdown).await)
+                runner::run(config, once, output, trigger, shutdown)
+                    .await
+                    .report()
             })
         }
         Command::Check { config, output, .. } => {
@@ -261,12 +269,4 @@ pub fn main() -> ExitCode {
     // Do not wait for blocked stdout writes of a host that went away.
     rt.shutdown_timeout(std::time::Duration::from_millis(200));
     ExitCode::from(code)
-}
-
-/// Logs the outcome's last line and returns the exit status.
-pub fn report(outcome: RunOutcome) -> u8 {
-    if let RunOutcome::Failed(msg) = &outcome {
-        tracing::error!("{msg}");
-    }
-    outcome.exit_code()
 }

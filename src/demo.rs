@@ -95,5 +95,5 @@ pub async fn demo(events: u32, follow: bool, format: crate::format::Format) -> u
     let graph_requests = sim.requests().iter().filter(|r| r.is_graph()).count();
     tracing::info!(graph_requests, "demo finished");
     tokio::time::sleep(Duration::from_millis(10)).await;
-    crate::cli::report(outcome)
+    outcome.report()
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
-use crate::streams::{NormalizeContext, StreamKind};
+use crate::kind::StreamKind;
 
 /// `event.severity`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -304,4 +304,11 @@ mod tests {
         let t = parse_time("2020-03-13T19:15:41.6195833Z").unwrap();
         assert_eq!(graph_time(whole_seconds(t)), "2020-03-13T19:15:41Z");
     }
+}
+
+/// What normalization needs besides the record.
+#[derive(Debug, Clone)]
+pub struct NormalizeContext {
+    pub tenant_id: String,
+    pub ingested: DateTime<Utc>,
 }

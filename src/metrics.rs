@@ -142,7 +142,7 @@ impl Metrics {
             throttle_wait: Family::default(),
             retries: Family::default(),
             token_requests: Family::default(),
-            state_writes: Counter::default(),
+            state_writes: crate::state::STATE_WRITES.clone(),
             lag: Family::default(),
             last_success: Family::default(),
             healthy: Family::default(),

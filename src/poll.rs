@@ -19,12 +19,12 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use url::Url;
 
-use crate::config::StreamSettings;
 use crate::event::whole_seconds;
 use crate::graph::{ForbiddenKind, GraphClient, GraphError, GraphErrorBody};
 use crate::output::{Output, OutputError};
 use crate::shutdown::Shutdown;
 use crate::state::{Health, StateError, StateStore, StreamState};
+use crate::streams::StreamSettings;
 use crate::streams::{NormalizeContext, StreamSpec};
 use crate::tenant::{is_guid, TenantId};
 

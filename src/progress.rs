@@ -92,7 +92,7 @@ impl Catchup {
         b.set_message(format!(
             "{emitted} records, {}/s, {} behind",
             self.rate(emitted).round(),
-            crate::config::format_duration(std::time::Duration::from_secs(self.behind(reached)))
+            crate::duration::format_duration(std::time::Duration::from_secs(self.behind(reached)))
         ));
     }
 }

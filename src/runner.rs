@@ -6,14 +6,12 @@ use std::time::Duration;
 
 use tokio::sync::Mutex;
 
-use crate::auth::TokenProvider;
 use crate::config::Config;
 use crate::graph::{http_client, GraphClient, RetryPolicy};
 use crate::output::{Output, OutputError};
 use crate::poll::{log_poll, PollError, StreamPoller};
 use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::state::StateStore;
-use crate::streams::StreamKind;
 
 /// After SIGTERM, the longest the run waits for streams to finish their page (the contract
 /// promises an exit within 3 s).
@@ -31,6 +29,14 @@ pub enum RunOutcome {
 }
 
 impl RunOutcome {
+    /// Logs a failure as the run's last stderr line and returns the exit status.
+    pub fn report(self) -> u8 {
+        if let RunOutcome::Failed(msg) = &self {
+            tracing::error!("{msg}");
+        }
+        self.exit_code()
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             RunOutcome::Completed | RunOutcome::OutputClosed => 0,
@@ -85,7 +91,7 @@ pub async fn run(
     let mut pollers = Vec::new();
     for tenant in config.tenants {
         let id = Arc::new(crate::tenant::TenantId::new(&tenant.id));
-        let tokens = Arc::new(TokenProvider::for_tenant(&http, &tenant));
+        let tokens = Arc::new(tenant.token_provider(&http));
         let client = Arc::new(
             GraphClient::new(
                 http.clone(),
@@ -101,7 +107,7 @@ pub async fn run(
             .with_shared_reports(shared_reports.clone()),
         );
         for settings in tenant.streams {
-            for spec in StreamKind::specs(&settings) {
+            for spec in crate::streams::specs(&settings) {
                 pollers.push(Arc::new(StreamPoller::new(
                     id.clone(),
                     spec,

@@ -7,8 +7,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::config::Config;
+use crate::kind::StreamKind;
 use crate::state::{StateError, StateStore, StreamState};
-use crate::streams::StreamKind;
 
 /// The lock is held: say so with the way forward.
 fn locked_hint(e: &StateError) -> String {
@@ -55,7 +55,7 @@ fn collect(config: &Config, store: &StateStore) -> Map<String, Value> {
         let tenant = store.tenant_key(&t.id);
         let mut streams = Map::new();
         for settings in &t.streams {
-            for spec in StreamKind::specs(settings) {
+            for spec in crate::streams::specs(settings) {
                 let key = spec.state_key();
                 let v = row(store.stream(&tenant, &key), true, now);
                 streams.insert(key, v);
@@ -176,7 +176,7 @@ pub fn show(config: &Config, as_json: bool) -> u8 {
         for (key, r) in t["streams"].as_object().into_iter().flatten() {
             let s = |k: &str| r[k].as_str().unwrap_or("-").to_string();
             let lag = r["lag_seconds"].as_i64().map_or("-".to_string(), |l| {
-                crate::config::format_duration(std::time::Duration::from_secs(l as u64))
+                crate::duration::format_duration(std::time::Duration::from_secs(l as u64))
             });
             let mut health = s("health");
             if r["configured"] == false {
@@ -262,7 +262,7 @@ pub fn reset(config: &Config, stream: &str, since: Option<&str>, tenant: Option<
         let keys: Vec<String> = t
             .streams
             .iter()
-            .flat_map(StreamKind::specs)
+            .flat_map(crate::streams::specs)
             .map(|s| s.state_key())
             .filter(|k| k == stream || k.starts_with(&format!("{stream}.")))
             .collect();

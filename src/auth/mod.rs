@@ -15,8 +15,6 @@ use std::path::PathBuf;
 use tokio::sync::Mutex;
 use url::Url;
 
-use crate::config::Credential;
-
 /// A value that must never reach stdout, stderr, logs or the state file.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -45,6 +43,28 @@ pub fn jwt_claims(token: &str) -> Option<serde_json::Value> {
         .decode(claims)
         .ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+/// How the app proves who it is.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// A client secret, read at start-up (from the environment, a file or inline). From a file,
+    /// it is read again when the token endpoint says it is wrong or expired (rotation).
+    Secret {
+        secret: Secret,
+        file: Option<PathBuf>,
+    },
+    /// A certificate and its key (loaded at start-up); a fresh signed assertion per token.
+    Certificate(std::sync::Arc<certificate::ClientCertificate>),
+    /// Workload identity federation: the external token in this file (rotated by the kubelet,
+    /// so read again for every token request) is the client assertion.
+    FederatedToken { file: PathBuf },
+    /// An Azure managed identity (`client_id`, when set, picks a user-assigned one).
+    ManagedIdentity {
+        endpoint: Url,
+        /// App Service's `IDENTITY_HEADER`; absent for IMDS.
+        app_service_header: Option<Secret>,
+    },
 }
 
 /// Renew this long before `expires_in` runs out.
@@ -204,18 +224,6 @@ impl TokenProvider {
             resource,
             cache: Mutex::new(None),
         }
-    }
-
-    /// The token provider of a configured tenant.
-    pub fn for_tenant(http: &reqwest::Client, t: &crate::config::TenantSettings) -> TokenProvider {
-        TokenProvider::new(
-            http.clone(),
-            &t.login_url,
-            &t.graph_url,
-            &t.id,
-            &t.client_id,
-            t.credential.clone(),
-        )
     }
 
     /// The `.default` scope of the configured Graph root.

@@ -3,8 +3,6 @@
 //!
 //! Every error names the key and the fix, and is found before any network call (exit status 2).
 
-mod duration;
-
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -13,10 +11,15 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-pub use duration::{format_duration, parse_duration};
+pub use crate::duration::{format_duration, parse_duration};
 
-use crate::auth::Secret;
-use crate::streams::StreamKind;
+use crate::auth::{Credential, Secret};
+use crate::graph::Throttle;
+use crate::kind::StreamKind;
+pub use crate::output::{OutputTarget, DEFAULT_LINE_BYTES, MAX_ROTATE_KEEP, MIN_LINE_BYTES};
+pub use crate::streams::settings::{
+    SignInFilter, SignInOptions, StreamSettings, SIGN_IN_EVENT_TYPES,
+};
 
 /// The longest `initial_lookback` accepted: Graph keeps at most 30 days of audit and sign-in logs.
 pub const MAX_INITIAL_LOOKBACK: Duration = Duration::from_secs(30 * 86_400);
@@ -283,66 +286,6 @@ pub struct Config {
     pub request_attempts: u32,
 }
 
-/// Per-tenant request budgets.
-#[derive(Debug, Clone, Copy)]
-pub struct Throttle {
-    pub reports_per_10s: u32,
-    /// Across every tenant of the app (`[throttle] app_reports_requests_per_10s`).
-    pub app_reports_per_10s: u32,
-    pub identity_protection_per_second: u32,
-}
-
-impl Throttle {
-    /// One tenant's reports budget when `tenants` tenants share the app's: its own limit, or
-    /// an equal share of the app-wide one when that is smaller (at least 1), so that together
-    /// they never exceed Graph's application-wide limit and none starves another.
-    pub fn reports_share(&self, tenants: usize) -> u32 {
-        let n = u32::try_from(tenants.max(1)).unwrap_or(u32::MAX);
-        self.reports_per_10s
-            .min((self.app_reports_per_10s / n).max(1))
-    }
-}
-
-/// `streams.sign_ins.filter`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SignInFilter {
-    /// Every sign-in.
-    #[default]
-    All,
-    /// `riskLevelDuringSignIn` low, medium or high: one `eq` query per level.
-    Risky,
-    /// `status.errorCode` not 0, filtered client-side (Graph documents `eq` only).
-    Failures,
-}
-
-/// The sign-in stream's own options.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignInOptions {
-    pub filter: SignInFilter,
-    /// `api_version = "beta"` (the default) rather than `"v1.0"`.
-    pub beta: bool,
-    /// beta only: one cursor per sign-in event type.
-    pub event_types: Vec<String>,
-}
-
-impl Default for SignInOptions {
-    fn default() -> Self {
-        SignInOptions {
-            filter: SignInFilter::All,
-            beta: true,
-            event_types: vec!["interactiveUser".into()],
-        }
-    }
-}
-
-/// The sign-in event types Graph documents (the list grows; others are accepted with a warning).
-pub const SIGN_IN_EVENT_TYPES: [&str; 4] = [
-    "interactiveUser",
-    "nonInteractiveUser",
-    "servicePrincipal",
-    "managedIdentity",
-];
-
 /// One tenant, ready to poll.
 #[derive(Debug)]
 pub struct TenantSettings {
@@ -355,26 +298,18 @@ pub struct TenantSettings {
     pub streams: Vec<StreamSettings>,
 }
 
-/// How the app proves who it is.
-#[derive(Debug, Clone)]
-pub enum Credential {
-    /// A client secret, read at start-up (from the environment, a file or inline). From a file,
-    /// it is read again when the token endpoint says it is wrong or expired (rotation).
-    Secret {
-        secret: Secret,
-        file: Option<PathBuf>,
-    },
-    /// A certificate and its key (loaded at start-up); a fresh signed assertion per token.
-    Certificate(std::sync::Arc<crate::auth::certificate::ClientCertificate>),
-    /// Workload identity federation: the external token in this file (rotated by the kubelet,
-    /// so read again for every token request) is the client assertion.
-    FederatedToken { file: PathBuf },
-    /// An Azure managed identity (`client_id`, when set, picks a user-assigned one).
-    ManagedIdentity {
-        endpoint: Url,
-        /// App Service's `IDENTITY_HEADER`; absent for IMDS.
-        app_service_header: Option<Secret>,
-    },
+impl TenantSettings {
+    /// App-only tokens for this tenant.
+    pub fn token_provider(&self, http: &reqwest::Client) -> crate::auth::TokenProvider {
+        crate::auth::TokenProvider::new(
+            http.clone(),
+            &self.login_url,
+            &self.graph_url,
+            &self.id,
+            &self.client_id,
+            self.credential.clone(),
+        )
+    }
 }
 
 /// The Microsoft cloud a tenant lives in.
@@ -415,16 +350,6 @@ impl Cloud {
             Cloud::China => "https://microsoftgraph.chinacloudapi.cn",
         }
     }
-}
-
-/// One enabled stream of one tenant.
-#[derive(Debug, Clone)]
-pub struct StreamSettings {
-    pub kind: StreamKind,
-    pub late_arrival: Duration,
-    pub initial_lookback: Duration,
-    /// Meaningful for `sign_ins` only.
-    pub sign_ins: SignInOptions,
 }
 
 impl Config {
@@ -727,34 +652,6 @@ fn opt_duration(key: &str, value: &Option<String>) -> Result<Option<Duration>, C
             })
         })
         .transpose()
-}
-
-/// The shortest `max_line_bytes`: room for an event's summary, envelope and marker.
-pub const MIN_LINE_BYTES: u64 = 4096;
-/// The default `max_line_bytes`: the Collector's `filelog` limit and Vector's usual framing.
-pub const DEFAULT_LINE_BYTES: u64 = 1024 * 1024;
-
-/// The most rotated files `[output] rotate_keep` may ask for.
-pub const MAX_ROTATE_KEEP: u32 = 1000;
-
-/// Where events go.
-#[derive(Debug, Clone)]
-pub enum OutputTarget {
-    Stdout,
-    File {
-        path: PathBuf,
-        rotate_size_bytes: u64,
-        rotate_keep: u32,
-    },
-    /// OTLP/HTTP JSON export to an OpenTelemetry Collector.
-    Otlp {
-        /// The full `/v1/logs` URL.
-        url: Url,
-        batch_records: usize,
-        timeout: Duration,
-        /// How long an unacknowledged batch is retried before the run stops.
-        give_up_after: Duration,
-    },
 }
 
 fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError> {
@@ -1094,7 +991,7 @@ fn validate_tenant(
     if cloud == Cloud::China {
         if let Some(s) = streams
             .iter()
-            .find(|s| s.kind.family() == crate::streams::Family::IdentityProtection)
+            .find(|s| s.kind.family() == crate::kind::Family::IdentityProtection)
         {
             return Err(invalid(
                 format!("streams.{}", s.kind.name()),

@@ -13,9 +13,9 @@ use super::error::{ForbiddenKind, GraphError, GraphErrorBody};
 use super::pacer::Pacer;
 use super::retry::{parse_retry_after, RetryPolicy};
 use crate::auth::TokenProvider;
-use crate::config::Throttle;
+use crate::graph::pacer::Throttle;
+use crate::kind::Family;
 use crate::shutdown::Shutdown;
-use crate::streams::Family;
 
 /// Bodies larger than this are refused: far above real pages (a 1000-record sign-in page is a
 /// few MiB), low enough to stop a runaway response.

@@ -10,5 +10,5 @@ pub use client::{
     Page,
 };
 pub use error::{ForbiddenKind, GraphError, GraphErrorBody};
-pub use pacer::Pacer;
+pub use pacer::{Pacer, Throttle};
 pub use retry::{parse_retry_after, RetryPolicy};

@@ -78,6 +78,26 @@ impl Pacer {
     }
 }
 
+/// Per-tenant request budgets.
+#[derive(Debug, Clone, Copy)]
+pub struct Throttle {
+    pub reports_per_10s: u32,
+    /// Across every tenant of the app (`[throttle] app_reports_requests_per_10s`).
+    pub app_reports_per_10s: u32,
+    pub identity_protection_per_second: u32,
+}
+
+impl Throttle {
+    /// One tenant's reports budget when `tenants` tenants share the app's: its own limit, or
+    /// an equal share of the app-wide one when that is smaller (at least 1), so that together
+    /// they never exceed Graph's application-wide limit and none starves another.
+    pub fn reports_share(&self, tenants: usize) -> u32 {
+        let n = u32::try_from(tenants.max(1)).unwrap_or(u32::MAX);
+        self.reports_per_10s
+            .min((self.app_reports_per_10s / n).max(1))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,6 +59,34 @@ enum Sink {
     Otlp(OtlpSink),
 }
 
+/// The shortest `max_line_bytes`: room for an event's summary, envelope and marker.
+pub const MIN_LINE_BYTES: u64 = 4096;
+/// The default `max_line_bytes`: the Collector's `filelog` limit and Vector's usual framing.
+pub const DEFAULT_LINE_BYTES: u64 = 1024 * 1024;
+
+/// The most rotated files `[output] rotate_keep` may ask for.
+pub const MAX_ROTATE_KEEP: u32 = 1000;
+
+/// Where events go.
+#[derive(Debug, Clone)]
+pub enum OutputTarget {
+    Stdout,
+    File {
+        path: std::path::PathBuf,
+        rotate_size_bytes: u64,
+        rotate_keep: u32,
+    },
+    /// OTLP/HTTP JSON export to an OpenTelemetry Collector.
+    Otlp {
+        /// The full `/v1/logs` URL.
+        url: url::Url,
+        batch_records: usize,
+        timeout: std::time::Duration,
+        /// How long an unacknowledged batch is retried before the run stops.
+        give_up_after: std::time::Duration,
+    },
+}
+
 pub struct Output {
     w: Sink,
     format: Format,
@@ -79,7 +107,7 @@ impl Output {
             w: Sink::Stream(w),
             format: Format::Native,
             buf: Vec::new(),
-            max_line_bytes: crate::config::DEFAULT_LINE_BYTES as usize,
+            max_line_bytes: DEFAULT_LINE_BYTES as usize,
             lines_written: 0,
             lines_trimmed: 0,
         }
@@ -92,14 +120,17 @@ impl Output {
         Ok(out)
     }
 
-    /// The configured target and format. `shutdown` interrupts an OTLP export that waits for
-    /// the Collector.
-    pub fn for_config(
-        config: &crate::config::Config,
+    /// Events to `target` in `format`, no line longer than `max_line_bytes`; `extra_ca_pem`
+    /// for an OTLP Collector behind a TLS-inspecting proxy. `shutdown` interrupts an OTLP
+    /// export that waits for the Collector.
+    pub fn for_target(
+        target: &OutputTarget,
+        format: Format,
+        max_line_bytes: u64,
+        extra_ca_pem: Option<&[u8]>,
         shutdown: crate::shutdown::Shutdown,
     ) -> Result<Output, OutputError> {
-        use crate::config::OutputTarget;
-        let out = match &config.output_target {
+        let out = match target {
             OutputTarget::Stdout => Output::stdout(),
             OutputTarget::File {
                 path,
@@ -112,7 +143,7 @@ impl Output {
                 timeout,
                 give_up_after,
             } => {
-                let client = crate::graph::http_client(config.extra_ca_pem.as_deref())
+                let client = crate::graph::http_client(extra_ca_pem)
                     .map_err(|e| OutputError::Otlp(format!("cannot build the HTTP client: {e}")))?;
                 let mut out = Output::new(Box::new(tokio::io::sink()));
                 out.w = Sink::Otlp(OtlpSink::new(
@@ -126,9 +157,7 @@ impl Output {
                 out
             }
         };
-        Ok(out
-            .with_max_line_bytes(config.max_line_bytes)
-            .with_format(config.format))
+        Ok(out.with_max_line_bytes(max_line_bytes).with_format(format))
     }
 
     /// `[output] max_line_bytes`: no line (newline included) is ever longer.

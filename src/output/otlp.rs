@@ -326,7 +326,7 @@ impl OtlpSink {
                         return Err(OutputError::Otlp(format!(
                             "the Collector at {} has not acknowledged an export for {} ({attempts} attempts, last: {why}); giving up ([output] otlp_give_up_after). Nothing past the last acknowledged page was checkpointed: the next run sends it again. Check that the Collector runs and that its OTLP/HTTP receiver listens there (firewall, proxy, DNS)",
                             self.url,
-                            crate::config::format_duration(Duration::from_secs(down.as_secs().max(1))),
+                            crate::duration::format_duration(Duration::from_secs(down.as_secs().max(1))),
                             attempts = attempt,
                         )));
                     }

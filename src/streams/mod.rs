@@ -5,142 +5,43 @@
 pub mod directory_audits;
 pub mod risk_detections;
 pub mod risky;
+pub mod settings;
 pub mod sign_ins;
 
 use std::time::Duration;
 
+pub use crate::event::NormalizeContext;
+pub use crate::kind::{Family, StreamKind};
+pub use settings::{SignInFilter, SignInOptions, StreamSettings};
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-/// Every stream entra-source knows, by its `[streams.NAME]` name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum StreamKind {
-    DirectoryAudits,
-    SignIns,
-    RiskyUsers,
-    RiskDetections,
-    RiskyServicePrincipals,
-    ServicePrincipalRiskDetections,
-}
-
-impl StreamKind {
-    /// The name used in `[streams.NAME]`, the state file and `event.dataset`.
-    pub fn name(self) -> &'static str {
-        match self {
-            StreamKind::DirectoryAudits => "directory_audits",
-            StreamKind::SignIns => "sign_ins",
-            StreamKind::RiskyUsers => "risky_users",
-            StreamKind::RiskDetections => "risk_detections",
-            StreamKind::RiskyServicePrincipals => "risky_service_principals",
-            StreamKind::ServicePrincipalRiskDetections => "service_principal_risk_detections",
+/// The resource-specific parts of an enabled stream: one per cursor (sign-ins have one
+/// per event type).
+pub fn specs(settings: &settings::StreamSettings) -> Vec<Box<dyn StreamSpec>> {
+    match settings.kind {
+        StreamKind::DirectoryAudits => vec![Box::new(directory_audits::DirectoryAudits)],
+        StreamKind::SignIns => sign_ins::specs(&settings.sign_ins),
+        StreamKind::RiskyUsers => vec![Box::new(risky::spec(StreamKind::RiskyUsers))],
+        StreamKind::RiskyServicePrincipals => {
+            vec![Box::new(risky::spec(StreamKind::RiskyServicePrincipals))]
         }
-    }
-
-    pub fn all() -> [StreamKind; 6] {
-        [
-            StreamKind::DirectoryAudits,
-            StreamKind::SignIns,
-            StreamKind::RiskyUsers,
-            StreamKind::RiskDetections,
-            StreamKind::RiskyServicePrincipals,
-            StreamKind::ServicePrincipalRiskDetections,
-        ]
-    }
-
-    /// Graph's throttling family of the resource.
-    pub fn family(self) -> Family {
-        match self {
-            StreamKind::DirectoryAudits | StreamKind::SignIns => Family::Reports,
-            _ => Family::IdentityProtection,
+        kind @ (StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections) => {
+            vec![Box::new(risk_detections::spec(kind))]
         }
-    }
-
-    /// The least application permission that reads the resource.
-    pub fn permission(self) -> &'static str {
-        match self {
-            StreamKind::DirectoryAudits | StreamKind::SignIns => "AuditLog.Read.All",
-            StreamKind::RiskyUsers => "IdentityRiskyUser.Read.All",
-            StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
-                "IdentityRiskEvent.Read.All"
-            }
-            StreamKind::RiskyServicePrincipals => "IdentityRiskyServicePrincipal.Read.All",
-        }
-    }
-
-    /// The licence the tenant needs for the resource, if any.
-    pub fn licence(self) -> Option<&'static str> {
-        match self {
-            StreamKind::DirectoryAudits => None,
-            StreamKind::SignIns => Some("Microsoft Entra ID P1 or P2"),
-            StreamKind::RiskyUsers => Some("Microsoft Entra ID P2"),
-            StreamKind::RiskDetections => {
-                Some("Microsoft Entra ID P1 or P2 (P2 for every detection type)")
-            }
-            StreamKind::RiskyServicePrincipals | StreamKind::ServicePrincipalRiskDetections => {
-                Some("Microsoft Entra Workload ID Premium")
-            }
-        }
-    }
-
-    /// How long Graph keeps the resource's records, where it drops them by age: audits and
-    /// sign-ins 30 days (P1/P2), risk detections 90 days (P2). Risky users and service
-    /// principals stay listed until their risk is remediated: no age limit.
-    pub fn retention(self) -> Option<chrono::Duration> {
-        match self {
-            StreamKind::DirectoryAudits | StreamKind::SignIns => Some(chrono::Duration::days(30)),
-            StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
-                Some(chrono::Duration::days(90))
-            }
-            StreamKind::RiskyUsers | StreamKind::RiskyServicePrincipals => None,
-        }
-    }
-
-    /// `late_arrival` when neither the stream nor `[poll]` sets one: 20 minutes, 48 hours for
-    /// the risk detections (offline detections surface up to 48 h late).
-    pub fn default_late_arrival(self) -> Duration {
-        match self {
-            StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
-                Duration::from_secs(48 * 3600)
-            }
-            _ => Duration::from_secs(20 * 60),
-        }
-    }
-
-    /// The resource-specific parts of an enabled stream: one per cursor (sign-ins have one
-    /// per event type).
-    pub fn specs(settings: &crate::config::StreamSettings) -> Vec<Box<dyn StreamSpec>> {
-        match settings.kind {
-            StreamKind::DirectoryAudits => vec![Box::new(directory_audits::DirectoryAudits)],
-            StreamKind::SignIns => sign_ins::specs(&settings.sign_ins),
-            StreamKind::RiskyUsers => vec![Box::new(risky::spec(StreamKind::RiskyUsers))],
-            StreamKind::RiskyServicePrincipals => {
-                vec![Box::new(risky::spec(StreamKind::RiskyServicePrincipals))]
-            }
-            kind @ (StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections) => {
-                vec![Box::new(risk_detections::spec(kind))]
-            }
-        }
-    }
-
-    /// The spec that normalizes this kind's records with its defaults (golden tests, benches).
-    pub fn spec(self) -> Box<dyn StreamSpec> {
-        let settings = crate::config::StreamSettings {
-            kind: self,
-            late_arrival: self.default_late_arrival(),
-            initial_lookback: Duration::from_secs(3600),
-            sign_ins: Default::default(),
-        };
-        Self::specs(&settings).remove(0)
     }
 }
 
-/// Graph's throttling families: each has its own client-side budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    /// Identity and access reports: directory audits, sign-ins.
-    Reports,
-    /// Identity protection: risky users and service principals, risk detections.
-    IdentityProtection,
+/// The spec that normalizes this kind's records with its defaults (golden tests, benches).
+pub fn spec(kind: StreamKind) -> Box<dyn StreamSpec> {
+    let settings = settings::StreamSettings {
+        kind,
+        late_arrival: kind.default_late_arrival(),
+        initial_lookback: Duration::from_secs(3600),
+        sign_ins: Default::default(),
+    };
+    specs(&settings).remove(0)
 }
 
 /// What the poll loop needs to know about one Graph resource.
@@ -286,11 +187,4 @@ impl StreamSpec for Protection {
     fn normalize(&self, record: Value, ctx: &NormalizeContext) -> Value {
         (self.normalize)(self, record, ctx)
     }
-}
-
-/// What normalization needs besides the record.
-#[derive(Debug, Clone)]
-pub struct NormalizeContext {
-    pub tenant_id: String,
-    pub ingested: DateTime<Utc>,
 }

@@ -7,8 +7,8 @@
 
 use serde_json::Value;
 
+use super::settings::{SignInFilter, SignInOptions};
 use super::{NormalizeContext, StreamKind, StreamSpec};
-use crate::config::{SignInFilter, SignInOptions};
 use crate::event::{self, EventBuilder, EventKind, Outcome, Severity, Summary};
 use crate::streams::directory_audits::outcome_status;
 

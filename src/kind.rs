@@ -1,0 +1,110 @@
+//! Every stream entra-source knows and the facts about each that do not depend on how it is
+//! read: its names, Graph's throttling family, the permission and licence it needs, how long
+//! Graph keeps its records and its default late-arrival re-read. A leaf: it imports nothing of
+//! the crate, so every floor above can use it.
+
+use std::time::Duration;
+
+/// Every stream entra-source knows, by its `[streams.NAME]` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StreamKind {
+    DirectoryAudits,
+    SignIns,
+    RiskyUsers,
+    RiskDetections,
+    RiskyServicePrincipals,
+    ServicePrincipalRiskDetections,
+}
+
+impl StreamKind {
+    /// The name used in `[streams.NAME]`, the state file and `event.dataset`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamKind::DirectoryAudits => "directory_audits",
+            StreamKind::SignIns => "sign_ins",
+            StreamKind::RiskyUsers => "risky_users",
+            StreamKind::RiskDetections => "risk_detections",
+            StreamKind::RiskyServicePrincipals => "risky_service_principals",
+            StreamKind::ServicePrincipalRiskDetections => "service_principal_risk_detections",
+        }
+    }
+
+    pub fn all() -> [StreamKind; 6] {
+        [
+            StreamKind::DirectoryAudits,
+            StreamKind::SignIns,
+            StreamKind::RiskyUsers,
+            StreamKind::RiskDetections,
+            StreamKind::RiskyServicePrincipals,
+            StreamKind::ServicePrincipalRiskDetections,
+        ]
+    }
+
+    /// Graph's throttling family of the resource.
+    pub fn family(self) -> Family {
+        match self {
+            StreamKind::DirectoryAudits | StreamKind::SignIns => Family::Reports,
+            _ => Family::IdentityProtection,
+        }
+    }
+
+    /// The least application permission that reads the resource.
+    pub fn permission(self) -> &'static str {
+        match self {
+            StreamKind::DirectoryAudits | StreamKind::SignIns => "AuditLog.Read.All",
+            StreamKind::RiskyUsers => "IdentityRiskyUser.Read.All",
+            StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
+                "IdentityRiskEvent.Read.All"
+            }
+            StreamKind::RiskyServicePrincipals => "IdentityRiskyServicePrincipal.Read.All",
+        }
+    }
+
+    /// The licence the tenant needs for the resource, if any.
+    pub fn licence(self) -> Option<&'static str> {
+        match self {
+            StreamKind::DirectoryAudits => None,
+            StreamKind::SignIns => Some("Microsoft Entra ID P1 or P2"),
+            StreamKind::RiskyUsers => Some("Microsoft Entra ID P2"),
+            StreamKind::RiskDetections => {
+                Some("Microsoft Entra ID P1 or P2 (P2 for every detection type)")
+            }
+            StreamKind::RiskyServicePrincipals | StreamKind::ServicePrincipalRiskDetections => {
+                Some("Microsoft Entra Workload ID Premium")
+            }
+        }
+    }
+
+    /// How long Graph keeps the resource's records, where it drops them by age: audits and
+    /// sign-ins 30 days (P1/P2), risk detections 90 days (P2). Risky users and service
+    /// principals stay listed until their risk is remediated: no age limit.
+    pub fn retention(self) -> Option<chrono::Duration> {
+        match self {
+            StreamKind::DirectoryAudits | StreamKind::SignIns => Some(chrono::Duration::days(30)),
+            StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
+                Some(chrono::Duration::days(90))
+            }
+            StreamKind::RiskyUsers | StreamKind::RiskyServicePrincipals => None,
+        }
+    }
+
+    /// `late_arrival` when neither the stream nor `[poll]` sets one: 20 minutes, 48 hours for
+    /// the risk detections (offline detections surface up to 48 h late).
+    pub fn default_late_arrival(self) -> Duration {
+        match self {
+            StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
+                Duration::from_secs(48 * 3600)
+            }
+            _ => Duration::from_secs(20 * 60),
+        }
+    }
+}
+
+/// Graph's throttling families: each has its own client-side budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// Identity and access reports: directory audits, sign-ins.
+    Reports,
+    /// Identity protection: risky users and service principals, risk detections.
+    IdentityProtection,
+}

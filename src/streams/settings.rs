@@ -1,0 +1,56 @@
+//! What the config decides about one stream, in the types the poll loop and the stream modules
+//! read. `config` builds them from the file; it does not own them.
+
+use std::time::Duration;
+
+use crate::kind::StreamKind;
+
+/// One enabled stream of one tenant.
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    pub kind: StreamKind,
+    pub late_arrival: Duration,
+    pub initial_lookback: Duration,
+    /// Meaningful for `sign_ins` only.
+    pub sign_ins: SignInOptions,
+}
+
+/// `streams.sign_ins.filter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignInFilter {
+    /// Every sign-in.
+    #[default]
+    All,
+    /// `riskLevelDuringSignIn` low, medium or high: one `eq` query per level.
+    Risky,
+    /// `status.errorCode` not 0, filtered client-side (Graph documents `eq` only).
+    Failures,
+}
+
+/// The sign-in stream's own options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInOptions {
+    pub filter: SignInFilter,
+    /// `api_version = "beta"` (the default) rather than `"v1.0"`.
+    pub beta: bool,
+    /// beta only: one cursor per sign-in event type.
+    pub event_types: Vec<String>,
+}
+
+impl Default for SignInOptions {
+    fn default() -> Self {
+        SignInOptions {
+            filter: SignInFilter::All,
+            beta: true,
+            event_types: vec!["interactiveUser".into()],
+        }
+    }
+}
+
+/// The sign-in event types Graph documents (the list grows; others are accepted with a warning).
+pub const SIGN_IN_EVENT_TYPES: [&str; 4] = [
+    "interactiveUser",
+    "nonInteractiveUser",
+    "servicePrincipal",
+    "managedIdentity",
+];
