@@ -75,14 +75,7 @@ pub struct Summary<'a> {
 
 impl Summary<'_> {
     pub fn into_value(self) -> Value {
-        let type_ = match self.stream {
-            StreamKind::DirectoryAudits => "directory_audit",
-            StreamKind::SignIns => "sign_in",
-            StreamKind::RiskyUsers => "risky_user",
-            StreamKind::RiskDetections => "risk_detection",
-            StreamKind::RiskyServicePrincipals => "risky_service_principal",
-            StreamKind::ServicePrincipalRiskDetections => "service_principal_risk_detection",
-        };
+        let type_ = self.stream.event_type();
         let mut m = Map::new();
         m.insert("id".into(), self.id.into());
         m.insert("category".into(), "identity".into());

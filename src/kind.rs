@@ -29,6 +29,23 @@ impl StreamKind {
         }
     }
 
+    /// `event.type` of its native events.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            StreamKind::DirectoryAudits => "directory_audit",
+            StreamKind::SignIns => "sign_in",
+            StreamKind::RiskyUsers => "risky_user",
+            StreamKind::RiskDetections => "risk_detection",
+            StreamKind::RiskyServicePrincipals => "risky_service_principal",
+            StreamKind::ServicePrincipalRiskDetections => "service_principal_risk_detection",
+        }
+    }
+
+    /// The kind whose native events carry this `event.type`.
+    pub fn from_event_type(t: &str) -> Option<StreamKind> {
+        StreamKind::all().into_iter().find(|k| k.event_type() == t)
+    }
+
     pub fn all() -> [StreamKind; 6] {
         [
             StreamKind::DirectoryAudits,

@@ -6,6 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{audit_target, non_empty, object, sv, target_type, upn_domain, Native};
+use crate::kind::StreamKind;
 
 /// The ECS version the documents follow (`ecs.version`).
 pub const ECS_VERSION: &str = "9.2.0";
@@ -32,7 +33,6 @@ fn severity_score(s: &str) -> i64 {
 }
 
 pub fn render(n: &Native<'_>) -> Value {
-    let ty = n.summary("type");
     let mut doc = Map::new();
     let timestamp = n
         .envelope("time")
@@ -42,11 +42,13 @@ pub fn render(n: &Native<'_>) -> Value {
     doc.insert("ecs".into(), json!({ "version": ECS_VERSION }));
 
     let mut fields = Fields::default();
-    match ty {
-        "sign_in" => sign_in(n, &mut fields),
-        "directory_audit" => audit(n, &mut fields),
-        "risk_detection" | "service_principal_risk_detection" => risk_detection(n, &mut fields),
-        _ => risky_entity(n, &mut fields),
+    match n.kind {
+        StreamKind::SignIns => sign_in(n, &mut fields),
+        StreamKind::DirectoryAudits => audit(n, &mut fields),
+        StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
+            risk_detection(n, &mut fields)
+        }
+        StreamKind::RiskyUsers | StreamKind::RiskyServicePrincipals => risky_entity(n, &mut fields),
     }
 
     let mut event = Map::new();
@@ -436,7 +438,7 @@ fn risk_detection(n: &Native<'_>, f: &mut Fields) {
     f.category = vec![if signin { "authentication" } else { "iam" }];
     f.types = vec!["info"];
     f.provider = Some("Microsoft Entra ID Protection");
-    let sp = n.summary("type") == "service_principal_risk_detection";
+    let sp = n.kind == StreamKind::ServicePrincipalRiskDetections;
     let upn = n.s("userPrincipalName");
     if !sp {
         f.user = user(n.s("userId"), upn, n.s("userDisplayName"));
@@ -488,7 +490,7 @@ fn risk_detection(n: &Native<'_>, f: &mut Fields) {
 fn risky_entity(n: &Native<'_>, f: &mut Fields) {
     f.category = vec!["iam"];
     f.provider = Some("Microsoft Entra ID Protection");
-    let sp = n.summary("type") == "risky_service_principal";
+    let sp = n.kind == StreamKind::RiskyServicePrincipals;
     if sp {
         f.types = vec!["info"];
         f.related_user

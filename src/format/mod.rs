@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::event::{parse_time, str_at};
+use crate::kind::StreamKind;
 
 pub mod ecs;
 pub mod ocsf;
@@ -43,8 +44,12 @@ impl Format {
     pub fn render(self, native: &Value) -> Value {
         match self {
             Format::Native => native.clone(),
-            Format::Ecs => ecs::render(&Native::new(native)),
-            Format::Ocsf => ocsf::render(&Native::new(native)),
+            // An event of no stream this build knows passes through unmapped rather than
+            // under another stream's mapping.
+            Format::Ecs => Native::new(native).map_or_else(|| native.clone(), |n| ecs::render(&n)),
+            Format::Ocsf => {
+                Native::new(native).map_or_else(|| native.clone(), |n| ocsf::render(&n))
+            }
         }
     }
 
@@ -120,14 +125,22 @@ pub struct Native<'a> {
     pub event: &'a Value,
     /// The Graph record, verbatim.
     pub raw: &'a Value,
+    /// The stream it came from (its `event.type`): the mappers match on it exhaustively.
+    pub kind: StreamKind,
 }
 
 impl<'a> Native<'a> {
-    pub fn new(event: &'a Value) -> Native<'a> {
-        Native {
+    /// `None` for an event whose `event.type` names no stream this build knows.
+    pub fn new(event: &'a Value) -> Option<Native<'a>> {
+        let kind = event
+            .pointer("/event/type")
+            .and_then(Value::as_str)
+            .and_then(StreamKind::from_event_type)?;
+        Some(Native {
             event,
             raw: event.get("properties").unwrap_or(&Value::Null),
-        }
+            kind,
+        })
     }
 
     /// `event.<key>` of the summary.
@@ -235,6 +248,19 @@ pub fn modified_property(target: &Value, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ECS and OCSF chose their mapping by the text of `event.type` with a catch-all branch,
+    /// so an event of a stream they did not know got another stream's mapping.
+    #[test]
+    fn an_event_of_no_known_stream_is_not_mapped_as_another() {
+        let foreign = json!({"event": {"id": "x", "type": "provisioning", "severity": "low"},
+            "properties": {"id": "x"}});
+        assert_eq!(Format::Ecs.render(&foreign), foreign);
+        assert_eq!(Format::Ocsf.render(&foreign), foreign);
+        for kind in StreamKind::all() {
+            assert_eq!(StreamKind::from_event_type(kind.event_type()), Some(kind));
+        }
+    }
     use serde_json::json;
 
     #[test]

@@ -10,6 +10,7 @@ use super::{
     audit_target, modified_property, non_empty, object, sv, target_type, upn_domain, Native,
 };
 use crate::event::parse_time;
+use crate::kind::StreamKind;
 
 /// The schema version the events follow (`metadata.version`).
 pub const OCSF_VERSION: &str = "1.5.0";
@@ -98,10 +99,13 @@ fn activity(id: i64, name: &str) -> Activity {
 }
 
 pub fn render(n: &Native<'_>) -> Value {
-    let (class, act, mut fields) = match n.summary("type") {
-        "sign_in" => sign_in(n),
-        "directory_audit" => audit(n),
-        _ => finding(n),
+    let (class, act, mut fields) = match n.kind {
+        StreamKind::SignIns => sign_in(n),
+        StreamKind::DirectoryAudits => audit(n),
+        StreamKind::RiskyUsers
+        | StreamKind::RiskDetections
+        | StreamKind::RiskyServicePrincipals
+        | StreamKind::ServicePrincipalRiskDetections => finding(n),
     };
     let mut m = Map::new();
     m.insert("activity_id".into(), act.id.into());
@@ -483,9 +487,14 @@ fn audit(n: &Native<'_>) -> Mapped {
 }
 
 fn finding(n: &Native<'_>) -> Mapped {
-    let ty = n.summary("type");
-    let detection = ty.ends_with("risk_detection");
-    let sp = ty.contains("service_principal");
+    let detection = matches!(
+        n.kind,
+        StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections
+    );
+    let sp = matches!(
+        n.kind,
+        StreamKind::RiskyServicePrincipals | StreamKind::ServicePrincipalRiskDetections
+    );
     let state = n.s("riskState").unwrap_or("").to_ascii_lowercase();
     let closed = matches!(
         state.as_str(),
