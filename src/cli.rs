@@ -146,6 +146,29 @@ enum OutputFormat {
     Json,
 }
 
+/// Why a command could not even start; printed once, as the last stderr line, by [`main`].
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Exit 2: the config is wrong (found before any network call).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) => 2,
+            CliError::Runtime(_) | CliError::Output(_) => 1,
+        }
+    }
+}
+
+/// The binary's entry: parses the command line, runs the command, prints a start-up failure
+/// in one place, and turns everything into the contract's exit status.
 pub fn main() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
     // Every help screen names the exit statuses and the environment.
@@ -173,55 +196,45 @@ pub fn main() -> ExitCode {
         } => *log_format,
     };
     logging::init(format);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    match run(cli.command) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// One command to its exit status (commands report their own outcome); `Err` when it could
+/// not start.
+fn run(command: Command) -> Result<u8, CliError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let code = match cli.command {
+        .map_err(CliError::Runtime)?;
+    let code = match command {
         Command::Run { config, once, .. } => {
-            let config = match Config::load(&config) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
+            let config = Config::load(&config)?;
             rt.block_on(async {
                 let (trigger, shutdown) = shutdown::channel();
                 shutdown::install_signal_handlers(trigger.clone());
-                let output = match Output::for_target(
+                let output = Output::for_target(
                     &config.output_target,
                     config.format,
                     config.max_line_bytes,
                     config.extra_ca_pem.as_deref(),
                     shutdown.clone(),
-                ) {
-                    Ok(o) => o,
-                    Err(e) => {
-                        tracing::error!("{e}");
-                        return 1;
-                    }
-                };
-                runner::run(config, once, output, trigger, shutdown)
-                    .await
-                    .report()
-            })
+                )?;
+                Ok::<_, CliError>(
+                    runner::run(config, once, output, trigger, shutdown)
+                        .await
+                        .report(),
+                )
+            })?
         }
         Command::Check { config, output, .. } => {
-            let config = match Config::load(&config) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
+            let config = Config::load(&config)?;
             rt.block_on(crate::check::check(config, output == OutputFormat::Json))
         }
         Command::Demo {
@@ -244,13 +257,7 @@ pub fn main() -> ExitCode {
             let path = match &action {
                 StateCommand::Show { config, .. } | StateCommand::Reset { config, .. } => config,
             };
-            let config = match Config::load_without_credentials(path) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
+            let config = Config::load_without_credentials(path)?;
             match action {
                 StateCommand::Show { output, .. } => {
                     crate::state_tools::show(&config, output == OutputFormat::Json)
@@ -268,5 +275,5 @@ pub fn main() -> ExitCode {
     };
     // Do not wait for blocked stdout writes of a host that went away.
     rt.shutdown_timeout(std::time::Duration::from_millis(200));
-    ExitCode::from(code)
+    Ok(code)
 }
