@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use entra_source::simulator::{Resource, Simulator, Spread, CLIENT_SECRET};
+use entra_simulator::{Resource, Simulator, Spread, CLIENT_SECRET};
 use entra_source::streams::{NormalizeContext, StreamKind};
 
 /// The process's peak resident set so far (VmHWM), in KiB.
@@ -89,9 +89,9 @@ fn main() {
         // Normalization alone.
         let spec = entra_source::streams::spec(StreamKind::DirectoryAudits);
         let ctx = NormalizeContext { tenant_id: "t".into(), ingested: Utc::now() };
-        let mut rng = entra_source::simulator::Rng::new(7);
+        let mut rng = entra_simulator::Rng::new(7);
         let sample_records: Vec<_> = (0..10_000)
-            .map(|i| entra_source::simulator::synthetic_directory_audit(&mut rng, i, now))
+            .map(|i| entra_simulator::synthetic_directory_audit(&mut rng, i, now))
             .collect();
         let n_started = Instant::now();
         let mut bytes = 0usize;

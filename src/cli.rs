@@ -252,7 +252,7 @@ fn run(command: Command) -> Result<u8, CliError> {
             events,
             rate,
             ..
-        } => rt.block_on(crate::simulator::serve_forever(listen, events, rate)),
+        } => rt.block_on(entra_simulator::serve_forever(listen, events, rate)),
         Command::State { action } => {
             let path = match &action {
                 StateCommand::Show { config, .. } | StateCommand::Reset { config, .. } => config,

@@ -9,7 +9,7 @@ use chrono::Utc;
 use crate::config::Config;
 use crate::output::Output;
 use crate::runner;
-use crate::simulator::{Simulator, CLIENT_SECRET};
+use entra_simulator::{Simulator, CLIENT_SECRET};
 
 /// Every stream, paced for the simulator (which enforces no limits unless asked).
 const DEMO_STREAMS: &str = r#"[throttle]

@@ -3,8 +3,9 @@
 //!
 //! The binary's entry point is [`cli::main`]; the modules follow the data: [`config`] →
 //! [`auth`] → [`graph`] → [`streams`] (one module per Graph resource) via the shared
-//! [`poll`] loop → [`output`], with [`state`] checkpointing each page. [`simulator`] is the
-//! faithful Graph stand-in that tests, `demo` and `simulate` run against.
+//! [`poll`] loop → [`output`], with [`state`] checkpointing each page. The faithful Graph
+//! stand-in that tests, `demo` and `simulate` run against is its own crate, `entra-simulator`
+//! (`crates/simulator`), which depends on nothing of this one.
 
 pub mod auth;
 pub mod check;
@@ -24,7 +25,6 @@ pub mod poll;
 pub mod progress;
 pub mod runner;
 pub mod shutdown;
-pub mod simulator;
 pub mod state;
 pub mod state_tools;
 pub mod streams;

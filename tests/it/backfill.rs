@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::common::*;
 use chrono::Utc;
-use entra_source::simulator::{Resource, Spread, TENANT_ID};
+use entra_simulator::{Resource, Spread, TENANT_ID};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_14_day_backfill_checkpoints_as_it_goes_and_a_kill_loses_nothing() {

@@ -1,7 +1,7 @@
 //! `entra-source check` against the simulator: a verdict per stream and the exit status.
 
 use crate::common::*;
-use entra_source::simulator::{Licence, ALL_ROLES, TENANT_ID};
+use entra_simulator::{Licence, ALL_ROLES, TENANT_ID};
 use serde_json::Value;
 
 const ALL_STREAMS: &str = "[streams.directory_audits]\n[streams.sign_ins]\n[streams.risky_users]\n[streams.risk_detections]\n[streams.risky_service_principals]\n[streams.service_principal_risk_detections]\n";
@@ -131,7 +131,7 @@ async fn admin_consent_missing_wrong_secret_and_unknown_tenant() {
         "no Graph request without a token"
     );
 
-    std::fs::write(&h.secret_file, entra_source::simulator::CLIENT_SECRET).unwrap();
+    std::fs::write(&h.secret_file, entra_simulator::CLIENT_SECRET).unwrap();
     let config = std::fs::read_to_string(&h.config)
         .unwrap()
         .replace(TENANT_ID, "fabrikam.onmicrosoft.com");
@@ -154,10 +154,10 @@ async fn throttled_and_unreachable_streams_are_reported_as_such() {
     h.write_streams("[streams.directory_audits]\n[streams.risk_detections]\n");
     // The first Graph request of the check is throttled; the second hits a 503.
     h.sim.push_faults([
-        entra_source::simulator::Fault::Throttle {
+        entra_simulator::Fault::Throttle {
             retry_after: Some("30".into()),
         },
-        entra_source::simulator::Fault::Unavailable { retry_after: None },
+        entra_simulator::Fault::Unavailable { retry_after: None },
     ]);
     let r = run_check(&h, &["--output", "json"]).await;
     assert_eq!(r.code, Some(1), "{}", r.stderr);
@@ -178,7 +178,7 @@ async fn a_risk_filter_that_cannot_match_on_a_p1_tenant_is_reported() {
     let h = Harness::new("").await;
     h.sim.set_licences(&[Licence::P1]);
     h.sim.generate(
-        entra_source::simulator::Resource::SignIns,
+        entra_simulator::Resource::SignIns,
         20,
         between_minutes_ago(30, 1),
     );
@@ -219,7 +219,7 @@ async fn the_example_config_reads_sign_ins_on_a_p1_tenant() {
     let h = Harness::new("").await;
     h.sim.set_licences(&[Licence::P1]);
     let ids = h.sim.generate(
-        entra_source::simulator::Resource::SignIns,
+        entra_simulator::Resource::SignIns,
         30,
         between_minutes_ago(30, 1),
     );

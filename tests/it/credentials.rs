@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use crate::common::*;
-use entra_source::simulator::Spread;
+use entra_simulator::Spread;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_secret_file_is_picked_up_without_a_restart() {
@@ -59,7 +59,7 @@ async fn an_expired_secret_whose_file_was_not_rotated_fails_with_the_fix() {
 fn config_with(h: &Harness, credential: &str) -> String {
     format!(
         "{FAST}[tenant]\nid = \"{}\"\n{credential}\nlogin_url = \"{base}\"\ngraph_url = \"{base}\"\n\n[state]\npath = \"{}\"\n\n[streams.directory_audits]\n",
-        entra_source::simulator::TENANT_ID,
+        entra_simulator::TENANT_ID,
         h.state.display(),
         base = h.sim.base_url(),
     )
@@ -80,7 +80,7 @@ async fn a_federated_token_file_is_read_again_for_every_token() {
             &h,
             &format!(
                 "client_id = \"{}\"\nfederated_token_file = \"{}\"",
-                entra_source::simulator::CLIENT_ID,
+                entra_simulator::CLIENT_ID,
                 token_file.display()
             ),
         ),
@@ -143,8 +143,8 @@ async fn aks_workload_identity_environment_needs_no_credential_keys() {
     .unwrap();
     let ids = h.audits(7, between_minutes_ago(10, 1));
     let mut cmd = h.command(&["run", "--config", h.config.to_str().unwrap(), "--once"]);
-    cmd.env("AZURE_TENANT_ID", entra_source::simulator::TENANT_ID)
-        .env("AZURE_CLIENT_ID", entra_source::simulator::CLIENT_ID)
+    cmd.env("AZURE_TENANT_ID", entra_simulator::TENANT_ID)
+        .env("AZURE_CLIENT_ID", entra_simulator::CLIENT_ID)
         .env("AZURE_FEDERATED_TOKEN_FILE", &token_file);
     let r = finish(cmd.spawn().unwrap()).await;
     assert_eq!(r.code, Some(0), "{}", r.stderr);
@@ -157,7 +157,7 @@ async fn aks_workload_identity_environment_needs_no_credential_keys() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn managed_identity_via_imds_and_app_service() {
-    use entra_source::simulator::{
+    use entra_simulator::{
         APP_SERVICE_IDENTITY_PATH, IDENTITY_HEADER, IMDS_IDENTITY_PATH, MANAGED_IDENTITY_CLIENT_ID,
     };
     let h = Harness::new("").await;
@@ -266,7 +266,7 @@ async fn certificate_credentials_ps256_by_default_rs256_as_an_option_and_wrong_o
             &h,
             &format!(
                 "client_id = \"{}\"\ncertificate_file = \"{}\"\n{extra}",
-                entra_source::simulator::CLIENT_ID,
+                entra_simulator::CLIENT_ID,
                 cert_file.display()
             ),
         )

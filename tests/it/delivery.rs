@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::common::*;
-use entra_source::simulator::{Fault, Spread};
+use entra_simulator::{Fault, Spread};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_thousand_records_over_many_pages_each_exactly_once_with_full_pages() {
@@ -77,7 +77,7 @@ async fn late_records_inside_late_arrival_are_emitted_exactly_once() {
     let on_time = h.audits(500, between_minutes_ago(30, 1));
     // Records stamped 10 to 2 minutes ago that Graph shows only after the first run.
     let late = h.sim.generate_hidden(
-        entra_source::simulator::Resource::DirectoryAudits,
+        entra_simulator::Resource::DirectoryAudits,
         200,
         between_minutes_ago(10, 2),
     );
@@ -111,7 +111,7 @@ async fn three_thousand_records_in_one_second_split_across_pages_and_runs_all_ar
     let visible = h.audits(3000, Spread::SameSecond(second));
     // More records in the same second that show up only later: the cursor must not skip them.
     let late = h.sim.generate_hidden(
-        entra_source::simulator::Resource::DirectoryAudits,
+        entra_simulator::Resource::DirectoryAudits,
         500,
         Spread::SameSecond(second),
     );
@@ -308,8 +308,7 @@ async fn sigterm_finishes_the_page_saves_and_exits_zero_within_three_seconds() {
     }
     // The checkpoint holds every id written.
     let state = h.state_json();
-    let stream =
-        &state["tenants"][entra_source::simulator::TENANT_ID]["streams"]["directory_audits"];
+    let stream = &state["tenants"][entra_simulator::TENANT_ID]["streams"]["directory_audits"];
     let seen: HashSet<String> = stream["seen"]
         .as_object()
         .unwrap()
@@ -462,14 +461,14 @@ async fn an_event_longer_than_max_line_bytes_is_trimmed_and_marked_never_split()
         .map(|i| serde_json::json!({"id": format!("policy-{i}"), "displayName": format!("Policy number {i} with a long name"), "enforcedGrantControls": ["Mfa"], "enforcedSessionControls": [], "result": "notApplied"}))
         .collect();
     let big = h.sim.generate_with(
-        entra_source::simulator::Resource::SignIns,
+        entra_simulator::Resource::SignIns,
         1,
         between_minutes_ago(5, 5),
         serde_json::json!({"appliedConditionalAccessPolicies": policies}),
         true,
     );
     let small = h.sim.generate(
-        entra_source::simulator::Resource::SignIns,
+        entra_simulator::Resource::SignIns,
         3,
         between_minutes_ago(4, 1),
     );

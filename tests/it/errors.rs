@@ -76,10 +76,7 @@ async fn config_errors_exit_2_before_any_network_call() {
             "unknown key `intervl_seconds`; did you mean `interval_seconds`?",
         ),
         (
-            good.replace(
-                &format!("id = \"{}\"\n", entra_source::simulator::TENANT_ID),
-                "",
-            ),
+            good.replace(&format!("id = \"{}\"\n", entra_simulator::TENANT_ID), ""),
             "`tenant.id` is missing",
         ),
         (
@@ -142,7 +139,7 @@ async fn token_endpoint_refusals_exit_1_with_the_fix() {
     );
     assert!(r.last_stderr_line().contains("client_secret_file"));
 
-    std::fs::write(&h.secret_file, entra_source::simulator::CLIENT_SECRET).unwrap();
+    std::fs::write(&h.secret_file, entra_simulator::CLIENT_SECRET).unwrap();
     h.sim.set_secret_expired(true);
     let r = h.run_once().await;
     assert_failed_cleanly(
@@ -157,10 +154,7 @@ async fn token_endpoint_refusals_exit_1_with_the_fix() {
     let good = std::fs::read_to_string(&h.config).unwrap();
     std::fs::write(
         &h.config,
-        good.replace(
-            entra_source::simulator::TENANT_ID,
-            "fabrikam.onmicrosoft.com",
-        ),
+        good.replace(entra_simulator::TENANT_ID, "fabrikam.onmicrosoft.com"),
     )
     .unwrap();
     let r = h.run_once().await;
@@ -171,7 +165,7 @@ async fn token_endpoint_refusals_exit_1_with_the_fix() {
     std::fs::write(
         &h.config,
         good.replace(
-            entra_source::simulator::CLIENT_ID,
+            entra_simulator::CLIENT_ID,
             "11111111-1111-1111-1111-111111111111",
         ),
     )
@@ -240,7 +234,7 @@ async fn secrets_and_tokens_never_reach_stdout_stderr_or_the_state_file() {
     let h = Harness::new("").await;
     h.audits(2500, between_minutes_ago(30, 1));
     h.sim
-        .push_faults_after(1, [entra_source::simulator::Fault::TokenExpired]);
+        .push_faults_after(1, [entra_simulator::Fault::TokenExpired]);
     let mut outputs = Vec::new();
     for _ in 0..2 {
         let mut cmd = h.command(&["run", "--config", h.config.to_str().unwrap(), "--once"]);
@@ -285,7 +279,7 @@ async fn secrets_and_tokens_never_reach_stdout_stderr_or_the_state_file() {
     let tokens = h.sim.issued_tokens();
     assert!(tokens.len() >= 3, "{tokens:?}");
     let mut secrets = vec![
-        entra_source::simulator::CLIENT_SECRET.to_string(),
+        entra_simulator::CLIENT_SECRET.to_string(),
         "wrong-secret-value-123".into(),
     ];
     for t in &tokens {
@@ -309,10 +303,7 @@ async fn an_inline_secret_works_with_a_warning_that_does_not_repeat_it() {
     h.audits(5, between_minutes_ago(5, 1));
     let config = std::fs::read_to_string(&h.config).unwrap().replace(
         &format!("client_secret_file = \"{}\"", h.secret_file.display()),
-        &format!(
-            "client_secret = \"{}\"",
-            entra_source::simulator::CLIENT_SECRET
-        ),
+        &format!("client_secret = \"{}\"", entra_simulator::CLIENT_SECRET),
     );
     std::fs::write(&h.config, config).unwrap();
     let r = h.run_once().await;
@@ -323,7 +314,7 @@ async fn an_inline_secret_works_with_a_warning_that_does_not_repeat_it() {
         "{}",
         r.stderr
     );
-    assert!(!r.stderr.contains(entra_source::simulator::CLIENT_SECRET));
+    assert!(!r.stderr.contains(entra_simulator::CLIENT_SECRET));
 }
 
 /// `--config` had no description in three help screens, and no screen named the exit statuses

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::common::*;
-use entra_source::simulator::Spread;
+use entra_simulator::Spread;
 
 fn files(path: &Path, keep: u32) -> Vec<PathBuf> {
     let mut out = vec![path.to_path_buf()];

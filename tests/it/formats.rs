@@ -28,7 +28,7 @@ async fn run_in_format(format: &str, per_stream: u64) -> (Vec<Value>, usize) {
     h.write_streams(&format!("[output]\nformat = \"{format}\"\n{ALL_STREAMS}"));
     let r = h.run_once().await;
     assert_eq!(r.code, Some(0), "{}", r.stderr);
-    let expected = entra_source::simulator::Resource::all()
+    let expected = entra_simulator::Resource::all()
         .iter()
         .map(|r| h.sim.ids(*r).len())
         .sum();

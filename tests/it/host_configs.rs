@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use crate::common::*;
-use entra_source::simulator::Fault;
+use entra_simulator::Fault;
 use serde_json::Value;
 
 fn example(name: &str) -> String {
@@ -108,8 +108,8 @@ async fn runs_against_the_simulator(h: &Harness, argv: &[String]) {
     }
 }
 
-fn seconds_ago_spread() -> entra_source::simulator::Spread {
-    entra_source::simulator::Spread::Between(seconds_ago(60), seconds_ago(2))
+fn seconds_ago_spread() -> entra_simulator::Spread {
+    entra_simulator::Spread::Between(seconds_ago(60), seconds_ago(2))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -393,8 +393,7 @@ async fn otel_collector_otlp_config_receives_what_entra_source_pushes() {
     assert_eq!(status.code(), Some(0));
     if h.state.exists() {
         let state = h.state_json();
-        let stream =
-            &state["tenants"][entra_source::simulator::TENANT_ID]["streams"]["directory_audits"];
+        let stream = &state["tenants"][entra_simulator::TENANT_ID]["streams"]["directory_audits"];
         assert!(
             stream["cursor"].is_null(),
             "checkpointed without an acknowledgement: {stream}"
@@ -411,7 +410,7 @@ async fn otel_collector_otlp_config_receives_what_entra_source_pushes() {
 async fn json_diagnostics_never_carry_a_key_an_exec_host_sets() {
     let h = Harness::new("").await;
     h.write_streams("[streams.directory_audits]\n[streams.sign_ins]\nevent_types = [\"interactiveUser\", \"nonInteractiveUser\"]\n[streams.risky_users]\n");
-    h.sim.set_licences(&[entra_source::simulator::Licence::P1]);
+    h.sim.set_licences(&[entra_simulator::Licence::P1]);
     h.audits(300, between_minutes_ago(30, 1));
     h.sim.push_faults([
         Fault::Throttle {
@@ -484,7 +483,7 @@ fn dedupe_key(e: &Value, fields: &[String]) -> Vec<Option<String>> {
 /// For every format, the fields each example names must identify every record, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_format_carries_the_dedup_key_the_vector_examples_name() {
-    use entra_source::simulator::Resource;
+    use entra_simulator::Resource;
     let mut dedupes = Vec::new();
     for name in ["vector-streaming.toml", "vector-scheduled.toml"] {
         let v = toml_file(name);

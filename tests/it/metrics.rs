@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use entra_source::simulator::{Fault, TENANT_ID};
+use entra_simulator::{Fault, TENANT_ID};
 use serde_json::Value;
 
 fn with_metrics(h: &Harness, port: u16, streams: &str) {

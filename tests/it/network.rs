@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use crate::common::*;
-use entra_source::simulator::Simulator;
+use entra_simulator::Simulator;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
@@ -135,7 +135,7 @@ async fn https_proxy_and_no_proxy_are_honoured() {
     let tunnels = seen.lock().unwrap().len();
     let second = h.audits(
         3,
-        entra_source::simulator::Spread::Between(seconds_ago(30), seconds_ago(2)),
+        entra_simulator::Spread::Between(seconds_ago(30), seconds_ago(2)),
     );
     let mut cmd = h.command(&["run", "--config", h.config.to_str().unwrap(), "--once"]);
     cmd.env("HTTPS_PROXY", &proxy).env("NO_PROXY", "127.0.0.1");

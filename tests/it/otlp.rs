@@ -97,8 +97,7 @@ fn otlp_config(h: &Harness, endpoint: &str, batch: u32) {
 }
 
 fn cursor(h: &Harness, stream: &str) -> Value {
-    h.state_json()["tenants"][entra_source::simulator::TENANT_ID]["streams"][stream]["cursor"]
-        .clone()
+    h.state_json()["tenants"][entra_simulator::TENANT_ID]["streams"][stream]["cursor"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -109,7 +108,7 @@ async fn failed_exports_are_retried_and_nothing_is_lost() {
         .into_iter()
         .collect();
     let detections = h.sim.generate(
-        entra_source::simulator::Resource::RiskDetections,
+        entra_simulator::Resource::RiskDetections,
         300,
         between_minutes_ago(55, 1),
     );
@@ -164,7 +163,7 @@ async fn failed_exports_are_retried_and_nothing_is_lost() {
         assert_eq!(rl.len(), 1);
         let attrs = rl[0]["resource"]["attributes"].to_string();
         assert!(attrs.contains("\"service.name\"") && attrs.contains("\"entra-source\""));
-        assert!(attrs.contains(entra_source::simulator::TENANT_ID));
+        assert!(attrs.contains(entra_simulator::TENANT_ID));
         let recs = rl[0]["scopeLogs"][0]["logRecords"].as_array().unwrap();
         assert!(!recs.is_empty() && recs.len() <= 400, "{}", recs.len());
         for rec in recs {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::Utc;
-use entra_source::simulator::{Resource, Simulator, Spread};
+use entra_simulator::{Resource, Simulator, Spread};
 use entra_source::streams::{NormalizeContext, StreamKind};
 use rsigma_eval::{Engine, JsonEvent};
 use serde_json::{json, Value};

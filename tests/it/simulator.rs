@@ -1,7 +1,7 @@
 //! The simulator answers like Graph and login.microsoftonline.com do (Microsoft Graph as documented; its example payloads in `testdata/graph-fixtures/`), so
 //! that tests against it mean something.
 
-use entra_source::simulator::{Resource, Simulator, Spread, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
+use entra_simulator::{Resource, Simulator, Spread, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
 use serde_json::Value;
 
 async fn token_form(sim: &Simulator, tenant: &str, secret: &str, scope: &str) -> (u16, Value) {

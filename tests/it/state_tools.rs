@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use crate::common::*;
-use entra_source::simulator::{Resource, TENANT_ID};
+use entra_simulator::{Resource, TENANT_ID};
 use serde_json::Value;
 
 const TWO_STREAMS: &str = "[streams.directory_audits]\n[streams.risk_detections]\n";
@@ -83,7 +83,7 @@ async fn show_reports_health_beside_a_running_run_and_reset_refuses_while_it_hol
     h.write_streams("[streams.directory_audits]\n[streams.risky_users]\n");
     h.audits(20, between_minutes_ago(30, 1));
     // Risky users need P2: without it that stream fails with the licence named.
-    h.sim.set_licences(&[entra_source::simulator::Licence::P1]);
+    h.sim.set_licences(&[entra_simulator::Licence::P1]);
     let r = h.run_once().await;
     assert_eq!(r.code, Some(1));
     let show = h

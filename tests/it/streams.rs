@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use crate::common::*;
-use entra_source::simulator::{Fault, Licence, Resource, Spread, TENANT_ID};
+use entra_simulator::{Fault, Licence, Resource, Spread, TENANT_ID};
 use serde_json::json;
 
 fn set(ids: &[String]) -> HashSet<String> {

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use crate::common::*;
-use entra_source::simulator::{Resource, Simulator, CLIENT_ID, CLIENT_SECRET};
+use entra_simulator::{Resource, Simulator, CLIENT_ID, CLIENT_SECRET};
 use serde_json::Value;
 
 const A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
@@ -183,7 +183,7 @@ fn set_tenant_id(h: &Harness, id: &str) {
 /// what the domain-keyed checkpoint had already delivered.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_domain_tenant_id_yields_the_guid_and_switching_forms_re_emits_nothing() {
-    use entra_source::simulator::{TENANT_DOMAIN, TENANT_ID};
+    use entra_simulator::{TENANT_DOMAIN, TENANT_ID};
     let h = Harness::new("").await;
     h.write_streams("[streams.directory_audits]\n[streams.sign_ins]\n");
     set_tenant_id(&h, TENANT_DOMAIN);
@@ -254,7 +254,7 @@ async fn a_domain_tenant_id_yields_the_guid_and_switching_forms_re_emits_nothing
 /// GUID and nothing it had delivered is emitted again.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_version_2_state_keyed_by_domain_is_migrated_without_re_emitting() {
-    use entra_source::simulator::{TENANT_DOMAIN, TENANT_ID};
+    use entra_simulator::{TENANT_DOMAIN, TENANT_ID};
     let h = Harness::new("").await;
     h.audits(80, between_minutes_ago(30, 2));
     let r = h.run_once().await;

@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use entra_source::simulator::{Resource, Simulator, Spread, CLIENT_SECRET};
+use entra_simulator::{Resource, Simulator, Spread, CLIENT_SECRET};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -176,7 +176,7 @@ impl Harness {
             .expect("spawn entra-source")
     }
 
-    pub fn graph_requests(&self) -> Vec<entra_source::simulator::RequestLog> {
+    pub fn graph_requests(&self) -> Vec<entra_simulator::RequestLog> {
         self.sim
             .requests()
             .into_iter()
@@ -311,7 +311,7 @@ pub async fn run_then_kill_9(h: &Harness, n: usize) -> Vec<String> {
 
 /// Every application permission the simulator knows but `missing`.
 pub fn roles_without(missing: &str) -> Vec<&'static str> {
-    entra_source::simulator::ALL_ROLES
+    entra_simulator::ALL_ROLES
         .iter()
         .copied()
         .filter(|r| *r != missing)

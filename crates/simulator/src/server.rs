@@ -287,7 +287,7 @@ fn check_certificate_assertion(
 fn check_federated_assertion(st: &mut SimState, assertion: &str) -> Result<(), Reply> {
     let invalid =
         |code: u64, text: &str| aad_error(StatusCode::UNAUTHORIZED, "invalid_client", code, text);
-    let claims = crate::auth::jwt_claims(assertion)
+    let claims = crate::graph::jwt_claims(assertion)
         .ok_or_else(|| invalid(50027, "JWT token is invalid or malformed."))?;
     let now = Utc::now().timestamp();
     let exp = claims["exp"].as_i64().unwrap_or(0);

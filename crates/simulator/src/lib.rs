@@ -10,6 +10,7 @@
 
 mod data;
 pub mod filter;
+pub mod graph;
 mod resource;
 mod server;
 
@@ -377,7 +378,7 @@ impl Simulator {
     pub fn accept_tenant(&self, id: &str) {
         let mut st = self.state();
         st.tenant_aliases.insert(id.to_ascii_lowercase());
-        if crate::tenant::is_guid(id) {
+        if crate::graph::is_guid(id) {
             st.tenant_guid = id.to_ascii_lowercase();
         }
     }
@@ -511,8 +512,8 @@ impl Simulator {
         let key = jsonwebtoken::DecodingKey::from_rsa_pem(public_key_pem.as_bytes())
             .map_err(|e| e.to_string())?;
         self.state().certificates.push(RegisteredCertificate {
-            sha256: crate::auth::certificate::thumbprint_sha256(&der),
-            sha1: crate::auth::certificate::thumbprint_sha1(&der),
+            sha256: crate::graph::thumbprint_sha256(&der),
+            sha1: crate::graph::thumbprint_sha1(&der),
             key,
         });
         Ok(())
@@ -556,7 +557,7 @@ impl Simulator {
         for r in Resource::all() {
             if *r == Resource::SignIns {
                 // Every sign-in event type, so that beta's per-type cursors have something.
-                for t in crate::config::SIGN_IN_EVENT_TYPES {
+                for t in crate::graph::SIGN_IN_EVENT_TYPES {
                     let overlay = serde_json::json!({ "signInEventTypes": [t] });
                     self.generate_with(*r, events, spread, overlay.clone(), true);
                     if per_second > 0 {
@@ -644,7 +645,7 @@ impl SimState {
             if !overlay.is_null() {
                 data::merge(&mut record, overlay);
             }
-            ids.push(crate::event::record_id(&record));
+            ids.push(crate::graph::record_id(&record));
             self.insert(resource, record, visible);
         }
         ids
@@ -654,9 +655,9 @@ impl SimState {
         let time = json
             .get(resource.time_field())
             .and_then(Value::as_str)
-            .and_then(crate::event::parse_time)
+            .and_then(crate::graph::parse_time)
             .unwrap_or(DateTime::UNIX_EPOCH);
-        let id = crate::event::record_id(&json);
+        let id = crate::graph::record_id(&json);
         let recs = self.records.entry(resource).or_default();
         let at = recs.partition_point(|r| (r.time, r.id.as_str()) <= (time, id.as_str()));
         recs.insert(
@@ -687,8 +688,17 @@ pub async fn serve_forever(listen: SocketAddr, events: u32, rate: u32) -> u8 {
         "Graph simulator on {base}: point a config at it with\n[tenant]\nid = \"{TENANT_ID}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_env = \"ENTRA_CLIENT_SECRET\"   # export ENTRA_CLIENT_SECRET='{CLIENT_SECRET}'\nlogin_url = \"{base}\"\ngraph_url = \"{base}\"\nControls: GET {base}/_sim/requests, POST {base}/_sim/records?resource=directory_audits&count=N[&hidden=1|&same_second=1], POST {base}/_sim/reveal, POST {base}/_sim/faults?kind=429|503|504|malformed|token_expired[&every=N|&count=N][&retry_after=S]",
         base = sim.base_url()
     );
-    let (trigger, shutdown) = crate::shutdown::channel();
-    crate::shutdown::install_signal_handlers(trigger);
-    shutdown.wait().await;
+    // Until SIGINT or SIGTERM.
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
     0
 }

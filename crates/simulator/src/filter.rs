@@ -332,7 +332,7 @@ fn compare(v: Option<&Value>, op: Op, lit: &Literal) -> bool {
     let ord: Option<Ordering> = match (v, lit) {
         (None | Some(Value::Null), Literal::Null) => Some(Ordering::Equal),
         (None | Some(Value::Null), _) => None,
-        (Some(Value::String(s)), Literal::Time(t)) => crate::event::parse_time(s).map(|x| x.cmp(t)),
+        (Some(Value::String(s)), Literal::Time(t)) => crate::graph::parse_time(s).map(|x| x.cmp(t)),
         (Some(Value::String(s)), Literal::Str(l)) => {
             if op == Op::StartsWith {
                 return s.to_lowercase().starts_with(&l.to_lowercase());

@@ -122,7 +122,7 @@ const PEOPLE: &[(&str, &str)] = &[
 
 /// A Graph timestamp with seven fractional digits, as the documented samples show.
 pub fn graph_timestamp(t: DateTime<Utc>) -> String {
-    crate::event::envelope_time(t)
+    crate::graph::record_time(t)
 }
 
 /// One directoryAudit record at `at`, the `n`-th of its generator.
@@ -256,7 +256,7 @@ impl Spread {
                 };
                 a + Duration::microseconds(step * i as i64)
             }
-            Spread::SameSecond(s) => crate::event::whole_seconds(s),
+            Spread::SameSecond(s) => crate::graph::whole_seconds(s),
         }
     }
 }
@@ -308,7 +308,7 @@ pub fn sign_in(rng: &mut Rng, _n: u64, at: DateTime<Utc>, event_type: &str) -> V
     let user = matches!(event_type, "interactiveUser" | "nonInteractiveUser");
     json!({
         "id": rng.guid(),
-        "createdDateTime": crate::event::graph_time(crate::event::whole_seconds(at)),
+        "createdDateTime": crate::graph::graph_time(crate::graph::whole_seconds(at)),
         "userDisplayName": if user { Value::from(name) } else { Value::Null },
         "userPrincipalName": if user { Value::from(upn) } else { Value::Null },
         "userId": if user { Value::from(rng.guid()) } else { Value::Null },
