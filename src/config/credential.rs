@@ -1,0 +1,217 @@
+//! The one credential a tenant names: a client secret (env, file or inline), a certificate, a
+//! federated token file or a managed identity.
+
+use std::path::PathBuf;
+
+use url::Url;
+
+use super::error::{invalid, ConfigError};
+use super::raw::RawTenant;
+use super::url::is_loopback;
+use crate::auth::{Credential, Secret};
+
+/// Exactly one credential: a client secret (env, file or inline), a federated token file, or a
+/// managed identity.
+pub(crate) fn validate_credential(
+    prefix: &str,
+    t: &RawTenant,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Credential, ConfigError> {
+    let key = |k: &str| format!("{prefix}.{k}");
+    let pfx = t.certificate_file.as_ref().is_some_and(|f| {
+        let ext = f
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        ext == "pfx" || ext == "p12"
+    });
+    if t.certificate_password_env.is_some() && !pfx {
+        return Err(invalid(
+            key("certificate_password_env"),
+            "a value",
+            "it applies only to a .pfx or .p12 certificate_file",
+        ));
+    }
+    if t.certificate_signature.is_some() && t.certificate_file.is_none() {
+        return Err(invalid(
+            key("certificate_signature"),
+            "a value",
+            "it applies only with certificate_file",
+        ));
+    }
+    let managed = t.managed_identity.unwrap_or(false);
+    if t.managed_identity_endpoint.is_some() && !managed {
+        return Err(invalid(
+            key("managed_identity_endpoint"),
+            "a value",
+            "it applies only with managed_identity = true",
+        ));
+    }
+    let chosen = [
+        ("client_secret_env", t.client_secret_env.is_some()),
+        ("client_secret_file", t.client_secret_file.is_some()),
+        ("client_secret", t.client_secret.is_some()),
+        ("federated_token_file", t.federated_token_file.is_some()),
+        ("managed_identity", managed),
+        ("certificate_file", t.certificate_file.is_some()),
+    ];
+    let set: Vec<&str> = chosen.iter().filter(|(_, s)| *s).map(|(k, _)| *k).collect();
+    if set.len() > 1 {
+        return Err(invalid(
+            key(set[0]),
+            format!("together with {}", set[1..].join(", ")),
+            "set exactly one credential: client_secret_env, client_secret_file, client_secret, certificate_file, federated_token_file or managed_identity = true",
+        ));
+    }
+    if managed {
+        return managed_identity(&key, t, env);
+    }
+    if let Some(file) = &t.certificate_file {
+        use crate::auth::certificate::{ClientCertificate, Signature};
+        let signature = match t
+            .certificate_signature
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("ps256") => Signature::Ps256,
+            Some("rs256") => Signature::Rs256,
+            Some(other) => {
+                return Err(invalid(
+                    key("certificate_signature"),
+                    format!("\"{other}\""),
+                    "use \"ps256\" (the default) or \"rs256\"",
+                ))
+            }
+        };
+        let text = std::fs::read(file).map_err(|e| {
+            invalid(
+                key("certificate_file"),
+                file.display(),
+                format!("cannot read it ({e}); check the path and its permissions"),
+            )
+        })?;
+        let cert = if pfx {
+            let var = t.certificate_password_env.as_deref().unwrap_or("");
+            let password = if var.is_empty() {
+                String::new()
+            } else {
+                std::env::var(var).map_err(|_| {
+                    invalid(
+                        key("certificate_password_env"),
+                        format!("\"{var}\""),
+                        format!("the environment variable {var} is not set; export the PFX password in it"),
+                    )
+                })?
+            };
+            ClientCertificate::from_pfx(&text, &password, signature).map_err(|reason| {
+                invalid(
+                    key("certificate_file"),
+                    file.display(),
+                    format!("{reason}; check certificate_password_env, or export the PFX as PEM"),
+                )
+            })?
+        } else {
+            ClientCertificate::from_pem(&text, signature).map_err(|reason| {
+                invalid(
+                    key("certificate_file"),
+                    file.display(),
+                    format!(
+                        "{reason}; give a PEM file with the certificate and its RSA private key"
+                    ),
+                )
+            })?
+        };
+        return Ok(Credential::Certificate(std::sync::Arc::new(cert)));
+    }
+    if let Some(file) = t.federated_token_file.clone().or_else(|| {
+        set.is_empty()
+            .then(|| env("AZURE_FEDERATED_TOKEN_FILE"))
+            .flatten()
+            .map(PathBuf::from)
+    }) {
+        return Ok(Credential::FederatedToken { file });
+    }
+    let secret = if let Some(var) = &t.client_secret_env {
+        match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => Secret::new(v.trim().to_string()),
+            _ => {
+                return Err(invalid(
+                    key("client_secret_env"),
+                    format!("\"{var}\""),
+                    format!("the environment variable {var} is not set or empty; export it before starting entra-source"),
+                ))
+            }
+        }
+    } else if let Some(file) = &t.client_secret_file {
+        match std::fs::read_to_string(file) {
+            Ok(v) if !v.trim().is_empty() => Secret::new(v.trim().to_string()),
+            Ok(_) => {
+                return Err(invalid(
+                    key("client_secret_file"),
+                    file.display(),
+                    "the file is empty; write the client secret into it",
+                ))
+            }
+            Err(e) => {
+                return Err(invalid(
+                    key("client_secret_file"),
+                    file.display(),
+                    format!("cannot read it ({e}); check the path and its permissions"),
+                ))
+            }
+        }
+    } else if let Some(inline) = &t.client_secret {
+        tracing::warn!(
+            "{} is written inline in the config file; move it to client_secret_env or client_secret_file",
+            key("client_secret")
+        );
+        Secret::new(inline.clone())
+    } else {
+        return Err(ConfigError::Missing {
+            key: key("client_secret_env"),
+            fix: format!(
+                "set client_secret_env = \"ENTRA_CLIENT_SECRET\" (or client_secret_file, federated_token_file, managed_identity = true) in [{prefix}]"
+            ),
+        });
+    };
+    Ok(Credential::Secret {
+        secret,
+        file: t.client_secret_file.clone(),
+    })
+}
+
+/// Azure's identity endpoint: `managed_identity_endpoint`, else App Service's
+/// `IDENTITY_ENDPOINT` + `IDENTITY_HEADER`, else the VM's IMDS. The App Service protocol is used
+/// whenever `IDENTITY_HEADER` is set.
+fn managed_identity(
+    key: &dyn Fn(&str) -> String,
+    t: &RawTenant,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Credential, ConfigError> {
+    let header = env("IDENTITY_HEADER").map(Secret::new);
+    let (name, raw) = match (&t.managed_identity_endpoint, env("IDENTITY_ENDPOINT")) {
+        (Some(e), _) => (key("managed_identity_endpoint"), e.clone()),
+        (None, Some(e)) if header.is_some() => ("IDENTITY_ENDPOINT".to_string(), e),
+        _ => (key("managed_identity_endpoint"), IMDS_TOKEN_URL.to_string()),
+    };
+    let url = Url::parse(&raw)
+        .map_err(|e| invalid(&name, format!("\"{raw}\""), format!("not a URL ({e})")))?;
+    let imds = url.host_str() == Some(IMDS_HOST);
+    if url.scheme() == "http" && !imds && !is_loopback(&url) {
+        return Err(invalid(
+            &name,
+            format!("\"{raw}\""),
+            "plain http:// is refused except to loopback and the Azure IMDS address 169.254.169.254",
+        ));
+    }
+    Ok(Credential::ManagedIdentity {
+        endpoint: url,
+        app_service_header: header,
+    })
+}
+
+/// Azure Instance Metadata Service: plain HTTP by design, link-local.
+pub const IMDS_HOST: &str = "169.254.169.254";
+pub const IMDS_TOKEN_URL: &str = "http://169.254.169.254/metadata/identity/oauth2/token";

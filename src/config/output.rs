@@ -1,0 +1,135 @@
+//! `[output]`: the format, the line limit and where events go.
+
+use std::time::Duration;
+
+use super::error::{invalid, ConfigError};
+use super::raw::RawOutput;
+use super::streams::opt_duration;
+use super::url::validate_url;
+use super::{format_duration, MAX_LATE_ARRIVAL};
+use crate::output::{OutputTarget, DEFAULT_LINE_BYTES, MAX_ROTATE_KEEP, MIN_LINE_BYTES};
+
+pub(crate) fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError> {
+    if o.path.is_none() {
+        for (key, set) in [
+            ("output.rotate_size_bytes", o.rotate_size_bytes.is_some()),
+            ("output.rotate_keep", o.rotate_keep.is_some()),
+        ] {
+            if set {
+                return Err(invalid(key, "a value", "it applies only with output.path"));
+            }
+        }
+    }
+    if o.otlp_endpoint.is_none() {
+        for (key, set) in [
+            ("output.otlp_batch_records", o.otlp_batch_records.is_some()),
+            (
+                "output.otlp_timeout_seconds",
+                o.otlp_timeout_seconds.is_some(),
+            ),
+            ("output.otlp_give_up_after", o.otlp_give_up_after.is_some()),
+        ] {
+            if set {
+                return Err(invalid(
+                    key,
+                    "a value",
+                    "it applies only with output.otlp_endpoint",
+                ));
+            }
+        }
+    }
+    if let Some(endpoint) = &o.otlp_endpoint {
+        if o.path.is_some() {
+            return Err(invalid(
+                "output.otlp_endpoint",
+                format!("\"{endpoint}\""),
+                "it cannot be combined with output.path; choose one destination",
+            ));
+        }
+        let mut url = validate_url("output.otlp_endpoint", endpoint)?;
+        if !url.path().ends_with("/v1/logs") {
+            let base = url.path().trim_end_matches('/').to_string();
+            url.set_path(&format!("{base}/v1/logs"));
+        }
+        let batch = o.otlp_batch_records.unwrap_or(500);
+        if batch == 0 {
+            return Err(invalid(
+                "output.otlp_batch_records",
+                batch,
+                "it must be at least 1",
+            ));
+        }
+        let timeout = o.otlp_timeout_seconds.unwrap_or(30);
+        if timeout == 0 {
+            return Err(invalid(
+                "output.otlp_timeout_seconds",
+                timeout,
+                "it must be at least 1",
+            ));
+        }
+        let give_up_after = opt_duration("output.otlp_give_up_after", &o.otlp_give_up_after)?
+            .unwrap_or(Duration::from_secs(600));
+        if give_up_after.is_zero() || give_up_after > MAX_LATE_ARRIVAL {
+            return Err(invalid(
+                "output.otlp_give_up_after",
+                format!("\"{}\"", format_duration(give_up_after)),
+                "it must be more than zero and at most \"7d\", e.g. \"10m\"",
+            ));
+        }
+        return Ok(OutputTarget::Otlp {
+            url,
+            batch_records: batch as usize,
+            timeout: Duration::from_secs(u64::from(timeout)),
+            give_up_after,
+        });
+    }
+    let Some(path) = &o.path else {
+        return Ok(OutputTarget::Stdout);
+    };
+    let rotate_size_bytes = o.rotate_size_bytes.unwrap_or(100 * 1024 * 1024);
+    let max_line = o.max_line_bytes.unwrap_or(DEFAULT_LINE_BYTES);
+    if rotate_size_bytes < max_line {
+        return Err(invalid(
+            "output.rotate_size_bytes",
+            rotate_size_bytes,
+            format!(
+                "it must be at least max_line_bytes ({max_line}), so that every line fits a file"
+            ),
+        ));
+    }
+    let rotate_keep = o.rotate_keep.unwrap_or(5);
+    if !(1..=MAX_ROTATE_KEEP).contains(&rotate_keep) {
+        return Err(invalid(
+            "output.rotate_keep",
+            rotate_keep,
+            format!("it must be from 1 to {MAX_ROTATE_KEEP}: with 0 each rotation would delete the events written so far, before a tailer has read them"),
+        ));
+    }
+    Ok(OutputTarget::File {
+        path: path.clone(),
+        rotate_size_bytes,
+        rotate_keep,
+    })
+}
+
+pub(crate) fn validate_output(o: &RawOutput) -> Result<(crate::format::Format, u64), ConfigError> {
+    let format = match o.format.as_deref() {
+        None => crate::format::Format::Native,
+        Some(f) => crate::format::Format::parse(f).ok_or_else(|| {
+            invalid(
+                "output.format",
+                format!("\"{f}\""),
+                "use \"native\", \"ecs\" or \"ocsf\"",
+            )
+        })?,
+    };
+    let max = o.max_line_bytes.unwrap_or(DEFAULT_LINE_BYTES);
+    if max < MIN_LINE_BYTES {
+        return Err(invalid(
+            "output.max_line_bytes",
+            max,
+            format!("it must be at least {MIN_LINE_BYTES}; for Fluent Bit raise Buf_Size instead of lowering this"),
+        ));
+    }
+    Ok((format, max))
+}

@@ -1,0 +1,275 @@
+//! The file as written: serde structs whose doc comments are the reference for every key, and
+//! the parse step that turns TOML errors into ones naming the line, the key and the fix.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::error::ConfigError;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// The one tenant to read (use `[[tenants]]` for several).
+    pub tenant: Option<RawTenant>,
+    /// Several tenants, each with the keys of `[tenant]`.
+    pub tenants: Option<Vec<RawTenant>>,
+    #[serde(default)]
+    pub state: RawState,
+    #[serde(default)]
+    pub poll: RawPoll,
+    /// Which Graph resources to read; a stream whose table is absent is disabled.
+    #[serde(default)]
+    pub streams: RawStreams,
+    #[serde(default)]
+    pub output: RawOutput,
+    pub metrics: Option<RawMetrics>,
+    /// Client-side request budgets per tenant, below Graph's throttling limits.
+    #[serde(default)]
+    pub throttle: RawThrottle,
+    #[serde(default)]
+    pub tls: RawTls,
+}
+
+/// `[tls]`: for networks that inspect TLS. (`HTTPS_PROXY` / `NO_PROXY` are read from the
+/// environment.)
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM bundle of extra CA certificates to trust (a TLS-inspecting proxy's CA), on top of the
+    /// built-in web roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `[throttle]`: the client paces itself under Graph's documented per-tenant limits instead of
+/// learning them from 429s (it still obeys every 429). Lower them if Graph throttles anyway.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThrottle {
+    /// Requests per 10 s per tenant to the audit and sign-in logs, shared by both (Graph: 5).
+    pub reports_requests_per_10s: Option<u32>,
+    /// Requests per second per tenant to identity protection (Graph: 1, for all apps together).
+    pub identity_protection_requests_per_second: Option<u32>,
+    /// Requests per 10 s to the audit and sign-in logs across every tenant of this app (Graph:
+    /// 122). With many `[[tenants]]`, each gets an equal share of it.
+    pub app_reports_requests_per_10s: Option<u32>,
+}
+
+/// `[tenant]` / `[[tenants]]`: who to read and with which credentials.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTenant {
+    /// Tenant GUID or verified domain (never `common`).
+    pub id: Option<String>,
+    /// The app registration's application (client) id.
+    pub client_id: Option<String>,
+    /// Name of the environment variable holding the client secret.
+    pub client_secret_env: Option<String>,
+    /// File holding the client secret (trailing newline ignored).
+    pub client_secret_file: Option<PathBuf>,
+    /// The client secret inline: accepted with a warning, prefer the two keys above.
+    pub client_secret: Option<String>,
+    /// PEM with private key, or PFX (issue: certificate credentials).
+    pub certificate_file: Option<PathBuf>,
+    /// Environment variable with the PFX password.
+    pub certificate_password_env: Option<String>,
+    /// `ps256` (default: PS256 with `x5t#S256`) or `rs256` (RS256 with `x5t`).
+    pub certificate_signature: Option<String>,
+    /// Workload-identity token file.
+    pub federated_token_file: Option<PathBuf>,
+    /// Use the Azure managed identity endpoint.
+    pub managed_identity: Option<bool>,
+    /// Overrides the managed identity endpoint.
+    pub managed_identity_endpoint: Option<String>,
+    /// `global` (default), `usgov`, `usgov-dod` or `china`.
+    pub cloud: Option<String>,
+    /// Overrides the cloud's login host; `http://` only for loopback.
+    pub login_url: Option<String>,
+    /// Overrides the cloud's Graph root; `http://` only for loopback.
+    pub graph_url: Option<String>,
+    /// Replaces the top-level `[streams]` for this tenant.
+    pub streams: Option<RawStreams>,
+}
+
+/// `[state]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    /// The checkpoint file; default: the config file's path with `.state.json` appended.
+    pub path: Option<PathBuf>,
+}
+
+/// `[poll]`: timing shared by every stream.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPoll {
+    /// Seconds between two polls of a stream (≥ 1; default 300).
+    pub interval_seconds: Option<i64>,
+    /// How far back a stream without a checkpoint starts (default "1h", at most "30d").
+    pub initial_lookback: Option<String>,
+    /// How far behind its cursor every poll re-reads, for records Graph shows late (default "20m").
+    pub late_arrival: Option<String>,
+    /// Attempts per Graph or token request (the first included) before the poll gives up and
+    /// the cursor stays put for the next one (default 8, backing off from 0.5 s to 60 s).
+    pub request_attempts: Option<u32>,
+}
+
+/// `[streams]`: one optional table per Graph resource.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStreams {
+    pub directory_audits: Option<RawStream>,
+    pub sign_ins: Option<RawStream>,
+    pub risky_users: Option<RawStream>,
+    pub risk_detections: Option<RawStream>,
+    pub risky_service_principals: Option<RawStream>,
+    pub service_principal_risk_detections: Option<RawStream>,
+}
+
+/// `[streams.NAME]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStream {
+    /// Default true when the table is present.
+    pub enabled: Option<bool>,
+    /// Overrides `[poll] late_arrival` for this stream.
+    pub late_arrival: Option<String>,
+    /// Overrides `[poll] initial_lookback` for this stream.
+    pub initial_lookback: Option<String>,
+    /// sign_ins only: `all`, `risky` or `failures`.
+    pub filter: Option<String>,
+    /// sign_ins only: `beta` (default) or `v1.0`.
+    pub api_version: Option<String>,
+    /// sign_ins only, beta: the sign-in event types to read.
+    pub event_types: Option<Vec<String>>,
+}
+
+/// `[output]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutput {
+    /// `native` (default), `ecs` or `ocsf`.
+    pub format: Option<String>,
+    /// Push to an OpenTelemetry Collector instead of stdout: the base URL of its OTLP/HTTP
+    /// receiver (`/v1/logs` is appended unless the URL already ends with it). `https://`, or
+    /// `http://` to loopback (a Collector sidecar). The checkpoint moves only after a 2xx.
+    pub otlp_endpoint: Option<String>,
+    /// With `otlp_endpoint`: log records per export request (default 500).
+    pub otlp_batch_records: Option<u32>,
+    /// With `otlp_endpoint`: how long one export request may take (default 30).
+    pub otlp_timeout_seconds: Option<u32>,
+    /// With `otlp_endpoint`: how long a batch the Collector does not acknowledge (down,
+    /// unreachable, answering 5xx/429) is retried before the run stops with exit 1 (default
+    /// "10m"). Nothing past the last acknowledged page is checkpointed; the next run resends.
+    pub otlp_give_up_after: Option<String>,
+    /// Append to this file instead of stdout (for the Collector's filelog receiver or any
+    /// tailer): whole lines, fsynced before the checkpoint moves, rotated by size.
+    pub path: Option<PathBuf>,
+    /// With `path`: rotate when the file would grow past this many bytes (default 100 MiB).
+    pub rotate_size_bytes: Option<u64>,
+    /// With `path`: how many rotated files (`path.1` … `path.N`) to keep (default 5).
+    pub rotate_keep: Option<u32>,
+    /// The longest line written (default 1 MiB, at least 4096): an event that would be longer
+    /// has its raw record trimmed, with a marker, instead of a line a host would split or drop.
+    pub max_line_bytes: Option<u64>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Address and port for Prometheus text at `/metrics` and JSON health at `/health`,
+    /// e.g. "127.0.0.1:9464".
+    pub listen: Option<String>,
+}
+
+pub(crate) fn parse_raw(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+            .unwrap_or(0);
+        let message = e.message().trim().replace('\n', "; ");
+        if let Some((key, expected)) = parse_unknown_field(&message) {
+            let suggestion = nearest(&key, &expected)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return ConfigError::UnknownKey {
+                path: path.to_path_buf(),
+                line,
+                key,
+                suggestion,
+                valid: expected
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+        }
+        if message.starts_with("invalid type") || message.starts_with("missing field") {
+            let message = humanize_types(&message);
+            let source_line = text.lines().nth(line.saturating_sub(1)).unwrap_or("").trim();
+            return ConfigError::Type {
+                path: path.to_path_buf(),
+                line,
+                message: format!(
+                    "`{source_line}`: {message}; see config-examples/entra-source.toml for each key's type"
+                ),
+            };
+        }
+        ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            message,
+        }
+    })
+}
+
+/// serde's Rust type names (`expected i64`) in words a config author reads.
+fn humanize_types(message: &str) -> String {
+    let mut m = message.to_string();
+    for (rust, words) in [
+        ("expected i64", "expected a whole number (without quotes)"),
+        ("expected u64", "expected a whole number (without quotes)"),
+        ("expected u32", "expected a whole number (without quotes)"),
+        ("expected u16", "expected a whole number (without quotes)"),
+        ("expected usize", "expected a whole number (without quotes)"),
+        ("expected f64", "expected a number (without quotes)"),
+        (
+            "expected a boolean",
+            "expected true or false (without quotes)",
+        ),
+        ("expected a string", "expected a string in double quotes"),
+        (
+            "expected a sequence",
+            "expected a list such as [\"a\", \"b\"]",
+        ),
+    ] {
+        m = m.replace(rust, words);
+    }
+    m
+}
+
+/// Reads serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a`").
+fn parse_unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (key, rest) = rest.split_once('`')?;
+    let expected = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    Some((key.to_string(), expected))
+}
+
+/// The closest valid key, if it is close enough to be a typo.
+fn nearest(key: &str, candidates: &[String]) -> Option<String> {
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(key, c), c))
+        .filter(|(score, _)| *score > 0.75)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c.clone())
+}

@@ -1,0 +1,207 @@
+//! `[poll]` durations and `[streams.*]`: each value checked where it is written, so an error names
+//! the key the user wrote.
+
+use std::time::Duration;
+
+use super::error::{invalid, ConfigError};
+use super::raw::{RawStream, RawStreams};
+use super::{
+    format_duration, parse_duration, DEFAULT_INITIAL_LOOKBACK, MAX_INITIAL_LOOKBACK,
+    MAX_LATE_ARRIVAL,
+};
+use crate::kind::StreamKind;
+use crate::streams::settings::{SignInFilter, SignInOptions, StreamSettings, SIGN_IN_EVENT_TYPES};
+
+/// An `initial_lookback`: more than zero, at most Graph's 30-day retention.
+pub(crate) fn lookback(key: &str, value: &Option<String>) -> Result<Option<Duration>, ConfigError> {
+    let d = opt_duration(key, value)?;
+    match d {
+        Some(d) if d > MAX_INITIAL_LOOKBACK => Err(invalid(
+            key,
+            format!("\"{}\"", format_duration(d)),
+            "Graph keeps at most 30 days of logs; use \"30d\" or less",
+        )),
+        Some(d) if d.is_zero() => Err(invalid(
+            key,
+            format!("\"{}\"", format_duration(d)),
+            "it must be more than zero, e.g. \"1h\"",
+        )),
+        d => Ok(d),
+    }
+}
+
+/// A `late_arrival`: at most 7 days.
+pub(crate) fn late_arrival(
+    key: &str,
+    value: &Option<String>,
+) -> Result<Option<Duration>, ConfigError> {
+    let d = opt_duration(key, value)?;
+    match d {
+        Some(d) if d > MAX_LATE_ARRIVAL => Err(invalid(
+            key,
+            format!("\"{}\"", format_duration(d)),
+            "records settle within hours (offline risk detections within 48 h), and each poll re-reads this far back; use \"7d\" or less (the defaults are 20m, and 48h for risk detections)",
+        )),
+        d => Ok(d),
+    }
+}
+
+pub(crate) fn opt_duration(
+    key: &str,
+    value: &Option<String>,
+) -> Result<Option<Duration>, ConfigError> {
+    value
+        .as_deref()
+        .map(|v| {
+            parse_duration(v).map_err(|reason| {
+                invalid(
+                    key,
+                    format!("\"{v}\""),
+                    format!("{reason}; write a whole number and a unit, e.g. \"90s\", \"20m\", \"1h\" or \"14d\""),
+                )
+            })
+        })
+        .transpose()
+}
+
+pub(crate) fn validate_streams(
+    prefix: &str,
+    raw: &RawStreams,
+    poll_lookback: Option<Duration>,
+    poll_late: Option<Duration>,
+) -> Result<Vec<StreamSettings>, ConfigError> {
+    let tables = [
+        (StreamKind::DirectoryAudits, &raw.directory_audits),
+        (StreamKind::SignIns, &raw.sign_ins),
+        (StreamKind::RiskyUsers, &raw.risky_users),
+        (StreamKind::RiskDetections, &raw.risk_detections),
+        (
+            StreamKind::RiskyServicePrincipals,
+            &raw.risky_service_principals,
+        ),
+        (
+            StreamKind::ServicePrincipalRiskDetections,
+            &raw.service_principal_risk_detections,
+        ),
+    ];
+    let mut out = Vec::new();
+    for (kind, table) in tables {
+        let Some(s) = table else { continue };
+        if s.enabled == Some(false) {
+            continue;
+        }
+        let key = |k: &str| format!("{prefix}.{}.{k}", kind.name());
+        for (k, set) in [
+            ("filter", s.filter.is_some()),
+            ("api_version", s.api_version.is_some()),
+            ("event_types", s.event_types.is_some()),
+        ] {
+            if set && kind != StreamKind::SignIns {
+                return Err(invalid(
+                    key(k),
+                    "a value",
+                    format!("`{k}` applies to sign_ins only; remove it"),
+                ));
+            }
+        }
+        let sign_ins = if kind == StreamKind::SignIns {
+            validate_sign_ins(&key, s)?
+        } else {
+            SignInOptions::default()
+        };
+        // Each value is checked where it is written, so an error names the key the user wrote.
+        let initial_lookback = lookback(&key("initial_lookback"), &s.initial_lookback)?
+            .or(poll_lookback)
+            .unwrap_or(DEFAULT_INITIAL_LOOKBACK);
+        let late_arrival = late_arrival(&key("late_arrival"), &s.late_arrival)?
+            .or(poll_late)
+            .unwrap_or_else(|| kind.default_late_arrival());
+        out.push(StreamSettings {
+            kind,
+            late_arrival,
+            initial_lookback,
+            sign_ins,
+        });
+    }
+    if out.is_empty() {
+        return Err(ConfigError::Missing {
+            key: format!("{prefix}.*"),
+            fix: "enable at least one stream, e.g. add a [streams.directory_audits] table".into(),
+        });
+    }
+    Ok(out)
+}
+
+fn validate_sign_ins(
+    key: &dyn Fn(&str) -> String,
+    s: &RawStream,
+) -> Result<SignInOptions, ConfigError> {
+    let filter = match s.filter.as_deref() {
+        None | Some("all") => SignInFilter::All,
+        Some("risky") => SignInFilter::Risky,
+        Some("failures") => SignInFilter::Failures,
+        Some(other) => {
+            return Err(invalid(
+                key("filter"),
+                format!("\"{other}\""),
+                "use \"all\", \"risky\" or \"failures\"",
+            ))
+        }
+    };
+    let beta = match s.api_version.as_deref() {
+        None | Some("beta") => true,
+        Some("v1.0") => false,
+        Some(other) => {
+            return Err(invalid(
+                key("api_version"),
+                format!("\"{other}\""),
+                "use \"beta\" (every sign-in type, more fields) or \"v1.0\" (interactive only)",
+            ))
+        }
+    };
+    let event_types = match &s.event_types {
+        None => SignInOptions::default().event_types,
+        Some(_) if !beta => {
+            return Err(invalid(
+                key("event_types"),
+                "a list",
+                "v1.0 returns interactive sign-ins only; set api_version = \"beta\" to choose event types",
+            ))
+        }
+        Some(types) if types.is_empty() => {
+            return Err(invalid(
+                key("event_types"),
+                "[]",
+                format!("list at least one of {}", SIGN_IN_EVENT_TYPES.join(", ")),
+            ))
+        }
+        Some(types) => {
+            let mut out: Vec<String> = Vec::new();
+            for t in types {
+                if t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(invalid(
+                        key("event_types"),
+                        format!("\"{t}\""),
+                        format!("use {}", SIGN_IN_EVENT_TYPES.join(", ")),
+                    ));
+                }
+                if !SIGN_IN_EVENT_TYPES.contains(&t.as_str()) {
+                    tracing::warn!(
+                        "{}: \"{t}\" is not a sign-in event type Graph documents ({}); reading it anyway",
+                        key("event_types"),
+                        SIGN_IN_EVENT_TYPES.join(", ")
+                    );
+                }
+                if !out.contains(t) {
+                    out.push(t.clone());
+                }
+            }
+            out
+        }
+    };
+    Ok(SignInOptions {
+        filter,
+        beta,
+        event_types,
+    })
+}

@@ -1,0 +1,338 @@
+use super::*;
+use crate::auth::{Credential, Secret};
+
+fn load_str(text: &str) -> Result<Config, ConfigError> {
+    let path = Path::new("/etc/entra-source/config.toml");
+    Config::validate(path, parse_raw(path, text)?)
+}
+
+const MINIMAL: &str = r#"
+[tenant]
+id = "contoso.onmicrosoft.com"
+client_id = "00000000-0000-0000-0000-000000000000"
+client_secret = "s3cret"
+[streams.directory_audits]
+"#;
+
+#[test]
+fn defaults_follow_the_contract() {
+    let c = load_str(MINIMAL).unwrap();
+    assert_eq!(c.interval, Duration::from_secs(300));
+    assert_eq!(
+        c.state_path,
+        PathBuf::from("/etc/entra-source/config.toml.state.json")
+    );
+    let t = &c.tenants[0];
+    assert_eq!(t.login_url.as_str(), "https://login.microsoftonline.com/");
+    assert_eq!(t.graph_url.as_str(), "https://graph.microsoft.com/");
+    assert_eq!(t.streams.len(), 1);
+    assert_eq!(t.streams[0].late_arrival, Duration::from_secs(1200));
+    assert_eq!(t.streams[0].initial_lookback, Duration::from_secs(3600));
+}
+
+#[test]
+fn output_formats_and_otlp_endpoint() {
+    let with = |output: &str| load_str(&format!("{MINIMAL}[output]\n{output}\n"));
+    assert_eq!(
+        with("format = \"ecs\"").unwrap().format,
+        crate::format::Format::Ecs
+    );
+    assert_eq!(
+        with("format = \"ocsf\"").unwrap().format,
+        crate::format::Format::Ocsf
+    );
+    let e = with("format = \"cef\"").unwrap_err().to_string();
+    assert!(e.contains("output.format") && e.contains("\"ocsf\""), "{e}");
+    for (endpoint, url) in [
+        ("http://127.0.0.1:4318", "http://127.0.0.1:4318/v1/logs"),
+        (
+            "https://otel.example.com:4318/",
+            "https://otel.example.com:4318/v1/logs",
+        ),
+        (
+            "https://otel.example.com/v1/logs",
+            "https://otel.example.com/v1/logs",
+        ),
+    ] {
+        let c = with(&format!("otlp_endpoint = \"{endpoint}\"")).unwrap();
+        match c.output_target {
+            OutputTarget::Otlp {
+                url: u,
+                batch_records,
+                ..
+            } => {
+                assert_eq!(u.as_str(), url);
+                assert_eq!(batch_records, 500);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let e = with("otlp_endpoint = \"http://collector:4318\"")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("loopback"), "{e}");
+    let e = with("otlp_batch_records = 10").unwrap_err().to_string();
+    assert!(e.contains("only with output.otlp_endpoint"), "{e}");
+}
+
+#[test]
+fn unknown_key_suggests_the_nearest() {
+    let text = MINIMAL.replace(
+        "[streams.directory_audits]",
+        "[poll]\nintervl_seconds = 5\n[streams.directory_audits]",
+    );
+    let err = load_str(&text).unwrap_err().to_string();
+    assert!(err.contains("unknown key `intervl_seconds`"), "{err}");
+    assert!(err.contains("did you mean `interval_seconds`?"), "{err}");
+}
+
+#[test]
+fn a_wrong_type_names_the_line() {
+    let text = MINIMAL.replace("[streams", "[poll]\ninterval_seconds = \"5\"\n[streams");
+    let err = load_str(&text).unwrap_err().to_string();
+    assert!(err.contains("`interval_seconds = \"5\"`"), "{err}");
+}
+
+#[test]
+fn clouds_set_both_hosts() {
+    for (cloud, login, graph) in [
+        (
+            "global",
+            "https://login.microsoftonline.com/",
+            "https://graph.microsoft.com/",
+        ),
+        (
+            "usgov",
+            "https://login.microsoftonline.us/",
+            "https://graph.microsoft.us/",
+        ),
+        (
+            "usgov-dod",
+            "https://login.microsoftonline.us/",
+            "https://dod-graph.microsoft.us/",
+        ),
+        (
+            "china",
+            "https://login.chinacloudapi.cn/",
+            "https://microsoftgraph.chinacloudapi.cn/",
+        ),
+    ] {
+        let text = MINIMAL.replace("[streams", &format!("cloud = \"{cloud}\"\n[streams"));
+        let t = &load_str(&text).unwrap().tenants[0];
+        assert_eq!(
+            (t.login_url.as_str(), t.graph_url.as_str()),
+            (login, graph),
+            "{cloud}"
+        );
+        // The token scope is the cloud's Graph root + /.default.
+        let tokens = crate::auth::TokenProvider::new(
+            reqwest::Client::new(),
+            &t.login_url,
+            &t.graph_url,
+            &t.id,
+            &t.client_id,
+            Credential::Secret {
+                secret: Secret::new("s".into()),
+                file: None,
+            },
+        );
+        assert_eq!(tokens.scope(), format!("{}.default", graph), "{cloud}");
+    }
+    let err = load_str(&MINIMAL.replace("[streams", "cloud = \"azure\"\n[streams")).unwrap_err();
+    assert!(err.to_string().contains("\"usgov-dod\""), "{err}");
+}
+
+#[test]
+fn plain_http_only_to_loopback() {
+    assert!(validate_url("k", "http://127.0.0.1:8080").is_ok());
+    assert!(validate_url("k", "http://[::1]:8080").is_ok());
+    assert!(validate_url("k", "http://localhost:1").is_ok());
+    let err = validate_url("k", "http://graph.example.com")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("loopback"), "{err}");
+}
+
+/// `late_arrival = "100000d"` was accepted and the next poll walked 100,001 one-day windows.
+#[test]
+fn absurd_durations_are_refused_naming_the_key_written() {
+    for (table, key, value, needle) in [
+        ("poll", "late_arrival", "\"100000d\"", "7d"),
+        ("poll", "late_arrival", "\"8d\"", "7d"),
+        (
+            "streams.directory_audits",
+            "late_arrival",
+            "\"99999999h\"",
+            "7d",
+        ),
+        ("poll", "initial_lookback", "\"1000000000d\"", "30 days"),
+        ("poll", "initial_lookback", "\"0s\"", "more than zero"),
+        (
+            "poll",
+            "interval_seconds",
+            "9223372036854775807",
+            "at most 604800",
+        ),
+        ("poll", "interval_seconds", "-5", "at least 1"),
+        (
+            "poll",
+            "late_arrival",
+            "\"99999999999999999999d\"",
+            "too large",
+        ),
+    ] {
+        let text = if table == "poll" {
+            MINIMAL.replace(
+                "[streams.directory_audits]",
+                &format!("[poll]\n{key} = {value}\n[streams.directory_audits]"),
+            )
+        } else {
+            format!("{MINIMAL}{key} = {value}\n")
+        };
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(err.contains(&format!("`{table}.{key}`")), "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+    let ok = MINIMAL.replace(
+        "[streams.directory_audits]",
+        "[poll]\nlate_arrival = \"7d\"\ninterval_seconds = 604800\n[streams.directory_audits]",
+    );
+    assert!(load_str(&ok).is_ok());
+}
+
+/// A `[poll] initial_lookback` error named `streams.directory_audits.initial_lookback`.
+#[test]
+fn a_poll_value_error_names_the_poll_key() {
+    let text = MINIMAL.replace(
+        "[streams.directory_audits]",
+        "[poll]\ninitial_lookback = \"31d\"\n[streams.directory_audits]",
+    );
+    let err = load_str(&text).unwrap_err().to_string();
+    assert!(err.contains("`poll.initial_lookback`"), "{err}");
+    assert!(!err.contains("streams."), "{err}");
+}
+
+/// "expected i64" read badly.
+#[test]
+fn type_errors_use_words_not_rust_types() {
+    let text = MINIMAL.replace(
+        "[streams.directory_audits]",
+        "[poll]\ninterval_seconds = \"300\"\n[streams.directory_audits]",
+    );
+    let err = load_str(&text).unwrap_err().to_string();
+    assert!(err.contains("a whole number (without quotes)"), "{err}");
+    assert!(!err.contains("i64"), "{err}");
+}
+
+#[test]
+fn lookback_is_capped_at_thirty_days() {
+    let text = MINIMAL.replace(
+        "[streams.directory_audits]",
+        "[poll]\ninitial_lookback = \"31d\"\n[streams.directory_audits]",
+    );
+    let err = load_str(&text).unwrap_err().to_string();
+    assert!(err.contains("30 days"), "{err}");
+    let ok = text.replace("31d", "30d");
+    assert!(load_str(&ok).is_ok());
+}
+
+#[test]
+fn per_stream_late_arrival_overrides_poll() {
+    let text = MINIMAL.replace(
+        "[streams.directory_audits]",
+        "[poll]\nlate_arrival = \"5m\"\n[streams.directory_audits]\nlate_arrival = \"1h\"",
+    );
+    assert_eq!(
+        load_str(&text).unwrap().tenants[0].streams[0].late_arrival,
+        Duration::from_secs(3600)
+    );
+}
+
+#[test]
+fn several_tenants_each_with_their_own_streams() {
+    let text = r#"
+[[tenants]]
+id = "contoso.onmicrosoft.com"
+client_id = "a"
+client_secret = "s"
+[[tenants]]
+id = "fabrikam.onmicrosoft.com"
+client_id = "b"
+client_secret = "s"
+cloud = "usgov"
+[tenants.streams.directory_audits]
+late_arrival = "1h"
+[streams.directory_audits]
+"#;
+    let c = load_str(text).unwrap();
+    assert_eq!(c.tenants.len(), 2);
+    assert_eq!(
+        c.tenants[0].streams[0].late_arrival,
+        Duration::from_secs(1200)
+    );
+    assert_eq!(
+        c.tenants[1].streams[0].late_arrival,
+        Duration::from_secs(3600)
+    );
+    assert_eq!(
+        c.tenants[1].graph_url.as_str(),
+        "https://graph.microsoft.us/"
+    );
+    let both = format!(
+        "{}\n{text}",
+        MINIMAL.replace("[streams.directory_audits]\n", "")
+    );
+    let err = load_str(&both).unwrap_err().to_string();
+    assert!(err.contains("not both"), "{err}");
+}
+
+#[test]
+fn sign_in_options() {
+    let t = |extra: &str| {
+        MINIMAL.replace(
+            "[streams.directory_audits]",
+            &format!("[streams.sign_ins]\n{extra}"),
+        )
+    };
+    let c = load_str(&t("")).unwrap();
+    assert_eq!(c.tenants[0].streams[0].sign_ins, SignInOptions::default());
+    let c = load_str(&t(
+        "filter = \"risky\"\nevent_types = [\"interactiveUser\", \"nonInteractiveUser\"]",
+    ))
+    .unwrap();
+    let o = &c.tenants[0].streams[0].sign_ins;
+    assert_eq!(
+        (o.filter, o.beta, o.event_types.len()),
+        (SignInFilter::Risky, true, 2)
+    );
+    let err = load_str(&t(
+        "api_version = \"v1.0\"\nevent_types = [\"servicePrincipal\"]",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("set api_version = \"beta\""), "{err}");
+    let err = load_str(&t("filter = \"risk\"")).unwrap_err().to_string();
+    assert!(err.contains("\"risky\""), "{err}");
+    let disabled = MINIMAL.replace(
+        "[streams.directory_audits]",
+        "[streams.directory_audits]\n[streams.sign_ins]\nenabled = false",
+    );
+    assert_eq!(load_str(&disabled).unwrap().tenants[0].streams.len(), 1);
+}
+
+#[test]
+fn identity_protection_is_refused_in_china() {
+    let text = MINIMAL.replace(
+        "[streams",
+        "cloud = \"china\"\n[streams.risky_users]\n[streams",
+    );
+    let err = load_str(&text).unwrap_err().to_string();
+    assert!(err.contains("not offered in the china cloud"), "{err}");
+}
+
+#[test]
+fn missing_tenant_id_names_the_key() {
+    let text = MINIMAL.replace("id = \"contoso.onmicrosoft.com\"\n", "");
+    let err = load_str(&text).unwrap_err().to_string();
+    assert!(err.contains("`tenant.id` is missing"), "{err}");
+}
