@@ -9,7 +9,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::{Config, TenantSettings};
+use crate::auth::Credential;
+use crate::config::{Config, Resolved, TenantSettings};
 use crate::graph::{http_client, ForbiddenKind, GraphClient, GraphError, RetryPolicy};
 use crate::kind::StreamKind;
 
@@ -61,8 +62,8 @@ pub struct Report {
 }
 
 /// Runs the checks and prints the report; returns the exit status.
-pub async fn check(config: Config, json: bool) -> u8 {
-    let http = match http_client(config.extra_ca_pem.as_deref()) {
+pub async fn check(config: Config, resolved: Resolved, json: bool) -> u8 {
+    let http = match http_client(resolved.extra_ca_pem.as_deref()) {
         Ok(h) => h,
         Err(e) => {
             tracing::error!("cannot build the HTTP client: {e}");
@@ -70,8 +71,8 @@ pub async fn check(config: Config, json: bool) -> u8 {
         }
     };
     let mut tenants = Vec::new();
-    for tenant in config.tenants {
-        tenants.push(check_tenant(&http, tenant, config.throttle).await);
+    for (tenant, credential) in config.tenants.into_iter().zip(resolved.credentials) {
+        tenants.push(check_tenant(&http, tenant, credential, config.throttle).await);
     }
     let ok = tenants
         .iter()
@@ -99,9 +100,10 @@ pub async fn check(config: Config, json: bool) -> u8 {
 async fn check_tenant(
     http: &reqwest::Client,
     tenant: TenantSettings,
+    credential: Credential,
     throttle: crate::graph::Throttle,
 ) -> TenantReport {
-    let tokens = Arc::new(tenant.token_provider(http));
+    let tokens = Arc::new(tenant.token_provider(http, credential));
     let token = match tokens.token().await {
         Ok(t) => t,
         Err(e) => {

@@ -216,6 +216,7 @@ fn run(command: Command) -> Result<u8, CliError> {
     let code = match command {
         Command::Run { config, once, .. } => {
             let config = Config::load(&config)?;
+            let resolved = config.resolve()?;
             rt.block_on(async {
                 let (trigger, shutdown) = shutdown::channel();
                 shutdown::install_signal_handlers(trigger.clone());
@@ -223,11 +224,11 @@ fn run(command: Command) -> Result<u8, CliError> {
                     &config.output_target,
                     config.format,
                     config.max_line_bytes,
-                    config.extra_ca_pem.as_deref(),
+                    resolved.extra_ca_pem.as_deref(),
                     shutdown.clone(),
                 )?;
                 Ok::<_, CliError>(
-                    runner::run(config, once, output, trigger, shutdown)
+                    runner::run(config, resolved, once, output, trigger, shutdown)
                         .await
                         .report(),
                 )
@@ -235,7 +236,12 @@ fn run(command: Command) -> Result<u8, CliError> {
         }
         Command::Check { config, output, .. } => {
             let config = Config::load(&config)?;
-            rt.block_on(crate::check::check(config, output == OutputFormat::Json))
+            let resolved = config.resolve()?;
+            rt.block_on(crate::check::check(
+                config,
+                resolved,
+                output == OutputFormat::Json,
+            ))
         }
         Command::Demo {
             events,
@@ -257,7 +263,8 @@ fn run(command: Command) -> Result<u8, CliError> {
             let path = match &action {
                 StateCommand::Show { config, .. } | StateCommand::Reset { config, .. } => config,
             };
-            let config = Config::load_without_credentials(path)?;
+            // No credential is read: the state commands never authenticate.
+            let config = Config::load(path)?;
             match action {
                 StateCommand::Show { output, .. } => {
                     crate::state_tools::show(&config, output == OutputFormat::Json)

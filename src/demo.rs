@@ -73,7 +73,10 @@ pub async fn demo(events: u32, follow: bool, format: crate::format::Format) -> u
         );
         return 1;
     }
-    let config = match Config::load(&config_path) {
+    let (config, resolved) = match Config::load(&config_path).and_then(|c| {
+        let r = c.resolve()?;
+        Ok((c, r))
+    }) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("{e}");
@@ -91,7 +94,7 @@ pub async fn demo(events: u32, follow: bool, format: crate::format::Format) -> u
     let output = Output::stdout()
         .with_max_line_bytes(config.max_line_bytes)
         .with_format(format);
-    let outcome = runner::run(config, !follow, output, trigger, shutdown).await;
+    let outcome = runner::run(config, resolved, !follow, output, trigger, shutdown).await;
     let graph_requests = sim.requests().iter().filter(|r| r.is_graph()).count();
     tracing::info!(graph_requests, "demo finished");
     tokio::time::sleep(Duration::from_millis(10)).await;

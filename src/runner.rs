@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::Mutex;
 
-use crate::config::Config;
+use crate::config::{Config, Resolved};
 use crate::graph::{http_client, GraphClient, RetryPolicy};
 use crate::output::{Output, OutputError};
 use crate::poll::{log_poll, PollError, StreamPoller};
@@ -48,6 +48,7 @@ impl RunOutcome {
 /// Runs every enabled stream of every tenant until done (`once`) or stopped.
 pub async fn run(
     config: Config,
+    resolved: Resolved,
     once: bool,
     output: Output,
     trigger: ShutdownTrigger,
@@ -57,7 +58,7 @@ pub async fn run(
         Ok(s) => Arc::new(Mutex::new(s)),
         Err(e) => return RunOutcome::Failed(e.to_string()),
     };
-    let http = match http_client(config.extra_ca_pem.as_deref()) {
+    let http = match http_client(resolved.extra_ca_pem.as_deref()) {
         Ok(h) => h,
         Err(e) => return RunOutcome::Failed(format!("cannot build the HTTP client: {e}")),
     };
@@ -89,9 +90,9 @@ pub async fn run(
         std::time::Duration::from_secs(10),
     ));
     let mut pollers = Vec::new();
-    for tenant in config.tenants {
+    for (tenant, credential) in config.tenants.into_iter().zip(resolved.credentials) {
         let id = Arc::new(crate::tenant::TenantId::new(&tenant.id));
-        let tokens = Arc::new(tenant.token_provider(&http));
+        let tokens = Arc::new(tenant.token_provider(&http, credential));
         let client = Arc::new(
             GraphClient::new(
                 http.clone(),

@@ -5,6 +5,9 @@
 //! tokens live in [`Secret`], whose `Debug` and `Display` never show the value.
 
 pub mod certificate;
+mod source;
+
+pub use source::{CredentialError, CredentialSource};
 
 use std::fmt;
 use std::time::{Duration, Instant};

@@ -1,5 +1,6 @@
 //! The one credential a tenant names: a client secret (env, file or inline), a certificate, a
-//! federated token file or a managed identity.
+//! federated token file or a managed identity, as a [`CredentialSource`]: nothing is read here
+//! (the environment only through the lookup the caller hands in).
 
 use std::path::PathBuf;
 
@@ -8,15 +9,16 @@ use url::Url;
 use super::error::{invalid, ConfigError};
 use super::raw::RawTenant;
 use super::url::is_loopback;
-use crate::auth::{Credential, Secret};
+use crate::auth::certificate::Signature;
+use crate::auth::{CredentialSource, Secret};
 
-/// Exactly one credential: a client secret (env, file or inline), a federated token file, or a
-/// managed identity.
+/// Exactly one credential: a client secret (env, file or inline), a certificate, a federated
+/// token file, or a managed identity.
 pub(crate) fn validate_credential(
     prefix: &str,
     t: &RawTenant,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Credential, ConfigError> {
+) -> Result<CredentialSource, ConfigError> {
     let key = |k: &str| format!("{prefix}.{k}");
     let pfx = t.certificate_file.as_ref().is_some_and(|f| {
         let ext = f
@@ -68,7 +70,6 @@ pub(crate) fn validate_credential(
         return managed_identity(&key, t, env);
     }
     if let Some(file) = &t.certificate_file {
-        use crate::auth::certificate::{ClientCertificate, Signature};
         let signature = match t
             .certificate_signature
             .as_deref()
@@ -85,45 +86,17 @@ pub(crate) fn validate_credential(
                 ))
             }
         };
-        let text = std::fs::read(file).map_err(|e| {
-            invalid(
-                key("certificate_file"),
-                file.display(),
-                format!("cannot read it ({e}); check the path and its permissions"),
-            )
-        })?;
-        let cert = if pfx {
-            let var = t.certificate_password_env.as_deref().unwrap_or("");
-            let password = if var.is_empty() {
-                String::new()
-            } else {
-                std::env::var(var).map_err(|_| {
-                    invalid(
-                        key("certificate_password_env"),
-                        format!("\"{var}\""),
-                        format!("the environment variable {var} is not set; export the PFX password in it"),
-                    )
-                })?
-            };
-            ClientCertificate::from_pfx(&text, &password, signature).map_err(|reason| {
-                invalid(
-                    key("certificate_file"),
-                    file.display(),
-                    format!("{reason}; check certificate_password_env, or export the PFX as PEM"),
-                )
-            })?
-        } else {
-            ClientCertificate::from_pem(&text, signature).map_err(|reason| {
-                invalid(
-                    key("certificate_file"),
-                    file.display(),
-                    format!(
-                        "{reason}; give a PEM file with the certificate and its RSA private key"
-                    ),
-                )
-            })?
-        };
-        return Ok(Credential::Certificate(std::sync::Arc::new(cert)));
+        return Ok(CredentialSource::Certificate {
+            key: key("certificate_file"),
+            path: file.clone(),
+            signature,
+            pfx,
+            password_env: t
+                .certificate_password_env
+                .clone()
+                .filter(|v| !v.is_empty())
+                .map(|v| (key("certificate_password_env"), v)),
+        });
     }
     if let Some(file) = t.federated_token_file.clone().or_else(|| {
         set.is_empty()
@@ -131,55 +104,31 @@ pub(crate) fn validate_credential(
             .flatten()
             .map(PathBuf::from)
     }) {
-        return Ok(Credential::FederatedToken { file });
+        return Ok(CredentialSource::FederatedToken { file });
     }
-    let secret = if let Some(var) = &t.client_secret_env {
-        match std::env::var(var) {
-            Ok(v) if !v.trim().is_empty() => Secret::new(v.trim().to_string()),
-            _ => {
-                return Err(invalid(
-                    key("client_secret_env"),
-                    format!("\"{var}\""),
-                    format!("the environment variable {var} is not set or empty; export it before starting entra-source"),
-                ))
-            }
-        }
-    } else if let Some(file) = &t.client_secret_file {
-        match std::fs::read_to_string(file) {
-            Ok(v) if !v.trim().is_empty() => Secret::new(v.trim().to_string()),
-            Ok(_) => {
-                return Err(invalid(
-                    key("client_secret_file"),
-                    file.display(),
-                    "the file is empty; write the client secret into it",
-                ))
-            }
-            Err(e) => {
-                return Err(invalid(
-                    key("client_secret_file"),
-                    file.display(),
-                    format!("cannot read it ({e}); check the path and its permissions"),
-                ))
-            }
-        }
+    if let Some(var) = &t.client_secret_env {
+        Ok(CredentialSource::SecretEnv {
+            key: key("client_secret_env"),
+            var: var.clone(),
+        })
+    } else if let Some(path) = &t.client_secret_file {
+        Ok(CredentialSource::SecretFile {
+            key: key("client_secret_file"),
+            path: path.clone(),
+        })
     } else if let Some(inline) = &t.client_secret {
-        tracing::warn!(
-            "{} is written inline in the config file; move it to client_secret_env or client_secret_file",
-            key("client_secret")
-        );
-        Secret::new(inline.clone())
+        Ok(CredentialSource::SecretInline {
+            key: key("client_secret"),
+            secret: Secret::new(inline.clone()),
+        })
     } else {
-        return Err(ConfigError::Missing {
+        Err(ConfigError::Missing {
             key: key("client_secret_env"),
             fix: format!(
                 "set client_secret_env = \"ENTRA_CLIENT_SECRET\" (or client_secret_file, federated_token_file, managed_identity = true) in [{prefix}]"
             ),
-        });
-    };
-    Ok(Credential::Secret {
-        secret,
-        file: t.client_secret_file.clone(),
-    })
+        })
+    }
 }
 
 /// Azure's identity endpoint: `managed_identity_endpoint`, else App Service's
@@ -189,7 +138,7 @@ fn managed_identity(
     key: &dyn Fn(&str) -> String,
     t: &RawTenant,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Credential, ConfigError> {
+) -> Result<CredentialSource, ConfigError> {
     let header = env("IDENTITY_HEADER").map(Secret::new);
     let (name, raw) = match (&t.managed_identity_endpoint, env("IDENTITY_ENDPOINT")) {
         (Some(e), _) => (key("managed_identity_endpoint"), e.clone()),
@@ -206,7 +155,7 @@ fn managed_identity(
             "plain http:// is refused except to loopback and the Azure IMDS address 169.254.169.254",
         ));
     }
-    Ok(Credential::ManagedIdentity {
+    Ok(CredentialSource::ManagedIdentity {
         endpoint: url,
         app_service_header: header,
     })

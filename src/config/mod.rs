@@ -51,8 +51,8 @@ pub struct Config {
     pub state_path: PathBuf,
     pub interval: Duration,
     pub throttle: Throttle,
-    /// `[tls] ca_file`, read and checked at start-up.
-    pub extra_ca_pem: Option<Vec<u8>>,
+    /// `[tls] ca_file`, read and checked by [`Config::resolve`].
+    pub tls_ca_file: Option<PathBuf>,
     /// `[output] max_line_bytes`.
     pub max_line_bytes: u64,
     /// `[output] path` and its rotation, an OTLP endpoint, or stdout.
@@ -66,37 +66,24 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads, parses and validates `path`. The secret is read here too, so a missing one is a
-    /// config error (exit 2) found before any network call.
+    /// Reads, parses and validates `path`: what the user wrote, nothing read from the files or
+    /// variables it names (credentials and `[tls] ca_file` are read by [`Config::resolve`]).
+    /// The environment is consulted only for the defaults AKS and App Service inject.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        Config::load_with(path, true)
-    }
-
-    /// The same without reading credentials (secrets, certificates, tokens): for the `state`
-    /// commands, which never authenticate and may run where the secret's variable is unset.
-    /// The credential of each tenant is an empty placeholder that must not be used.
-    pub fn load_without_credentials(path: &Path) -> Result<Config, ConfigError> {
-        Config::load_with(path, false)
-    }
-
-    fn load_with(path: &Path, credentials: bool) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
         let raw = raw::parse_raw(path, &text)?;
-        Config::validate_with(path, raw, credentials)
+        Config::validate(path, raw, &|name| std::env::var(name).ok())
     }
 
-    /// Turns the raw file into settings, or names the first problem.
-    pub fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
-        Config::validate_with(path, raw, true)
-    }
-
-    fn validate_with(
+    /// Turns the raw file into settings, or names the first problem. `env` looks up the
+    /// variables AKS and App Service inject (`AZURE_TENANT_ID`, `IDENTITY_ENDPOINT`, …).
+    pub fn validate(
         path: &Path,
         raw: RawConfig,
-        credentials: bool,
+        env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let mut tenants_raw = Vec::new();
         match (raw.tenant, raw.tenants) {
@@ -168,7 +155,7 @@ impl Config {
             };
             let streams =
                 validate_streams(&streams_prefix, &streams_raw, poll_lookback, poll_late)?;
-            tenants.push(validate_tenant(&prefix, t, streams, credentials)?);
+            tenants.push(validate_tenant(&prefix, t, streams, env)?);
         }
         let mut seen = BTreeMap::new();
         for t in &tenants {
@@ -212,21 +199,50 @@ impl Config {
                 return Err(invalid(key, v, "it must be at least 1"));
             }
         }
-        let extra_ca_pem = match &raw.tls.ca_file {
-            None => None,
-            Some(path) => Some(read_ca_file(path)?),
-        };
+        let tls_ca_file = raw.tls.ca_file.clone();
         Ok(Config {
             tenants,
             state_path,
             interval: Duration::from_secs(interval_seconds as u64),
             throttle,
-            extra_ca_pem,
+            tls_ca_file,
             max_line_bytes,
             output_target,
             format,
             metrics_listen,
             request_attempts,
+        })
+    }
+}
+
+/// What [`Config::resolve`] read: each tenant's credential (in `tenants` order) and the extra
+/// CA certificates.
+#[derive(Debug)]
+pub struct Resolved {
+    pub credentials: Vec<crate::auth::Credential>,
+    pub extra_ca_pem: Option<Vec<u8>>,
+}
+
+impl Config {
+    /// Reads the secrets, certificates and CA file the config names: for `run`, `check` and
+    /// `demo`, right after [`Config::load`] and before any network call (a failure is a config
+    /// error, exit 2).
+    pub fn resolve(&self) -> Result<Resolved, ConfigError> {
+        let credentials = self
+            .tenants
+            .iter()
+            .map(|t| {
+                t.credential.resolve().map_err(|e| ConfigError::Invalid {
+                    key: e.key,
+                    value: e.value,
+                    reason: e.reason,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let extra_ca_pem = self.tls_ca_file.as_deref().map(read_ca_file).transpose()?;
+        Ok(Resolved {
+            credentials,
+            extra_ca_pem,
         })
     }
 }

@@ -6,7 +6,7 @@ use super::credential::validate_credential;
 use super::error::{invalid, ConfigError};
 use super::raw::RawTenant;
 use super::url::validate_url;
-use crate::auth::{Credential, Secret};
+use crate::auth::{Credential, CredentialSource};
 use crate::streams::settings::StreamSettings;
 
 /// One tenant, ready to poll.
@@ -14,7 +14,8 @@ use crate::streams::settings::StreamSettings;
 pub struct TenantSettings {
     pub id: String,
     pub client_id: String,
-    pub credential: Credential,
+    /// Where the credential comes from; [`crate::config::Config::resolve`] reads it.
+    pub credential: CredentialSource,
     pub cloud: Cloud,
     pub login_url: Url,
     pub graph_url: Url,
@@ -22,15 +23,19 @@ pub struct TenantSettings {
 }
 
 impl TenantSettings {
-    /// App-only tokens for this tenant.
-    pub fn token_provider(&self, http: &reqwest::Client) -> crate::auth::TokenProvider {
+    /// App-only tokens for this tenant, with its resolved credential.
+    pub fn token_provider(
+        &self,
+        http: &reqwest::Client,
+        credential: Credential,
+    ) -> crate::auth::TokenProvider {
         crate::auth::TokenProvider::new(
             http.clone(),
             &self.login_url,
             &self.graph_url,
             &self.id,
             &self.client_id,
-            self.credential.clone(),
+            credential,
         )
     }
 }
@@ -79,11 +84,11 @@ pub(crate) fn validate_tenant(
     prefix: &str,
     t: RawTenant,
     streams: Vec<StreamSettings>,
-    credentials: bool,
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<TenantSettings, ConfigError> {
     let key = |k: &str| format!("{prefix}.{k}");
     // AKS workload identity injects these; explicit keys win.
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     let id = t
         .id
         .clone()
@@ -114,18 +119,11 @@ pub(crate) fn validate_tenant(
         .clone()
         .filter(|s| !s.trim().is_empty())
         .or_else(|| env("AZURE_CLIENT_ID"));
-    let credential = if credentials {
-        validate_credential(prefix, &t, &env)?
-    } else {
-        Credential::Secret {
-            secret: Secret::new(String::new()),
-            file: None,
-        }
-    };
+    let credential = validate_credential(prefix, &t, &env)?;
     let client_id = match (&credential, client_id) {
         (_, Some(c)) => c,
         // A system-assigned managed identity needs no client id.
-        (Credential::ManagedIdentity { .. }, None) => String::new(),
+        (c, None) if c.is_managed_identity() => String::new(),
         (_, None) => {
             return Err(ConfigError::Missing {
                 key: key("client_id"),

@@ -3,7 +3,7 @@ use crate::auth::{Credential, Secret};
 
 fn load_str(text: &str) -> Result<Config, ConfigError> {
     let path = Path::new("/etc/entra-source/config.toml");
-    Config::validate(path, parse_raw(path, text)?)
+    Config::validate(path, parse_raw(path, text)?, &|_| None)
 }
 
 const MINIMAL: &str = r#"
@@ -335,4 +335,47 @@ fn missing_tenant_id_names_the_key() {
     let text = MINIMAL.replace("id = \"contoso.onmicrosoft.com\"\n", "");
     let err = load_str(&text).unwrap_err().to_string();
     assert!(err.contains("`tenant.id` is missing"), "{err}");
+}
+
+/// Validation read secret files, variables and certificates, hence a second loader with a
+/// placeholder credential for the `state` commands. It now reads nothing; `resolve` does.
+#[test]
+fn validation_reads_no_file_and_no_variable_and_resolve_names_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("absent");
+    for (credential, key) in [
+        (
+            "client_secret_env = \"ENTRA_SOURCE_TEST_NEVER_SET\"".to_string(),
+            "tenant.client_secret_env",
+        ),
+        (
+            format!("client_secret_file = \"{}\"", missing.display()),
+            "tenant.client_secret_file",
+        ),
+        (
+            format!("certificate_file = \"{}\"", missing.display()),
+            "tenant.certificate_file",
+        ),
+    ] {
+        let text = MINIMAL.replace("client_secret = \"s3cret\"", &credential);
+        let c = load_str(&text).unwrap_or_else(|e| panic!("{credential}: {e}"));
+        let err = c.resolve().unwrap_err().to_string();
+        assert!(err.contains(&format!("`{key}`")), "{err}");
+    }
+    let text = MINIMAL.replace(
+        "[streams.directory_audits]",
+        &format!(
+            "[tls]\nca_file = \"{}\"\n[streams.directory_audits]",
+            missing.display()
+        ),
+    );
+    let c = load_str(&text).unwrap();
+    let err = c.resolve().unwrap_err().to_string();
+    assert!(err.contains("tls.ca_file"), "{err}");
+    // The inline secret resolves to itself.
+    let c = load_str(MINIMAL).unwrap();
+    assert!(matches!(
+        &c.resolve().unwrap().credentials[0],
+        Credential::Secret { secret, .. } if secret.expose() == "s3cret"
+    ));
 }
