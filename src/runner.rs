@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use crate::config::{Config, Resolved};
 use crate::graph::{http_client, GraphClient, RetryPolicy};
 use crate::output::{Output, OutputError};
-use crate::poll::{log_poll, PollError, StreamPoller};
+use crate::poll::{Mode, PollError, StreamPoller};
 use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::state::StateStore;
 
@@ -127,18 +127,13 @@ pub async fn run(
         let interval = config.interval;
         let trigger = trigger.clone();
         tasks.spawn(async move {
-            let r = if once {
-                match p.poll_recorded().await {
-                    Ok(stats) => {
-                        log_poll(&p, &stats);
-                        Ok(())
-                    }
-                    Err(e) if e.is_shutdown() => Ok(()),
-                    Err(e) => Err(e),
-                }
-            } else {
-                p.run_forever(interval).await
-            };
+            let r = p
+                .run(if once {
+                    Mode::Once
+                } else {
+                    Mode::Every(interval)
+                })
+                .await;
             if let Err(e) = &r {
                 // A closed stdout or an unwritable state file stops every stream.
                 if matches!(e, PollError::Output(_) | PollError::State(_)) {

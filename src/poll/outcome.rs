@@ -1,0 +1,185 @@
+//! What a poll's result means: the stream's health in the state file and `/health`, the loop
+//! that serves both `run` (every interval) and `--once`, and the one line that says what failed
+//! and how to fix it.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::{PollError, PollStats, StreamPoller};
+use crate::graph::{ForbiddenKind, GraphError};
+use crate::state::Health;
+
+/// How a stream is polled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `run --once`: one catch-up pass; any failure but a stop is returned.
+    Once,
+    /// `run`: every interval until a stop or a failure no later poll can mend.
+    Every(Duration),
+}
+
+impl StreamPoller {
+    /// [`Self::poll_once`], then the stream's health in the state file: `ok`, or `degraded`
+    /// / `error` with the failure and its fix.
+    pub async fn poll_recorded(&self) -> Result<PollStats, PollError> {
+        let r = self.poll_once().await;
+        let health = match &r {
+            Ok(_) => Some(Health::Ok),
+            Err(e) if e.is_shutdown() => None,
+            Err(PollError::Output(_) | PollError::State(_)) => None,
+            Err(e) if e.is_transient() || self.intermittent_licence_error(e).await => {
+                Some(Health::Degraded)
+            }
+            Err(_) => Some(Health::Error),
+        };
+        let Some(health) = health else {
+            return r;
+        };
+        let error = r.as_ref().err().map(|e| self.explain(e));
+        crate::metrics::get().poll_done(
+            self.tenant_id(),
+            &self.key(),
+            health,
+            r.as_ref().ok().and_then(|s| s.cursor),
+            error.clone(),
+        );
+        // A tenant whose GUID is still unknown (its token was refused) has no section to
+        // record in: the state file is keyed by GUID only.
+        if !self.tenant.is_resolved() {
+            return r;
+        }
+        let mut st = self.state.lock().await;
+        let s = st.stream_mut(self.tenant_id(), &self.key());
+        // A healthy stream that stays healthy: the poll's own checkpoint already holds it.
+        if error.is_none() && s.health == Some(health) && s.consecutive_failures == 0 {
+            return r;
+        }
+        s.health = Some(health);
+        match error {
+            None => s.consecutive_failures = 0,
+            Some(error) => {
+                s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+                s.last_error = Some(error);
+                s.last_error_at = Some(Utc::now());
+            }
+        }
+        // A failure is recorded even when the write fails; the poll's own error wins.
+        let saved = st.save();
+        if let (Ok(_), Err(e)) = (&r, saved) {
+            return Err(e.into());
+        }
+        r
+    }
+
+    async fn intermittent_licence_error(&self, e: &PollError) -> bool {
+        matches!(
+            e,
+            PollError::Graph(GraphError::Forbidden {
+                kind: ForbiddenKind::Licence,
+                ..
+            })
+        ) && self
+            .stream_state(|s| s.and_then(|s| s.last_success).is_some())
+            .await
+    }
+
+    /// One line saying what failed and how to fix it.
+    pub fn explain(&self, e: &PollError) -> String {
+        let kind = self.spec.kind();
+        let name = kind.name();
+        match e {
+            PollError::Graph(GraphError::Forbidden {
+                kind: ForbiddenKind::Licence,
+                body,
+                ..
+            }) => format!(
+                "stream {name} is disabled for this run: the tenant lacks the licence it needs ({}); Graph answered 403 {}. Assign that licence, or set enabled = false in [streams.{name}]",
+                kind.licence().unwrap_or("a premium licence"),
+                body.describe()
+            ),
+            PollError::Graph(GraphError::Forbidden {
+                kind: ForbiddenKind::Permission,
+                body,
+                ..
+            }) => format!(
+                "stream {name} is disabled for this run: the app lacks the Microsoft Graph application permission {} or its admin consent; Graph answered 403 {}. Add it under App registrations > API permissions > Microsoft Graph > Application permissions, then Grant admin consent",
+                kind.permission(),
+                body.describe()
+            ),
+            PollError::Graph(GraphError::Forbidden {
+                kind: ForbiddenKind::ConditionalAccess,
+                body,
+                ..
+            }) => format!(
+                "stream {name} is disabled for this run: conditional access blocks the app ({}); exclude the app's service principal from the policy",
+                body.describe()
+            ),
+            other => format!("stream {name}: {other}"),
+        }
+    }
+
+    /// Polls in `mode` until done or stopped. A transient failure (or a licence 403 on a stream
+    /// that worked before: Graph answers it intermittently) is retried at the next interval in
+    /// `run`; with `--once` every failure but a stop is returned.
+    pub async fn run(&self, mode: Mode) -> Result<(), PollError> {
+        let mut failures = 0u32;
+        loop {
+            match self.poll_recorded().await {
+                Ok(stats) => {
+                    failures = 0;
+                    log_poll(self, &stats);
+                    if stats.interrupted || mode == Mode::Once {
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.is_shutdown() => return Ok(()),
+                Err(e) if mode == Mode::Once => return Err(e),
+                Err(e) if e.is_transient() || self.intermittent_licence_error(&e).await => {
+                    failures += 1;
+                    tracing::warn!(
+                        tenant = %self.tenant_id(),
+                        entra_stream = self.name(),
+                        sign_in_type = self.spec.sign_in_type(),
+                        consecutive_failures = failures,
+                        "poll failed, retrying at the next interval: {}",
+                        self.explain(&e)
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+            let Mode::Every(interval) = mode else {
+                return Ok(());
+            };
+            if !self.shutdown.sleep(interval).await {
+                return Ok(());
+            }
+        }
+    }
+}
+
+pub fn log_poll(p: &StreamPoller, stats: &PollStats) {
+    if stats.interrupted {
+        // Cut short by a stop: the checkpoint holds what was written; no lag to speak of.
+        tracing::info!(
+            tenant = %p.tenant_id(),
+            entra_stream = p.name(),
+            sign_in_type = p.spec.sign_in_type(),
+            pages = stats.pages,
+            emitted = stats.emitted,
+            "poll stopped by shutdown; the next run resumes from the last checkpointed page"
+        );
+        return;
+    }
+    let lag = stats.cursor.map(|c| (Utc::now() - c).num_seconds().max(0));
+    tracing::info!(
+        tenant = %p.tenant_id(),
+        entra_stream = p.name(),
+        sign_in_type = p.spec.sign_in_type(),
+        pages = stats.pages,
+        emitted = stats.emitted,
+        duplicates_dropped = stats.duplicates,
+        lag_seconds = lag,
+        "poll complete"
+    );
+}
