@@ -28,4 +28,5 @@ pub mod shutdown;
 pub mod state;
 pub mod state_tools;
 pub mod streams;
+pub mod telemetry;
 pub mod tenant;

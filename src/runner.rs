@@ -63,7 +63,10 @@ pub async fn run(
         Err(e) => return RunOutcome::Failed(format!("cannot build the HTTP client: {e}")),
     };
     let output = Arc::new(Mutex::new(output));
-    crate::metrics::get().set_run(config.interval);
+    crate::telemetry::RunStarted {
+        interval: config.interval,
+    }
+    .emit();
     if let Some(listen) = config.metrics_listen {
         if let Err(e) = crate::metrics::serve(listen, shutdown.clone()).await {
             return RunOutcome::Failed(format!(

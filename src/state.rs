@@ -12,15 +12,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::event::whole_seconds;
+pub use crate::telemetry::Health;
 
 /// The state format this build writes. Versions 1 (no health, no `not_before`) and 2 (tenants
 /// keyed by `tenant.id` as the config wrote it, GUID or domain) are read too; a section kept
 /// under a domain moves to the tenant's GUID the first time a run learns it.
 pub const STATE_VERSION: u32 = 3;
-
-/// Checkpoint writes of this process; `metrics` registers it (the store knows no metrics).
-pub static STATE_WRITES: std::sync::LazyLock<prometheus_client::metrics::counter::Counter> =
-    std::sync::LazyLock::new(Default::default);
 
 /// How long a start waits for a lock still held by a previous instance that is exiting.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
@@ -102,29 +99,6 @@ pub struct StreamState {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
-}
-
-/// A stream's condition after its last poll.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    /// The last poll drained its window.
-    Ok,
-    /// The last poll failed in a way the next one may not (throttling or outage beyond the
-    /// retries, a licence that flickers); the stream keeps polling.
-    Degraded,
-    /// The stream stopped: credentials, permission, licence or a refused query; it needs a fix.
-    Error,
-}
-
-impl Health {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Ok => "ok",
-            Health::Degraded => "degraded",
-            Health::Error => "error",
-        }
-    }
 }
 
 /// Emitted ids grouped by the whole second of their record time, pruned by time (never by
@@ -346,7 +320,7 @@ impl StateStore {
         f.sync_all().map_err(|e| io("fsync", e))?;
         drop(f);
         fs::rename(&self.tmp, &self.path).map_err(|e| io("rename", e))?;
-        STATE_WRITES.inc();
+        crate::telemetry::StateWritten.emit();
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if let Ok(d) = File::open(dir) {
                 let _ = d.sync_all();

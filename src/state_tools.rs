@@ -85,7 +85,7 @@ fn by_stream(sections: Map<String, Value>) -> Map<String, Value> {
     let mut out = Map::new();
     let mut grouped: Map<String, Value> = Map::new();
     for (key, row) in sections {
-        match crate::metrics::split_section(&key) {
+        match crate::telemetry::split_section(&key) {
             (_, None) => {
                 out.insert(key, row);
             }

@@ -374,13 +374,11 @@ impl TokenProvider {
 
     async fn request(&self, generation: u64) -> Result<AccessToken, AuthError> {
         let r = self.request_uncounted(generation).await;
-        crate::metrics::get()
-            .token_requests
-            .get_or_create(&crate::metrics::TokenLabels {
-                tenant: self.tenant.clone(),
-                outcome: if r.is_ok() { "ok" } else { "error" }.into(),
-            })
-            .inc();
+        crate::telemetry::TokenRequested {
+            tenant: &self.tenant,
+            ok: r.is_ok(),
+        }
+        .emit();
         r
     }
 

@@ -252,10 +252,6 @@ impl GraphClient {
                     };
                 }
                 Attempt::Retry(wait, why, status) => {
-                    let m = crate::metrics::get();
-                    let resource = crate::metrics::ResourceLabels {
-                        resource: crate::metrics::resource_of(url),
-                    };
                     if attempt >= self.retry.max_attempts {
                         return Err(GraphError::RetriesExhausted {
                             url: url.to_string(),
@@ -264,21 +260,14 @@ impl GraphClient {
                         });
                     }
                     let wait = wait.unwrap_or_else(|| self.retry.backoff(attempt));
-                    m.retries.get_or_create(&resource).inc();
-                    if status == Some(429) {
-                        m.throttled.get_or_create(&resource).inc();
-                        m.throttle_wait
-                            .get_or_create(&resource)
-                            .inc_by(wait.as_secs_f64());
-                    }
-                    // Debug only: a stream stuck failing logs one line per poll (the poll's
-                    // own failure line, which carries the attempts), not one per retry.
-                    tracing::debug!(
-                        url = %url,
+                    crate::telemetry::GraphRetry {
+                        url,
+                        status,
                         attempt,
-                        wait_ms = wait.as_millis() as u64,
-                        "{why}; retrying the same URL"
-                    );
+                        wait,
+                        why: &why,
+                    }
+                    .emit();
                     if !self.shutdown.sleep(wait).await {
                         return Err(GraphError::Shutdown);
                     }
@@ -312,13 +301,7 @@ impl GraphClient {
                 if let Some(problem) = tls_problem(url, &e) {
                     return Err(GraphError::Tls(problem));
                 }
-                crate::metrics::get()
-                    .requests
-                    .get_or_create(&crate::metrics::RequestLabels {
-                        resource: crate::metrics::resource_of(url),
-                        status: "error".into(),
-                    })
-                    .inc();
+                crate::telemetry::GraphResponse { url, status: None }.emit();
                 let hint = unreachable_hint(url, &e, "`graph_url` and `cloud` in the config")
                     .map(|h| format!("; {h}"))
                     .unwrap_or_default();
@@ -330,13 +313,11 @@ impl GraphClient {
             }
         };
         let status = resp.status().as_u16();
-        crate::metrics::get()
-            .requests
-            .get_or_create(&crate::metrics::RequestLabels {
-                resource: crate::metrics::resource_of(url),
-                status: status.to_string(),
-            })
-            .inc();
+        crate::telemetry::GraphResponse {
+            url,
+            status: Some(status),
+        }
+        .emit();
         let retry_after = resp
             .headers()
             .get(RETRY_AFTER)

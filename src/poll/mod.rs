@@ -94,6 +94,8 @@ pub struct StreamPoller {
     pub shutdown: Shutdown,
     /// Graph refused the time filter: list everything and compare (state streams only).
     pub snapshot_mode: AtomicBool,
+    /// Its pages and events counters, made once its tenant's GUID is known.
+    counters: std::sync::OnceLock<crate::telemetry::StreamCounters>,
 }
 
 impl StreamPoller {
@@ -107,7 +109,11 @@ impl StreamPoller {
         shutdown: Shutdown,
     ) -> StreamPoller {
         if is_guid(tenant.configured()) {
-            crate::metrics::get().register_stream(tenant.key(), &spec.state_key());
+            crate::telemetry::StreamRegistered {
+                tenant: tenant.key(),
+                section: &spec.state_key(),
+            }
+            .emit();
         }
         StreamPoller {
             tenant,
@@ -118,6 +124,7 @@ impl StreamPoller {
             output,
             shutdown,
             snapshot_mode: AtomicBool::new(false),
+            counters: std::sync::OnceLock::new(),
         }
     }
 
@@ -129,7 +136,7 @@ impl StreamPoller {
     /// Learns the tenant's GUID (once per tenant: the `tid` of its token, unless the config
     /// names the GUID) and moves state sections kept under the configured form to it.
     async fn resolve_tenant(&self) -> Result<(), PollError> {
-        if self.tenant.is_resolved() {
+        if self.counters.get().is_some() {
             return Ok(());
         }
         let guid = self
@@ -145,8 +152,24 @@ impl StreamPoller {
                 },
             )
             .await?;
-        crate::metrics::get().register_stream(guid, &self.key());
+        let section = self.key();
+        crate::telemetry::StreamRegistered {
+            tenant: guid,
+            section: &section,
+        }
+        .emit();
+        let format = self.output.lock().await.format().name();
+        let _ = self
+            .counters
+            .set(crate::telemetry::stream_counters(guid, &section, format));
         Ok(())
+    }
+
+    /// Counts what the poll did (set by [`Self::resolve_tenant`], which every poll runs first).
+    fn count(&self, f: impl FnOnce(&crate::telemetry::StreamCounters)) {
+        if let Some(c) = self.counters.get() {
+            f(c);
+        }
     }
 
     /// The `[streams.NAME]` name.
@@ -399,13 +422,7 @@ impl StreamPoller {
         stats: &mut PollStats,
     ) -> Result<(Vec<Value>, Option<Url>), PollError> {
         stats.pages += 1;
-        crate::metrics::get()
-            .pages
-            .get_or_create(&crate::metrics::StreamLabels::new(
-                self.tenant_id(),
-                &self.key(),
-            ))
-            .inc();
+        self.count(|c| c.page_read());
         let next = page
             .next_link
             .as_ref()
@@ -418,20 +435,9 @@ impl StreamPoller {
         if events.is_empty() {
             return Ok(());
         }
-        let format = {
-            let mut out = self.output.lock().await;
-            out.write_page(events).await?;
-            out.format().name()
-        };
+        self.output.lock().await.write_page(events).await?;
         stats.emitted += events.len() as u64;
-        crate::metrics::get()
-            .events
-            .get_or_create(&crate::metrics::EventLabels::new(
-                self.tenant_id(),
-                &self.key(),
-                format,
-            ))
-            .inc_by(events.len() as u64);
+        self.count(|c| c.events_written(events.len() as u64));
         Ok(())
     }
 

@@ -37,13 +37,14 @@ impl StreamPoller {
             return r;
         };
         let error = r.as_ref().err().map(|e| self.explain(e));
-        crate::metrics::get().poll_done(
-            self.tenant_id(),
-            &self.key(),
+        crate::telemetry::PollDone {
+            tenant: self.tenant_id(),
+            section: &self.key(),
             health,
-            r.as_ref().ok().and_then(|s| s.cursor),
-            error.clone(),
-        );
+            cursor: r.as_ref().ok().and_then(|s| s.cursor),
+            error: error.clone(),
+        }
+        .emit();
         // A tenant whose GUID is still unknown (its token was refused) has no section to
         // record in: the state file is keyed by GUID only.
         if !self.tenant.is_resolved() {

@@ -1,0 +1,600 @@
+//! The process's telemetry, Vector's `internal_events` way: one small struct per thing that
+//! happens, whose `emit()` counts it (and logs it where a log line is due). Only this module
+//! touches the registry; `metrics` serves it. Per-stream counters are made once per poller
+//! ([`stream_counters`]), not looked up per page.
+//!
+//! The counters are process-wide and always kept (they cost an atomic add); the endpoint is
+//! served only when `[metrics] listen` is configured.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// One label per dimension: `stream="sign_ins"` and `sign_in_type="interactiveUser"` (empty,
+/// and so absent to Prometheus, for the other streams), never a composite value.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StreamLabels {
+    pub tenant: String,
+    pub stream: String,
+    pub sign_in_type: String,
+}
+
+impl StreamLabels {
+    /// From a state-file section (`sign_ins.interactiveUser`, `directory_audits`).
+    pub fn new(tenant: &str, section: &str) -> StreamLabels {
+        let (stream, sign_in_type) = split_section(section);
+        StreamLabels {
+            tenant: tenant.to_string(),
+            stream: stream.to_string(),
+            sign_in_type: sign_in_type.unwrap_or_default().to_string(),
+        }
+    }
+}
+
+/// `sign_ins.interactiveUser` → (`sign_ins`, `Some("interactiveUser")`).
+pub fn split_section(section: &str) -> (&str, Option<&str>) {
+    match section.split_once('.') {
+        Some((stream, sub)) => (stream, Some(sub)),
+        None => (section, None),
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    pub tenant: String,
+    pub stream: String,
+    pub sign_in_type: String,
+    pub format: String,
+}
+
+impl EventLabels {
+    pub fn new(tenant: &str, section: &str, format: &str) -> EventLabels {
+        let StreamLabels {
+            tenant,
+            stream,
+            sign_in_type,
+        } = StreamLabels::new(tenant, section);
+        EventLabels {
+            tenant,
+            stream,
+            sign_in_type,
+            format: format.to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    pub resource: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResourceLabels {
+    pub resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    pub tenant: String,
+    pub outcome: String,
+}
+
+/// A stream's condition after its last poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// The last poll drained its window.
+    Ok,
+    /// The last poll failed in a way the next one may not (throttling or outage beyond the
+    /// retries, a licence that flickers); the stream keeps polling.
+    Degraded,
+    /// The stream stopped: credentials, permission, licence or a refused query; it needs a fix.
+    Error,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Degraded => "degraded",
+            Health::Error => "error",
+        }
+    }
+}
+
+type FloatCounter = Counter<f64, AtomicU64>;
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// What `/health` knows of one stream.
+#[derive(Debug, Clone, Default)]
+struct StreamStatus {
+    cursor: Option<DateTime<Utc>>,
+    last_success: Option<DateTime<Utc>>,
+    health: Option<Health>,
+    last_error: Option<String>,
+    consecutive_failures: u32,
+}
+
+struct Metrics {
+    registry: Registry,
+    events: Family<EventLabels, Counter>,
+    pages: Family<StreamLabels, Counter>,
+    polls_failed: Family<StreamLabels, Counter>,
+    requests: Family<RequestLabels, Counter>,
+    throttled: Family<ResourceLabels, Counter>,
+    throttle_wait: Family<ResourceLabels, FloatCounter>,
+    retries: Family<ResourceLabels, Counter>,
+    token_requests: Family<TokenLabels, Counter>,
+    state_writes: Counter,
+    lag: Family<StreamLabels, FloatGauge>,
+    last_success: Family<StreamLabels, FloatGauge>,
+    healthy: Family<StreamLabels, Gauge>,
+    streams: Mutex<BTreeMap<(String, String), StreamStatus>>,
+    started: Mutex<(DateTime<Utc>, Duration)>,
+}
+
+static METRICS: OnceLock<Metrics> = OnceLock::new();
+
+/// The process's metrics.
+fn get() -> &'static Metrics {
+    METRICS.get_or_init(Metrics::new)
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("entra_source");
+        let m = Metrics {
+            registry: Registry::default(),
+            events: Family::default(),
+            pages: Family::default(),
+            polls_failed: Family::default(),
+            requests: Family::default(),
+            throttled: Family::default(),
+            throttle_wait: Family::default(),
+            retries: Family::default(),
+            token_requests: Family::default(),
+            state_writes: Counter::default(),
+            lag: Family::default(),
+            last_success: Family::default(),
+            healthy: Family::default(),
+            streams: Mutex::new(BTreeMap::new()),
+            started: Mutex::new((Utc::now(), Duration::from_secs(300))),
+        };
+        registry.register(
+            "events",
+            "Events written (or acknowledged, with OTLP), per tenant, stream and format",
+            m.events.clone(),
+        );
+        registry.register("pages", "Graph pages read", m.pages.clone());
+        registry.register(
+            "polls_failed",
+            "Polls that ended in an error",
+            m.polls_failed.clone(),
+        );
+        registry.register(
+            "graph_requests",
+            "Graph requests by resource and HTTP status (`error` when no answer came)",
+            m.requests.clone(),
+        );
+        registry.register("graph_throttled", "Graph 429 answers", m.throttled.clone());
+        registry.register(
+            "graph_throttle_wait_seconds",
+            "Time spent waiting after 429 answers",
+            m.throttle_wait.clone(),
+        );
+        registry.register(
+            "graph_retries",
+            "Graph requests retried (429, 5xx, timeouts)",
+            m.retries.clone(),
+        );
+        registry.register(
+            "token_requests",
+            "Token requests by outcome",
+            m.token_requests.clone(),
+        );
+        registry.register(
+            "state_writes",
+            "Checkpoint file writes",
+            m.state_writes.clone(),
+        );
+        registry.register(
+            "stream_lag_seconds",
+            "Now minus the stream's cursor",
+            m.lag.clone(),
+        );
+        registry.register(
+            "stream_last_success_timestamp_seconds",
+            "When the stream last drained its window (Unix time)",
+            m.last_success.clone(),
+        );
+        registry.register(
+            "stream_healthy",
+            "1 when the stream's last poll succeeded, else 0",
+            m.healthy.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The run's start and poll interval: `/health` allows two intervals before a first success.
+    fn set_run(&self, interval: Duration) {
+        *lock(&self.started) = (Utc::now(), interval);
+    }
+
+    /// An enabled stream, known to `/health` before its first poll.
+    fn register_stream(&self, tenant: &str, stream: &str) {
+        lock(&self.streams)
+            .entry((tenant.to_string(), stream.to_string()))
+            .or_default();
+    }
+
+    /// The outcome of one poll.
+    fn poll_done(
+        &self,
+        tenant: &str,
+        stream: &str,
+        health: Health,
+        cursor: Option<DateTime<Utc>>,
+        error: Option<String>,
+    ) {
+        let labels = StreamLabels::new(tenant, stream);
+        let mut streams = lock(&self.streams);
+        let s = streams
+            .entry((tenant.to_string(), stream.to_string()))
+            .or_default();
+        s.health = Some(health);
+        if cursor.is_some() {
+            s.cursor = cursor;
+        }
+        if health == Health::Ok {
+            let now = Utc::now();
+            s.last_success = Some(now);
+            s.consecutive_failures = 0;
+            self.last_success
+                .get_or_create(&labels)
+                .set(now.timestamp_millis() as f64 / 1000.0);
+        } else {
+            s.consecutive_failures += 1;
+            s.last_error = error;
+            self.polls_failed.get_or_create(&labels).inc();
+        }
+        self.healthy
+            .get_or_create(&labels)
+            .set(i64::from(health == Health::Ok));
+    }
+
+    /// `/metrics`: the registry in Prometheus text format, lags as of now.
+    fn render(&self) -> String {
+        let now = Utc::now();
+        for ((tenant, stream), s) in lock(&self.streams).iter() {
+            if let Some(c) = s.cursor {
+                let lag = (now - c).num_milliseconds().max(0) as f64 / 1000.0;
+                self.lag
+                    .get_or_create(&StreamLabels::new(tenant, stream))
+                    .set(lag);
+            }
+        }
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::warn!("cannot encode metrics: {e}");
+        }
+        out
+    }
+
+    /// `/health`: (healthy, JSON body).
+    fn health(&self) -> (bool, serde_json::Value) {
+        let now = Utc::now();
+        let (started, interval) = *lock(&self.started);
+        let allowance = chrono::Duration::from_std(interval * 2).unwrap_or_default();
+        let mut failing = Vec::new();
+        let mut streams = serde_json::Map::new();
+        for ((tenant, stream), s) in lock(&self.streams).iter() {
+            let since = s.last_success.unwrap_or(started);
+            let ok = now - since <= allowance && s.health != Some(Health::Error);
+            let t =
+                |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+            let (name, sign_in_type) = split_section(stream);
+            let v = json!({
+                "tenant": tenant,
+                "stream": name,
+                "sign_in_type": sign_in_type,
+                "healthy": ok,
+                "health": s.health.map_or("starting", Health::as_str),
+                "last_success": t(s.last_success),
+                "cursor": t(s.cursor),
+                "lag_seconds": s.cursor.map(|c| (now - c).num_seconds().max(0)),
+                "consecutive_failures": s.consecutive_failures,
+                "last_error": s.last_error,
+            });
+            if !ok {
+                failing.push(v.clone());
+            }
+            streams.insert(format!("{tenant}/{stream}"), v);
+        }
+        let healthy = failing.is_empty();
+        (
+            healthy,
+            json!({
+                "status": if healthy { "ok" } else { "failing" },
+                "failing": failing,
+                "streams": streams,
+            }),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internal events: what happened, emitted where it happened.
+
+/// The run started, polling every `interval`: `/health` allows two intervals before a first
+/// success.
+pub struct RunStarted {
+    pub interval: Duration,
+}
+
+impl RunStarted {
+    pub fn emit(self) {
+        get().set_run(self.interval);
+    }
+}
+
+/// An enabled stream (its tenant's GUID and state section), known to `/health` before its
+/// first poll.
+pub struct StreamRegistered<'a> {
+    pub tenant: &'a str,
+    pub section: &'a str,
+}
+
+impl StreamRegistered<'_> {
+    pub fn emit(self) {
+        get().register_stream(self.tenant, self.section);
+    }
+}
+
+/// One poll ended with this health (a failure with its one-line explanation).
+pub struct PollDone<'a> {
+    pub tenant: &'a str,
+    pub section: &'a str,
+    pub health: Health,
+    pub cursor: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+impl PollDone<'_> {
+    pub fn emit(self) {
+        get().poll_done(
+            self.tenant,
+            self.section,
+            self.health,
+            self.cursor,
+            self.error,
+        );
+    }
+}
+
+/// A Graph request got an answer (`status`) or none (`None`: connection failure, timeout).
+pub struct GraphResponse<'a> {
+    pub url: &'a url::Url,
+    pub status: Option<u16>,
+}
+
+impl GraphResponse<'_> {
+    pub fn emit(self) {
+        get()
+            .requests
+            .get_or_create(&RequestLabels {
+                resource: resource_of(self.url),
+                status: self
+                    .status
+                    .map_or_else(|| "error".to_string(), |s| s.to_string()),
+            })
+            .inc();
+    }
+}
+
+/// A Graph request is retried after `wait` (after a 429 when `status` says so). Logged at
+/// debug: a stream stuck failing logs one line per poll (the poll's own failure line, which
+/// carries the attempts), not one per retry.
+pub struct GraphRetry<'a> {
+    pub url: &'a url::Url,
+    pub status: Option<u16>,
+    pub attempt: u32,
+    pub wait: Duration,
+    pub why: &'a str,
+}
+
+impl GraphRetry<'_> {
+    pub fn emit(self) {
+        let m = get();
+        let resource = ResourceLabels {
+            resource: resource_of(self.url),
+        };
+        m.retries.get_or_create(&resource).inc();
+        if self.status == Some(429) {
+            m.throttled.get_or_create(&resource).inc();
+            m.throttle_wait
+                .get_or_create(&resource)
+                .inc_by(self.wait.as_secs_f64());
+        }
+        tracing::debug!(
+            url = %self.url,
+            attempt = self.attempt,
+            wait_ms = self.wait.as_millis() as u64,
+            "{}; retrying the same URL",
+            self.why
+        );
+    }
+}
+
+/// A token request of a tenant (as configured) succeeded or failed.
+pub struct TokenRequested<'a> {
+    pub tenant: &'a str,
+    pub ok: bool,
+}
+
+impl TokenRequested<'_> {
+    pub fn emit(self) {
+        get()
+            .token_requests
+            .get_or_create(&TokenLabels {
+                tenant: self.tenant.to_string(),
+                outcome: if self.ok { "ok" } else { "error" }.into(),
+            })
+            .inc();
+    }
+}
+
+/// The checkpoint file was written.
+pub struct StateWritten;
+
+impl StateWritten {
+    pub fn emit(self) {
+        get().state_writes.inc();
+    }
+}
+
+/// One poller's own counters, made once (after its tenant's GUID is known), not per page.
+#[derive(Clone)]
+pub struct StreamCounters {
+    pages: Counter,
+    events: Counter,
+}
+
+impl StreamCounters {
+    /// A Graph page read.
+    pub fn page_read(&self) {
+        self.pages.inc();
+    }
+
+    /// `n` events written (acknowledged, with OTLP).
+    pub fn events_written(&self, n: u64) {
+        self.events.inc_by(n);
+    }
+}
+
+/// The counters of one stream section of one tenant, for events in `format`.
+pub fn stream_counters(tenant: &str, section: &str, format: &str) -> StreamCounters {
+    let m = get();
+    StreamCounters {
+        pages: m
+            .pages
+            .get_or_create(&StreamLabels::new(tenant, section))
+            .clone(),
+        events: m
+            .events
+            .get_or_create(&EventLabels::new(tenant, section, format))
+            .clone(),
+    }
+}
+
+/// `/metrics`: the registry in Prometheus text format, lags as of now.
+pub fn render() -> String {
+    get().render()
+}
+
+/// `/health`: (healthy, JSON body).
+pub fn health() -> (bool, serde_json::Value) {
+    get().health()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The Graph resource of a request URL (`auditLogs/directoryAudits`), for labels.
+fn resource_of(url: &url::Url) -> String {
+    let mut parts = url
+        .path_segments()
+        .map(|s| s.filter(|p| !p.is_empty()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    if parts.first().is_some_and(|p| *p == "v1.0" || *p == "beta") {
+        parts.remove(0);
+    }
+    parts.truncate(2);
+    parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `stream="sign_ins.interactiveUser"` could not be selected by the stream's name.
+    #[test]
+    fn labels_hold_one_dimension_each() {
+        let m = Metrics::new();
+        m.poll_done(
+            "t",
+            "sign_ins.interactiveUser",
+            Health::Ok,
+            Some(Utc::now()),
+            None,
+        );
+        m.events
+            .get_or_create(&EventLabels::new(
+                "t",
+                "sign_ins.nonInteractiveUser",
+                "native",
+            ))
+            .inc();
+        let text = m.render();
+        assert!(!text.contains("sign_ins."), "{text}");
+        assert!(
+            text.contains(r#"stream="sign_ins",sign_in_type="interactiveUser""#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"stream="sign_ins",sign_in_type="nonInteractiveUser",format="native""#),
+            "{text}"
+        );
+        let (_, body) = m.health();
+        let s = &body["streams"]["t/sign_ins.interactiveUser"];
+        assert_eq!(s["stream"], "sign_ins");
+        assert_eq!(s["sign_in_type"], "interactiveUser");
+    }
+
+    #[test]
+    fn health_allows_two_intervals_before_a_first_success_then_fails() {
+        let m = Metrics::new();
+        m.set_run(Duration::from_secs(60));
+        m.register_stream("t", "directory_audits");
+        // Young run, no poll finished yet: healthy ("starting").
+        let (ok, body) = m.health();
+        assert!(ok, "{body}");
+        assert_eq!(body["streams"]["t/directory_audits"]["health"], "starting");
+        // A failed poll inside the allowance is degraded but still healthy.
+        m.poll_done(
+            "t",
+            "directory_audits",
+            Health::Degraded,
+            None,
+            Some("boom".into()),
+        );
+        assert!(m.health().0);
+        // Two intervals after the start without a success: failing, naming the error.
+        lock(&m.started).0 = Utc::now() - chrono::Duration::seconds(121);
+        let (ok, body) = m.health();
+        assert!(!ok);
+        assert_eq!(body["failing"][0]["last_error"], "boom");
+        // A success heals it; an error stops it at once.
+        m.poll_done("t", "directory_audits", Health::Ok, None, None);
+        assert!(m.health().0);
+        m.poll_done(
+            "t",
+            "directory_audits",
+            Health::Error,
+            None,
+            Some("403".into()),
+        );
+        assert!(!m.health().0);
+    }
+}
