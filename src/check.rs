@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::auth::Credential;
 use crate::config::{Config, Resolved, TenantSettings};
-use crate::graph::{http_client, ForbiddenKind, GraphClient, GraphError, RetryPolicy};
+use crate::graph::{ForbiddenKind, GraphClient, GraphError};
+use crate::http::{http_client, RetryPolicy};
 use crate::kind::StreamKind;
 
 /// One stream's verdict.

@@ -17,6 +17,7 @@ pub mod event;
 pub mod format;
 pub mod fs;
 pub mod graph;
+pub mod http;
 pub mod kind;
 pub mod logging;
 pub mod metrics;

@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use crate::config::{Config, Resolved};
-use crate::graph::{http_client, GraphClient, RetryPolicy};
+use crate::graph::GraphClient;
+use crate::http::{http_client, RetryPolicy};
 use crate::output::{Output, OutputError};
 use crate::poll::{Mode, PollError, StreamPoller};
 use crate::shutdown::{Shutdown, ShutdownTrigger};

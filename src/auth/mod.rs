@@ -248,6 +248,39 @@ impl TokenProvider {
         Ok(fresh)
     }
 
+    /// A token, retrying transient token-endpoint failures within `retrier`'s budget (shared
+    /// with the request the token is for). `None` when a stop came first; after the last try,
+    /// its error.
+    pub async fn token_retrying(
+        &self,
+        retrier: &mut crate::http::Retrier<'_>,
+    ) -> Result<Option<AccessToken>, AuthError> {
+        loop {
+            let e = match self.token().await {
+                Ok(t) => return Ok(Some(t)),
+                Err(e) if e.is_transient() => e,
+                Err(e) => return Err(e),
+            };
+            let waited = retrier
+                .failed(None, e, |r| {
+                    tracing::warn!(
+                        wait_ms = r.wait.as_millis() as u64,
+                        "{}; retrying",
+                        r.reason
+                    )
+                })
+                .await;
+            match waited {
+                Ok(()) => {}
+                Err(crate::http::Stop::Shutdown) => return Ok(None),
+                Err(
+                    crate::http::Stop::Exhausted { last, .. }
+                    | crate::http::Stop::TimedOut { last, .. },
+                ) => return Err(last),
+            }
+        }
+    }
+
     /// After Graph answered 401 to `stale`: a new token, unless another task renewed it already.
     pub async fn refresh(&self, stale: &AccessToken) -> Result<AccessToken, AuthError> {
         let mut cache = self.cache.lock().await;
@@ -389,22 +422,22 @@ impl TokenProvider {
         };
         let started = Instant::now();
         let resp = self.build()?.send().await.map_err(|e| {
-            match crate::graph::tls_problem(&self.token_url, &e) {
+            match crate::http::tls_problem(&self.token_url, &e) {
                 Some(problem) => AuthError::Rejected {
                     code: None,
                     message: problem,
                     recheck: false,
                 },
                 None => transient(
-                    match crate::graph::unreachable_hint(
+                    match crate::http::unreachable_hint(
                         &self.token_url,
                         &e,
                         "tenant `login_url` and `cloud` in the config",
                     ) {
                         Some(hint) => {
-                            format!("{}; {hint}", crate::graph::describe_reqwest_error(&e))
+                            format!("{}; {hint}", crate::http::describe_reqwest_error(&e))
                         }
-                        None => crate::graph::describe_reqwest_error(&e),
+                        None => crate::http::describe_reqwest_error(&e),
                     },
                 ),
             }
@@ -413,7 +446,7 @@ impl TokenProvider {
         let body = resp
             .bytes()
             .await
-            .map_err(|e| transient(crate::graph::describe_reqwest_error(&e)))?;
+            .map_err(|e| transient(crate::http::describe_reqwest_error(&e)))?;
         if status.is_success() {
             let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
                 transient(format!("the token response is not the expected JSON ({e})"))

@@ -11,9 +11,13 @@ use url::Url;
 
 use super::error::{ForbiddenKind, GraphError, GraphErrorBody};
 use super::pacer::Pacer;
-use super::retry::{parse_retry_after, RetryPolicy};
+use crate::auth::AccessToken;
 use crate::auth::TokenProvider;
 use crate::graph::pacer::Throttle;
+use crate::http::{
+    describe_reqwest_error, parse_retry_after, tls_problem, unreachable_hint, Retrier, RetryPolicy,
+    Stop,
+};
 use crate::kind::Family;
 use crate::shutdown::Shutdown;
 
@@ -26,71 +30,6 @@ const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 pub struct Page {
     pub records: Vec<Value>,
     pub next_link: Option<Url>,
-}
-
-/// Builds the shared HTTP client: rustls with the web roots plus `[tls] ca_file`, gzip,
-/// connection reuse, timeouts, and the proxy of `HTTPS_PROXY` / `NO_PROXY`.
-pub fn http_client(extra_ca_pem: Option<&[u8]>) -> Result<reqwest::Client, reqwest::Error> {
-    let mut builder = reqwest::Client::builder()
-        .user_agent(concat!("entra-source/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(15))
-        .timeout(Duration::from_secs(120))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .gzip(true);
-    if let Some(pem) = extra_ca_pem {
-        for cert in reqwest::Certificate::from_pem_bundle(pem)? {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    builder.build()
-}
-
-/// A TLS failure (an untrusted or invalid certificate), said so that it names the host, the
-/// certificate problem and the fix. `None` for other failures.
-pub fn tls_problem(url: &Url, e: &reqwest::Error) -> Option<String> {
-    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(cause) = src {
-        let text = cause.to_string();
-        if cause
-            .downcast_ref::<tokio_rustls::rustls::Error>()
-            .is_some()
-            || text.contains("invalid peer certificate")
-        {
-            return Some(format!(
-                "TLS to {} failed: {text}. If a TLS-inspecting proxy re-signs HTTPS on this network, add its CA certificate (PEM) with [tls] ca_file; otherwise check the host's clock and the server's certificate",
-                url.host_str().unwrap_or("the server")
-            ));
-        }
-        src = cause.source();
-    }
-    None
-}
-
-/// When a request got no answer at all (no connection, DNS failure, timeout): the likely causes
-/// and the keys that choose the host (`keys`, e.g. "`graph_url` and `cloud`").
-pub fn unreachable_hint(url: &Url, e: &reqwest::Error, keys: &str) -> Option<String> {
-    (e.is_connect() || e.is_timeout()).then(|| {
-        format!(
-            "{} did not answer: check DNS, firewalls and any proxy on the way (HTTPS_PROXY / NO_PROXY in entra-source's environment), and {keys}",
-            url.host_str().map_or_else(|| url.to_string(), |h| match url.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_string(),
-            })
-        )
-    })
-}
-
-/// What a failure of one error-free reqwest call was, with its cause chain (TLS problems
-/// hide there).
-pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(cause) = src {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        src = cause.source();
-    }
-    s
 }
 
 /// A Graph client for one tenant.
@@ -183,8 +122,8 @@ impl GraphClient {
 
     /// The tenant's GUID: the `tid` claim of its access token (retried like a page's token).
     pub async fn tenant_guid(&self) -> Result<String, GraphError> {
-        let mut attempt = 0;
-        let token = self.tokens.token_or_retry(self, &mut attempt).await?;
+        let mut retrier = Retrier::new(&self.retry, &self.shutdown, 0);
+        let token = self.token(&mut retrier).await?;
         crate::auth::jwt_claims(token.value.expose())
             .and_then(|c| c.get("tid")?.as_str().map(str::to_string))
             .filter(|t| crate::tenant::is_guid(t))
@@ -200,36 +139,13 @@ impl GraphClient {
     /// GETs one page, retrying what may succeed on retry. The URL is never altered.
     /// Every attempt first waits for the family's pacer.
     pub async fn get_page(&self, url: &Url, family: Family) -> Result<Page, GraphError> {
+        // One budget for the token and the page.
+        let mut retrier = Retrier::new(&self.retry, &self.shutdown, 0);
+        let mut token = self.token(&mut retrier).await?;
         let mut refreshed = false;
-        let mut attempt = 0;
-        let mut token = self.tokens.token_or_retry(self, &mut attempt).await?;
         loop {
-            attempt += 1;
             let outcome = tokio::select! {
-                r = async {
-                    let pacer = self.pacers.get(&family);
-                    let slot = match pacer {
-                        Some(p) => Some(p.acquire().await),
-                        None => None,
-                    };
-                    let shared = self
-                        .shared_reports
-                        .as_deref()
-                        .filter(|_| family == Family::Reports);
-                    let shared_slot = match shared {
-                        Some(p) => Some(p.acquire().await),
-                        None => None,
-                    };
-                    let r = self.try_once(url, token.value.expose()).await;
-                    let done = std::time::Instant::now();
-                    if let (Some(p), Some(slot)) = (pacer, slot) {
-                        p.complete(slot, done);
-                    }
-                    if let (Some(p), Some(slot)) = (shared, shared_slot) {
-                        p.complete(slot, done);
-                    }
-                    r
-                } => r?,
+                r = self.paced(family, url, token.value.expose()) => r?,
                 _ = self.shutdown.wait() => return Err(GraphError::Shutdown),
             };
             match outcome {
@@ -241,39 +157,82 @@ impl GraphClient {
                         });
                     }
                     refreshed = true;
-                    attempt -= 1;
                     tracing::info!("Graph answered 401; renewing the access token once");
                     token = match self.tokens.refresh(&token).await {
                         Ok(t) => t,
-                        Err(e) if e.is_transient() => {
-                            self.tokens.token_or_retry(self, &mut attempt).await?
-                        }
+                        Err(e) if e.is_transient() => self.token(&mut retrier).await?,
                         Err(e) => return Err(e.into()),
                     };
                 }
                 Attempt::Retry(wait, why, status) => {
-                    if attempt >= self.retry.max_attempts {
-                        return Err(GraphError::RetriesExhausted {
-                            url: url.to_string(),
-                            attempts: attempt,
-                            last: why,
-                        });
-                    }
-                    let wait = wait.unwrap_or_else(|| self.retry.backoff(attempt));
-                    crate::telemetry::GraphRetry {
-                        url,
-                        status,
-                        attempt,
-                        wait,
-                        why: &why,
-                    }
-                    .emit();
-                    if !self.shutdown.sleep(wait).await {
-                        return Err(GraphError::Shutdown);
+                    let waited = retrier
+                        .failed(wait, why, |r| {
+                            crate::telemetry::GraphRetry {
+                                url,
+                                status,
+                                attempt: r.attempt,
+                                wait: r.wait,
+                                why: r.reason,
+                            }
+                            .emit()
+                        })
+                        .await;
+                    match waited {
+                        Ok(()) => {}
+                        Err(Stop::Shutdown) => return Err(GraphError::Shutdown),
+                        Err(
+                            Stop::Exhausted { attempts, last }
+                            | Stop::TimedOut { attempts, last, .. },
+                        ) => {
+                            return Err(GraphError::RetriesExhausted {
+                                url: url.to_string(),
+                                attempts,
+                                last,
+                            })
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// A token within the request's retry budget.
+    async fn token(&self, retrier: &mut Retrier<'_>) -> Result<AccessToken, GraphError> {
+        let r = tokio::select! {
+            r = self.tokens.token_retrying(retrier) => r,
+            _ = self.shutdown.wait() => return Err(GraphError::Shutdown),
+        };
+        match r {
+            Ok(Some(t)) => Ok(t),
+            Ok(None) => Err(GraphError::Shutdown),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One try of `url`, after the family's pacer (and the app-wide reports pacer) grant it.
+    async fn paced(&self, family: Family, url: &Url, token: &str) -> Result<Attempt, GraphError> {
+        let pacer = self.pacers.get(&family);
+        let slot = match pacer {
+            Some(p) => Some(p.acquire().await),
+            None => None,
+        };
+        let shared = self
+            .shared_reports
+            .as_deref()
+            .filter(|_| family == Family::Reports);
+        let shared_slot = match shared {
+            Some(p) => Some(p.acquire().await),
+            None => None,
+        };
+        let r = self.try_once(url, token).await;
+        let done = std::time::Instant::now();
+        if let (Some(p), Some(slot)) = (pacer, slot) {
+            p.complete(slot, done);
+        }
+        if let (Some(p), Some(slot)) = (shared, shared_slot) {
+            p.complete(slot, done);
+        }
+        r
     }
 
     async fn try_once(&self, url: &Url, token: &str) -> Result<Attempt, GraphError> {
@@ -363,42 +322,6 @@ impl GraphClient {
                 status,
                 body: Box::new(GraphErrorBody::parse(&body)),
             }),
-        }
-    }
-
-    pub(crate) fn shutdown(&self) -> &Shutdown {
-        &self.shutdown
-    }
-
-    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
-        &self.retry
-    }
-}
-
-impl TokenProvider {
-    /// A token, retrying transient token-endpoint failures within the request's attempt budget.
-    async fn token_or_retry(
-        &self,
-        client: &GraphClient,
-        attempt: &mut u32,
-    ) -> Result<crate::auth::AccessToken, GraphError> {
-        loop {
-            let r = tokio::select! {
-                r = self.token() => r,
-                _ = client.shutdown().wait() => return Err(GraphError::Shutdown),
-            };
-            match r {
-                Ok(t) => return Ok(t),
-                Err(e) if e.is_transient() && *attempt + 1 < client.retry_policy().max_attempts => {
-                    *attempt += 1;
-                    let wait = client.retry_policy().backoff(*attempt);
-                    tracing::warn!(wait_ms = wait.as_millis() as u64, "{e}; retrying");
-                    if !client.shutdown().sleep(wait).await {
-                        return Err(GraphError::Shutdown);
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
         }
     }
 }

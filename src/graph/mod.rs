@@ -1,14 +1,11 @@
-//! The Graph client: requests, paging, retries and Graph's error bodies.
+//! The Graph page client: requests with the pacer and one token renewal, paging (the nextLink
+//! check before a token leaves), Graph's error bodies, and the per-family pacer. Generic HTTP
+//! (the client builder, retries, failure descriptions) is in [`crate::http`].
 
 mod client;
 mod error;
 mod pacer;
-pub mod retry;
 
-pub use client::{
-    describe_reqwest_error, http_client, parse_page, tls_problem, unreachable_hint, GraphClient,
-    Page,
-};
+pub use client::{parse_page, GraphClient, Page};
 pub use error::{ForbiddenKind, GraphError, GraphErrorBody};
 pub use pacer::{Pacer, Throttle};
-pub use retry::{parse_retry_after, RetryPolicy};

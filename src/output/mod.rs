@@ -143,7 +143,7 @@ impl Output {
                 timeout,
                 give_up_after,
             } => {
-                let client = crate::graph::http_client(extra_ca_pem)
+                let client = crate::http::http_client(extra_ca_pem)
                     .map_err(|e| OutputError::Otlp(format!("cannot build the HTTP client: {e}")))?;
                 let mut out = Output::new(Box::new(tokio::io::sink()));
                 out.w = Sink::Otlp(OtlpSink::new(

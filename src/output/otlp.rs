@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::OutputError;
-use crate::graph::retry::{parse_retry_after, RetryPolicy};
+use crate::http::{parse_retry_after, Retrier, RetryPolicy, Stop};
 use crate::shutdown::Shutdown;
 
 /// The largest export request body built (well under the Collector's 20 MiB default limit).
@@ -36,8 +36,6 @@ pub struct OtlpSink {
     batch_records: usize,
     timeout: Duration,
     retry: RetryPolicy,
-    /// An unacknowledged batch is retried this long, then the run stops (exit 1).
-    give_up_after: Duration,
     shutdown: Shutdown,
     /// Export requests answered 2xx.
     pub requests_ok: u64,
@@ -222,15 +220,22 @@ pub fn export_request(records: &[Record]) -> Vec<u8> {
     out
 }
 
+/// What one POST came to.
+enum Posted {
+    Acknowledged,
+    TooLarge,
+    Retry(Option<Duration>, String),
+}
+
+/// Seconds left before an export that keeps failing is given up.
+fn give_up_in(policy: &RetryPolicy, elapsed: Duration) -> u64 {
+    policy
+        .give_up_after
+        .map_or(u64::MAX, |g| g.saturating_sub(elapsed).as_secs())
+}
+
 /// While a Collector stays down, a warning at least this often.
 const PROGRESS_EVERY: Duration = Duration::from_secs(30);
-
-/// What one export attempt came to.
-enum Attempt {
-    Done,
-    Retry(Option<Duration>, String),
-    TooLarge,
-}
 
 impl OtlpSink {
     pub fn new(
@@ -246,11 +251,12 @@ impl OtlpSink {
             url,
             batch_records: batch_records.max(1),
             timeout,
-            give_up_after,
+            // An unacknowledged batch is retried this long, then the run stops (exit 1).
             retry: RetryPolicy {
                 max_attempts: u32::MAX,
                 base: Duration::from_millis(500),
                 cap: Duration::from_secs(30),
+                give_up_after: Some(give_up_after),
             },
             shutdown,
             requests_ok: 0,
@@ -295,69 +301,80 @@ impl OtlpSink {
     /// and given up on after `give_up_after` (nothing of the batch is checkpointed).
     async fn export_batch(&mut self, records: &[Record]) -> Result<bool, OutputError> {
         let body = export_request(records);
-        let mut attempt = 0u32;
-        let mut failing_since: Option<std::time::Instant> = None;
+        let (policy, shutdown) = (self.retry.clone(), self.shutdown.clone());
+        let mut retrier = Retrier::new(&policy, &shutdown, 0);
         let mut last_warn: Option<std::time::Instant> = None;
         loop {
-            if self.shutdown.is_set() {
+            if shutdown.is_set() {
                 return Err(OutputError::Shutdown);
             }
-            attempt += 1;
-            match self.attempt(&body, records.len()).await? {
-                Attempt::Done => {
-                    self.requests_ok += 1;
-                    if let Some(since) = failing_since {
+            let (after, reason) = match self.post(&body, records.len()).await? {
+                Posted::Retry(after, why) => (after, why),
+                done => {
+                    let acknowledged = matches!(done, Posted::Acknowledged);
+                    self.requests_ok += u64::from(acknowledged);
+                    if retrier.has_failed() && acknowledged {
                         tracing::info!(
                             url = %self.url,
-                            attempts = attempt,
-                            down_seconds = since.elapsed().as_secs(),
+                            attempts = retrier.failures + 1,
                             "the Collector acknowledged the export again"
                         );
                     }
-                    return Ok(true);
+                    return Ok(acknowledged);
                 }
-                Attempt::TooLarge => return Ok(false),
-                Attempt::Retry(after, why) => {
-                    self.retries += 1;
-                    let now = std::time::Instant::now();
-                    let since = *failing_since.get_or_insert(now);
-                    let down = now - since;
-                    if down >= self.give_up_after {
-                        return Err(OutputError::Otlp(format!(
-                            "the Collector at {} has not acknowledged an export for {} ({attempts} attempts, last: {why}); giving up ([output] otlp_give_up_after). Nothing past the last acknowledged page was checkpointed: the next run sends it again. Check that the Collector runs and that its OTLP/HTTP receiver listens there (firewall, proxy, DNS)",
-                            self.url,
-                            crate::duration::format_duration(Duration::from_secs(down.as_secs().max(1))),
-                            attempts = attempt,
-                        )));
-                    }
-                    let wait = after
-                        .unwrap_or_else(|| self.retry.backoff(attempt))
-                        .min(self.give_up_after - down);
-                    if last_warn.is_none_or(|w| now - w >= PROGRESS_EVERY) {
-                        last_warn = Some(now);
+            };
+            self.retries += 1;
+            let url = &self.url;
+            let waited = retrier
+                .failed(after, reason, |r| {
+                    // The first failure and then at least every PROGRESS_EVERY: a Collector
+                    // that stays down neither floods the log nor goes unmentioned.
+                    if last_warn.is_none_or(|w| w.elapsed() >= PROGRESS_EVERY) {
+                        last_warn = Some(std::time::Instant::now());
                         tracing::warn!(
-                            url = %self.url,
-                            attempt,
-                            down_seconds = down.as_secs(),
-                            give_up_in_seconds = (self.give_up_after - down).as_secs(),
-                            "OTLP export not acknowledged ({why}); retrying, the checkpoint waits"
+                            url = %url,
+                            attempt = r.attempt,
+                            down_seconds = r.elapsed.as_secs(),
+                            give_up_in_seconds = give_up_in(&policy, r.elapsed),
+                            "OTLP export not acknowledged ({}); retrying, the checkpoint waits",
+                            r.reason
                         );
                     } else {
                         tracing::debug!(
-                            url = %self.url,
-                            attempt,
-                            "OTLP export not acknowledged ({why}); retrying"
+                            url = %url,
+                            attempt = r.attempt,
+                            "OTLP export not acknowledged ({}); retrying",
+                            r.reason
                         );
                     }
-                    if !self.shutdown.sleep(wait).await {
-                        return Err(OutputError::Shutdown);
-                    }
+                })
+                .await;
+            match waited {
+                Ok(()) => {}
+                Err(Stop::Shutdown) => return Err(OutputError::Shutdown),
+                Err(Stop::TimedOut {
+                    attempts,
+                    elapsed,
+                    last,
+                }) => {
+                    return Err(OutputError::Otlp(format!(
+                        "the Collector at {} has not acknowledged an export for {} ({attempts} attempts, last: {last}); giving up ([output] otlp_give_up_after). Nothing past the last acknowledged page was checkpointed: the next run sends it again. Check that the Collector runs and that its OTLP/HTTP receiver listens there (firewall, proxy, DNS)",
+                        self.url,
+                        crate::duration::format_duration(Duration::from_secs(elapsed.as_secs().max(1))),
+                    )))
+                }
+                Err(Stop::Exhausted { attempts, last }) => {
+                    return Err(OutputError::Otlp(format!(
+                        "the Collector at {} did not acknowledge an export in {attempts} attempts (last: {last})",
+                        self.url
+                    )))
                 }
             }
         }
     }
 
-    async fn attempt(&mut self, body: &[u8], records: usize) -> Result<Attempt, OutputError> {
+    /// One POST and what it came to; `Err` when the Collector refused it for good.
+    async fn post(&mut self, body: &[u8], records: usize) -> Result<Posted, OutputError> {
         let send = self
             .client
             .post(self.url.clone())
@@ -372,10 +389,10 @@ impl OtlpSink {
         let resp = match resp {
             Ok(r) => r,
             Err(e) => {
-                if let Some(tls) = crate::graph::tls_problem(&self.url, &e) {
+                if let Some(tls) = crate::http::tls_problem(&self.url, &e) {
                     return Err(OutputError::Otlp(tls));
                 }
-                return Ok(Attempt::Retry(None, format!("{e}")));
+                return Ok(Posted::Retry(None, format!("{e}")));
             }
         };
         let status = resp.status();
@@ -387,11 +404,11 @@ impl OtlpSink {
         let text = resp.text().await.unwrap_or_default();
         if status.is_success() {
             self.note_partial_success(&text, records);
-            return Ok(Attempt::Done);
+            return Ok(Posted::Acknowledged);
         }
         match status.as_u16() {
-            429 | 502 | 503 | 504 => Ok(Attempt::Retry(retry_after, format!("HTTP {status}"))),
-            413 => Ok(Attempt::TooLarge),
+            429 | 502 | 503 | 504 => Ok(Posted::Retry(retry_after, format!("HTTP {status}"))),
+            413 => Ok(Posted::TooLarge),
             404 => Err(OutputError::Otlp(format!(
                 "the Collector at {} answered 404: no OTLP/HTTP logs receiver there; point otlp_endpoint at the receiver's address (usually port 4318) and enable `protocols: http` in its otlp receiver",
                 self.url

@@ -475,7 +475,8 @@ mod tests {
 
     use super::*;
     use crate::auth::{Credential, Secret, TokenProvider};
-    use crate::graph::{RetryPolicy, Throttle};
+    use crate::graph::Throttle;
+    use crate::http::RetryPolicy;
     use crate::kind::StreamKind;
 
     /// One directory-audits poller against an in-process simulator, writing to a file.
@@ -483,7 +484,7 @@ mod tests {
         sim: &Simulator,
         dir: &std::path::Path,
     ) -> (StreamPoller, crate::shutdown::ShutdownTrigger) {
-        let http = crate::graph::http_client(None).unwrap();
+        let http = crate::http::http_client(None).unwrap();
         let base = Url::parse(&sim.base_url()).unwrap();
         let tokens = Arc::new(TokenProvider::new(
             http.clone(),
