@@ -4,24 +4,19 @@
 //! checkpoints after it. A closed stdout (EPIPE) means the host is gone: the caller stops
 //! without checkpointing past the last written page.
 
+mod encode;
 mod file;
 pub mod otlp;
 
-use std::borrow::Cow;
 use std::io::ErrorKind;
 
 use serde_json::Value;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::format::Format;
+pub use encode::{Encoder, DEFAULT_LINE_BYTES, MIN_LINE_BYTES};
 use file::FileSink;
 use otlp::OtlpSink;
-
-fn write_line(buf: &mut Vec<u8>, e: &Value) -> Result<(), OutputError> {
-    serde_json::to_writer(&mut *buf, e).map_err(|e| OutputError::Io(e.into()))?;
-    buf.push(b'\n');
-    Ok(())
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -59,11 +54,6 @@ enum Sink {
     Otlp(OtlpSink),
 }
 
-/// The shortest `max_line_bytes`: room for an event's summary, envelope and marker.
-pub const MIN_LINE_BYTES: u64 = 4096;
-/// The default `max_line_bytes`: the Collector's `filelog` limit and Vector's usual framing.
-pub const DEFAULT_LINE_BYTES: u64 = 1024 * 1024;
-
 /// The most rotated files `[output] rotate_keep` may ask for.
 pub const MAX_ROTATE_KEEP: u32 = 1000;
 
@@ -87,14 +77,12 @@ pub enum OutputTarget {
     },
 }
 
+/// Events out: the [`Encoder`] makes each line, the sink hands a page on.
 pub struct Output {
     w: Sink,
-    format: Format,
+    encoder: Encoder,
     buf: Vec<u8>,
-    max_line_bytes: usize,
     pub lines_written: u64,
-    /// Events whose raw record was trimmed to respect `max_line_bytes`.
-    pub lines_trimmed: u64,
 }
 
 impl Output {
@@ -105,11 +93,9 @@ impl Output {
     pub fn new(w: Box<dyn AsyncWrite + Send + Unpin>) -> Output {
         Output {
             w: Sink::Stream(w),
-            format: Format::Native,
+            encoder: Encoder::new(Format::Native, DEFAULT_LINE_BYTES),
             buf: Vec::new(),
-            max_line_bytes: DEFAULT_LINE_BYTES as usize,
             lines_written: 0,
-            lines_trimmed: 0,
         }
     }
 
@@ -162,18 +148,23 @@ impl Output {
 
     /// `[output] max_line_bytes`: no line (newline included) is ever longer.
     pub fn with_max_line_bytes(mut self, max: u64) -> Output {
-        self.max_line_bytes = usize::try_from(max).unwrap_or(usize::MAX);
+        self.encoder = Encoder::new(self.encoder.format, max);
         self
     }
 
     pub fn format(&self) -> Format {
-        self.format
+        self.encoder.format
     }
 
     /// `[output] format`.
     pub fn with_format(mut self, format: Format) -> Output {
-        self.format = format;
+        self.encoder.format = format;
         self
+    }
+
+    /// Events whose raw record was trimmed to respect `max_line_bytes`.
+    pub fn lines_trimmed(&self) -> u64 {
+        self.encoder.lines_trimmed
     }
 
     /// Writes every event of a page, then flushes (stdout), fsyncs (file) or waits for the
@@ -186,22 +177,11 @@ impl Output {
         let otlp = matches!(self.w, Sink::Otlp(_));
         let mut records = Vec::new();
         for e in events {
-            let rendered = match self.format {
-                Format::Native => Cow::Borrowed(e),
-                f => Cow::Owned(f.render(e)),
-            };
-            let start = self.buf.len();
-            write_line(&mut self.buf, &rendered)?;
-            let len = self.buf.len() - start;
-            let mut fitted = None;
-            if len > self.max_line_bytes {
-                self.buf.truncate(start);
-                fitted = Some(self.write_trimmed(&rendered, len)?);
-            }
+            let written = self.encoder.line(e, &mut self.buf)?;
             if otlp {
+                // OTLP sends records, not lines: the line only measured the event.
+                records.push(otlp::log_record(e, &written));
                 self.buf.clear();
-                let body = fitted.as_ref().unwrap_or(&rendered);
-                records.push(otlp::log_record(e, body));
             }
         }
         match &mut self.w {
@@ -217,84 +197,5 @@ impl Output {
         }
         self.lines_written += events.len() as u64;
         Ok(())
-    }
-}
-
-impl Output {
-    /// Writes `e` without its raw record, marked; if that is still too long, only what
-    /// identifies and classifies it. The full record stays in Graph for the retention period.
-    /// Returns what was written.
-    fn write_trimmed(&mut self, e: &Value, original: usize) -> Result<Value, OutputError> {
-        let id = e
-            .pointer("/event/id")
-            .or_else(|| e.pointer("/metadata/uid"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let marker = |dropped: &str| {
-            serde_json::json!({
-                "truncated": true,
-                "original_bytes": original,
-                "max_line_bytes": self.max_line_bytes,
-                "dropped": dropped,
-            })
-        };
-        let mut slim = self.format.slim(e, marker("the raw Graph record"), false);
-        let start = self.buf.len();
-        write_line(&mut self.buf, &slim)?;
-        if self.buf.len() - start > self.max_line_bytes {
-            self.buf.truncate(start);
-            slim = self.format.slim(
-                e,
-                marker("the raw Graph record and every field outside the event's identification"),
-                true,
-            );
-            write_line(&mut self.buf, &slim)?;
-        }
-        self.lines_trimmed += 1;
-        tracing::warn!(
-            event_id = %id,
-            bytes = original,
-            max_line_bytes = self.max_line_bytes,
-            trimmed_total = self.lines_trimmed,
-            "event longer than max_line_bytes: its raw record was left out of the line (marked truncated); raise max_line_bytes and the host's line limit to keep it"
-        );
-        Ok(slim)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[tokio::test]
-    async fn an_oversized_event_is_trimmed_with_a_marker_never_split() {
-        let (client, mut server) = tokio::io::duplex(1 << 20);
-        let mut out = Output::new(Box::new(client)).with_max_line_bytes(4096);
-        let big = json!({"event": {"id": "e1"}, "time": "t", "category": "SignInLogs",
-            "properties": {"blob": "x".repeat(10_000)}, "AppDisplayName": "app"});
-        let huge_alias = json!({"event": {"id": "e2"}, "time": "t", "category": "SignInLogs",
-            "properties": {}, "ConditionalAccessPolicies": "y".repeat(10_000)});
-        let small = json!({"event": {"id": "e3"}, "properties": {"a": 1}});
-        out.write_page(&[big, huge_alias, small.clone()])
-            .await
-            .unwrap();
-        drop(out);
-        let mut text = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut server, &mut text)
-            .await
-            .unwrap();
-        let lines: Vec<Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert!(text.lines().all(|l| l.len() < 4096));
-        assert_eq!(lines[0]["entra_source"]["truncated"], true);
-        assert_eq!(lines[0]["properties"], Value::Null);
-        assert_eq!(lines[0]["AppDisplayName"], "app");
-        assert!(lines[1].get("ConditionalAccessPolicies").is_none());
-        assert_eq!(lines[1]["event"]["id"], "e2");
-        assert_eq!(lines[2], small);
     }
 }

@@ -515,3 +515,66 @@ pub fn merge(base: &mut Value, overlay: &Value) {
         (b, o) => *b = o.clone(),
     }
 }
+
+use crate::{Resource, SimRecord, SimState};
+
+impl SimState {
+    pub(crate) fn generate(
+        &mut self,
+        resource: Resource,
+        count: u64,
+        spread: Spread,
+        overlay: &Value,
+        visible: bool,
+    ) -> Vec<String> {
+        let mut ids = Vec::with_capacity(count as usize);
+        for i in 0..count {
+            let at = spread.time_of(i, count);
+            self.generated += 1;
+            let n = self.generated;
+            let rng = &mut self.rng;
+            let mut record = match resource {
+                Resource::DirectoryAudits => directory_audit(rng, n, at),
+                Resource::SignIns => {
+                    let event_type = overlay
+                        .pointer("/signInEventTypes/0")
+                        .and_then(Value::as_str)
+                        .unwrap_or("interactiveUser");
+                    sign_in(rng, n, at, event_type)
+                }
+                Resource::RiskyUsers => risky_user(rng, n, at),
+                Resource::RiskDetections => risk_detection(rng, n, at),
+                Resource::RiskyServicePrincipals => risky_service_principal(rng, n, at),
+                Resource::ServicePrincipalRiskDetections => {
+                    service_principal_risk_detection(rng, n, at)
+                }
+            };
+            if !overlay.is_null() {
+                merge(&mut record, overlay);
+            }
+            ids.push(crate::graph::record_id(&record));
+            self.insert(resource, record, visible);
+        }
+        ids
+    }
+
+    pub(crate) fn insert(&mut self, resource: Resource, json: Value, visible: bool) {
+        let time = json
+            .get(resource.time_field())
+            .and_then(Value::as_str)
+            .and_then(crate::graph::parse_time)
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        let id = crate::graph::record_id(&json);
+        let recs = self.records.entry(resource).or_default();
+        let at = recs.partition_point(|r| (r.time, r.id.as_str()) <= (time, id.as_str()));
+        recs.insert(
+            at,
+            SimRecord {
+                time,
+                id,
+                json,
+                visible,
+            },
+        );
+    }
+}

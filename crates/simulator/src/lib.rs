@@ -10,6 +10,9 @@
 
 mod data;
 pub mod filter;
+mod serve;
+mod tls;
+pub use serve::serve_forever;
 pub mod graph;
 mod resource;
 mod server;
@@ -206,60 +209,6 @@ impl Simulator {
             shared,
             server,
             tls: false,
-        })
-    }
-
-    /// Starts over HTTPS on an ephemeral loopback port, with `cert_chain_pem` (leaf first) and
-    /// its private key `key_pem`: for tests of `[tls] ca_file`, proxies and TLS failures.
-    pub async fn start_tls(cert_chain_pem: &str, key_pem: &str) -> std::io::Result<Simulator> {
-        use tokio_rustls::rustls;
-        use tokio_rustls::rustls::pki_types::pem::PemObject;
-        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let bad = |e: &dyn std::fmt::Display| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
-        };
-        let certs = CertificateDer::pem_slice_iter(cert_chain_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(&e))?;
-        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| bad(&e))?;
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad(&e))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| bad(&e))?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let shared = Simulator::new_state();
-        let app = server::router(shared.clone(), format!("https://{addr}"));
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (acceptor, app) = (acceptor.clone(), app.clone());
-                tokio::spawn(async move {
-                    // A client that distrusts the certificate ends the handshake: nothing to serve.
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let service = hyper_util::service::TowerToHyperService::new(app);
-                    let _ = hyper_util::server::conn::auto::Builder::new(
-                        hyper_util::rt::TokioExecutor::new(),
-                    )
-                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                    .await;
-                });
-            }
-        });
-        Ok(Simulator {
-            addr,
-            shared,
-            server,
-            tls: true,
         })
     }
 
@@ -609,96 +558,4 @@ impl Simulator {
             }
         })
     }
-}
-
-impl SimState {
-    fn generate(
-        &mut self,
-        resource: Resource,
-        count: u64,
-        spread: Spread,
-        overlay: &Value,
-        visible: bool,
-    ) -> Vec<String> {
-        let mut ids = Vec::with_capacity(count as usize);
-        for i in 0..count {
-            let at = spread.time_of(i, count);
-            self.generated += 1;
-            let n = self.generated;
-            let rng = &mut self.rng;
-            let mut record = match resource {
-                Resource::DirectoryAudits => data::directory_audit(rng, n, at),
-                Resource::SignIns => {
-                    let event_type = overlay
-                        .pointer("/signInEventTypes/0")
-                        .and_then(Value::as_str)
-                        .unwrap_or("interactiveUser");
-                    data::sign_in(rng, n, at, event_type)
-                }
-                Resource::RiskyUsers => data::risky_user(rng, n, at),
-                Resource::RiskDetections => data::risk_detection(rng, n, at),
-                Resource::RiskyServicePrincipals => data::risky_service_principal(rng, n, at),
-                Resource::ServicePrincipalRiskDetections => {
-                    data::service_principal_risk_detection(rng, n, at)
-                }
-            };
-            if !overlay.is_null() {
-                data::merge(&mut record, overlay);
-            }
-            ids.push(crate::graph::record_id(&record));
-            self.insert(resource, record, visible);
-        }
-        ids
-    }
-
-    fn insert(&mut self, resource: Resource, json: Value, visible: bool) {
-        let time = json
-            .get(resource.time_field())
-            .and_then(Value::as_str)
-            .and_then(crate::graph::parse_time)
-            .unwrap_or(DateTime::UNIX_EPOCH);
-        let id = crate::graph::record_id(&json);
-        let recs = self.records.entry(resource).or_default();
-        let at = recs.partition_point(|r| (r.time, r.id.as_str()) <= (time, id.as_str()));
-        recs.insert(
-            at,
-            SimRecord {
-                time,
-                id,
-                json,
-                visible,
-            },
-        );
-    }
-}
-
-/// `entra-source simulate`: serves until SIGINT/SIGTERM and prints how to point a config at it.
-pub async fn serve_forever(listen: SocketAddr, events: u32, rate: u32) -> u8 {
-    let sim = match Simulator::start_on(listen).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(
-                "cannot start the simulator on {listen}: {e}; choose another --listen address"
-            );
-            return 1;
-        }
-    };
-    sim.populate(u64::from(events), chrono::Duration::hours(1), rate);
-    tracing::info!(
-        "Graph simulator on {base}: point a config at it with\n[tenant]\nid = \"{TENANT_ID}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_env = \"ENTRA_CLIENT_SECRET\"   # export ENTRA_CLIENT_SECRET='{CLIENT_SECRET}'\nlogin_url = \"{base}\"\ngraph_url = \"{base}\"\nControls: GET {base}/_sim/requests, POST {base}/_sim/records?resource=directory_audits&count=N[&hidden=1|&same_second=1], POST {base}/_sim/reveal, POST {base}/_sim/faults?kind=429|503|504|malformed|token_expired[&every=N|&count=N][&retry_after=S]",
-        base = sim.base_url()
-    );
-    // Until SIGINT or SIGTERM.
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-    0
 }

@@ -1,0 +1,84 @@
+//! The `/_sim/` controls `entra-source simulate` exposes over HTTP.
+
+use super::*;
+
+pub(super) async fn control_requests(State(app): State<App>) -> Response {
+    axum::Json(app.state().requests.clone()).into_response()
+}
+
+pub(super) async fn control_records(
+    State(app): State<App>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(resource) = q.get("resource").and_then(|r| Resource::from_name(r)) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "resource=directory_audits is required\n",
+        )
+            .into_response();
+    };
+    let count: u64 = q.get("count").and_then(|c| c.parse().ok()).unwrap_or(1);
+    let now = Utc::now();
+    let spread = if q.contains_key("same_second") {
+        Spread::SameSecond(now - chrono::Duration::seconds(2))
+    } else {
+        Spread::Between(
+            now - chrono::Duration::seconds(60),
+            now - chrono::Duration::seconds(1),
+        )
+    };
+    let visible = !q.contains_key("hidden");
+    let ids = app
+        .state()
+        .generate(resource, count, spread, &Value::Null, visible);
+    axum::Json(json!({ "ids": ids })).into_response()
+}
+
+pub(super) async fn control_reveal(State(app): State<App>) -> Response {
+    let mut st = app.state();
+    for recs in st.records.values_mut() {
+        recs.iter_mut().for_each(|r| r.visible = true);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+pub(super) async fn control_faults(
+    State(app): State<App>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let retry_after = q.get("retry_after").cloned();
+    let fault = match q.get("kind").map(String::as_str) {
+        Some("429") => Fault::Throttle { retry_after },
+        Some("503") => Fault::Unavailable { retry_after },
+        Some("504") => Fault::GatewayTimeout,
+        Some("malformed") => Fault::MalformedPage,
+        Some("token_expired") => Fault::TokenExpired,
+        Some("none") => {
+            let mut st = app.state();
+            st.fault_every = None;
+            st.fault_queue.clear();
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "kind=429|503|504|malformed|token_expired|none is required\n",
+            )
+                .into_response()
+        }
+    };
+    let mut st = app.state();
+    if let Some(every) = q
+        .get("every")
+        .and_then(|n| n.parse::<u64>().ok())
+        .filter(|n| *n > 0)
+    {
+        st.fault_every = Some((every, fault));
+    } else {
+        let count = q.get("count").and_then(|n| n.parse().ok()).unwrap_or(1);
+        for _ in 0..count {
+            st.fault_queue.push_back(Some(fault.clone()));
+        }
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
