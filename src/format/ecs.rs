@@ -1,5 +1,5 @@
 //! `format = "ecs"`: Elastic Common Schema 9.x documents (nested objects, `@timestamp`), checked
-//! field by field against ECS's published definitions by `tests/formats.rs`. ECS has no field
+//! field by field against ECS's published definitions by `tests/it/formats.rs`. ECS has no field
 //! for most of what Entra records, so vendor fields sit under `azure.*` (the shape Elastic's own
 //! Azure integration uses) and the Graph record, verbatim, in `event.original`.
 
