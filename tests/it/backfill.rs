@@ -63,6 +63,35 @@ async fn a_14_day_backfill_checkpoints_as_it_goes_and_a_kill_loses_nothing() {
     );
 }
 
+/// `run --once` with stderr on a pseudo-terminal (util-linux `script`) and events to a file:
+/// what the terminal showed, and the events file. `None` where `script` is not installed.
+async fn run_once_on_a_terminal(h: &Harness) -> Option<(String, std::path::PathBuf)> {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("util-linux `script` is not installed: no pseudo-terminal, test not run");
+        return None;
+    }
+    let events = h.dir.path().join("events.ndjson");
+    let cmd = format!(
+        "{} run --config {} --once > {}",
+        env!("CARGO_BIN_EXE_entra-source"),
+        h.config.display(),
+        events.display()
+    );
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{tty}");
+    Some((tty, events))
+}
+
 /// 500 audits over the last five days, read with a 5-day initial lookback.
 async fn five_day_backfill() -> Harness {
     let h = Harness::new("").await;
@@ -108,31 +137,11 @@ async fn backfill_progress_is_logged_per_window() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_terminal_backfill_draws_a_progress_bar_per_stream() {
     // A pseudo-terminal for stderr through util-linux `script`; events still go to a file.
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("util-linux `script` is not installed: no pseudo-terminal, test not run");
-        return;
-    }
     let h = five_day_backfill().await;
     h.sim.set_delay(Duration::from_millis(60));
-    let events = h.dir.path().join("events.ndjson");
-    let cmd = format!(
-        "{} run --config {} --once > {}",
-        env!("CARGO_BIN_EXE_entra-source"),
-        h.config.display(),
-        events.display()
-    );
-    let out = tokio::process::Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .env_remove("RUST_LOG")
-        .output()
-        .await
-        .unwrap();
-    let tty = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{tty}");
+    let Some((tty, events)) = run_once_on_a_terminal(&h).await else {
+        return;
+    };
     assert!(
         tty.contains("/directory_audits") && tty.contains("ETA") && tty.contains("records"),
         "no progress bar on the terminal: {tty}"
@@ -183,14 +192,6 @@ async fn a_poll_stopped_by_sigterm_claims_no_lag() {
 /// catch-up): it now counts the records of every page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_backfill_bar_counts_records_within_a_window() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("util-linux `script` is not installed: no pseudo-terminal, test not run");
-        return;
-    }
     let h = Harness::new("").await;
     h.write_streams("[streams.directory_audits]\ninitial_lookback = \"2d\"\n");
     let now = Utc::now();
@@ -204,21 +205,9 @@ async fn the_backfill_bar_counts_records_within_a_window() {
         ),
     );
     h.sim.set_delay(Duration::from_millis(150));
-    let events = h.dir.path().join("events.ndjson");
-    let cmd = format!(
-        "{} run --config {} --once > {}",
-        env!("CARGO_BIN_EXE_entra-source"),
-        h.config.display(),
-        events.display()
-    );
-    let out = tokio::process::Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .env_remove("RUST_LOG")
-        .output()
-        .await
-        .unwrap();
-    let tty = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{tty}");
+    let Some((tty, events)) = run_once_on_a_terminal(&h).await else {
+        return;
+    };
     let before_first_window = tty
         .split("backfill: window checkpointed")
         .next()
