@@ -156,6 +156,8 @@ pub enum CliError {
     Runtime(std::io::Error),
     #[error(transparent)]
     Output(#[from] crate::output::OutputError),
+    #[error(transparent)]
+    State(#[from] crate::state_tools::StateToolError),
 }
 
 impl CliError {
@@ -163,6 +165,7 @@ impl CliError {
         match self {
             CliError::Config(_) => 2,
             CliError::Runtime(_) | CliError::Output(_) => 1,
+            CliError::State(e) => e.exit_code(),
         }
     }
 }
@@ -267,7 +270,8 @@ fn run(command: Command) -> Result<u8, CliError> {
             let config = Config::load(path)?;
             match action {
                 StateCommand::Show { output, .. } => {
-                    crate::state_tools::show(&config, output == OutputFormat::Json)
+                    crate::state_tools::show(&config, output == OutputFormat::Json)?;
+                    0
                 }
                 StateCommand::Reset {
                     stream,
@@ -275,7 +279,13 @@ fn run(command: Command) -> Result<u8, CliError> {
                     tenant,
                     ..
                 } => {
-                    crate::state_tools::reset(&config, &stream, since.as_deref(), tenant.as_deref())
+                    crate::state_tools::reset(
+                        &config,
+                        &stream,
+                        since.as_deref(),
+                        tenant.as_deref(),
+                    )?;
+                    0
                 }
             }
         }

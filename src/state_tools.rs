@@ -10,6 +10,26 @@ use crate::config::Config;
 use crate::kind::StreamKind;
 use crate::state::{StateError, StateStore, StreamState};
 
+/// Why a `state` command did nothing; [`crate::cli`] prints it as the last stderr line.
+#[derive(Debug, thiserror::Error)]
+pub enum StateToolError {
+    /// Exit 2: the command line asks for something that cannot be (a bad `--since`, …).
+    #[error("{0}")]
+    Usage(String),
+    /// Exit 1: the state file could not be read or written.
+    #[error("{}", locked_hint(.0))]
+    State(#[from] StateError),
+}
+
+impl StateToolError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StateToolError::Usage(_) => 2,
+            StateToolError::State(_) => 1,
+        }
+    }
+}
+
 /// The lock is held: say so with the way forward.
 fn locked_hint(e: &StateError) -> String {
     match e {
@@ -141,14 +161,8 @@ fn by_stream(sections: Map<String, Value>) -> Map<String, Value> {
 }
 
 /// `state show`: a table, or one JSON object.
-pub fn show(config: &Config, as_json: bool) -> u8 {
-    let store = match StateStore::read_only(&config.state_path) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("{}", locked_hint(&e));
-            return 1;
-        }
-    };
+pub fn show(config: &Config, as_json: bool) -> Result<(), StateToolError> {
+    let store = StateStore::read_only(&config.state_path)?;
     let tenants = collect(config, &store);
     if as_json {
         let tenants: Map<String, Value> = tenants
@@ -165,7 +179,7 @@ pub fn show(config: &Config, as_json: bool) -> u8 {
             "tenants": tenants,
         });
         println!("{out}");
-        return 0;
+        return Ok(());
     }
     println!("state file: {}", config.state_path.display());
     println!(
@@ -202,55 +216,51 @@ pub fn show(config: &Config, as_json: bool) -> u8 {
             );
         }
     }
-    0
+    Ok(())
 }
 
 /// `state reset --stream NAME [--since TIME] [--tenant ID]`: rewinds (or skips) the named
 /// stream's sections so that the next run reads exactly from `since`; without `since`, forgets
 /// them (the next run starts from `initial_lookback`). Other streams are untouched.
-pub fn reset(config: &Config, stream: &str, since: Option<&str>, tenant: Option<&str>) -> u8 {
+pub fn reset(
+    config: &Config,
+    stream: &str,
+    since: Option<&str>,
+    tenant: Option<&str>,
+) -> Result<(), StateToolError> {
+    let usage = |m: String| Err(StateToolError::Usage(m));
     let since = match since.map(crate::event::parse_time) {
         None => None,
         Some(Some(t)) => Some(t),
         Some(None) => {
-            tracing::error!(
+            return usage(format!(
                 "--since {:?} is not an RFC 3339 time; write e.g. 2026-11-20T08:00:00Z",
                 since.unwrap_or_default()
-            );
-            return 2;
+            ))
         }
     };
     if since.is_some_and(|t| t > Utc::now()) {
-        tracing::error!("--since is in the future; give a time at or before now");
-        return 2;
+        return usage("--since is in the future; give a time at or before now".into());
     }
     let known: Vec<&str> = StreamKind::all().iter().map(|k| k.name()).collect();
     let base = stream.split('.').next().unwrap_or(stream);
     if !known.contains(&base) {
-        tracing::error!(
+        return usage(format!(
             "--stream {stream:?} is not a stream; use one of {} (or a section such as sign_ins.nonInteractiveUser)",
             known.join(", ")
-        );
-        return 2;
+        ));
     }
     let kind = StreamKind::all().into_iter().find(|k| k.name() == base);
     if let (Some(t), Some(retention)) = (since, kind.and_then(StreamKind::retention)) {
         if t < Utc::now() - retention {
-            tracing::error!(
+            return usage(format!(
                 "--since is more than {} days ago, beyond what Graph keeps of {base}: nothing older can be read again; give a time within the last {} days",
                 retention.num_days(),
                 retention.num_days()
-            );
-            return 2;
+            ));
         }
     }
-    let mut store = match StateStore::open_now(&config.state_path) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("{}", locked_hint(&e));
-            return 1;
-        }
-    };
+    let mut store = StateStore::open_now(&config.state_path)?;
     let mut changed = Vec::new();
     for t in &config.tenants {
         let tenant_key = store.tenant_key(&t.id);
@@ -288,16 +298,12 @@ pub fn reset(config: &Config, stream: &str, since: Option<&str>, tenant: Option<
         }
     }
     if changed.is_empty() {
-        tracing::error!(
+        return usage(format!(
             "no configured tenant has stream {stream:?} enabled{}; check --stream and --tenant against the config",
             tenant.map(|t| format!(" for tenant {t}")).unwrap_or_default()
-        );
-        return 2;
+        ));
     }
-    if let Err(e) = store.save() {
-        tracing::error!("{e}");
-        return 1;
-    }
+    store.save()?;
     for c in &changed {
         match since {
             Some(t) => tracing::info!(
@@ -309,5 +315,5 @@ pub fn reset(config: &Config, stream: &str, since: Option<&str>, tenant: Option<
             ),
         }
     }
-    0
+    Ok(())
 }
