@@ -10,7 +10,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::error::{ForbiddenKind, GraphError, GraphErrorBody};
-use super::pacer::Pacer;
+use super::pacer::{Pacer, Slot};
 use crate::auth::AccessToken;
 use crate::auth::TokenProvider;
 use crate::graph::pacer::Throttle;
@@ -141,14 +141,30 @@ impl GraphClient {
     pub async fn get_page(&self, url: &Url, family: Family) -> Result<Page, GraphError> {
         // One budget for the token and the page.
         let mut retrier = Retrier::new(&self.retry, &self.shutdown, 0);
-        let mut token = self.token(&mut retrier).await?;
+        // The token a 401 refused: renewed once, for the next try.
+        let mut refused: Option<AccessToken> = None;
         let mut refreshed = false;
         loop {
-            let outcome = tokio::select! {
-                r = self.paced(family, url, token.value.expose()) => r?,
+            // The slot first, then the token: a short-lived token never waits in the pacer's
+            // queue and expires there.
+            let slots = tokio::select! {
+                s = self.slots(family) => s,
                 _ = self.shutdown.wait() => return Err(GraphError::Shutdown),
             };
-            match outcome {
+            let token = match refused.take() {
+                None => self.token(&mut retrier).await?,
+                Some(old) => match self.tokens.refresh(&old).await {
+                    Ok(t) => t,
+                    Err(e) if e.is_transient() => self.token(&mut retrier).await?,
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            let outcome = tokio::select! {
+                r = self.try_once(url, token.value.expose()) => r,
+                _ = self.shutdown.wait() => return Err(GraphError::Shutdown),
+            };
+            self.release(slots, std::time::Instant::now());
+            match outcome? {
                 Attempt::Done(page) => return Ok(*page),
                 Attempt::Unauthorized(body) => {
                     if refreshed {
@@ -158,11 +174,7 @@ impl GraphClient {
                     }
                     refreshed = true;
                     tracing::info!("Graph answered 401; renewing the access token once");
-                    token = match self.tokens.refresh(&token).await {
-                        Ok(t) => t,
-                        Err(e) if e.is_transient() => self.token(&mut retrier).await?,
-                        Err(e) => return Err(e.into()),
-                    };
+                    refused = Some(token);
                 }
                 Attempt::Retry(wait, why, status) => {
                     let waited = retrier
@@ -209,30 +221,28 @@ impl GraphClient {
         }
     }
 
-    /// One try of `url`, after the family's pacer (and the app-wide reports pacer) grant it.
-    async fn paced(&self, family: Family, url: &Url, token: &str) -> Result<Attempt, GraphError> {
-        let pacer = self.pacers.get(&family);
-        let slot = match pacer {
-            Some(p) => Some(p.acquire().await),
+    /// Waits until the family's pacer (and, for reports, the app-wide pacer) grant a request.
+    async fn slots(&self, family: Family) -> [Option<(&Pacer, Slot)>; 2] {
+        let own = match self.pacers.get(&family) {
+            Some(p) => Some((p, p.acquire().await)),
             None => None,
         };
-        let shared = self
+        let shared = match self
             .shared_reports
             .as_deref()
-            .filter(|_| family == Family::Reports);
-        let shared_slot = match shared {
-            Some(p) => Some(p.acquire().await),
+            .filter(|_| family == Family::Reports)
+        {
+            Some(p) => Some((p, p.acquire().await)),
             None => None,
         };
-        let r = self.try_once(url, token).await;
-        let done = std::time::Instant::now();
-        if let (Some(p), Some(slot)) = (pacer, slot) {
+        [own, shared]
+    }
+
+    /// The request of `slots` is complete: their windows start now.
+    fn release(&self, slots: [Option<(&Pacer, Slot)>; 2], done: std::time::Instant) {
+        for (p, slot) in slots.into_iter().flatten() {
             p.complete(slot, done);
         }
-        if let (Some(p), Some(slot)) = (shared, shared_slot) {
-            p.complete(slot, done);
-        }
-        r
     }
 
     async fn try_once(&self, url: &Url, token: &str) -> Result<Attempt, GraphError> {

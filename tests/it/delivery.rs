@@ -508,3 +508,30 @@ async fn an_event_longer_than_max_line_bytes_is_trimmed_and_marked_never_split()
         r.stderr
     );
 }
+
+/// The token was taken before the pacer's wait, so a short-lived token expired in the queue
+/// and its request came back 401 (with 5 s tokens, 2 requests carried an expired one). The
+/// slot is now granted first, then the token taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_lived_token_never_waits_in_the_pacer_queue() {
+    let h = Harness::new("").await;
+    h.write_config(
+        "[throttle]\nreports_requests_per_10s = 2\n\n[poll]\ninterval_seconds = 1\n\n[streams.directory_audits]\n",
+    );
+    let ids = h.audits(2500, between_minutes_ago(50, 1));
+    // Shorter than the pacer's wait for the third page (about 10 s).
+    h.sim.set_token_ttl(Duration::from_secs(3));
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        event_ids(&r.events()).into_iter().collect::<HashSet<_>>(),
+        ids.into_iter().collect::<HashSet<_>>()
+    );
+    let graph = h.graph_requests();
+    assert!(graph.len() >= 3, "{graph:?}");
+    assert!(
+        graph.iter().all(|q| q.status != 401),
+        "a request carried an expired token: {:?}",
+        graph.iter().map(|q| q.status).collect::<Vec<_>>()
+    );
+}
