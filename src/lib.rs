@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod check;
+pub mod checkpointer;
 pub mod cli;
 pub mod config;
 pub mod demo;

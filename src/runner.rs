@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Mutex;
-
 use crate::config::{Config, Resolved};
 use crate::graph::GraphClient;
 use crate::http::{http_client, RetryPolicy};
@@ -56,14 +54,14 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> RunOutcome {
     let state = match StateStore::open(&config.state_path) {
-        Ok(s) => Arc::new(Mutex::new(s)),
+        Ok(s) => s,
         Err(e) => return RunOutcome::Failed(e.to_string()),
     };
     let http = match http_client(resolved.extra_ca_pem.as_deref()) {
         Ok(h) => h,
         Err(e) => return RunOutcome::Failed(format!("cannot build the HTTP client: {e}")),
     };
-    let output = Arc::new(Mutex::new(output));
+    let shared = crate::poll::Shared::new(state, output, shutdown.clone());
     crate::telemetry::RunStarted {
         interval: config.interval,
     }
@@ -118,9 +116,7 @@ pub async fn run(
                     spec,
                     settings.clone(),
                     client.clone(),
-                    state.clone(),
-                    output.clone(),
-                    shutdown.clone(),
+                    &shared,
                 )));
             }
         }

@@ -299,6 +299,12 @@ impl StateStore {
 
     /// Writes the temp file, fsyncs it, renames it over the state file and fsyncs the directory.
     pub fn save(&self) -> Result<(), StateError> {
+        self.prepare()?.write()
+    }
+
+    /// The file's next version, serialized now (under the caller's lock) and written later by
+    /// [`PendingWrite::write`], off the async workers.
+    pub fn prepare(&self) -> Result<PendingWrite, StateError> {
         let io = |action, source| StateError::Io {
             action,
             path: self.path.clone(),
@@ -312,11 +318,34 @@ impl StateStore {
         }
         let bytes = serde_json::to_vec_pretty(&self.data)
             .map_err(|e| io("serialize", std::io::Error::other(e)))?;
+        Ok(PendingWrite {
+            bytes,
+            path: self.path.clone(),
+            tmp: self.tmp.clone(),
+        })
+    }
+}
+
+/// A serialized version of the state file, to be made durable.
+pub struct PendingWrite {
+    bytes: Vec<u8>,
+    path: PathBuf,
+    tmp: PathBuf,
+}
+
+impl PendingWrite {
+    /// Temp file, fsync, rename over the state file, fsync the directory: blocking I/O.
+    pub fn write(self) -> Result<(), StateError> {
+        let io = |action, source| StateError::Io {
+            action,
+            path: self.path.clone(),
+            source,
+        };
         let mut f =
             crate::fs::private_file(OpenOptions::new().write(true).create(true).truncate(true))
                 .open(&self.tmp)
                 .map_err(|e| io("write", e))?;
-        f.write_all(&bytes).map_err(|e| io("write", e))?;
+        f.write_all(&self.bytes).map_err(|e| io("write", e))?;
         f.sync_all().map_err(|e| io("fsync", e))?;
         drop(f);
         fs::rename(&self.tmp, &self.path).map_err(|e| io("rename", e))?;
@@ -327,6 +356,44 @@ impl StateStore {
             }
         }
         Ok(())
+    }
+}
+
+impl StateError {
+    /// The same error for another waiter (an I/O error keeps its kind and text).
+    pub fn duplicate(&self) -> StateError {
+        match self {
+            StateError::Corrupt { path, reason } => StateError::Corrupt {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            StateError::Version { path, found } => StateError::Version {
+                path: path.clone(),
+                found: *found,
+            },
+            StateError::Locked { path, holder } => StateError::Locked {
+                path: path.clone(),
+                holder: holder.clone(),
+            },
+            StateError::FutureCursor {
+                stream,
+                cursor,
+                now,
+            } => StateError::FutureCursor {
+                stream: stream.clone(),
+                cursor: cursor.clone(),
+                now: now.clone(),
+            },
+            StateError::Io {
+                action,
+                path,
+                source,
+            } => StateError::Io {
+                action,
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+        }
     }
 }
 

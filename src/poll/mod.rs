@@ -82,6 +82,28 @@ enum Drained {
     FilterRefused(Box<GraphErrorBody>),
 }
 
+/// What every poller of a run shares: the state and its checkpointer, the output, the stop.
+#[derive(Clone)]
+pub struct Shared {
+    pub state: Arc<Mutex<StateStore>>,
+    pub checkpointer: crate::checkpointer::Checkpointer,
+    pub output: Arc<Mutex<Output>>,
+    pub shutdown: Shutdown,
+}
+
+impl Shared {
+    /// Starts the checkpointer task for `state`.
+    pub fn new(state: StateStore, output: Output, shutdown: Shutdown) -> Shared {
+        let state = Arc::new(Mutex::new(state));
+        Shared {
+            checkpointer: crate::checkpointer::Checkpointer::spawn(state.clone()),
+            state,
+            output: Arc::new(Mutex::new(output)),
+            shutdown,
+        }
+    }
+}
+
 /// One cursor of one stream of one tenant, with everything it shares with the others.
 pub struct StreamPoller {
     /// The tenant, keyed by its GUID once known (`tenant.id` may be a domain).
@@ -91,6 +113,8 @@ pub struct StreamPoller {
     pub client: Arc<GraphClient>,
     pub state: Arc<Mutex<StateStore>>,
     pub output: Arc<Mutex<Output>>,
+    /// Makes the state durable after each page, for every stream at once, off the workers.
+    pub checkpointer: crate::checkpointer::Checkpointer,
     pub shutdown: Shutdown,
     /// Graph refused the time filter: list everything and compare (state streams only).
     pub snapshot_mode: AtomicBool,
@@ -104,9 +128,7 @@ impl StreamPoller {
         spec: Box<dyn StreamSpec>,
         settings: StreamSettings,
         client: Arc<GraphClient>,
-        state: Arc<Mutex<StateStore>>,
-        output: Arc<Mutex<Output>>,
-        shutdown: Shutdown,
+        shared: &Shared,
     ) -> StreamPoller {
         if is_guid(tenant.configured()) {
             crate::telemetry::StreamRegistered {
@@ -120,9 +142,10 @@ impl StreamPoller {
             spec,
             settings,
             client,
-            state,
-            output,
-            shutdown,
+            state: shared.state.clone(),
+            output: shared.output.clone(),
+            checkpointer: shared.checkpointer.clone(),
+            shutdown: shared.shutdown.clone(),
             snapshot_mode: AtomicBool::new(false),
             counters: std::sync::OnceLock::new(),
         }
@@ -144,9 +167,9 @@ impl StreamPoller {
             .resolve(
                 async || Ok::<_, PollError>(self.client.tenant_guid().await?),
                 async |configured: &str, guid: &str| {
-                    let mut st = self.state.lock().await;
-                    if st.adopt_tenant_alias(configured, guid) {
-                        st.save()?;
+                    let moved = self.state.lock().await.adopt_tenant_alias(configured, guid);
+                    if moved {
+                        self.checkpointer.checkpoint().await?;
                     }
                     Ok(())
                 },
@@ -277,8 +300,8 @@ impl StreamPoller {
                     w_to,
                     late,
                 );
-                st.save()?;
                 drop(st);
+                self.checkpointer.checkpoint().await?;
                 progress.page(stats.emitted, c);
                 if progress.active {
                     tracing::info!(
@@ -304,7 +327,8 @@ impl StreamPoller {
         window::window_drained(s, to, late);
         s.last_success = Some(Utc::now());
         stats.cursor = s.cursor;
-        st.save()?;
+        drop(st);
+        self.checkpointer.checkpoint().await?;
         Ok(stats)
     }
 
@@ -411,7 +435,8 @@ impl StreamPoller {
         if advance {
             window::page_reached(s, newest, window_end, late);
         }
-        st.save()?;
+        drop(st);
+        self.checkpointer.checkpoint().await?;
         Ok(newest)
     }
 
@@ -520,14 +545,13 @@ mod tests {
         let spec = crate::streams::specs(&settings).remove(0);
         let state = StateStore::open(&dir.join("state.json")).unwrap();
         let output = Output::file(&dir.join("events.ndjson"), u64::MAX, 1).unwrap();
+        let shared = Shared::new(state, output, shutdown);
         let p = StreamPoller::new(
             Arc::new(TenantId::new(TENANT_ID)),
             spec,
             settings,
             client,
-            Arc::new(Mutex::new(state)),
-            Arc::new(Mutex::new(output)),
-            shutdown,
+            &shared,
         );
         // The trigger lives as long as the poller: dropping it reads as a stop.
         (p, trigger)

@@ -66,7 +66,8 @@ impl StreamPoller {
             }
         }
         // A failure is recorded even when the write fails; the poll's own error wins.
-        let saved = st.save();
+        drop(st);
+        let saved = self.checkpointer.checkpoint().await;
         if let (Ok(_), Err(e)) = (&r, saved) {
             return Err(e.into());
         }

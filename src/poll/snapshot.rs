@@ -60,8 +60,8 @@ impl StreamPoller {
                 snapshot.retain(|id, _| listed.contains(id));
                 s.last_success = Some(Utc::now());
             }
-            st.save()?;
             drop(st);
+            self.checkpointer.checkpoint().await?;
             match next {
                 Some(n) => url = n,
                 None => return Ok(stats),
