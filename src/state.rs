@@ -14,10 +14,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::event::whole_seconds;
 pub use crate::telemetry::Health;
 
-/// The state format this build writes. Versions 1 (no health, no `not_before`) and 2 (tenants
-/// keyed by `tenant.id` as the config wrote it, GUID or domain) are read too; a section kept
-/// under a domain moves to the tenant's GUID the first time a run learns it.
-pub const STATE_VERSION: u32 = 3;
+/// The state format this build writes. Versions 1 (no health, no `not_before`), 2 (tenants
+/// keyed by `tenant.id` as the config wrote it, GUID or domain) and 3 (the emitted ids kept
+/// whole) are read too: a section kept under a domain moves to the tenant's GUID the first time
+/// a run learns it, and kept ids become fingerprints.
+pub const STATE_VERSION: u32 = 4;
 
 /// How long a start waits for a lock still held by a previous instance that is exiting.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
@@ -71,9 +72,13 @@ pub struct TenantState {
 pub struct StreamState {
     /// The next poll reads from `cursor − late_arrival`.
     pub cursor: Option<DateTime<Utc>>,
-    /// The `event.id`s already emitted inside the re-read window, by record second.
-    #[serde(default)]
+    /// Fingerprints of the `event.id`s already emitted inside the re-read window, by record
+    /// second.
+    #[serde(default, rename = "seen_fingerprints")]
     pub seen: SeenIds,
+    /// Versions 1 to 3 kept the ids themselves: read, turned into fingerprints, never written.
+    #[serde(default, rename = "seen", skip_serializing)]
+    legacy_seen: Option<BTreeMap<DateTime<Utc>, Vec<String>>>,
     /// When a poll last drained its window.
     pub last_success: Option<DateTime<Utc>>,
     /// Snapshot mode only (Graph refused the time filter): id → fingerprint of every record in
@@ -101,36 +106,69 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-/// Emitted ids grouped by the whole second of their record time, pruned by time (never by
-/// count), with an index for lookups.
+/// A compact stand-in for an emitted `event.id`: the first 16 bytes of its SHA-256. Two ids
+/// of one stream's re-read window share a fingerprint with odds of about n²/2¹²⁹ (for a
+/// million ids, 1.5·10⁻²⁷); such a pair would drop the second record as a duplicate.
+pub type Fingerprint = u128;
+
+/// The fingerprint of an `event.id`.
+pub fn fingerprint(id: &str) -> Fingerprint {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(id.as_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(first)
+}
+
+/// How a fingerprint is written in the state file: 22 characters of base64url.
+pub fn fingerprint_text(fp: Fingerprint) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(fp.to_be_bytes())
+}
+
+fn parse_fingerprint(text: &str) -> Option<Fingerprint> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()?;
+    Some(u128::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// Fingerprints of emitted ids grouped by the whole second of their record time, pruned by
+/// time (never by count), with an index for lookups: 16 bytes an id (plus the index's own
+/// overhead), instead of the id itself.
 #[derive(Debug, Default, Clone)]
 pub struct SeenIds {
-    by_second: BTreeMap<DateTime<Utc>, Vec<String>>,
-    index: HashSet<String>,
+    by_second: BTreeMap<DateTime<Utc>, Vec<Fingerprint>>,
+    index: HashSet<Fingerprint>,
 }
 
 impl SeenIds {
     pub fn contains(&self, id: &str) -> bool {
-        self.index.contains(id)
+        self.index.contains(&fingerprint(id))
     }
 
     pub fn insert(&mut self, id: String, at: DateTime<Utc>) {
-        if self.index.insert(id.clone()) {
+        self.insert_fingerprint(fingerprint(&id), at);
+    }
+
+    fn insert_fingerprint(&mut self, fp: Fingerprint, at: DateTime<Utc>) {
+        if self.index.insert(fp) {
             self.by_second
                 .entry(whole_seconds(at))
                 .or_default()
-                .push(id);
+                .push(fp);
         }
     }
 
     /// Forgets ids of records older than `from` (a whole second): they are never read again.
     pub fn prune_before(&mut self, from: DateTime<Utc>) {
         let keep = self.by_second.split_off(&from);
-        for id in std::mem::replace(&mut self.by_second, keep)
+        for fp in std::mem::replace(&mut self.by_second, keep)
             .into_values()
             .flatten()
         {
-            self.index.remove(&id);
+            self.index.remove(&fp);
         }
     }
 
@@ -145,15 +183,28 @@ impl SeenIds {
 
 impl Serialize for SeenIds {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.by_second.serialize(s)
+        let texts: BTreeMap<&DateTime<Utc>, Vec<String>> = self
+            .by_second
+            .iter()
+            .map(|(t, fps)| (t, fps.iter().map(|f| fingerprint_text(*f)).collect()))
+            .collect();
+        texts.serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for SeenIds {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let by_second = BTreeMap::<DateTime<Utc>, Vec<String>>::deserialize(d)?;
-        let index = by_second.values().flatten().cloned().collect();
-        Ok(SeenIds { by_second, index })
+        let texts = BTreeMap::<DateTime<Utc>, Vec<String>>::deserialize(d)?;
+        let mut seen = SeenIds::default();
+        for (t, list) in texts {
+            for text in list {
+                let fp = parse_fingerprint(&text).ok_or_else(|| {
+                    serde::de::Error::custom(format!("{text:?} is not an id fingerprint"))
+                })?;
+                seen.insert_fingerprint(fp, t);
+            }
+        }
+        Ok(seen)
     }
 }
 
@@ -316,7 +367,7 @@ impl StateStore {
                 std::io::Error::other("opened read-only, without the lock"),
             ));
         }
-        let bytes = serde_json::to_vec_pretty(&self.data)
+        let bytes = serde_json::to_vec(&self.data)
             .map_err(|e| io("serialize", std::io::Error::other(e)))?;
         Ok(PendingWrite {
             bytes,
@@ -428,7 +479,7 @@ fn read_state(path: &Path) -> Result<Option<StateData>, StateError> {
     let v: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not JSON: {e}")))?;
     match v.get("version").and_then(serde_json::Value::as_u64) {
-        Some(1..=3) => {}
+        Some(1..=4) => {}
         Some(n) => {
             return Err(StateError::Version {
                 path: path.to_path_buf(),
@@ -438,6 +489,17 @@ fn read_state(path: &Path) -> Result<Option<StateData>, StateError> {
         None => return Err(corrupt("no numeric `version` field".into())),
     }
     let mut data: StateData = serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))?;
+    for s in data
+        .tenants
+        .values_mut()
+        .flat_map(|t| t.streams.values_mut())
+    {
+        for (t, ids) in s.legacy_seen.take().into_iter().flatten() {
+            for id in ids {
+                s.seen.insert(id, t);
+            }
+        }
+    }
     // Older files read as they are (the new fields default); they are written back as the
     // current version.
     data.version = STATE_VERSION;
@@ -563,7 +625,41 @@ mod tests {
         st.save().unwrap();
         let v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
         assert_eq!(v["version"], STATE_VERSION);
-        assert_eq!(STATE_VERSION, 3);
+        assert_eq!(STATE_VERSION, 4);
+    }
+
+    /// Versions 1 to 3 kept every emitted id whole (about 130 bytes each on disk, more in
+    /// memory); they are read into fingerprints, written as 22 characters each, and an id
+    /// emitted before the upgrade is still recognized.
+    #[test]
+    fn kept_ids_become_fingerprints_and_are_still_recognized() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let id = "Directory_0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d_ABCDE_123456789";
+        fs::write(
+            &path,
+            format!(
+                r#"{{"version":3,"tenants":{{"t":{{"streams":{{"directory_audits":{{
+                "cursor":"2026-01-01T10:00:00Z","seen":{{"2026-01-01T09:59:59Z":["{id}"]}},
+                "last_success":"2026-01-01T10:00:01Z"}}}}}}}}}}"#
+            ),
+        )
+        .unwrap();
+        let st = StateStore::open(&path).unwrap();
+        assert!(st
+            .stream("t", "directory_audits")
+            .unwrap()
+            .seen
+            .contains(id));
+        st.save().unwrap();
+        drop(st);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(id), "{text}");
+        assert!(text.contains(&fingerprint_text(fingerprint(id))), "{text}");
+        let st = StateStore::open(&path).unwrap();
+        let s = st.stream("t", "directory_audits").unwrap();
+        assert!(s.seen.contains(id) && !s.seen.contains("another"));
+        assert_eq!(fingerprint_text(fingerprint(id)).len(), 22);
     }
 
     #[test]

@@ -280,13 +280,12 @@ pub fn reset(
             match since {
                 Some(at) => {
                     let s = store.stream_mut(&tenant_key, &key);
-                    *s = StreamState {
-                        cursor: Some(at),
-                        not_before: Some(at),
-                        health: s.health,
-                        last_success: s.last_success,
-                        ..StreamState::default()
-                    };
+                    let mut fresh = StreamState::default();
+                    fresh.cursor = Some(at);
+                    fresh.not_before = Some(at);
+                    fresh.health = s.health;
+                    fresh.last_success = s.last_success;
+                    *s = fresh;
                 }
                 None => {
                     if let Some(ts) = store.data.tenants.get_mut(&tenant_key) {

@@ -206,7 +206,7 @@ async fn a_domain_tenant_id_yields_the_guid_and_switching_forms_re_emits_nothing
         );
     }
     let state = h.state_json();
-    assert_eq!(state["version"], 3);
+    assert_eq!(state["version"], entra_source::state::STATE_VERSION);
     let tenants = state["tenants"].as_object().unwrap();
     assert_eq!(tenants.keys().collect::<Vec<_>>(), vec![TENANT_ID]);
     assert_eq!(tenants[TENANT_ID]["aliases"][0], TENANT_DOMAIN);
@@ -274,7 +274,7 @@ async fn a_version_2_state_keyed_by_domain_is_migrated_without_re_emitting() {
     let got: HashSet<String> = event_ids(&r.events()).into_iter().collect();
     assert_eq!(got, fresh.into_iter().collect::<HashSet<_>>());
     let state = h.state_json();
-    assert_eq!(state["version"], 3);
+    assert_eq!(state["version"], entra_source::state::STATE_VERSION);
     assert!(state["tenants"].get(TENANT_DOMAIN).is_none(), "{state}");
     assert!(state["tenants"][TENANT_ID]["streams"]["directory_audits"]["cursor"].is_string());
 }
