@@ -2,17 +2,19 @@
 //! stream, written atomically (temp file, fsync, rename), recovered temp-first, and guarded by a
 //! lock file so two processes never share it. It never holds a secret or a token.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-use crate::event::whole_seconds;
+mod seen;
+
 pub use crate::telemetry::Health;
+pub use seen::{fingerprint, fingerprint_text, Fingerprint, SeenIds};
 
 /// The state format this build writes. Versions 1 (no health, no `not_before`), 2 (tenants
 /// keyed by `tenant.id` as the config wrote it, GUID or domain) and 3 (the emitted ids kept
@@ -104,108 +106,6 @@ pub struct StreamState {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
-}
-
-/// A compact stand-in for an emitted `event.id`: the first 16 bytes of its SHA-256. Two ids
-/// of one stream's re-read window share a fingerprint with odds of about n²/2¹²⁹ (for a
-/// million ids, 1.5·10⁻²⁷); such a pair would drop the second record as a duplicate.
-pub type Fingerprint = u128;
-
-/// The fingerprint of an `event.id`.
-pub fn fingerprint(id: &str) -> Fingerprint {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(id.as_bytes());
-    let mut first = [0u8; 16];
-    first.copy_from_slice(&digest[..16]);
-    u128::from_be_bytes(first)
-}
-
-/// How a fingerprint is written in the state file: 22 characters of base64url.
-pub fn fingerprint_text(fp: Fingerprint) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(fp.to_be_bytes())
-}
-
-fn parse_fingerprint(text: &str) -> Option<Fingerprint> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text)
-        .ok()?;
-    Some(u128::from_be_bytes(bytes.try_into().ok()?))
-}
-
-/// Fingerprints of emitted ids grouped by the whole second of their record time, pruned by
-/// time (never by count), with an index for lookups: 16 bytes an id (plus the index's own
-/// overhead), instead of the id itself.
-#[derive(Debug, Default, Clone)]
-pub struct SeenIds {
-    by_second: BTreeMap<DateTime<Utc>, Vec<Fingerprint>>,
-    index: HashSet<Fingerprint>,
-}
-
-impl SeenIds {
-    pub fn contains(&self, id: &str) -> bool {
-        self.index.contains(&fingerprint(id))
-    }
-
-    pub fn insert(&mut self, id: String, at: DateTime<Utc>) {
-        self.insert_fingerprint(fingerprint(&id), at);
-    }
-
-    fn insert_fingerprint(&mut self, fp: Fingerprint, at: DateTime<Utc>) {
-        if self.index.insert(fp) {
-            self.by_second
-                .entry(whole_seconds(at))
-                .or_default()
-                .push(fp);
-        }
-    }
-
-    /// Forgets ids of records older than `from` (a whole second): they are never read again.
-    pub fn prune_before(&mut self, from: DateTime<Utc>) {
-        let keep = self.by_second.split_off(&from);
-        for fp in std::mem::replace(&mut self.by_second, keep)
-            .into_values()
-            .flatten()
-        {
-            self.index.remove(&fp);
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.index.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
-    }
-}
-
-impl Serialize for SeenIds {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let texts: BTreeMap<&DateTime<Utc>, Vec<String>> = self
-            .by_second
-            .iter()
-            .map(|(t, fps)| (t, fps.iter().map(|f| fingerprint_text(*f)).collect()))
-            .collect();
-        texts.serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for SeenIds {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let texts = BTreeMap::<DateTime<Utc>, Vec<String>>::deserialize(d)?;
-        let mut seen = SeenIds::default();
-        for (t, list) in texts {
-            for text in list {
-                let fp = parse_fingerprint(&text).ok_or_else(|| {
-                    serde::de::Error::custom(format!("{text:?} is not an id fingerprint"))
-                })?;
-                seen.insert_fingerprint(fp, t);
-            }
-        }
-        Ok(seen)
-    }
 }
 
 /// The open, locked state file.
@@ -552,172 +452,4 @@ fn acquire_lock(path: &Path, wait: Duration) -> Result<File, StateError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn t(s: &str) -> DateTime<Utc> {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn seen_ids_prune_by_time_not_count() {
-        let mut s = SeenIds::default();
-        s.insert("a".into(), t("2026-01-01T10:00:00.5Z"));
-        s.insert("b".into(), t("2026-01-01T10:00:01Z"));
-        s.insert("c".into(), t("2026-01-01T10:00:02.9Z"));
-        s.prune_before(t("2026-01-01T10:00:01Z"));
-        assert!(!s.contains("a"));
-        assert!(s.contains("b") && s.contains("c"));
-        assert_eq!(s.len(), 2);
-    }
-
-    #[test]
-    fn save_then_open_round_trips_and_locks() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        {
-            let mut st = StateStore::open(&path).unwrap();
-            let s = st.stream_mut("t1", "directory_audits");
-            s.cursor = Some(t("2026-01-01T10:00:00Z"));
-            s.seen.insert("x".into(), t("2026-01-01T09:59:59Z"));
-            st.save().unwrap();
-        }
-        let st = StateStore::open(&path).unwrap();
-        let s = st.stream("t1", "directory_audits").unwrap();
-        assert!(s.seen.contains("x"));
-        assert_eq!(s.cursor, Some(t("2026-01-01T10:00:00Z")));
-    }
-
-    #[test]
-    fn a_complete_temp_file_wins_and_a_partial_one_is_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        fs::write(&path, r#"{"version":1,"tenants":{}}"#).unwrap();
-        fs::write(
-            sibling(&path, ".tmp"),
-            r#"{"version":1,"tenants":{"t":{"streams":{}}}}"#,
-        )
-        .unwrap();
-        assert!(StateStore::open(&path)
-            .unwrap()
-            .data
-            .tenants
-            .contains_key("t"));
-        fs::write(sibling(&path, ".tmp"), r#"{"version":1,"tena"#).unwrap();
-        assert!(StateStore::open(&path).unwrap().data.tenants.is_empty());
-    }
-
-    #[test]
-    fn a_version_1_file_is_read_and_written_back_as_the_current_version() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        fs::write(
-            &path,
-            r#"{"version":1,"tenants":{"t":{"streams":{"directory_audits":{
-                "cursor":"2026-01-01T10:00:00Z","seen":{"2026-01-01T09:59:59Z":["x"]},
-                "last_success":"2026-01-01T10:00:01Z"}}}}}"#,
-        )
-        .unwrap();
-        let st = StateStore::open(&path).unwrap();
-        let s = st.stream("t", "directory_audits").unwrap();
-        assert_eq!(s.cursor, Some(t("2026-01-01T10:00:00Z")));
-        assert!(s.seen.contains("x") && s.health.is_none() && s.not_before.is_none());
-        st.save().unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-        assert_eq!(v["version"], STATE_VERSION);
-        assert_eq!(STATE_VERSION, 4);
-    }
-
-    /// Versions 1 to 3 kept every emitted id whole (about 130 bytes each on disk, more in
-    /// memory); they are read into fingerprints, written as 22 characters each, and an id
-    /// emitted before the upgrade is still recognized.
-    #[test]
-    fn kept_ids_become_fingerprints_and_are_still_recognized() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        let id = "Directory_0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d_ABCDE_123456789";
-        fs::write(
-            &path,
-            format!(
-                r#"{{"version":3,"tenants":{{"t":{{"streams":{{"directory_audits":{{
-                "cursor":"2026-01-01T10:00:00Z","seen":{{"2026-01-01T09:59:59Z":["{id}"]}},
-                "last_success":"2026-01-01T10:00:01Z"}}}}}}}}}}"#
-            ),
-        )
-        .unwrap();
-        let st = StateStore::open(&path).unwrap();
-        assert!(st
-            .stream("t", "directory_audits")
-            .unwrap()
-            .seen
-            .contains(id));
-        st.save().unwrap();
-        drop(st);
-        let text = fs::read_to_string(&path).unwrap();
-        assert!(!text.contains(id), "{text}");
-        assert!(text.contains(&fingerprint_text(fingerprint(id))), "{text}");
-        let st = StateStore::open(&path).unwrap();
-        let s = st.stream("t", "directory_audits").unwrap();
-        assert!(s.seen.contains(id) && !s.seen.contains("another"));
-        assert_eq!(fingerprint_text(fingerprint(id)).len(), 22);
-    }
-
-    #[test]
-    fn a_version_2_section_kept_under_a_domain_moves_to_the_guid() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        fs::write(
-            &path,
-            r#"{"version":2,"tenants":{"Contoso.onmicrosoft.com":{"streams":{"directory_audits":{
-                "cursor":"2026-01-01T10:00:00Z","seen":{"2026-01-01T09:59:59Z":["x"]},
-                "last_success":"2026-01-01T10:00:01Z","health":"ok"}}}}}"#,
-        )
-        .unwrap();
-        let guid = "8f1b6c2e-4f5a-4c3d-9e2b-7a6d5c4b3a21";
-        let mut st = StateStore::open(&path).unwrap();
-        assert_eq!(
-            st.tenant_key("Contoso.onmicrosoft.com"),
-            "Contoso.onmicrosoft.com"
-        );
-        assert!(st.adopt_tenant_alias("contoso.onmicrosoft.com", guid));
-        assert!(!st.adopt_tenant_alias("contoso.onmicrosoft.com", guid));
-        st.save().unwrap();
-        drop(st);
-        let st = StateStore::open(&path).unwrap();
-        assert_eq!(st.data.tenants.len(), 1);
-        let s = st.stream(guid, "directory_audits").unwrap();
-        assert!(s.seen.contains("x"));
-        assert_eq!(st.tenant_key("CONTOSO.onmicrosoft.com"), guid);
-        assert_eq!(st.tenant_key(&guid.to_uppercase()), guid);
-    }
-
-    /// An empty pre-created state file was reported as corrupt.
-    #[test]
-    fn an_empty_pre_created_file_is_a_new_state() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        for empty in ["", "\n"] {
-            fs::write(&path, empty).unwrap();
-            let st = StateStore::open(&path).unwrap();
-            assert!(st.data.tenants.is_empty());
-            st.save().unwrap();
-            assert!(fs::read_to_string(&path).unwrap().contains("\"version\""));
-        }
-    }
-
-    #[test]
-    fn corrupt_and_future_files_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        fs::write(&path, "{not json").unwrap();
-        assert!(matches!(
-            StateStore::open(&path),
-            Err(StateError::Corrupt { .. })
-        ));
-        fs::write(&path, r#"{"version":99}"#).unwrap();
-        assert!(matches!(
-            StateStore::open(&path),
-            Err(StateError::Version { .. })
-        ));
-    }
-}
+mod tests;
