@@ -29,7 +29,7 @@ use crate::event::whole_seconds;
 use crate::graph::{GraphClient, GraphError, GraphErrorBody};
 use crate::output::{Output, OutputError};
 use crate::shutdown::Shutdown;
-use crate::state::{StateError, StateStore, StreamState};
+use crate::state::{fingerprint, Fingerprint, StateError, StateStore, StreamState};
 use crate::streams::StreamSettings;
 use crate::streams::{NormalizeContext, StreamSpec};
 use crate::tenant::{is_guid, TenantId};
@@ -399,7 +399,8 @@ impl StreamPoller {
     ) -> Result<Option<DateTime<Utc>>, PollError> {
         let ctx = self.context();
         let mut events = Vec::with_capacity(records.len());
-        let mut new_keys: Vec<(String, DateTime<Utc>)> = Vec::with_capacity(records.len());
+        // Each key is hashed once: looked up, checked against the page, remembered.
+        let mut new_keys: Vec<(Fingerprint, DateTime<Utc>)> = Vec::with_capacity(records.len());
         let mut newest: Option<DateTime<Utc>> = None;
         {
             let st = self.state.lock().await;
@@ -411,8 +412,8 @@ impl StreamPoller {
                 if !self.spec.keep(&record) {
                     continue;
                 }
-                let key = self.spec.dedup_key(&record);
-                if seen.is_some_and(|s| s.contains(&key)) || !in_page.insert(key.clone()) {
+                let key = fingerprint(&self.spec.dedup_key(&record));
+                if seen.is_some_and(|s| s.contains_fingerprint(key)) || !in_page.insert(key) {
                     stats.duplicates += 1;
                     continue;
                 }
@@ -426,7 +427,7 @@ impl StreamPoller {
         let late = self.late_arrival();
         let s = st.stream_mut(self.tenant_id(), &self.key());
         for (key, t) in new_keys {
-            s.seen.insert(key, t);
+            s.seen.insert_fingerprint(key, t);
         }
         // Records arrive in ascending time: everything before `newest` in this window has
         // been emitted, so a restart may begin there (minus late_arrival, as always), and keys

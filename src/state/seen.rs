@@ -46,14 +46,19 @@ pub struct SeenIds {
 
 impl SeenIds {
     pub fn contains(&self, id: &str) -> bool {
-        self.index.contains(&fingerprint(id))
+        self.contains_fingerprint(fingerprint(id))
+    }
+
+    /// For a caller that already hashed the id (the poll loop hashes each key once).
+    pub fn contains_fingerprint(&self, fp: Fingerprint) -> bool {
+        self.index.contains(&fp)
     }
 
     pub fn insert(&mut self, id: String, at: DateTime<Utc>) {
         self.insert_fingerprint(fingerprint(&id), at);
     }
 
-    fn insert_fingerprint(&mut self, fp: Fingerprint, at: DateTime<Utc>) {
+    pub fn insert_fingerprint(&mut self, fp: Fingerprint, at: DateTime<Utc>) {
         if self.index.insert(fp) {
             self.by_second
                 .entry(whole_seconds(at))

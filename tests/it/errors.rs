@@ -246,16 +246,7 @@ async fn secrets_and_tokens_never_reach_stdout_stderr_or_the_state_file() {
     }
     // A refused secret too.
     std::fs::write(&h.secret_file, "wrong-secret-value-123").unwrap();
-    let mut cmd = h.command(&[
-        "run",
-        "--config",
-        h.config.to_str().unwrap(),
-        "--once",
-        "--log-format",
-        "json",
-    ]);
-    cmd.env("RUST_LOG", "trace");
-    let r = finish(cmd.spawn().unwrap()).await;
+    let r = h.run_once_json_logs("trace").await;
     assert_eq!(r.code, Some(1));
     outputs.push(r.stdout);
     outputs.push(r.stderr);

@@ -420,16 +420,7 @@ async fn json_diagnostics_never_carry_a_key_an_exec_host_sets() {
         Fault::GatewayTimeout,
         Fault::MalformedPage,
     ]);
-    let mut cmd = h.command(&[
-        "run",
-        "--config",
-        h.config.to_str().unwrap(),
-        "--once",
-        "--log-format",
-        "json",
-    ]);
-    cmd.env("RUST_LOG", "debug");
-    let r = finish(cmd.spawn().unwrap()).await;
+    let r = h.run_once_json_logs("debug").await;
     assert_eq!(r.code, Some(1), "{}", r.stderr);
     let mut per_stream = 0;
     for line in r.stderr.lines() {

@@ -165,6 +165,20 @@ impl Harness {
             .await
     }
 
+    /// `run --config … --once --log-format json` with `RUST_LOG=rust_log`, to completion.
+    pub async fn run_once_json_logs(&self, rust_log: &str) -> RunResult {
+        let mut cmd = self.command(&[
+            "run",
+            "--config",
+            self.config.to_str().unwrap(),
+            "--once",
+            "--log-format",
+            "json",
+        ]);
+        cmd.env("RUST_LOG", rust_log);
+        finish(cmd.spawn().expect("spawn entra-source")).await
+    }
+
     pub async fn run_args(&self, args: &[&str]) -> RunResult {
         let child = self.command(args).spawn().expect("spawn entra-source");
         finish(child).await
