@@ -11,6 +11,7 @@ pub mod auth;
 pub mod check;
 pub mod checkpointer;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod duration;

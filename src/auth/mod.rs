@@ -183,6 +183,8 @@ pub struct TokenProvider {
     /// The Graph root, as managed identity endpoints take it (`resource`, no `/.default`).
     resource: String,
     cache: Mutex<Option<AccessToken>>,
+    /// Microsoft's clock, set by the `Date` of every answer (token endpoint and Graph).
+    clock: std::sync::Arc<crate::clock::GraphClock>,
 }
 
 impl TokenProvider {
@@ -226,7 +228,13 @@ impl TokenProvider {
             scope: format!("{resource}/.default"),
             resource,
             cache: Mutex::new(None),
+            clock: Default::default(),
         }
+    }
+
+    /// The tenant's view of Microsoft's clock, shared with its Graph client.
+    pub fn clock(&self) -> &crate::clock::GraphClock {
+        &self.clock
     }
 
     /// The `.default` scope of the configured Graph root.
@@ -443,6 +451,11 @@ impl TokenProvider {
             }
         })?;
         let status = resp.status();
+        self.clock.observe(
+            resp.headers()
+                .get(reqwest::header::DATE)
+                .and_then(|v| v.to_str().ok()),
+        );
         let body = resp
             .bytes()
             .await

@@ -38,6 +38,8 @@ pub const MAX_INITIAL_LOOKBACK: Duration = Duration::from_secs(30 * 86_400);
 /// The longest `late_arrival` accepted: Graph's records settle within hours (offline risk
 /// detections within 48 h); a longer re-read only re-fetches what was already emitted.
 pub const MAX_LATE_ARRIVAL: Duration = Duration::from_secs(7 * 86_400);
+/// The most `late_arrival` ages: each is one more read of every record.
+pub const MAX_SWEEPS: usize = 4;
 /// The longest `poll.interval_seconds` accepted: polls further apart than Graph's shortest
 /// retention (7 days, Free tenants) would let records expire unread.
 pub const MAX_INTERVAL_SECONDS: i64 = 7 * 86_400;
@@ -125,6 +127,7 @@ impl Config {
         }
         let poll_lookback = lookback("poll.initial_lookback", &raw.poll.initial_lookback)?;
         let poll_late = late_arrival("poll.late_arrival", &raw.poll.late_arrival)?;
+        let poll_settle_only = raw.poll.settle_only.unwrap_or(false);
 
         let metrics_listen = match raw.metrics.as_ref().and_then(|m| m.listen.as_deref()) {
             None => None,
@@ -153,8 +156,13 @@ impl Config {
             } else {
                 "streams".to_string()
             };
-            let streams =
-                validate_streams(&streams_prefix, &streams_raw, poll_lookback, poll_late)?;
+            let streams = validate_streams(
+                &streams_prefix,
+                &streams_raw,
+                poll_lookback,
+                poll_late.clone(),
+                poll_settle_only,
+            )?;
             tenants.push(validate_tenant(&prefix, t, streams, env)?);
         }
         let mut seen = BTreeMap::new();

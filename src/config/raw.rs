@@ -108,11 +108,23 @@ pub struct RawPoll {
     pub interval_seconds: Option<i64>,
     /// How far back a stream without a checkpoint starts (default "1h", at most "30d").
     pub initial_lookback: Option<String>,
-    /// How far behind its cursor every poll re-reads, for records Graph shows late (default "20m").
-    pub late_arrival: Option<String>,
+    /// The ages at which each time slice is read again, for records Graph shows late: one
+    /// ("20m", the default) or a list (["5m", "20m"]).
+    pub late_arrival: Option<LateArrival>,
+    /// Read each slice only once it has settled (at the `late_arrival` ages), never fresh: one
+    /// fetch per record, for tenants near Graph's budget (default false).
+    pub settle_only: Option<bool>,
     /// Attempts per Graph or token request (the first included) before the poll gives up and
     /// the cursor stays put for the next one (default 8, backing off from 0.5 s to 60 s).
     pub request_attempts: Option<u32>,
+}
+
+/// `late_arrival`: one age or a list of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum LateArrival {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// `[streams]`: one optional table per Graph resource.
@@ -134,7 +146,9 @@ pub struct RawStream {
     /// Default true when the table is present.
     pub enabled: Option<bool>,
     /// Overrides `[poll] late_arrival` for this stream.
-    pub late_arrival: Option<String>,
+    pub late_arrival: Option<LateArrival>,
+    /// Overrides `[poll] settle_only` for this stream.
+    pub settle_only: Option<bool>,
     /// Overrides `[poll] initial_lookback` for this stream.
     pub initial_lookback: Option<String>,
     /// sign_ins only: `all`, `risky` or `failures`.

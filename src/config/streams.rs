@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use super::error::{invalid, ConfigError};
-use super::raw::{RawStream, RawStreams};
+use super::raw::{LateArrival, RawStream, RawStreams};
 use super::{
     format_duration, parse_duration, DEFAULT_INITIAL_LOOKBACK, MAX_INITIAL_LOOKBACK,
-    MAX_LATE_ARRIVAL,
+    MAX_LATE_ARRIVAL, MAX_SWEEPS,
 };
 use crate::kind::StreamKind;
 use crate::streams::settings::{SignInFilter, SignInOptions, StreamSettings, SIGN_IN_EVENT_TYPES};
@@ -30,20 +30,46 @@ pub(crate) fn lookback(key: &str, value: &Option<String>) -> Result<Option<Durat
     }
 }
 
-/// A `late_arrival`: at most 7 days.
+/// A `late_arrival`: one age or a list, each more than zero and at most 7 days; returned
+/// ascending without repeats.
 pub(crate) fn late_arrival(
     key: &str,
-    value: &Option<String>,
-) -> Result<Option<Duration>, ConfigError> {
-    let d = opt_duration(key, value)?;
-    match d {
-        Some(d) if d > MAX_LATE_ARRIVAL => Err(invalid(
+    value: &Option<LateArrival>,
+) -> Result<Option<Vec<Duration>>, ConfigError> {
+    let texts = match value {
+        None => return Ok(None),
+        Some(LateArrival::One(t)) => vec![t.clone()],
+        Some(LateArrival::Many(list)) => list.clone(),
+    };
+    if texts.is_empty() || texts.len() > MAX_SWEEPS {
+        return Err(invalid(
             key,
-            format!("\"{}\"", format_duration(d)),
-            "records settle within hours (offline risk detections within 48 h), and each poll re-reads this far back; use \"7d\" or less (the defaults are 20m, and 48h for risk detections)",
-        )),
-        d => Ok(d),
+            "a list",
+            format!("give from 1 to {MAX_SWEEPS} ages, e.g. \"20m\" or [\"5m\", \"20m\"]; each is one more read of every record"),
+        ));
     }
+    let mut ages = Vec::with_capacity(texts.len());
+    for t in texts {
+        let d = opt_duration(key, &Some(t))?.unwrap_or_default();
+        if d > MAX_LATE_ARRIVAL {
+            return Err(invalid(
+                key,
+                format!("\"{}\"", format_duration(d)),
+                "records settle within hours (offline risk detections within 48 h), and the last sweep re-reads each slice at this age; use \"7d\" or less (the defaults are 20m, and 48h for risk detections)",
+            ));
+        }
+        if d.is_zero() {
+            return Err(invalid(
+                key,
+                "\"0s\"",
+                "a sweep at age zero is the fresh read itself; give ages above zero, e.g. \"20m\"",
+            ));
+        }
+        ages.push(d);
+    }
+    ages.sort();
+    ages.dedup();
+    Ok(Some(ages))
 }
 
 pub(crate) fn opt_duration(
@@ -68,7 +94,8 @@ pub(crate) fn validate_streams(
     prefix: &str,
     raw: &RawStreams,
     poll_lookback: Option<Duration>,
-    poll_late: Option<Duration>,
+    poll_late: Option<Vec<Duration>>,
+    poll_settle_only: bool,
 ) -> Result<Vec<StreamSettings>, ConfigError> {
     let tables = [
         (StreamKind::DirectoryAudits, &raw.directory_audits),
@@ -113,12 +140,14 @@ pub(crate) fn validate_streams(
         let initial_lookback = lookback(&key("initial_lookback"), &s.initial_lookback)?
             .or(poll_lookback)
             .unwrap_or(DEFAULT_INITIAL_LOOKBACK);
-        let late_arrival = late_arrival(&key("late_arrival"), &s.late_arrival)?
-            .or(poll_late)
-            .unwrap_or_else(|| kind.default_late_arrival());
+        let sweeps = late_arrival(&key("late_arrival"), &s.late_arrival)?
+            .or_else(|| poll_late.clone())
+            .unwrap_or_else(|| vec![kind.default_late_arrival()]);
         out.push(StreamSettings {
             kind,
-            late_arrival,
+            late_arrival: sweeps.last().copied().unwrap_or_default(),
+            sweeps,
+            settle_only: s.settle_only.unwrap_or(poll_settle_only),
             initial_lookback,
             sign_ins,
         });

@@ -138,6 +138,18 @@ impl GraphClient {
 
     /// GETs one page, retrying what may succeed on retry. The URL is never altered.
     /// Every attempt first waits for the family's pacer.
+    /// Now on Microsoft's clock ([`crate::clock`]): before the tenant's first answer, a token
+    /// is fetched (the request needs one anyway) so that its `Date` sets the clock.
+    pub async fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        if !self.tokens.clock().is_set() {
+            let _ = tokio::select! {
+                t = self.tokens.token() => t.ok(),
+                _ = self.shutdown.wait() => None,
+            };
+        }
+        self.tokens.clock().now()
+    }
+
     pub async fn get_page(&self, url: &Url, family: Family) -> Result<Page, GraphError> {
         // One budget for the token and the page.
         let mut retrier = Retrier::new(&self.retry, &self.shutdown, 0);
@@ -282,6 +294,11 @@ impl GraphClient {
             }
         };
         let status = resp.status().as_u16();
+        self.tokens.clock().observe(
+            resp.headers()
+                .get(reqwest::header::DATE)
+                .and_then(|v| v.to_str().ok()),
+        );
         crate::telemetry::GraphResponse {
             url,
             status: Some(status),

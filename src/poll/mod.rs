@@ -82,6 +82,16 @@ enum Drained {
     FilterRefused(Box<GraphErrorBody>),
 }
 
+/// One window of one read, as the paging of each of its queries sees it.
+struct Window<'a> {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    members: &'a [window::Member],
+    sched: &'a window::Schedule,
+    /// One ordered query: the marks move page by page.
+    advance: bool,
+}
+
 /// What every poller of a run shares: the state and its checkpointer, the output, the stop.
 #[derive(Clone)]
 pub struct Shared {
@@ -210,24 +220,31 @@ impl StreamPoller {
         f(st.stream(self.tenant_id(), &self.key()))
     }
 
-    /// One catch-up pass over the stream's window.
+    /// What the settings say about the stream's reads.
+    fn schedule(&self) -> window::Schedule {
+        let d = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or_default();
+        window::Schedule {
+            sweeps: self.settings.sweeps.iter().map(|a| d(*a)).collect(),
+            settle_only: self.settings.settle_only,
+            lookback: d(self.settings.initial_lookback),
+            retention: self.spec.kind().retention(),
+        }
+    }
+
+    /// One pass: the fresh slice and every settle sweep that is due ([`window::plan`]).
     pub async fn poll_once(&self) -> Result<PollStats, PollError> {
         self.resolve_tenant().await?;
         if self.snapshot_mode.load(Ordering::Relaxed) {
             return self.poll_snapshot().await;
         }
-        let late = self.late_arrival();
-        let (cursor, not_before) = self
-            .stream_state(|s| (s.and_then(|s| s.cursor), s.and_then(|s| s.not_before)))
-            .await;
-        let plan = window::plan(
-            Utc::now(),
-            cursor,
-            not_before,
-            late,
-            chrono::Duration::from_std(self.settings.initial_lookback).unwrap_or_default(),
-            self.spec.kind().retention(),
-        )
+        let sched = self.schedule();
+        let now = self.client.now().await;
+        let plan = {
+            let st = self.state.lock().await;
+            let empty = StreamState::default();
+            let s = st.stream(self.tenant_id(), &self.key()).unwrap_or(&empty);
+            window::plan(now, s, &sched)
+        }
         .map_err(|f| StateError::FutureCursor {
             stream: self.key(),
             cursor: crate::event::graph_time(f.cursor),
@@ -246,85 +263,84 @@ impl StreamPoller {
                 crate::event::graph_time(oldest)
             );
         }
-        let (from, to) = (plan.from, plan.to);
         let subs = self.spec.sub_filters();
-        // With one ordered query, every page moves the cursor; otherwise records of later
-        // pages or sub-queries may be older, so the cursor waits for the whole window.
+        // With one ordered query, every page moves the marks; otherwise records of later
+        // pages or sub-queries may be older, so the marks wait for the whole window.
         let advance = self.spec.ordered() && subs.len() == 1;
-        tracing::debug!(entra_stream = self.name(), sign_in_type = self.spec.sign_in_type(), %from, %to, queries = subs.len(), "polling window");
-
         let mut stats = PollStats::default();
-        // A long catch-up (a first run with a long initial_lookback, or a long outage) goes
-        // window by window, as Graph advises, each checkpointed when drained.
-        let windows = window::backfill_windows(from, to);
+        let (from, to) = (plan.from().unwrap_or(now), plan.to().unwrap_or(now));
         let progress = crate::progress::Catchup::new(
             &format!("{}/{}", short(self.tenant_id()), self.key()),
             from,
             to,
             plan.backfilling,
         );
-        for (i, &(w_from, w_to)) in windows.iter().enumerate() {
-            for extra in &subs {
-                match self
-                    .drain(
-                        w_from,
-                        w_to,
-                        extra.as_deref(),
-                        advance,
-                        &progress,
-                        &mut stats,
-                    )
-                    .await?
-                {
-                    Drained::Done => {}
-                    Drained::Interrupted => {
-                        stats.interrupted = true;
-                        return Ok(stats);
-                    }
-                    Drained::FilterRefused(body) => {
-                        tracing::warn!(
-                            entra_stream = self.name(), sign_in_type = self.spec.sign_in_type(),
-                            "Graph refused the {} filter ({}); listing everything each poll and comparing with the state file instead",
-                            self.spec.time_field(),
-                            body.describe()
-                        );
-                        self.snapshot_mode.store(true, Ordering::Relaxed);
-                        return self.poll_snapshot().await;
+        for read in &plan.reads {
+            tracing::debug!(entra_stream = self.name(), sign_in_type = self.spec.sign_in_type(), from = %read.from, to = %read.to, ranges = read.members.len(), queries = subs.len(), "polling window");
+            // A long catch-up (a first run with a long initial_lookback, or a long outage)
+            // goes window by window, as Graph advises, each checkpointed when drained.
+            let windows = window::backfill_windows(read.from, read.to);
+            for (i, &(w_from, w_to)) in windows.iter().enumerate() {
+                let window = Window {
+                    from: w_from,
+                    to: w_to,
+                    members: &read.members,
+                    sched: &sched,
+                    advance,
+                };
+                for extra in &subs {
+                    match self
+                        .drain(&window, extra.as_deref(), &progress, &mut stats)
+                        .await?
+                    {
+                        Drained::Done => {}
+                        Drained::Interrupted => {
+                            stats.interrupted = true;
+                            return Ok(stats);
+                        }
+                        Drained::FilterRefused(body) => {
+                            tracing::warn!(
+                                entra_stream = self.name(), sign_in_type = self.spec.sign_in_type(),
+                                "Graph refused the {} filter ({}); listing everything each poll and comparing with the state file instead",
+                                self.spec.time_field(),
+                                body.describe()
+                            );
+                            self.snapshot_mode.store(true, Ordering::Relaxed);
+                            return self.poll_snapshot().await;
+                        }
                     }
                 }
-            }
-            if i + 1 < windows.len() {
                 let mut st = self.state.lock().await;
-                let c = window::window_drained(
-                    st.stream_mut(self.tenant_id(), &self.key()),
-                    w_to,
-                    late,
-                );
+                let s = st.stream_mut(self.tenant_id(), &self.key());
+                window::reached(s, &read.members, w_to, &sched);
+                let c = s.cursor.unwrap_or(w_to);
                 drop(st);
-                self.checkpointer.checkpoint().await?;
-                progress.page(stats.emitted, c);
-                if progress.active {
-                    tracing::info!(
-                        tenant = %self.tenant_id(),
-                        entra_stream = self.name(),
-                        sign_in_type = self.spec.sign_in_type(),
-                        window = i + 1,
-                        windows = windows.len(),
-                        emitted = stats.emitted,
-                        events_per_second = progress.rate(stats.emitted).round() as u64,
-                        cursor = %crate::event::graph_time(c),
-                        behind_seconds = progress.behind(c),
-                        eta_seconds = progress.eta(c),
-                        "backfill: window checkpointed"
-                    );
+                if i + 1 < windows.len() {
+                    self.checkpointer.checkpoint().await?;
+                    progress.page(stats.emitted, c);
+                    if progress.active {
+                        tracing::info!(
+                            tenant = %self.tenant_id(),
+                            entra_stream = self.name(),
+                            sign_in_type = self.spec.sign_in_type(),
+                            window = i + 1,
+                            windows = windows.len(),
+                            emitted = stats.emitted,
+                            events_per_second = progress.rate(stats.emitted).round() as u64,
+                            cursor = %crate::event::graph_time(c),
+                            behind_seconds = progress.behind(c),
+                            eta_seconds = progress.eta(c),
+                            "backfill: window checkpointed"
+                        );
+                    }
                 }
             }
         }
 
-        // The window is drained: move the cursor to its end and forget what cannot come back.
+        // Every read is drained: the marks are at their ends; forget what cannot come back.
         let mut st = self.state.lock().await;
         let s = st.stream_mut(self.tenant_id(), &self.key());
-        window::window_drained(s, to, late);
+        window::finished(s, &plan, &sched);
         s.last_success = Some(Utc::now());
         stats.cursor = s.cursor;
         drop(st);
@@ -332,17 +348,15 @@ impl StreamPoller {
         Ok(stats)
     }
 
-    /// Pages through one query of the window `[from, to]`.
+    /// Pages through one query of `window`.
     async fn drain(
         &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        window: &Window<'_>,
         extra: Option<&str>,
-        advance: bool,
         progress: &crate::progress::Catchup,
         stats: &mut PollStats,
     ) -> Result<Drained, PollError> {
-        let first = self.window_url(from, to, extra);
+        let first = self.window_url(window.from, window.to, extra);
         let mut url = first.clone();
         let mut restarted = false;
         loop {
@@ -361,23 +375,25 @@ impl StreamPoller {
                         body.describe()
                     );
                     restarted = true;
-                    // An advancing cursor has moved with every checkpointed page: resume there.
-                    let resume = if advance {
-                        self.stream_state(|s| s.and_then(|s| s.cursor))
-                            .await
-                            .map_or(from, |c| whole_seconds(c - self.late_arrival()).max(from))
+                    // Advancing marks have moved with every checkpointed page: resume at the
+                    // earliest of those still short of their range's end.
+                    let resume = if window.advance {
+                        let st = self.state.lock().await;
+                        st.stream(self.tenant_id(), &self.key())
+                            .and_then(|s| window::resume_from(s, window.members))
+                            .map_or(window.from, |r| whole_seconds(r).max(window.from))
                     } else {
-                        from
+                        window.from
                     };
-                    url = self.window_url(resume, to, extra);
+                    url = self.window_url(resume, window.to, extra);
                     continue;
                 }
                 Err(GraphError::Shutdown) => return Ok(Drained::Interrupted),
                 Err(e) => return Err(e.into()),
             };
             let (records, next) = self.accept(page, stats)?;
-            let newest = self.emit_page(records, to, advance, stats).await?;
-            progress.page(stats.emitted, newest.unwrap_or(from));
+            let newest = self.emit_page(records, window, stats).await?;
+            progress.page(stats.emitted, newest.unwrap_or(window.from));
             match next {
                 Some(n) => url = n,
                 None => return Ok(Drained::Done),
@@ -389,12 +405,12 @@ impl StreamPoller {
     }
 
     /// Normalizes the page's new records, writes and flushes them, then checkpoints their keys
-    /// (and, when `advance`, the newest time they reached). Returns that newest time.
+    /// (and, when the window advances page by page, the newest time they reached). Returns
+    /// that newest time.
     async fn emit_page(
         &self,
         records: Vec<Value>,
-        window_end: DateTime<Utc>,
-        advance: bool,
+        window: &Window<'_>,
         stats: &mut PollStats,
     ) -> Result<Option<DateTime<Utc>>, PollError> {
         let ctx = self.context();
@@ -412,29 +428,30 @@ impl StreamPoller {
                 if !self.spec.keep(&record) {
                     continue;
                 }
+                let at = t.unwrap_or(window.to);
                 let key = fingerprint(&self.spec.dedup_key(&record));
-                if seen.is_some_and(|s| s.contains_fingerprint(key)) || !in_page.insert(key) {
+                if seen.is_some_and(|s| s.contains(key, at)) || !in_page.insert(key) {
                     stats.duplicates += 1;
                     continue;
                 }
-                new_keys.push((key, t.unwrap_or(window_end)));
+                new_keys.push((key, at));
                 events.push(self.spec.normalize(record, &ctx));
             }
         }
         self.write(&events, stats).await?;
 
         let mut st = self.state.lock().await;
-        let late = self.late_arrival();
         let s = st.stream_mut(self.tenant_id(), &self.key());
         for (key, t) in new_keys {
-            s.seen.insert_fingerprint(key, t);
+            s.seen.insert(key, t);
         }
         // Records arrive in ascending time: everything before `newest` in this window has
-        // been emitted, so a restart may begin there (minus late_arrival, as always), and keys
-        // older than that can never be read again. This keeps the id set (and each checkpoint
-        // write) bounded by late_arrival during a long backfill.
-        if advance {
-            window::page_reached(s, newest, window_end, late);
+        // been emitted, so a restart may begin there, and keys older than every mark can never
+        // be read again. This keeps the id set (and each checkpoint) bounded during a backfill.
+        if window.advance {
+            if let Some(n) = newest.filter(|n| *n <= window.to) {
+                window::reached(s, window.members, n, window.sched);
+            }
         }
         drop(st);
         self.checkpointer.checkpoint().await?;
@@ -472,10 +489,6 @@ impl StreamPoller {
             tenant_id: self.tenant_id().to_string(),
             ingested: Utc::now(),
         }
-    }
-
-    fn late_arrival(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.settings.late_arrival).unwrap_or_default()
     }
 
     /// The first request of the window `[from, to]` for one sub-query.

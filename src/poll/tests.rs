@@ -45,6 +45,8 @@ async fn poller(
     let settings = crate::streams::StreamSettings {
         kind: StreamKind::DirectoryAudits,
         late_arrival: std::time::Duration::from_secs(1200),
+        sweeps: vec![std::time::Duration::from_secs(1200)],
+        settle_only: false,
         initial_lookback: std::time::Duration::from_secs(3600),
         sign_ins: Default::default(),
     };

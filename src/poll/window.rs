@@ -1,5 +1,16 @@
-//! Which time range a poll reads, and what a drained range does to the checkpoint: pure
+//! Which time ranges a poll reads, and what a drained range does to the checkpoint: pure
 //! functions of the checkpoint, the clock and the stream's settings, unit-tested here.
+//!
+//! Settle sweeps: each time slice is read once fresh (`[cursor, now]`) and read again once it
+//! has settled, at each `late_arrival` age (`[marker, now − age]`), so that in steady state a
+//! record is fetched `1 + sweeps` times (settle-only: `sweeps` times), not
+//! `(late_arrival + interval) / interval` times as a sliding re-read would. Ranges that overlap
+//! (a catch-up, a first run) are merged into one query. Each range keeps its own mark in the
+//! state: the fresh read's `cursor`, each sweep's `settled[age]`. Records before a mark have
+//! been read at that age; the ids remembered reach back to the oldest mark, so whatever a
+//! later read returns again is dropped.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -13,16 +24,62 @@ pub const BACKFILL_WINDOW: Duration = Duration::days(1);
 /// clock or state file rather than skew.
 pub const MAX_CLOCK_SKEW: Duration = Duration::days(1);
 
+/// What the stream's settings say about its reads.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// The `late_arrival` ages, ascending, at least one.
+    pub sweeps: Vec<Duration>,
+    pub settle_only: bool,
+    pub lookback: Duration,
+    /// How long Graph keeps the records (none: state records, kept while they exist).
+    pub retention: Option<Duration>,
+}
+
+/// Which mark a range moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// The fresh read: the stream's `cursor`.
+    Fresh,
+    /// The sweep at this age in seconds: `settled[age]`.
+    Sweep(u64),
+}
+
+/// One range a poll owes: `[from, to]` for `mark`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub mark: Mark,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// One query: the union of overlapping ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub members: Vec<Member>,
+}
+
 /// What a poll reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    pub from: DateTime<Utc>,
-    pub to: DateTime<Utc>,
-    /// The poll is more than a backfill window behind (not merely re-reading late arrivals).
+    pub reads: Vec<Read>,
+    /// Sweeps with nothing to read yet whose mark starts here (a first run's start).
+    pub idle: Vec<(u64, DateTime<Utc>)>,
+    /// A read spans more than a backfill window (not merely the slices of a steady poll).
     pub backfilling: bool,
     /// The checkpoint was older than Graph keeps the records: (where it pointed, where the
     /// poll starts instead).
     pub beyond_retention: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl Plan {
+    pub fn from(&self) -> Option<DateTime<Utc>> {
+        self.reads.iter().map(|r| r.from).min()
+    }
+    pub fn to(&self) -> Option<DateTime<Utc>> {
+        self.reads.iter().map(|r| r.to).max()
+    }
 }
 
 /// The stream's checkpoint is ahead of the clock by more than [`MAX_CLOCK_SKEW`].
@@ -32,37 +89,92 @@ pub struct FutureCursor {
     pub now: DateTime<Utc>,
 }
 
-/// `[cursor − late, now]` for a stream with a checkpoint, `[now − lookback, now]` without;
-/// never before a `state reset` floor (`not_before`), never before what Graph still keeps
-/// (`retention`), and never ending before a cursor slightly ahead of this clock.
-pub fn plan(
-    now: DateTime<Utc>,
-    cursor: Option<DateTime<Utc>>,
-    not_before: Option<DateTime<Utc>>,
-    late: Duration,
-    lookback: Duration,
-    retention: Option<Duration>,
-) -> Result<Plan, FutureCursor> {
+fn age_secs(a: Duration) -> u64 {
+    a.num_seconds().max(0) as u64
+}
+
+/// Where the sweep at `age` starts: its mark; without one (a state from before sweeps, an age
+/// just added) `cursor − age`, which the remembered ids cover; on a first run, `start`.
+fn sweep_from(s: &StreamState, age: Duration, start: DateTime<Utc>) -> DateTime<Utc> {
+    match (s.settled.get(&age_secs(age)), s.cursor) {
+        (Some(m), _) => *m,
+        (None, Some(c)) => c.checked_sub_signed(age).unwrap_or(c),
+        (None, None) => start,
+    }
+}
+
+/// The ranges owed at `now`: the fresh read `[cursor, now]` (`[now − lookback, now]` without a
+/// checkpoint, none in settle-only mode) and each sweep's `[mark, now − age]`; never before a
+/// `state reset` floor (`not_before`) or what Graph still keeps (`retention`); overlapping
+/// ranges merged into one read.
+pub fn plan(now: DateTime<Utc>, s: &StreamState, sched: &Schedule) -> Result<Plan, FutureCursor> {
     let now = whole_seconds(now);
-    if let Some(c) = cursor.filter(|c| *c > now + MAX_CLOCK_SKEW) {
+    if let Some(c) = s.cursor.filter(|c| *c > now + MAX_CLOCK_SKEW) {
         return Err(FutureCursor { cursor: c, now });
     }
-    let from = match cursor {
-        Some(c) => whole_seconds(c.checked_sub_signed(late).unwrap_or(c)),
-        None => now.checked_sub_signed(lookback).unwrap_or(now),
+    let start = now.checked_sub_signed(sched.lookback).unwrap_or(now);
+    let oldest = sched.retention.and_then(|r| now.checked_sub_signed(r));
+    let mut beyond_retention = None;
+    let mut clamp = |from: DateTime<Utc>| {
+        // After `state reset --since`: exactly from there, no sweep before it.
+        let from = s.not_before.map_or(from, |nb| from.max(whole_seconds(nb)));
+        let from = whole_seconds(from);
+        match oldest {
+            Some(o) if from < o => {
+                beyond_retention = Some(
+                    beyond_retention
+                        .map_or((from, o), |(f, o): (DateTime<Utc>, _)| (f.min(from), o)),
+                );
+                o
+            }
+            _ => from,
+        }
     };
-    // After `state reset --since`: exactly from there, no late-arrival re-read before it.
-    let from = not_before.map_or(from, |nb| from.max(whole_seconds(nb)));
-    let (from, beyond_retention) = match retention.and_then(|r| now.checked_sub_signed(r)) {
-        Some(oldest) if from < oldest => (oldest, Some((from, oldest))),
-        _ => (from, None),
-    };
-    let to = now.max(cursor.unwrap_or(now));
-    let behind_from = cursor.unwrap_or(from).max(from);
+    let mut members = Vec::new();
+    if !sched.settle_only {
+        let from = clamp(s.cursor.unwrap_or(start));
+        // A cursor slightly ahead of this clock: read up to it, never backwards.
+        let to = now.max(s.cursor.unwrap_or(now));
+        members.push(Member {
+            mark: Mark::Fresh,
+            from,
+            to,
+        });
+    }
+    let mut idle = Vec::new();
+    for age in &sched.sweeps {
+        let to = now.checked_sub_signed(*age).unwrap_or(now);
+        let from = clamp(sweep_from(s, *age, start));
+        if from < to {
+            members.push(Member {
+                mark: Mark::Sweep(age_secs(*age)),
+                from,
+                to,
+            });
+        } else if !s.settled.contains_key(&age_secs(*age)) {
+            idle.push((age_secs(*age), from));
+        }
+    }
+    members.sort_by_key(|m| m.from);
+    let mut reads: Vec<Read> = Vec::new();
+    for m in members {
+        match reads.last_mut() {
+            Some(r) if m.from <= r.to => {
+                r.to = r.to.max(m.to);
+                r.members.push(m);
+            }
+            _ => reads.push(Read {
+                from: m.from,
+                to: m.to,
+                members: vec![m],
+            }),
+        }
+    }
+    let backfilling = reads.iter().any(|r| r.to - r.from > BACKFILL_WINDOW);
     Ok(Plan {
-        from,
-        to,
-        backfilling: to - behind_from > BACKFILL_WINDOW,
+        reads,
+        idle,
+        backfilling,
         beyond_retention,
     })
 }
@@ -82,202 +194,103 @@ pub fn backfill_windows(
     out
 }
 
-/// A window `[…, to]` is drained: the cursor moves to `to` (never back), the ids that cannot be
-/// read again are forgotten, and a `state reset` floor behind the next window is cleared.
-/// Returns the new cursor.
-pub fn window_drained(s: &mut StreamState, to: DateTime<Utc>, late: Duration) -> DateTime<Utc> {
-    let cursor = s.cursor.map_or(to, |c| c.max(to));
-    s.cursor = Some(cursor);
-    s.seen.prune_before(whole_seconds(cursor - late));
-    if s.not_before.is_some_and(|nb| nb <= cursor - late) {
-        s.not_before = None;
+/// Everything of `read` before `reached` has been emitted (a drained window's end, or the
+/// newest record of an ascending query's page): each range's mark moves there (at most to the
+/// range's end, never back), then the ids no later read can return are forgotten. Returns
+/// whether a mark moved.
+pub fn reached(
+    s: &mut StreamState,
+    members: &[Member],
+    reached: DateTime<Utc>,
+    sched: &Schedule,
+) -> bool {
+    let mut moved = false;
+    for m in members.iter().filter(|m| reached >= m.from) {
+        moved |= advance(s, m.mark, reached.min(m.to));
     }
-    cursor
+    settle(s, sched);
+    moved
 }
 
-/// A page of an ordered query reached `newest` (inside the window ending `window_end`): the
-/// cursor may move there, since everything before it in this window has been emitted, and ids
-/// older than `newest − late` can never be read again. Returns whether the cursor moved.
-pub fn page_reached(
-    s: &mut StreamState,
-    newest: Option<DateTime<Utc>>,
-    window_end: DateTime<Utc>,
-    late: Duration,
-) -> bool {
-    let Some(n) = newest.filter(|n| *n <= window_end) else {
-        return false;
+fn advance(s: &mut StreamState, mark: Mark, at: DateTime<Utc>) -> bool {
+    let old = match mark {
+        Mark::Fresh => s.cursor,
+        Mark::Sweep(age) => s.settled.get(&age).copied(),
     };
-    let cursor = s.cursor.map_or(n, |c| c.max(n));
-    s.cursor = Some(cursor);
-    s.seen.prune_before(whole_seconds(cursor - late));
+    if old.is_some_and(|o| o >= at) {
+        return false;
+    }
+    match mark {
+        Mark::Fresh => s.cursor = Some(at),
+        Mark::Sweep(age) => {
+            s.settled.insert(age, at);
+        }
+    }
     true
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn t(s: &str) -> DateTime<Utc> {
-        s.parse().unwrap()
+/// A poll drained every read: sweeps that had nothing to read start their marks where the
+/// poll started, then the checkpoint is tidied ([`settle`]).
+pub fn finished(s: &mut StreamState, plan: &Plan, sched: &Schedule) {
+    for (age, from) in &plan.idle {
+        s.settled.entry(*age).or_insert(*from);
     }
+    settle(s, sched);
+}
 
-    const NOW: &str = "2026-12-01T12:00:00.700Z";
-
-    #[test]
-    fn a_first_poll_reads_the_lookback_and_later_ones_re_read_late_arrivals() {
-        let p = plan(
-            t(NOW),
-            None,
-            None,
-            Duration::minutes(20),
-            Duration::hours(1),
-            None,
-        )
-        .unwrap();
-        assert_eq!(
-            (p.from, p.to),
-            (t("2026-12-01T11:00:00Z"), t("2026-12-01T12:00:00Z"))
-        );
-        assert!(!p.backfilling);
-        let cursor = Some(t("2026-12-01T11:55:00.5Z"));
-        let p = plan(
-            t(NOW),
-            cursor,
-            None,
-            Duration::minutes(20),
-            Duration::hours(1),
-            None,
-        )
-        .unwrap();
-        assert_eq!(p.from, t("2026-12-01T11:35:00Z"));
-        // A 48 h re-read spans days but is no backfill.
-        let p = plan(
-            t(NOW),
-            cursor,
-            None,
-            Duration::hours(48),
-            Duration::hours(1),
-            None,
-        )
-        .unwrap();
-        assert!(!p.backfilling && backfill_windows(p.from, p.to).len() == 3);
-        // Three days behind is.
-        let behind = Some(t("2026-11-28T12:00:00Z"));
-        let p = plan(
-            t(NOW),
-            behind,
-            None,
-            Duration::minutes(20),
-            Duration::hours(1),
-            None,
-        )
-        .unwrap();
-        assert!(p.backfilling);
+/// Tidies the checkpoint after marks moved: marks of ages no longer configured go; in
+/// settle-only mode the cursor follows the newest mark (what `state show` and the lag report);
+/// ids older than the oldest mark are forgotten, since no read starts before it; a `state
+/// reset` floor behind every mark is cleared.
+pub fn settle(s: &mut StreamState, sched: &Schedule) {
+    let ages: Vec<u64> = sched.sweeps.iter().map(|a| age_secs(*a)).collect();
+    s.settled.retain(|age, _| ages.contains(age));
+    if sched.settle_only {
+        if let Some(newest) = s.settled.values().max().copied() {
+            s.cursor = Some(s.cursor.map_or(newest, |c| c.max(newest)));
+        }
     }
-
-    #[test]
-    fn a_reset_floor_retention_and_a_skewed_cursor_bound_the_window() {
-        let cursor = Some(t("2026-12-01T11:55:00Z"));
-        let floor = Some(t("2026-12-01T11:50:00Z"));
-        let p = plan(
-            t(NOW),
-            cursor,
-            floor,
-            Duration::minutes(20),
-            Duration::hours(1),
-            None,
-        )
-        .unwrap();
-        assert_eq!(p.from, t("2026-12-01T11:50:00Z"));
-        let old = Some(t("2025-01-01T00:00:00Z"));
-        let p = plan(
-            t(NOW),
-            old,
-            None,
-            Duration::minutes(20),
-            Duration::hours(1),
-            Some(Duration::days(30)),
-        )
-        .unwrap();
-        assert_eq!(p.from, t("2026-11-01T12:00:00Z"));
-        assert_eq!(p.beyond_retention.unwrap().1, p.from);
-        // Skew: read up to the cursor, never backwards; far ahead is an error.
-        let ahead = Some(t("2026-12-01T12:05:00Z"));
-        let p = plan(
-            t(NOW),
-            ahead,
-            None,
-            Duration::minutes(20),
-            Duration::hours(1),
-            None,
-        )
-        .unwrap();
-        assert_eq!(p.to, t("2026-12-01T12:05:00Z"));
-        let far = Some(t("2026-12-05T00:00:00Z"));
-        assert!(plan(
-            t(NOW),
-            far,
-            None,
-            Duration::minutes(20),
-            Duration::hours(1),
-            None
-        )
-        .is_err());
-        // Absurd durations do not overflow.
-        assert!(plan(
-            t(NOW),
-            cursor,
-            None,
-            Duration::MAX,
-            Duration::MAX,
-            Some(Duration::MAX)
-        )
-        .is_ok());
-    }
-
-    #[test]
-    fn windows_are_cut_by_day_and_cover_the_range_exactly() {
-        let from = t("2026-11-28T10:00:00Z");
-        let to = t("2026-12-01T12:00:00Z");
-        let w = backfill_windows(from, to);
-        assert_eq!(w.len(), 4);
-        assert_eq!(w[0].0, from);
-        assert_eq!(w.last().unwrap().1, to);
-        assert!(w.windows(2).all(|p| p[0].1 == p[1].0));
-        assert_eq!(backfill_windows(to, to), vec![(to, to)]);
-    }
-
-    #[test]
-    fn the_cursor_advances_never_back_and_the_id_set_forgets_what_cannot_return() {
-        let mut s = StreamState::default();
-        s.seen.insert("old".into(), t("2026-12-01T11:00:00Z"));
-        s.seen.insert("new".into(), t("2026-12-01T11:50:00Z"));
-        let late = Duration::minutes(20);
-        assert!(page_reached(
-            &mut s,
-            Some(t("2026-12-01T11:45:00Z")),
-            t("2026-12-01T12:00:00Z"),
-            late
-        ));
-        assert_eq!(s.cursor, Some(t("2026-12-01T11:45:00Z")));
-        assert!(!s.seen.contains("old") && s.seen.contains("new"));
-        // A newest time past the window end (a clock quirk) does not move it.
-        assert!(!page_reached(
-            &mut s,
-            Some(t("2026-12-01T13:00:00Z")),
-            t("2026-12-01T12:00:00Z"),
-            late
-        ));
-        // Draining never moves it back, and clears a floor behind the next window.
-        s.not_before = Some(t("2026-12-01T11:00:00Z"));
-        assert_eq!(
-            window_drained(&mut s, t("2026-12-01T11:30:00Z"), late),
-            t("2026-12-01T11:45:00Z")
-        );
-        assert!(s.not_before.is_none());
-        assert_eq!(
-            window_drained(&mut s, t("2026-12-01T12:00:00Z"), late),
-            t("2026-12-01T12:00:00Z")
-        );
+    let Some(floor) = floor(s, sched) else {
+        return;
+    };
+    s.seen.prune_before(whole_seconds(floor));
+    if s.not_before.is_some_and(|nb| nb <= floor) {
+        s.not_before = None;
     }
 }
+
+/// Where the next poll's earliest read starts, if the stream has a checkpoint.
+pub fn floor(s: &StreamState, sched: &Schedule) -> Option<DateTime<Utc>> {
+    let fresh = if sched.settle_only { None } else { s.cursor };
+    let sweeps = sched.sweeps.iter().filter_map(|age| {
+        s.settled
+            .get(&age_secs(*age))
+            .copied()
+            .or_else(|| s.cursor.map(|c| c.checked_sub_signed(*age).unwrap_or(c)))
+    });
+    fresh.into_iter().chain(sweeps).min()
+}
+
+/// Where a query of `members` restarts after Graph refused a nextLink: the earliest mark of
+/// a range not yet at its end.
+pub fn resume_from(s: &StreamState, members: &[Member]) -> Option<DateTime<Utc>> {
+    members
+        .iter()
+        .filter_map(|m| {
+            let mark = match m.mark {
+                Mark::Fresh => s.cursor,
+                Mark::Sweep(age) => s.settled.get(&age).copied(),
+            }
+            .map_or(m.from, |c| c.max(m.from));
+            (mark < m.to).then_some(mark)
+        })
+        .min()
+}
+
+/// The marks as `state show` lists them: age in seconds → mark.
+pub fn marks(s: &StreamState) -> &BTreeMap<u64, DateTime<Utc>> {
+    &s.settled
+}
+
+#[cfg(test)]
+mod tests;

@@ -38,6 +38,8 @@ pub fn spec(kind: StreamKind) -> Box<dyn StreamSpec> {
     let settings = settings::StreamSettings {
         kind,
         late_arrival: kind.default_late_arrival(),
+        sweeps: vec![kind.default_late_arrival()],
+        settle_only: false,
         initial_lookback: Duration::from_secs(3600),
         sign_ins: Default::default(),
     };

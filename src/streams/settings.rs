@@ -9,7 +9,12 @@ use crate::kind::StreamKind;
 #[derive(Debug, Clone)]
 pub struct StreamSettings {
     pub kind: StreamKind,
+    /// The longest sweep age: ids are remembered this long (plus an interval).
     pub late_arrival: Duration,
+    /// The ages at which each slice is read again (`late_arrival`), ascending, at least one.
+    pub sweeps: Vec<Duration>,
+    /// No fresh read: each slice is read only at the sweep ages.
+    pub settle_only: bool,
     pub initial_lookback: Duration,
     /// Meaningful for `sign_ins` only.
     pub sign_ins: SignInOptions,

@@ -21,4 +21,5 @@ mod sigma;
 mod simulator;
 mod state_tools;
 mod streams;
+mod sweeps;
 mod tenants;

@@ -519,6 +519,11 @@ pub fn merge(base: &mut Value, overlay: &Value) {
 use crate::{Resource, SimRecord, SimState};
 
 impl SimState {
+    /// Now on the simulated clock.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.clock_offset
+    }
+
     pub(crate) fn generate(
         &mut self,
         resource: Resource,
@@ -529,7 +534,8 @@ impl SimState {
     ) -> Vec<String> {
         let mut ids = Vec::with_capacity(count as usize);
         for i in 0..count {
-            let at = spread.time_of(i, count);
+            // Times are given on the real clock; records are stamped on the simulated one.
+            let at = spread.time_of(i, count) + self.clock_offset;
             self.generated += 1;
             let n = self.generated;
             let rng = &mut self.rng;

@@ -143,6 +143,9 @@ pub(crate) struct SimState {
     refused_filters: HashSet<(Resource, String)>,
     /// Enforce Graph's per-tenant limits: arrivals of accepted requests per family.
     enforce_limits: bool,
+    /// How far the simulated clock (the `Date` of every answer, changed records' times) runs
+    /// ahead of the real one: tests move time instead of sleeping.
+    clock_offset: chrono::Duration,
     report_arrivals: VecDeque<Instant>,
     protection_arrivals: VecDeque<Instant>,
 }
@@ -241,6 +244,7 @@ impl Simulator {
             roles: ALL_ROLES.iter().map(|r| r.to_string()).collect(),
             refused_filters: HashSet::new(),
             enforce_limits: false,
+            clock_offset: chrono::Duration::zero(),
             report_arrivals: VecDeque::new(),
             protection_arrivals: VecDeque::new(),
         }))
@@ -315,7 +319,7 @@ impl Simulator {
         let old = recs.remove(pos);
         let mut json = old.json;
         json[resource.time_field()] =
-            data::graph_timestamp(Utc::now() - chrono::Duration::seconds(2)).into();
+            data::graph_timestamp(st.now() - chrono::Duration::seconds(2)).into();
         data::merge(&mut json, &patch);
         st.insert(resource, json, old.visible);
         true
@@ -421,6 +425,19 @@ impl Simulator {
     }
 
     /// Delays every response by `d`.
+    /// Moves the simulated clock forward: every answer's `Date` (which entra-source plans its
+    /// windows on), and the stamps of records generated or changed from then on (the times
+    /// given to `generate` are read on the real clock and shifted by the advance).
+    pub fn advance_clock(&self, by: chrono::Duration) {
+        let mut st = self.state();
+        st.clock_offset += by;
+    }
+
+    /// Now on the simulated clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.state().now()
+    }
+
     pub fn set_delay(&self, d: Duration) {
         self.state().delay = d;
     }

@@ -18,6 +18,7 @@ pub(super) async fn control_records(
             .into_response();
     };
     let count: u64 = q.get("count").and_then(|c| c.parse().ok()).unwrap_or(1);
+    // On the real clock: `generate` stamps them on the simulated one.
     let now = Utc::now();
     let spread = if q.contains_key("same_second") {
         Spread::SameSecond(now - chrono::Duration::seconds(2))
@@ -32,6 +33,27 @@ pub(super) async fn control_records(
         .state()
         .generate(resource, count, spread, &Value::Null, visible);
     axum::Json(json!({ "ids": ids })).into_response()
+}
+
+/// `POST /_sim/clock?advance_seconds=N`: moves the simulated clock forward.
+pub(super) async fn control_clock(
+    State(app): State<App>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(secs) = q
+        .get("advance_seconds")
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|s| (0..=30 * 86_400).contains(s))
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "advance_seconds=N (0 to 2592000) is required\n",
+        )
+            .into_response();
+    };
+    let mut st = app.state();
+    st.clock_offset += chrono::Duration::seconds(secs);
+    axum::Json(json!({ "now": crate::data::graph_timestamp(st.now()) })).into_response()
 }
 
 pub(super) async fn control_reveal(State(app): State<App>) -> Response {
