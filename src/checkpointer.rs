@@ -49,6 +49,9 @@ impl Checkpointer {
                         }),
                     Err(e) => Err(e),
                 };
+                if result.is_err() {
+                    store.lock().await.write_failed();
+                }
                 counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 for w in waiting {
                     let _ = w.send(match &result {
@@ -120,8 +123,7 @@ mod tests {
             "{} writes for 50 checkpoints",
             cp.writes()
         );
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        assert_eq!(v["tenants"]["t"]["streams"].as_object().unwrap().len(), 50);
+        let back = StateStore::read_only(&path).unwrap();
+        assert_eq!(back.data().tenants["t"].streams.len(), 50);
     }
 }

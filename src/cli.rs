@@ -119,6 +119,16 @@ enum StateCommand {
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
+    /// Print the whole store as one JSON document (read-only; works beside a running run):
+    /// every section's fields and its remembered ids' fingerprints.
+    Export {
+        /// The TOML config file of the run whose state to print.
+        #[arg(long)]
+        config: PathBuf,
+        /// Diagnostics on stderr as text or as one JSON object per line.
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
     /// Rewind (or skip) one stream: the next run reads from --since; without it, from
     /// initial_lookback. Other streams are untouched.
     Reset {
@@ -195,7 +205,10 @@ pub fn main() -> ExitCode {
         | Command::Demo { log_format, .. }
         | Command::Simulate { log_format, .. }
         | Command::State {
-            action: StateCommand::Show { log_format, .. } | StateCommand::Reset { log_format, .. },
+            action:
+                StateCommand::Show { log_format, .. }
+                | StateCommand::Export { log_format, .. }
+                | StateCommand::Reset { log_format, .. },
         } => *log_format,
     };
     logging::init(format);
@@ -264,13 +277,19 @@ fn run(command: Command) -> Result<u8, CliError> {
         } => rt.block_on(entra_simulator::serve_forever(listen, events, rate)),
         Command::State { action } => {
             let path = match &action {
-                StateCommand::Show { config, .. } | StateCommand::Reset { config, .. } => config,
+                StateCommand::Show { config, .. }
+                | StateCommand::Export { config, .. }
+                | StateCommand::Reset { config, .. } => config,
             };
             // No credential is read: the state commands never authenticate.
             let config = Config::load(path)?;
             match action {
                 StateCommand::Show { output, .. } => {
                     crate::state_tools::show(&config, output == OutputFormat::Json)?;
+                    0
+                }
+                StateCommand::Export { .. } => {
+                    crate::state_tools::export(&config)?;
                     0
                 }
                 StateCommand::Reset {

@@ -3,6 +3,8 @@
 //! version) and works beside a running `run`; `reset` takes the lock without waiting, so it
 //! never changes a file a run is using.
 
+use std::io::Write;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
@@ -64,7 +66,49 @@ fn row(s: Option<&StreamState>, configured: bool, now: DateTime<Utc>) -> Value {
         "last_error_at": time(s.and_then(|s| s.last_error_at)),
         "consecutive_failures": s.map_or(0, |s| s.consecutive_failures),
         "ids_in_window": s.map_or(0, |s| s.seen.len()),
+        "settled": s.map_or_else(Map::new, |s| {
+            s.settled
+                .iter()
+                .map(|(age, at)| (crate::duration::format_duration(std::time::Duration::from_secs(*age)), time(Some(*at))))
+                .collect()
+        }),
     })
+}
+
+/// The whole store as one JSON document (`state export`): every section's fields, and its
+/// remembered ids as `seen_fingerprints` (record second → base64url of each 12-byte
+/// fingerprint), which versions 1 to 4's reader takes too.
+pub fn export(config: &Config) -> Result<(), StateToolError> {
+    use base64::Engine;
+    let store = StateStore::read_only(&config.state_path)?;
+    let mut doc = serde_json::to_value(store.data()).unwrap_or_default();
+    for (tenant, ts) in &store.data().tenants {
+        for (name, section) in &ts.streams {
+            let fps: Map<String, Value> = section
+                .seen
+                .seconds()
+                .map(|(sec, fps)| {
+                    let at = DateTime::<Utc>::from_timestamp(sec, 0).unwrap_or_default();
+                    let texts: Vec<Value> = fps
+                        .iter()
+                        .map(|f| {
+                            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                                .encode(f)
+                                .into()
+                        })
+                        .collect();
+                    (
+                        at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                        Value::Array(texts),
+                    )
+                })
+                .collect();
+            doc["tenants"][tenant]["streams"][name]["seen_fingerprints"] = Value::Object(fps);
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{doc}");
+    Ok(())
 }
 
 /// Every configured stream section of every tenant, then the state file's other sections.
@@ -83,7 +127,7 @@ fn collect(config: &Config, store: &StateStore) -> Map<String, Value> {
         }
         tenants.insert(tenant, json!({ "configured_as": t.id, "streams": streams }));
     }
-    for (tenant, ts) in &store.data.tenants {
+    for (tenant, ts) in &store.data().tenants {
         let entry = tenants
             .entry(tenant.clone())
             .or_insert_with(|| json!({ "streams": {} }));
@@ -280,15 +324,17 @@ pub fn reset(
             match since {
                 Some(at) => {
                     let s = store.stream_mut(&tenant_key, &key);
-                    let mut fresh = StreamState::default();
-                    fresh.cursor = Some(at);
-                    fresh.not_before = Some(at);
-                    fresh.health = s.health;
-                    fresh.last_success = s.last_success;
-                    *s = fresh;
+                    // No settle marks: every sweep starts at the floor too.
+                    *s = StreamState {
+                        cursor: Some(at),
+                        not_before: Some(at),
+                        health: s.health,
+                        last_success: s.last_success,
+                        ..Default::default()
+                    };
                 }
                 None => {
-                    if let Some(ts) = store.data.tenants.get_mut(&tenant_key) {
+                    if let Some(ts) = store.data_mut().tenants.get_mut(&tenant_key) {
                         ts.streams.remove(&key);
                     }
                 }

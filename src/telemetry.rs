@@ -137,6 +137,7 @@ struct Metrics {
     retries: Family<ResourceLabels, Counter>,
     token_requests: Family<TokenLabels, Counter>,
     state_writes: Counter,
+    state_bytes: Counter,
     lag: Family<StreamLabels, FloatGauge>,
     last_success: Family<StreamLabels, FloatGauge>,
     healthy: Family<StreamLabels, Gauge>,
@@ -165,6 +166,7 @@ impl Metrics {
             retries: Family::default(),
             token_requests: Family::default(),
             state_writes: Counter::default(),
+            state_bytes: Counter::default(),
             lag: Family::default(),
             last_success: Family::default(),
             healthy: Family::default(),
@@ -205,8 +207,13 @@ impl Metrics {
         );
         registry.register(
             "state_writes",
-            "Checkpoint file writes",
+            "Checkpoint writes (journal appends and compactions), each fsynced",
             m.state_writes.clone(),
+        );
+        registry.register(
+            "state_written_bytes",
+            "Bytes written to the state store",
+            m.state_bytes.clone(),
         );
         registry.register(
             "stream_lag_seconds",
@@ -455,11 +462,15 @@ impl TokenRequested<'_> {
 }
 
 /// The checkpoint file was written.
-pub struct StateWritten;
+pub struct StateWritten {
+    pub bytes: u64,
+}
 
 impl StateWritten {
     pub fn emit(self) {
-        get().state_writes.inc();
+        let m = get();
+        m.state_writes.inc();
+        m.state_bytes.inc_by(self.bytes);
     }
 }
 

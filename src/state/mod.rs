@@ -1,33 +1,48 @@
-//! The checkpoint file (`CONTRACT.md` § State file): versioned JSON, one section per tenant and
-//! stream, written atomically (temp file, fsync, rename), recovered temp-first, and guarded by a
-//! lock file so two processes never share it. It never holds a secret or a token.
+//! The checkpoint store (`CONTRACT.md` § State): one file at `[state] path`, one section per
+//! tenant and stream, guarded by a lock file so two processes never share it. It never holds a
+//! secret or a token.
+//!
+//! The file is a journal ([`journal`]): a snapshot, then one small frame appended and fsynced
+//! per checkpoint holding only what changed (the sections a page touched and its new id
+//! fingerprints), so a checkpoint costs about a page, not the window. When superseded frames
+//! make up most of the file, the next checkpoint compacts it into one snapshot (temp file,
+//! fsync, rename). Files of versions 1 to 4 (JSON, rewritten whole on every checkpoint) are
+//! read and converted on the first write.
 
-use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod file;
+mod journal;
+mod legacy;
 mod seen;
 
 pub use crate::telemetry::Health;
-pub use seen::{fingerprint, fingerprint_text, Fingerprint, SeenIds};
+pub use file::PendingWrite;
+use file::{acquire_lock, read_file, sibling, Found};
+pub use seen::{fingerprint, Fingerprint, SeenIds, FINGERPRINT_BYTES};
 
-/// The state format this build writes. Versions 1 (no health, no `not_before`), 2 (tenants
-/// keyed by `tenant.id` as the config wrote it, GUID or domain) and 3 (the emitted ids kept
-/// whole) are read too: a section kept under a domain moves to the tenant's GUID the first time
-/// a run learns it, and kept ids become fingerprints.
-pub const STATE_VERSION: u32 = 4;
+/// The state format this build writes: 5, the journal. Versions 1 (no health, no
+/// `not_before`), 2 (tenants keyed by `tenant.id` as the config wrote it, GUID or domain), 3
+/// (the emitted ids kept whole) and 4 (16-byte fingerprints), all JSON, are read too: a
+/// section kept under a domain moves to the tenant's GUID the first time a run learns it, and
+/// kept ids become fingerprints.
+pub const STATE_VERSION: u32 = 5;
+
+/// A journal is compacted once it is larger than twice its live content and this.
+const COMPACT_FLOOR: u64 = 256 * 1024;
 
 /// How long a start waits for a lock still held by a previous instance that is exiting.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("state file {path} is corrupt ({reason}); it was left untouched. Restore it from a backup, or move it aside to start again from initial_lookback (records since then are read again)")]
+    #[error("state file {path} is corrupt ({reason}); it was left untouched. Restore it from a backup, or move it aside to start again from initial_lookback (records since then are read again, and may be emitted twice)")]
     Corrupt { path: PathBuf, reason: String },
     #[error("state file {path} has version {found}, which this entra-source (version {STATE_VERSION}) does not understand; upgrade entra-source")]
     Version { path: PathBuf, found: u64 },
@@ -69,18 +84,24 @@ pub struct TenantState {
 }
 
 /// One stream's checkpoint.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamState {
-    /// The next poll reads from `cursor − late_arrival`.
+    /// Where the fresh read has reached: the next one reads `[cursor, now]`.
     pub cursor: Option<DateTime<Utc>>,
-    /// Fingerprints of the `event.id`s already emitted inside the re-read window, by record
-    /// second.
-    #[serde(default, rename = "seen_fingerprints")]
+    /// Each settle sweep's mark, by age in seconds: records before it were read at that age.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settled: BTreeMap<u64, DateTime<Utc>>,
+    /// Fingerprints of the `event.id`s already emitted that a later read could return, by
+    /// record second (kept in the journal's binary blocks, not in its JSON).
+    #[serde(skip)]
     pub seen: SeenIds,
     /// Versions 1 to 3 kept the ids themselves: read, turned into fingerprints, never written.
     #[serde(default, rename = "seen", skip_serializing)]
-    legacy_seen: Option<BTreeMap<DateTime<Utc>, Vec<String>>>,
+    pub(crate) legacy_seen: Option<BTreeMap<DateTime<Utc>, Vec<String>>>,
+    /// Version 4 kept 16-byte fingerprints as base64url: read, cut to 12 bytes, never written.
+    #[serde(default, rename = "seen_fingerprints", skip_serializing)]
+    pub(crate) legacy_fingerprints: Option<BTreeMap<DateTime<Utc>, Vec<String>>>,
     /// When a poll last drained its window.
     pub last_success: Option<DateTime<Utc>>,
     /// Snapshot mode only (Graph refused the time filter): id → fingerprint of every record in
@@ -108,13 +129,41 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-/// The open, locked state file.
+impl StreamState {
+    /// Every field but the remembered ids (a journal delta's JSON; the ids travel as blocks).
+    pub fn without_ids(&self) -> StreamState {
+        StreamState {
+            cursor: self.cursor,
+            settled: self.settled.clone(),
+            seen: SeenIds::default(),
+            legacy_seen: None,
+            legacy_fingerprints: None,
+            last_success: self.last_success,
+            snapshot: self.snapshot.clone(),
+            not_before: self.not_before,
+            health: self.health,
+            last_error: self.last_error.clone(),
+            last_error_at: self.last_error_at,
+            consecutive_failures: self.consecutive_failures,
+        }
+    }
+}
+
+/// The open, locked state store.
 pub struct StateStore {
     path: PathBuf,
     tmp: PathBuf,
     /// `None` for a read-only view ([`StateStore::read_only`]), which never saves.
     lock: Option<File>,
-    pub data: StateData,
+    data: StateData,
+    /// Sections changed since the last write: the next delta's content.
+    dirty: BTreeSet<(String, String)>,
+    /// The next write is a whole snapshot (a new file, a converted one, a structural change,
+    /// a failed write).
+    full: bool,
+    /// Bytes of the file on disk, and of its snapshot frame.
+    file_bytes: u64,
+    snapshot_bytes: u64,
 }
 
 impl StateStore {
@@ -132,49 +181,73 @@ impl StateStore {
     fn open_waiting(path: &Path, wait: Duration) -> Result<StateStore, StateError> {
         let lock = acquire_lock(path, wait)?;
         let tmp = sibling(path, ".tmp");
-        let data = match read_state(&tmp) {
-            Ok(Some(d)) => {
+        let mut store = match read_file(&tmp, false) {
+            Ok(Some(found)) => {
                 tracing::info!(path = %tmp.display(), "recovered the checkpoint from the temp file of an interrupted write");
-                d
+                let mut st = StateStore::from_found(path, Some(found));
+                st.full = true;
+                st
             }
-            Ok(None) => read_state(path)?.unwrap_or_else(|| StateData {
-                version: STATE_VERSION,
-                tenants: BTreeMap::new(),
-            }),
+            Ok(None) => StateStore::from_found(path, read_file(path, true)?),
             Err(_) => {
                 tracing::warn!(path = %tmp.display(), "ignoring an incomplete temp state file left by an interrupted write");
-                read_state(path)?.unwrap_or_else(|| StateData {
-                    version: STATE_VERSION,
-                    tenants: BTreeMap::new(),
-                })
+                StateStore::from_found(path, read_file(path, true)?)
             }
         };
-        Ok(StateStore {
-            path: path.to_path_buf(),
-            tmp,
-            lock: Some(lock),
-            data,
-        })
+        store.lock = Some(lock);
+        Ok(store)
     }
 
-    /// The file as it is, without the lock, for `state show` beside a running `run`: the file
-    /// is only ever replaced by an atomic rename, so a reader sees one whole version (a temp
-    /// file mid-write is not looked at). A missing file reads as empty.
-    pub fn read_only(path: &Path) -> Result<StateStore, StateError> {
-        let data = read_state(path)?.unwrap_or_else(|| StateData {
-            version: STATE_VERSION,
-            tenants: BTreeMap::new(),
-        });
-        Ok(StateStore {
+    fn from_found(path: &Path, found: Option<Found>) -> StateStore {
+        let mut st = StateStore {
             path: path.to_path_buf(),
             tmp: sibling(path, ".tmp"),
             lock: None,
-            data,
-        })
+            data: StateData {
+                version: STATE_VERSION,
+                tenants: BTreeMap::new(),
+            },
+            dirty: BTreeSet::new(),
+            full: true,
+            file_bytes: 0,
+            snapshot_bytes: 0,
+        };
+        if let Some(f) = found {
+            st.data = f.data;
+            // A torn last append is cut off by rewriting the file whole on the next write.
+            st.full = f.converted || f.torn_tail;
+            st.file_bytes = f.file_bytes;
+            st.snapshot_bytes = f.snapshot_bytes;
+            if f.torn_tail {
+                tracing::warn!(path = %path.display(), "the state file ends in an incomplete checkpoint write (a crash mid-write); it is ignored, and the records it covered may be emitted once more");
+            }
+        }
+        st
+    }
+
+    /// The file as it is, without the lock, for `state show` beside a running `run`: appends
+    /// are whole frames with checksums and compactions an atomic rename, so a reader sees the
+    /// last complete checkpoint (an append still being written is left out). A missing file
+    /// reads as empty.
+    pub fn read_only(path: &Path) -> Result<StateStore, StateError> {
+        let mut st = StateStore::from_found(path, read_file(path, true)?);
+        st.full = false;
+        Ok(st)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn data(&self) -> &StateData {
+        &self.data
+    }
+
+    /// For changes beyond one section (`state reset`, moving a tenant): the next write is a
+    /// whole snapshot.
+    pub fn data_mut(&mut self) -> &mut StateData {
+        self.full = true;
+        &mut self.data
     }
 
     pub fn stream(&self, tenant: &str, stream: &str) -> Option<&StreamState> {
@@ -182,6 +255,9 @@ impl StateStore {
     }
 
     pub fn stream_mut(&mut self, tenant: &str, stream: &str) -> &mut StreamState {
+        if !self.full {
+            self.dirty.insert((tenant.to_string(), stream.to_string()));
+        }
         self.data
             .tenants
             .entry(tenant.to_string())
@@ -245,17 +321,21 @@ impl StateStore {
                 changed = true;
             }
         }
+        if changed {
+            self.full = true;
+        }
         changed
     }
 
-    /// Writes the temp file, fsyncs it, renames it over the state file and fsyncs the directory.
-    pub fn save(&self) -> Result<(), StateError> {
+    /// Makes every change durable now (blocking I/O).
+    pub fn save(&mut self) -> Result<(), StateError> {
         self.prepare()?.write()
     }
 
-    /// The file's next version, serialized now (under the caller's lock) and written later by
-    /// [`PendingWrite::write`], off the async workers.
-    pub fn prepare(&self) -> Result<PendingWrite, StateError> {
+    /// The next write, encoded now (under the caller's lock) and made durable later by
+    /// [`PendingWrite::write`], off the async workers: an append of the changed sections, or,
+    /// when superseded frames make up most of the file, a compaction into one snapshot.
+    pub fn prepare(&mut self) -> Result<PendingWrite, StateError> {
         let io = |action, source| StateError::Io {
             action,
             path: self.path.clone(),
@@ -267,46 +347,80 @@ impl StateStore {
                 std::io::Error::other("opened read-only, without the lock"),
             ));
         }
-        let bytes = serde_json::to_vec(&self.data)
-            .map_err(|e| io("serialize", std::io::Error::other(e)))?;
-        Ok(PendingWrite {
-            bytes,
-            path: self.path.clone(),
-            tmp: self.tmp.clone(),
-        })
-    }
-}
-
-/// A serialized version of the state file, to be made durable.
-pub struct PendingWrite {
-    bytes: Vec<u8>,
-    path: PathBuf,
-    tmp: PathBuf,
-}
-
-impl PendingWrite {
-    /// Temp file, fsync, rename over the state file, fsync the directory: blocking I/O.
-    pub fn write(self) -> Result<(), StateError> {
-        let io = |action, source| StateError::Io {
-            action,
-            path: self.path.clone(),
-            source,
-        };
-        let mut f =
-            crate::fs::private_file(OpenOptions::new().write(true).create(true).truncate(true))
-                .open(&self.tmp)
-                .map_err(|e| io("write", e))?;
-        f.write_all(&self.bytes).map_err(|e| io("write", e))?;
-        f.sync_all().map_err(|e| io("fsync", e))?;
-        drop(f);
-        fs::rename(&self.tmp, &self.path).map_err(|e| io("rename", e))?;
-        crate::telemetry::StateWritten.emit();
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
+        let serialize = |e: serde_json::Error| io("serialize", std::io::Error::other(e));
+        let live = self.snapshot_bytes.max(self.live_estimate());
+        let compact = self.full || self.file_bytes > (2 * live).max(COMPACT_FLOOR);
+        if compact {
+            let mut bytes = journal::header(STATE_VERSION);
+            bytes.extend(journal::snapshot(&self.data).map_err(serialize)?);
+            for s in self
+                .data
+                .tenants
+                .values_mut()
+                .flat_map(|t| t.streams.values_mut())
+            {
+                s.seen.clear_pending();
+            }
+            self.dirty.clear();
+            self.full = false;
+            self.file_bytes = bytes.len() as u64;
+            self.snapshot_bytes = self.file_bytes - journal::HEADER_BYTES as u64;
+            return Ok(PendingWrite::Replace {
+                bytes,
+                path: self.path.clone(),
+                tmp: self.tmp.clone(),
+            });
+        }
+        let mut changed = Vec::new();
+        for (t, name) in std::mem::take(&mut self.dirty) {
+            if let Some(s) = self
+                .data
+                .tenants
+                .get_mut(&t)
+                .and_then(|ts| ts.streams.get_mut(&name))
+            {
+                let added = s.seen.take_pending();
+                changed.push((t, name, added));
             }
         }
-        Ok(())
+        let sections: Vec<_> = changed
+            .into_iter()
+            .filter_map(|(t, name, added)| {
+                let s = self.stream(&t, &name)?;
+                Some((t, name, s, added))
+            })
+            .collect();
+        if sections.is_empty() {
+            return Ok(PendingWrite::Nothing);
+        }
+        let bytes = journal::delta(sections).map_err(serialize)?;
+        self.file_bytes += bytes.len() as u64;
+        Ok(PendingWrite::Append {
+            bytes,
+            path: self.path.clone(),
+        })
+    }
+
+    /// A prepared write failed: what it carried is not on disk, so the next write is whole.
+    pub fn write_failed(&mut self) {
+        self.full = true;
+    }
+
+    /// About what a snapshot of the state would take: 12 bytes an id, plus the sections.
+    fn live_estimate(&self) -> u64 {
+        let ids: usize = self
+            .data
+            .tenants
+            .values()
+            .flat_map(|t| t.streams.values())
+            .map(|s| s.seen.len())
+            .sum();
+        (ids * FINGERPRINT_BYTES) as u64
+    }
+
+    /// Bytes of the file as last written.
+    pub fn file_bytes(&self) -> u64 {
+        self.file_bytes
     }
 }
 
@@ -346,109 +460,6 @@ impl StateError {
             },
         }
     }
-}
-
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// `Ok(None)` when the file does not exist.
-fn read_state(path: &Path) -> Result<Option<StateData>, StateError> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(StateError::Io {
-                action: "read",
-                path: path.to_path_buf(),
-                source,
-            })
-        }
-    };
-    // A file created empty beforehand (a volume mount, `touch`, configuration management)
-    // holds no checkpoint yet: it is a new state, not a corrupt one.
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    let corrupt = |reason: String| StateError::Corrupt {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let v: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not JSON: {e}")))?;
-    match v.get("version").and_then(serde_json::Value::as_u64) {
-        Some(1..=4) => {}
-        Some(n) => {
-            return Err(StateError::Version {
-                path: path.to_path_buf(),
-                found: n,
-            })
-        }
-        None => return Err(corrupt("no numeric `version` field".into())),
-    }
-    let mut data: StateData = serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))?;
-    for s in data
-        .tenants
-        .values_mut()
-        .flat_map(|t| t.streams.values_mut())
-    {
-        for (t, ids) in s.legacy_seen.take().into_iter().flatten() {
-            for id in ids {
-                s.seen.insert(id, t);
-            }
-        }
-    }
-    // Older files read as they are (the new fields default); they are written back as the
-    // current version.
-    data.version = STATE_VERSION;
-    Ok(Some(data))
-}
-
-/// Locks `{path}.lock` exclusively, writing this process id into it.
-fn acquire_lock(path: &Path, wait: Duration) -> Result<File, StateError> {
-    let lock_path = sibling(path, ".lock");
-    let io = |action, source| StateError::Io {
-        action,
-        path: lock_path.clone(),
-        source,
-    };
-    let mut file = crate::fs::private_file(
-        OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true),
-    )
-    .open(&lock_path)
-    .map_err(|e| io("open the lock of", e))?;
-    let deadline = Instant::now() + wait;
-    loop {
-        match file.try_lock() {
-            Ok(()) => break,
-            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                return Err(StateError::Locked {
-                    path: path.to_path_buf(),
-                    holder: if holder.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (pid {holder})")
-                    },
-                });
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(io("lock", e)),
-        }
-    }
-    file.set_len(0).map_err(|e| io("write the lock of", e))?;
-    write!(file, "{}", std::process::id()).map_err(|e| io("write the lock of", e))?;
-    Ok(file)
 }
 
 #[cfg(test)]

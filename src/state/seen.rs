@@ -1,115 +1,151 @@
-//! The ids a stream already emitted inside its re-read window, as fingerprints.
+//! The ids a stream already emitted that a later read could return, as fingerprints grouped
+//! by their record's second.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::event::whole_seconds;
+/// A compact stand-in for an emitted `event.id` (or a state record's dedup key): the first 12
+/// bytes (96 bits) of its SHA-256. A record is only ever compared with the ids of its own
+/// record second (a re-read returns it with the same time), so a new record is wrongly taken
+/// for a duplicate only if its fingerprint equals one of the `n` kept for that second: odds of
+/// n/2⁹⁶, about 1.3·10⁻²⁶ for a second holding 1,000 records; at a million records a second
+/// for a century (3·10¹⁵ records), below 10⁻⁴.
+pub type Fingerprint = [u8; FINGERPRINT_BYTES];
 
-/// A compact stand-in for an emitted `event.id`: the first 16 bytes of its SHA-256. Two ids
-/// of one stream's re-read window share a fingerprint with odds of about n²/2¹²⁹ (for a
-/// million ids, 1.5·10⁻²⁷); such a pair would drop the second record as a duplicate.
-pub type Fingerprint = u128;
+/// Bytes of a fingerprint, in memory and on disk.
+pub const FINGERPRINT_BYTES: usize = 12;
 
 /// The fingerprint of an `event.id`.
 pub fn fingerprint(id: &str) -> Fingerprint {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(id.as_bytes());
-    let mut first = [0u8; 16];
-    first.copy_from_slice(&digest[..16]);
-    u128::from_be_bytes(first)
+    let mut first = [0u8; FINGERPRINT_BYTES];
+    first.copy_from_slice(&digest[..FINGERPRINT_BYTES]);
+    first
 }
 
-/// How a fingerprint is written in the state file: 22 characters of base64url.
-pub fn fingerprint_text(fp: Fingerprint) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(fp.to_be_bytes())
-}
-
-fn parse_fingerprint(text: &str) -> Option<Fingerprint> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text)
-        .ok()?;
-    Some(u128::from_be_bytes(bytes.try_into().ok()?))
-}
-
-/// Fingerprints of emitted ids grouped by the whole second of their record time, pruned by
-/// time (never by count), with an index for lookups: 16 bytes an id (plus the index's own
-/// overhead), instead of the id itself.
-#[derive(Debug, Default, Clone)]
+/// Fingerprints of emitted ids by the whole second (Unix time) of their record, each second's
+/// list sorted: 12 bytes an id in memory (lists are sized exactly), looked up by binary search
+/// in the record's own second, pruned by time (never by count).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SeenIds {
-    by_second: BTreeMap<DateTime<Utc>, Vec<Fingerprint>>,
-    index: HashSet<Fingerprint>,
+    by_second: BTreeMap<i64, Vec<Fingerprint>>,
+    len: usize,
+    /// Added since the state was last written: what the next journal append carries.
+    pending: Vec<(i64, Fingerprint)>,
 }
 
 impl SeenIds {
-    pub fn contains(&self, id: &str) -> bool {
-        self.contains_fingerprint(fingerprint(id))
+    /// Whether `fp` was emitted for a record of `at`'s second.
+    pub fn contains(&self, fp: Fingerprint, at: DateTime<Utc>) -> bool {
+        self.by_second
+            .get(&at.timestamp())
+            .is_some_and(|v| v.binary_search(&fp).is_ok())
     }
 
-    /// For a caller that already hashed the id (the poll loop hashes each key once).
-    pub fn contains_fingerprint(&self, fp: Fingerprint) -> bool {
-        self.index.contains(&fp)
+    /// Whether an id was emitted at any second (tools and tests; the poll loop knows the time).
+    pub fn contains_id(&self, id: &str) -> bool {
+        let fp = fingerprint(id);
+        self.by_second
+            .values()
+            .any(|v| v.binary_search(&fp).is_ok())
     }
 
-    pub fn insert(&mut self, id: String, at: DateTime<Utc>) {
-        self.insert_fingerprint(fingerprint(&id), at);
+    pub fn insert(&mut self, fp: Fingerprint, at: DateTime<Utc>) {
+        self.extend(std::iter::once((fp, at)));
     }
 
-    pub fn insert_fingerprint(&mut self, fp: Fingerprint, at: DateTime<Utc>) {
-        if self.index.insert(fp) {
-            self.by_second
-                .entry(whole_seconds(at))
-                .or_default()
-                .push(fp);
+    pub fn insert_id(&mut self, id: &str, at: DateTime<Utc>) {
+        self.insert(fingerprint(id), at);
+    }
+
+    /// Adds a page's fingerprints: each touched second's list grows once, exactly, and stays
+    /// sorted (a sorted run appended to a sorted list merges in linear time).
+    pub fn extend(&mut self, keys: impl IntoIterator<Item = (Fingerprint, DateTime<Utc>)>) {
+        let mut batch: Vec<(i64, Fingerprint)> = keys
+            .into_iter()
+            .map(|(fp, at)| (at.timestamp(), fp))
+            .collect();
+        batch.sort_unstable();
+        for group in batch.chunk_by(|a, b| a.0 == b.0) {
+            self.add_sorted(group[0].0, group.iter().map(|(_, fp)| *fp));
         }
+        self.pending.extend(batch);
+    }
+
+    /// What was added since the last call (the journal's next append for this section).
+    pub fn take_pending(&mut self) -> Vec<(i64, Fingerprint)> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Forgets what was added since the last write: a snapshot holds it all.
+    pub fn clear_pending(&mut self) {
+        self.pending = Vec::new();
+    }
+
+    /// Adds fingerprints of one second, given in ascending order.
+    pub fn add_sorted(&mut self, second: i64, fps: impl ExactSizeIterator<Item = Fingerprint>) {
+        let list = self.by_second.entry(second).or_default();
+        let before = list.len();
+        list.reserve_exact(fps.len());
+        list.extend(fps);
+        list.sort();
+        list.dedup();
+        list.shrink_to_fit();
+        self.len += list.len() - before;
     }
 
     /// Forgets ids of records older than `from` (a whole second): they are never read again.
     pub fn prune_before(&mut self, from: DateTime<Utc>) {
+        self.prune_before_second(from.timestamp());
+    }
+
+    /// The same, from a Unix second.
+    pub fn prune_before_second(&mut self, from: i64) {
         let keep = self.by_second.split_off(&from);
-        for fp in std::mem::replace(&mut self.by_second, keep)
-            .into_values()
-            .flatten()
-        {
-            self.index.remove(&fp);
-        }
+        let dropped = std::mem::replace(&mut self.by_second, keep);
+        self.len -= dropped.values().map(Vec::len).sum::<usize>();
+    }
+
+    /// Each second with its sorted fingerprints, oldest first.
+    pub fn seconds(&self) -> impl Iterator<Item = (i64, &[Fingerprint])> {
+        self.by_second.iter().map(|(s, v)| (*s, v.as_slice()))
     }
 
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.len == 0
     }
 }
 
-impl Serialize for SeenIds {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let texts: BTreeMap<&DateTime<Utc>, Vec<String>> = self
-            .by_second
-            .iter()
-            .map(|(t, fps)| (t, fps.iter().map(|f| fingerprint_text(*f)).collect()))
-            .collect();
-        texts.serialize(s)
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl<'de> Deserialize<'de> for SeenIds {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let texts = BTreeMap::<DateTime<Utc>, Vec<String>>::deserialize(d)?;
-        let mut seen = SeenIds::default();
-        for (t, list) in texts {
-            for text in list {
-                let fp = parse_fingerprint(&text).ok_or_else(|| {
-                    serde::de::Error::custom(format!("{text:?} is not an id fingerprint"))
-                })?;
-                seen.insert_fingerprint(fp, t);
-            }
-        }
-        Ok(seen)
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_id_is_found_in_its_own_second_only_and_pruned_by_time() {
+        let mut s = SeenIds::default();
+        let a = t("2026-12-01T10:00:00.250Z");
+        s.extend((0..3000).map(|i| (fingerprint(&format!("id{i}")), a)));
+        s.insert_id("id1", a);
+        assert_eq!(s.len(), 3000);
+        assert!(s.contains(fingerprint("id7"), t("2026-12-01T10:00:00.900Z")));
+        assert!(!s.contains(fingerprint("id7"), t("2026-12-01T10:00:01Z")));
+        assert!(s.contains_id("id2999") && !s.contains_id("id3000"));
+        let b = t("2026-12-01T10:00:05Z");
+        s.insert_id("late", b);
+        s.prune_before(t("2026-12-01T10:00:01Z"));
+        assert_eq!(s.len(), 1);
+        assert!(s.contains(fingerprint("late"), b));
+        // Lists are sized exactly: 12 bytes an id.
+        assert!(s.seconds().all(|(_, v)| v.len() == 1));
     }
 }

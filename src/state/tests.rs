@@ -1,19 +1,12 @@
 use super::*;
+use std::fs;
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
-#[test]
-fn seen_ids_prune_by_time_not_count() {
-    let mut s = SeenIds::default();
-    s.insert("a".into(), t("2026-01-01T10:00:00.5Z"));
-    s.insert("b".into(), t("2026-01-01T10:00:01Z"));
-    s.insert("c".into(), t("2026-01-01T10:00:02.9Z"));
-    s.prune_before(t("2026-01-01T10:00:01Z"));
-    assert!(!s.contains("a"));
-    assert!(s.contains("b") && s.contains("c"));
-    assert_eq!(s.len(), 2);
+fn open(path: &Path) -> StateStore {
+    StateStore::open(path).unwrap()
 }
 
 #[test]
@@ -21,16 +14,133 @@ fn save_then_open_round_trips_and_locks() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
     {
-        let mut st = StateStore::open(&path).unwrap();
+        let mut st = open(&path);
         let s = st.stream_mut("t1", "directory_audits");
         s.cursor = Some(t("2026-01-01T10:00:00Z"));
-        s.seen.insert("x".into(), t("2026-01-01T09:59:59Z"));
+        s.settled.insert(1200, t("2026-01-01T09:40:00Z"));
+        s.seen.insert_id("x", t("2026-01-01T09:59:59Z"));
         st.save().unwrap();
+        assert!(matches!(
+            StateStore::open_now(&path),
+            Err(StateError::Locked { .. })
+        ));
     }
-    let st = StateStore::open(&path).unwrap();
+    let st = open(&path);
     let s = st.stream("t1", "directory_audits").unwrap();
-    assert!(s.seen.contains("x"));
+    assert!(s
+        .seen
+        .contains(fingerprint("x"), t("2026-01-01T09:59:59.5Z")));
     assert_eq!(s.cursor, Some(t("2026-01-01T10:00:00Z")));
+    assert_eq!(s.settled[&1200], t("2026-01-01T09:40:00Z"));
+}
+
+/// Each checkpoint appends what changed: a page of 1,000 ids costs about 12 KB whatever the
+/// window holds (version 4 rewrote the whole window's ids every page).
+#[test]
+fn a_checkpoint_appends_about_a_page_not_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let mut st = open(&path);
+    let base = t("2026-01-01T10:00:00Z");
+    let mut sizes = Vec::new();
+    for page in 0..50i64 {
+        let s = st.stream_mut("t", "directory_audits");
+        s.seen.extend((0..1000).map(|i| {
+            (
+                fingerprint(&format!("{page}-{i}")),
+                base + chrono::Duration::seconds(page),
+            )
+        }));
+        s.cursor = Some(base + chrono::Duration::seconds(page));
+        let before = fs::metadata(&path).map_or(0, |m| m.len());
+        st.save().unwrap();
+        sizes.push(fs::metadata(&path).unwrap().len() - before);
+    }
+    // After the first (a snapshot), every write is one page's append.
+    assert!(
+        sizes[1..].iter().all(|b| *b < 13_000),
+        "bytes per checkpoint: {sizes:?}"
+    );
+    let total = fs::metadata(&path).unwrap().len();
+    assert!(total <= 50_000 * 13, "{total} bytes for 50,000 ids");
+    drop(st);
+    let st = open(&path);
+    assert_eq!(
+        st.stream("t", "directory_audits").unwrap().seen.len(),
+        50_000
+    );
+}
+
+/// Pruned ids and superseded fields leave garbage in the journal; once it outweighs the live
+/// state, a write compacts the file into one snapshot.
+#[test]
+fn a_journal_mostly_superseded_is_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let mut st = open(&path);
+    let base = t("2026-01-01T10:00:00Z");
+    let mut peak = 0;
+    for page in 0..400i64 {
+        let at = base + chrono::Duration::seconds(page);
+        let s = st.stream_mut("t", "sign_ins");
+        s.seen
+            .extend((0..200).map(|i| (fingerprint(&format!("{page}-{i}")), at)));
+        // A sliding window of 20 pages.
+        s.seen.prune_before(at - chrono::Duration::seconds(20));
+        st.save().unwrap();
+        peak = peak.max(fs::metadata(&path).unwrap().len());
+    }
+    let live = 21 * 200 * FINGERPRINT_BYTES as u64;
+    assert!(
+        peak <= 2 * live + COMPACT_FLOOR + 10_000,
+        "peak {peak}, live {live}"
+    );
+    drop(st);
+    assert_eq!(
+        open(&path).stream("t", "sign_ins").unwrap().seen.len(),
+        21 * 200
+    );
+}
+
+/// A crash mid-append leaves a torn last frame: the previous checkpoint is read, the tail is
+/// dropped on the next write; damage before the last frame is corruption, left untouched.
+#[test]
+fn a_torn_last_append_is_dropped_and_earlier_damage_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let mut st = open(&path);
+    st.stream_mut("t", "s").cursor = Some(t("2026-01-01T10:00:00Z"));
+    st.save().unwrap();
+    st.stream_mut("t", "s").cursor = Some(t("2026-01-01T10:05:00Z"));
+    st.save().unwrap();
+    drop(st);
+    let whole = fs::read(&path).unwrap();
+    fs::write(&path, &whole[..whole.len() - 3]).unwrap();
+    assert_eq!(
+        StateStore::read_only(&path)
+            .unwrap()
+            .stream("t", "s")
+            .unwrap()
+            .cursor,
+        Some(t("2026-01-01T10:00:00Z"))
+    );
+    let mut st = open(&path);
+    assert_eq!(
+        st.stream("t", "s").unwrap().cursor,
+        Some(t("2026-01-01T10:00:00Z"))
+    );
+    st.save().unwrap();
+    drop(st);
+    open(&path);
+    // A flipped byte inside the first frame, with a whole frame after it.
+    let mut bad = whole.clone();
+    bad[journal::HEADER_BYTES + 12] ^= 0xff;
+    fs::write(&path, &bad).unwrap();
+    assert!(matches!(
+        StateStore::open(&path),
+        Err(StateError::Corrupt { .. })
+    ));
+    assert_eq!(fs::read(&path).unwrap(), bad, "left untouched");
 }
 
 #[test]
@@ -43,13 +153,9 @@ fn a_complete_temp_file_wins_and_a_partial_one_is_ignored() {
         r#"{"version":1,"tenants":{"t":{"streams":{}}}}"#,
     )
     .unwrap();
-    assert!(StateStore::open(&path)
-        .unwrap()
-        .data
-        .tenants
-        .contains_key("t"));
+    assert!(open(&path).data().tenants.contains_key("t"));
     fs::write(sibling(&path, ".tmp"), r#"{"version":1,"tena"#).unwrap();
-    assert!(StateStore::open(&path).unwrap().data.tenants.is_empty());
+    assert!(open(&path).data().tenants.is_empty());
 }
 
 #[test]
@@ -63,48 +169,57 @@ fn a_version_1_file_is_read_and_written_back_as_the_current_version() {
             "last_success":"2026-01-01T10:00:01Z"}}}}}"#,
     )
     .unwrap();
-    let st = StateStore::open(&path).unwrap();
+    let mut st = open(&path);
     let s = st.stream("t", "directory_audits").unwrap();
     assert_eq!(s.cursor, Some(t("2026-01-01T10:00:00Z")));
-    assert!(s.seen.contains("x") && s.health.is_none() && s.not_before.is_none());
+    assert!(s.seen.contains_id("x") && s.health.is_none() && s.not_before.is_none());
     st.save().unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-    assert_eq!(v["version"], STATE_VERSION);
-    assert_eq!(STATE_VERSION, 4);
+    drop(st);
+    let bytes = fs::read(&path).unwrap();
+    assert!(journal::is_journal(&bytes));
+    assert_eq!(STATE_VERSION, 5);
+    assert!(open(&path)
+        .stream("t", "directory_audits")
+        .unwrap()
+        .seen
+        .contains_id("x"));
 }
 
-/// Versions 1 to 3 kept every emitted id whole (about 130 bytes each on disk, more in
-/// memory); they are read into fingerprints, written as 22 characters each, and an id
-/// emitted before the upgrade is still recognized.
+/// Versions 1 to 3 kept every emitted id whole, version 4 16-byte fingerprints; both are read
+/// into 12-byte fingerprints, and an id emitted before the upgrade is still recognized.
 #[test]
-fn kept_ids_become_fingerprints_and_are_still_recognized() {
+fn kept_ids_and_version_4_fingerprints_are_still_recognized() {
+    use base64::Engine;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
     let id = "Directory_0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d_ABCDE_123456789";
+    let other = "Directory_other";
+    let v4 = {
+        use sha2::{Digest, Sha256};
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&Sha256::digest(other)[..16])
+    };
     fs::write(
         &path,
         format!(
-            r#"{{"version":3,"tenants":{{"t":{{"streams":{{"directory_audits":{{
+            r#"{{"version":4,"tenants":{{"t":{{"streams":{{"directory_audits":{{
             "cursor":"2026-01-01T10:00:00Z","seen":{{"2026-01-01T09:59:59Z":["{id}"]}},
+            "seen_fingerprints":{{"2026-01-01T09:59:58Z":["{v4}"]}},
             "last_success":"2026-01-01T10:00:01Z"}}}}}}}}}}"#
         ),
     )
     .unwrap();
-    let st = StateStore::open(&path).unwrap();
-    assert!(st
-        .stream("t", "directory_audits")
-        .unwrap()
-        .seen
-        .contains(id));
+    let mut st = open(&path);
     st.save().unwrap();
     drop(st);
-    let text = fs::read_to_string(&path).unwrap();
-    assert!(!text.contains(id), "{text}");
-    assert!(text.contains(&fingerprint_text(fingerprint(id))), "{text}");
-    let st = StateStore::open(&path).unwrap();
+    let bytes = fs::read(&path).unwrap();
+    assert!(!bytes.windows(id.len()).any(|w| w == id.as_bytes()));
+    let st = open(&path);
     let s = st.stream("t", "directory_audits").unwrap();
-    assert!(s.seen.contains(id) && !s.seen.contains("another"));
-    assert_eq!(fingerprint_text(fingerprint(id)).len(), 22);
+    assert!(s.seen.contains(fingerprint(id), t("2026-01-01T09:59:59Z")));
+    assert!(s
+        .seen
+        .contains(fingerprint(other), t("2026-01-01T09:59:58Z")));
+    assert!(!s.seen.contains_id("another"));
 }
 
 #[test]
@@ -119,7 +234,7 @@ fn a_version_2_section_kept_under_a_domain_moves_to_the_guid() {
     )
     .unwrap();
     let guid = "8f1b6c2e-4f5a-4c3d-9e2b-7a6d5c4b3a21";
-    let mut st = StateStore::open(&path).unwrap();
+    let mut st = open(&path);
     assert_eq!(
         st.tenant_key("Contoso.onmicrosoft.com"),
         "Contoso.onmicrosoft.com"
@@ -128,10 +243,10 @@ fn a_version_2_section_kept_under_a_domain_moves_to_the_guid() {
     assert!(!st.adopt_tenant_alias("contoso.onmicrosoft.com", guid));
     st.save().unwrap();
     drop(st);
-    let st = StateStore::open(&path).unwrap();
-    assert_eq!(st.data.tenants.len(), 1);
+    let st = open(&path);
+    assert_eq!(st.data().tenants.len(), 1);
     let s = st.stream(guid, "directory_audits").unwrap();
-    assert!(s.seen.contains("x"));
+    assert!(s.seen.contains_id("x"));
     assert_eq!(st.tenant_key("CONTOSO.onmicrosoft.com"), guid);
     assert_eq!(st.tenant_key(&guid.to_uppercase()), guid);
 }
@@ -143,25 +258,35 @@ fn an_empty_pre_created_file_is_a_new_state() {
     let path = dir.path().join("state.json");
     for empty in ["", "\n"] {
         fs::write(&path, empty).unwrap();
-        let st = StateStore::open(&path).unwrap();
-        assert!(st.data.tenants.is_empty());
+        let mut st = open(&path);
+        assert!(st.data().tenants.is_empty());
         st.save().unwrap();
-        assert!(fs::read_to_string(&path).unwrap().contains("\"version\""));
+        drop(st);
+        assert!(journal::is_journal(&fs::read(&path).unwrap()));
     }
 }
 
 #[test]
-fn corrupt_and_future_files_are_refused() {
+fn corrupt_and_future_files_are_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
-    fs::write(&path, "{not json").unwrap();
-    assert!(matches!(
-        StateStore::open(&path),
-        Err(StateError::Corrupt { .. })
-    ));
-    fs::write(&path, r#"{"version":99}"#).unwrap();
-    assert!(matches!(
-        StateStore::open(&path),
-        Err(StateError::Version { .. })
-    ));
+    let mut future = journal::header(STATE_VERSION + 1);
+    future.extend_from_slice(b"whatever");
+    for (bytes, version) in [
+        (b"{not json".to_vec(), false),
+        (br#"{"version":99}"#.to_vec(), true),
+        (future, true),
+        (b"ENTRA-SOURCE STATE\n\x05\x00\x00\x00\x10".to_vec(), false),
+        (b"ENTRbroken".to_vec(), false),
+    ] {
+        fs::write(&path, &bytes).unwrap();
+        match StateStore::open(&path) {
+            Err(StateError::Version { .. }) if version => {}
+            Err(StateError::Corrupt { .. }) if !version => {}
+            Err(e) => panic!("{}: {e}", String::from_utf8_lossy(&bytes)),
+            Ok(_) if !version && bytes.len() == journal::HEADER_BYTES + 1 => {}
+            Ok(_) => panic!("accepted {}", String::from_utf8_lossy(&bytes)),
+        }
+        assert_eq!(fs::read(&path).unwrap(), bytes);
+    }
 }

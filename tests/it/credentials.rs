@@ -20,6 +20,7 @@ async fn a_rotated_secret_file_is_picked_up_without_a_restart() {
     h.sim.expire_tokens();
     std::fs::write(&h.secret_file, format!("{rotated}\n")).unwrap();
     let after = h.audits(12, Spread::Between(seconds_ago(20), seconds_ago(2)));
+    h.settle();
     read_lines(&mut lines, 42, &mut got).await;
     assert!(
         child.try_wait().unwrap().is_none(),
@@ -100,6 +101,7 @@ async fn a_federated_token_file_is_read_again_for_every_token() {
     )
     .unwrap();
     h.audits(3, Spread::Between(seconds_ago(20), seconds_ago(2)));
+    h.settle();
     let r = h.run_once().await;
     assert_eq!(r.events().len(), 3, "{}", r.stderr);
     assert_eq!(
@@ -193,6 +195,7 @@ async fn managed_identity_via_imds_and_app_service() {
     // App Service: IDENTITY_ENDPOINT + IDENTITY_HEADER from the environment, system-assigned.
     std::fs::write(&h.config, config_with(&h, "managed_identity = true")).unwrap();
     let second = h.audits(4, Spread::Between(seconds_ago(20), seconds_ago(2)));
+    h.settle();
     let mut cmd = h.command(&["run", "--config", h.config.to_str().unwrap(), "--once"]);
     cmd.env(
         "IDENTITY_ENDPOINT",
@@ -282,6 +285,7 @@ async fn certificate_credentials_ps256_by_default_rs256_as_an_option_and_wrong_o
 
     std::fs::write(&h.config, with("certificate_signature = \"rs256\"")).unwrap();
     let second = h.audits(2, Spread::Between(seconds_ago(20), seconds_ago(2)));
+    h.settle();
     let r = h.run_once().await;
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_eq!(
@@ -315,6 +319,7 @@ async fn certificate_credentials_ps256_by_default_rs256_as_an_option_and_wrong_o
     )
     .unwrap();
     let third = h.audits(3, Spread::Between(seconds_ago(10), seconds_ago(1)));
+    h.settle();
     let mut cmd = h.command(&["run", "--config", h.config.to_str().unwrap(), "--once"]);
     cmd.env("ENTRA_PFX_PASSWORD", "pfx-pass");
     let r = finish(cmd.spawn().unwrap()).await;

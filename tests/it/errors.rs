@@ -43,7 +43,17 @@ fn assert_failed_cleanly(h: &Harness, r: &RunResult, code: i32, needle: &str, st
 /// The state file without the health each poll records (and without the sections that hold
 /// nothing but health, e.g. of a tenant that never got a token).
 fn checkpoint(bytes: &[u8]) -> serde_json::Value {
-    let mut v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    std::fs::write(&path, bytes).unwrap();
+    let store = entra_source::state::StateStore::read_only(&path).unwrap();
+    let mut v = serde_json::to_value(store.data()).unwrap();
+    for (tenant, t) in &store.data().tenants {
+        for (name, section) in &t.streams {
+            let ids: Vec<_> = section.seen.seconds().collect();
+            v["tenants"][tenant]["streams"][name]["seen"] = format!("{ids:?}").into();
+        }
+    }
     v["version"] = 0.into();
     let tenants = v["tenants"].as_object_mut().unwrap();
     for (_, t) in tenants.iter_mut() {
@@ -198,6 +208,25 @@ async fn a_corrupt_state_file_stops_the_run_and_is_left_untouched() {
         br#"{"version":7,"tenants":{}}"#,
     );
     assert!(h.graph_requests().is_empty());
+
+    // The journal (version 5): a damaged frame followed by a whole one, and a future version.
+    std::fs::remove_file(&h.state).unwrap();
+    assert_eq!(h.run_once().await.code, Some(0));
+    h.audits(3, between_minutes_ago(1, 1));
+    h.settle();
+    assert_eq!(h.run_once().await.code, Some(0));
+    let good = std::fs::read(&h.state).unwrap();
+    let mut damaged = good.clone();
+    damaged[40] ^= 0x55;
+    std::fs::write(&h.state, &damaged).unwrap();
+    let r = h.run_once().await;
+    assert_failed_cleanly(&h, &r, 1, "is corrupt", &damaged);
+    assert!(r.last_stderr_line().contains("checksum"), "{}", r.stderr);
+    let mut future = good.clone();
+    future[19] = 9;
+    std::fs::write(&h.state, &future).unwrap();
+    let r = h.run_once().await;
+    assert_failed_cleanly(&h, &r, 1, "version 9", &future);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,7 +279,8 @@ async fn secrets_and_tokens_never_reach_stdout_stderr_or_the_state_file() {
     assert_eq!(r.code, Some(1));
     outputs.push(r.stdout);
     outputs.push(r.stderr);
-    outputs.push(std::fs::read_to_string(&h.state).unwrap());
+    outputs.push(String::from_utf8_lossy(&std::fs::read(&h.state).unwrap()).into_owned());
+    outputs.push(serde_json::to_string(&h.state_json()).unwrap());
     // What the state tools print too (the last error of a refused secret included).
     let mut cmd = h.command(&[
         "state",

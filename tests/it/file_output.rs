@@ -70,6 +70,7 @@ async fn events_go_to_a_rotated_file_in_whole_lines() {
         kept.display()
     ));
     h.audits(2000, Spread::Between(seconds_ago(50), seconds_ago(2)));
+    h.settle();
     let r = h.run_once().await;
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let names: Vec<PathBuf> = files(&kept, 5);
@@ -101,6 +102,7 @@ async fn a_partial_line_left_by_a_crash_is_cut_and_its_records_written_again() {
         .and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"event\":{\"id\":\"half"))
         .unwrap();
     let second = h.audits(5, Spread::Between(seconds_ago(30), seconds_ago(2)));
+    h.settle();
     let r = h.run_once().await;
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(

@@ -77,6 +77,7 @@ async fn runs_against_the_simulator(h: &Harness, argv: &[String]) {
         .collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let ids = h.audits(3, seconds_ago_spread());
+    h.settle();
     if args.contains(&"--once") {
         let r = h.run_args(&args).await;
         assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr);

@@ -137,6 +137,7 @@ async fn https_proxy_and_no_proxy_are_honoured() {
         3,
         entra_simulator::Spread::Between(seconds_ago(30), seconds_ago(2)),
     );
+    h.settle();
     let mut cmd = h.command(&["run", "--config", h.config.to_str().unwrap(), "--once"]);
     cmd.env("HTTPS_PROXY", &proxy).env("NO_PROXY", "127.0.0.1");
     let r = finish(cmd.spawn().unwrap()).await;

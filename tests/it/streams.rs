@@ -74,6 +74,8 @@ async fn exactly_once(resource: Resource, table: &str, page: u64) {
         Spread::Between(seconds_ago(40), seconds_ago(2)),
     );
     h.sim.reveal(None);
+    // Past every stream's settle sweep (48 h for the risk detections).
+    h.advance(chrono::Duration::hours(49));
     let r = h.run_once().await;
     assert_eq!(r.code, Some(0), "{}: {}", resource.name(), r.stderr);
     let got2 = event_ids(&r.events());
@@ -180,6 +182,7 @@ async fn beta_event_types_each_have_their_own_cursor_and_category() {
         json!({"signInEventTypes": ["servicePrincipal"]}),
         true,
     );
+    h.settle();
     let r = h.run_once().await;
     assert_eq!(set(&event_ids(&r.events())), set(&new));
 }
@@ -308,6 +311,8 @@ async fn state_stream_emits_each_change_once(refuse_filter: bool) {
     }
     // One change: exactly one event, with a new event.id.
     assert!(h.sim.update(Resource::RiskyUsers, &ids[7], json!({"riskState": "remediated", "riskLevel": "none", "riskDetail": "userPerformedSecuredPasswordReset"})));
+    // Stamped two seconds ago, behind the last fresh read: the settle sweep reads it.
+    h.settle();
     let r = h.run_once().await;
     let events = r.events();
     assert_eq!(events.len(), 1, "{}", r.stderr);
@@ -362,6 +367,8 @@ async fn risk_detections_emit_state_changes_and_48h_late_offline_detections() {
         json!({"detectionTimingType": "offline", "activityDateTime": entra_source::event::envelope_time(chrono::Utc::now() - chrono::Duration::hours(40)), "riskEventType": "leakedCredentials"}),
         true,
     );
+    // Both are stamped before the last run's fresh read: the 48 h settle sweep reads them.
+    h.advance(chrono::Duration::hours(49));
     let r = h.run_once().await;
     let events = r.events();
     assert_eq!(events.len(), 2, "{}", r.stderr);
@@ -460,6 +467,7 @@ async fn in_run_mode_a_disabled_stream_leaves_the_others_polling() {
     read_lines(&mut lines, 20, &mut got).await;
     // Later audits still arrive after sign_ins was disabled.
     let later = h.audits(5, Spread::Between(seconds_ago(3), seconds_ago(1)));
+    h.settle();
     read_lines(&mut lines, 25, &mut got).await;
     assert!(child.try_wait().unwrap().is_none());
     child.kill().await.unwrap();

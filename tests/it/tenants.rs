@@ -4,8 +4,9 @@
 use std::collections::HashSet;
 
 use crate::common::*;
+use chrono::Timelike;
 use entra_simulator::{Resource, Simulator, CLIENT_ID, CLIENT_SECRET};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
 const B: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
@@ -218,6 +219,7 @@ async fn a_domain_tenant_id_yields_the_guid_and_switching_forms_re_emits_nothing
     ] {
         set_tenant_id(&h, &form);
         let fresh: HashSet<String> = h.audits(n, between_minutes_ago(1, 1)).into_iter().collect();
+        h.settle();
         let r = h.run_once().await;
         assert_eq!(r.code, Some(0), "{}", r.stderr);
         let got: HashSet<String> = event_ids(&r.events()).into_iter().collect();
@@ -259,16 +261,32 @@ async fn a_version_2_state_keyed_by_domain_is_migrated_without_re_emitting() {
     h.audits(80, between_minutes_ago(30, 2));
     let r = h.run_once().await;
     assert_eq!(r.events().len(), 80);
-    // What an older entra-source wrote for `id = "contoso.onmicrosoft.com"`.
-    let mut state = h.state_json();
-    state["version"] = 2.into();
-    let section = state["tenants"][TENANT_ID].take();
-    let mut tenants = serde_json::Map::new();
-    tenants.insert(TENANT_DOMAIN.to_string(), section);
-    state["tenants"] = Value::Object(tenants);
-    std::fs::write(&h.state, state.to_string()).unwrap();
+    // What an older entra-source wrote for `id = "contoso.onmicrosoft.com"`: one JSON
+    // document, the emitted ids whole by record second, no settle marks.
+    let now = h.state_json();
+    let audits = &now["tenants"][TENANT_ID]["streams"]["directory_audits"];
+    let mut seen = serde_json::Map::new();
+    for e in r.events() {
+        let at: chrono::DateTime<chrono::Utc> = e["time"].as_str().unwrap().parse().unwrap();
+        let second = at
+            .with_nanosecond(0)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        seen.entry(second)
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .unwrap()
+            .push(e["event"]["id"].clone());
+    }
+    let v2 = json!({"version": 2, "tenants": {TENANT_DOMAIN: {"streams": {"directory_audits": {
+        "cursor": audits["cursor"], "last_success": audits["last_success"],
+        "health": "ok", "seen": seen,
+    }}}}});
+    std::fs::write(&h.state, v2.to_string()).unwrap();
     set_tenant_id(&h, TENANT_DOMAIN);
     let fresh = h.audits(4, between_minutes_ago(1, 1));
+    // Past the settle sweep, which re-reads the last 20 minutes the v2 file's ids cover.
+    h.settle();
     let r = h.run_once().await;
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let got: HashSet<String> = event_ids(&r.events()).into_iter().collect();

@@ -198,9 +198,30 @@ impl Harness {
             .collect()
     }
 
+    /// The whole store as `state export` prints it.
     pub fn state_json(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(&self.state).expect("state file"))
-            .expect("state JSON")
+        let out = std::process::Command::new(BIN)
+            .args(["state", "export", "--config"])
+            .arg(&self.config)
+            .output()
+            .expect("state export");
+        assert!(
+            out.status.success(),
+            "state export: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("state JSON")
+    }
+
+    /// Moves the simulator's clock (the `Date` entra-source plans its reads on) forward.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.sim.advance_clock(by);
+    }
+
+    /// Lets the default 20-minute settle sweep come due: records stamped before the last
+    /// run's fresh read (late arrivals) are read by the next run.
+    pub fn settle(&self) {
+        self.advance(chrono::Duration::minutes(21));
     }
 }
 
