@@ -42,6 +42,8 @@ pub struct GraphClient {
     pacers: HashMap<Family, Pacer>,
     /// The app-wide reports budget every tenant's client shares (`[[tenants]]`).
     shared_reports: Option<Arc<Pacer>>,
+    /// Streams of this tenant reading each family (they share its budget).
+    streams: std::sync::Mutex<HashMap<Family, u32>>,
 }
 
 enum Attempt {
@@ -81,7 +83,31 @@ impl GraphClient {
             shutdown,
             pacers,
             shared_reports: None,
+            streams: Default::default(),
         }
+    }
+
+    /// A stream of this tenant reads `family`: it shares that budget.
+    pub fn register_stream(&self, family: Family) {
+        *self
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(family)
+            .or_default() += 1;
+    }
+
+    /// Requests a second the tenant's `family` budget allows, and the streams sharing it.
+    pub fn budget(&self, family: Family) -> (f64, u32) {
+        let rate = self.pacers.get(&family).map_or(f64::MAX, Pacer::rate);
+        let streams = self
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&family)
+            .copied()
+            .unwrap_or(1);
+        (rate, streams)
     }
 
     /// Also paces the reports family under an app-wide budget shared with other tenants.

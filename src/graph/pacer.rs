@@ -38,6 +38,11 @@ impl Pacer {
         }
     }
 
+    /// Requests a second this pacer allows.
+    pub fn rate(&self) -> f64 {
+        self.max as f64 / (self.per - MARGIN).as_secs_f64().max(0.001)
+    }
+
     /// A slot if one is free now, else how long until one is.
     pub fn try_acquire(&self, now: Instant) -> Result<Slot, Duration> {
         let mut s = self.sent.lock().unwrap_or_else(|p| p.into_inner());

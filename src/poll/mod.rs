@@ -9,6 +9,7 @@
 //! State streams whose time filter Graph refuses fall back to a full listing per poll, compared
 //! against the fingerprints kept in the state file.
 
+pub mod budget;
 mod outcome;
 mod snapshot;
 pub mod window;
@@ -72,6 +73,11 @@ pub struct PollStats {
     /// The poll stopped early for shutdown, after checkpointing its last page.
     pub interrupted: bool,
     pub cursor: Option<DateTime<Utc>>,
+    /// Seconds of stream time read for the first time (the fresh range; in settle-only mode
+    /// the last sweep's), over which `emitted` arrived.
+    pub covered_seconds: f64,
+    /// Now on Graph's clock when the poll planned its reads.
+    pub now: Option<DateTime<Utc>>,
 }
 
 /// How one query's paging ended.
@@ -130,6 +136,8 @@ pub struct StreamPoller {
     pub snapshot_mode: AtomicBool,
     /// Its pages and events counters, made once its tenant's GUID is known.
     counters: std::sync::OnceLock<crate::telemetry::StreamCounters>,
+    /// When it last warned that its budget cannot keep up.
+    budget_warned: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl StreamPoller {
@@ -147,6 +155,7 @@ impl StreamPoller {
             }
             .emit();
         }
+        client.register_stream(spec.family());
         StreamPoller {
             tenant,
             spec,
@@ -158,6 +167,7 @@ impl StreamPoller {
             shutdown: shared.shutdown.clone(),
             snapshot_mode: AtomicBool::new(false),
             counters: std::sync::OnceLock::new(),
+            budget_warned: std::sync::Mutex::new(None),
         }
     }
 
@@ -267,7 +277,11 @@ impl StreamPoller {
         // With one ordered query, every page moves the marks; otherwise records of later
         // pages or sub-queries may be older, so the marks wait for the whole window.
         let advance = self.spec.ordered() && subs.len() == 1;
-        let mut stats = PollStats::default();
+        let mut stats = PollStats {
+            covered_seconds: first_reads(&plan, &sched),
+            now: Some(now),
+            ..Default::default()
+        };
         let (from, to) = (plan.from().unwrap_or(now), plan.to().unwrap_or(now));
         let progress = crate::progress::Catchup::new(
             &format!("{}/{}", short(self.tenant_id()), self.key()),
@@ -499,6 +513,25 @@ impl StreamPoller {
             &self.spec.query(from, to, extra),
         )
     }
+}
+
+/// Seconds of stream time a plan reads for the first time: its fresh range, or in
+/// settle-only mode its first sweep's.
+fn first_reads(plan: &window::Plan, sched: &window::Schedule) -> f64 {
+    let first = if sched.settle_only {
+        sched
+            .sweeps
+            .first()
+            .map(|a| window::Mark::Sweep(a.num_seconds().max(0) as u64))
+    } else {
+        Some(window::Mark::Fresh)
+    };
+    plan.reads
+        .iter()
+        .flat_map(|r| &r.members)
+        .filter(|m| Some(m.mark) == first)
+        .map(|m| (m.to - m.from).num_milliseconds() as f64 / 1000.0)
+        .sum()
 }
 
 /// The first block of a tenant id, for bar labels.

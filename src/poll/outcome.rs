@@ -131,6 +131,9 @@ impl StreamPoller {
                 Ok(stats) => {
                     failures = 0;
                     log_poll(self, &stats);
+                    if !stats.interrupted {
+                        self.assess_budget(&stats);
+                    }
                     if stats.interrupted || mode == Mode::Once {
                         return Ok(());
                     }
@@ -160,6 +163,58 @@ impl StreamPoller {
     }
 }
 
+impl StreamPoller {
+    /// Measures the poll's arrival rate against the stream's budget: a metric always, and a
+    /// warning (at most every 10 minutes) with the rates and the setting that helps when
+    /// records arrive faster than the budget sustains.
+    fn assess_budget(&self, stats: &PollStats) {
+        let family = self.spec.family();
+        let (requests_per_second, streams) = self.client.budget(family);
+        let budget = super::budget::Budget {
+            requests_per_second,
+            page: self.spec.max_top(),
+            sweeps: self.settings.sweeps.len() as u32,
+            settle_only: self.settings.settle_only,
+            streams,
+        };
+        let Some(v) = super::budget::assess(stats.emitted, stats.covered_seconds, &budget) else {
+            return;
+        };
+        crate::telemetry::BudgetAssessed {
+            tenant: self.tenant_id(),
+            section: &self.key(),
+            arriving: v.arriving,
+            sustainable: v.sustainable,
+            behind: v.behind,
+        }
+        .emit();
+        if !v.behind {
+            return;
+        }
+        let mut warned = self.budget_warned.lock().unwrap_or_else(|p| p.into_inner());
+        if warned.is_some_and(|w| w.elapsed() < Duration::from_secs(600)) {
+            return;
+        }
+        *warned = Some(std::time::Instant::now());
+        tracing::warn!(
+            tenant = %self.tenant_id(),
+            entra_stream = self.name(),
+            sign_in_type = self.spec.sign_in_type(),
+            arriving_per_second = v.arriving.round() as u64,
+            sustainable_per_second = v.sustainable.round() as u64,
+            reads_per_record = budget.reads_per_record(),
+            "records arrive at about {:.0}/s, but this stream's share of the tenant's Graph budget ({:.2} requests/s over {} streams, {} records a page, {} reads a record) sustains about {:.0}/s: it will fall behind and records past Graph's retention are lost. To keep up, {}",
+            v.arriving,
+            requests_per_second,
+            streams,
+            budget.page,
+            budget.reads_per_record(),
+            v.sustainable,
+            super::budget::advice(&budget)
+        );
+    }
+}
+
 pub fn log_poll(p: &StreamPoller, stats: &PollStats) {
     if stats.interrupted {
         // Cut short by a stop: the checkpoint holds what was written; no lag to speak of.
@@ -173,7 +228,8 @@ pub fn log_poll(p: &StreamPoller, stats: &PollStats) {
         );
         return;
     }
-    let lag = stats.cursor.map(|c| (Utc::now() - c).num_seconds().max(0));
+    let now = stats.now.unwrap_or_else(Utc::now);
+    let lag = stats.cursor.map(|c| (now - c).num_seconds().max(0));
     tracing::info!(
         tenant = %p.tenant_id(),
         entra_stream = p.name(),

@@ -117,3 +117,52 @@ async fn an_early_sweep_catches_a_late_record_before_the_last_one() {
 fn set(ids: &[String]) -> HashSet<String> {
     ids.iter().cloned().collect()
 }
+
+/// A tenant whose records arrive faster than its Graph budget sustains is told so, with the
+/// rates and the setting that helps; settle-only (one read per record) then keeps up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_its_budget_cannot_keep_up_with_says_so_with_the_sustainable_rate() {
+    let h = Harness::new("").await;
+    // One identity-protection request a second, 500 records a page, fresh + one sweep:
+    // 250 records/s sustained; 300 a second arrive.
+    let body = |extra: &str| {
+        format!("[throttle]\nidentity_protection_requests_per_second = 1\n\n[poll]\ninterval_seconds = 1\n\n[streams.risk_detections]\nlate_arrival = \"20m\"\n{extra}")
+    };
+    h.write_config(&body(""));
+    assert_eq!(h.run_once().await.code, Some(0));
+    h.advance(chrono::Duration::seconds(10));
+    h.sim
+        .generate(Resource::RiskDetections, 3000, between_seconds_ago(9, 1));
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.events().len(), 3000);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("will fall behind"))
+        .unwrap_or_else(|| panic!("no budget warning: {}", r.stderr));
+    let arriving: u64 = line
+        .split("arriving_per_second=")
+        .nth(1)
+        .and_then(|v| v.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    // 3,000 over the ten seconds moved and the real one or two the runs took.
+    assert!((250..=300).contains(&arriving), "{line}");
+    for needle in [
+        "sustains about 250/s",
+        "settle_only = true",
+        "about 500 records/s",
+    ] {
+        assert!(line.contains(needle), "{needle}: {line}");
+    }
+    // Settle-only: 500 records/s sustained, no warning.
+    h.write_config(&body("settle_only = true\n"));
+    h.advance(chrono::Duration::seconds(10));
+    h.sim
+        .generate(Resource::RiskDetections, 3000, between_seconds_ago(9, 1));
+    h.settle();
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(!r.stderr.contains("will fall behind"), "{}", r.stderr);
+}

@@ -141,6 +141,9 @@ struct Metrics {
     lag: Family<StreamLabels, FloatGauge>,
     last_success: Family<StreamLabels, FloatGauge>,
     healthy: Family<StreamLabels, Gauge>,
+    sustainable: Family<StreamLabels, FloatGauge>,
+    arriving: Family<StreamLabels, FloatGauge>,
+    behind_budget: Family<StreamLabels, Gauge>,
     streams: Mutex<BTreeMap<(String, String), StreamStatus>>,
     started: Mutex<(DateTime<Utc>, Duration)>,
 }
@@ -170,6 +173,9 @@ impl Metrics {
             lag: Family::default(),
             last_success: Family::default(),
             healthy: Family::default(),
+            sustainable: Family::default(),
+            arriving: Family::default(),
+            behind_budget: Family::default(),
             streams: Mutex::new(BTreeMap::new()),
             started: Mutex::new((Utc::now(), Duration::from_secs(300))),
         };
@@ -214,6 +220,21 @@ impl Metrics {
             "state_written_bytes",
             "Bytes written to the state store",
             m.state_bytes.clone(),
+        );
+        registry.register(
+            "budget_sustainable_records_per_second",
+            "Records a second the stream's share of its tenant's Graph budget sustains, with its reads per record",
+            m.sustainable.clone(),
+        );
+        registry.register(
+            "arriving_records_per_second",
+            "New records a second of stream time, as the last poll saw them",
+            m.arriving.clone(),
+        );
+        registry.register(
+            "behind_budget",
+            "1 when records arrive faster than the stream's budget sustains (it falls behind)",
+            m.behind_budget.clone(),
         );
         registry.register(
             "stream_lag_seconds",
@@ -278,6 +299,15 @@ impl Metrics {
         self.healthy
             .get_or_create(&labels)
             .set(i64::from(health == Health::Ok));
+    }
+
+    fn budget(&self, tenant: &str, section: &str, arriving: f64, sustainable: f64, behind: bool) {
+        let labels = StreamLabels::new(tenant, section);
+        self.sustainable.get_or_create(&labels).set(sustainable);
+        self.arriving.get_or_create(&labels).set(arriving);
+        self.behind_budget
+            .get_or_create(&labels)
+            .set(i64::from(behind));
     }
 
     /// `/metrics`: the registry in Prometheus text format, lags as of now.
@@ -365,6 +395,27 @@ pub struct StreamRegistered<'a> {
 impl StreamRegistered<'_> {
     pub fn emit(self) {
         get().register_stream(self.tenant, self.section);
+    }
+}
+
+/// A poll measured the stream's arrival rate against its budget.
+pub struct BudgetAssessed<'a> {
+    pub tenant: &'a str,
+    pub section: &'a str,
+    pub arriving: f64,
+    pub sustainable: f64,
+    pub behind: bool,
+}
+
+impl BudgetAssessed<'_> {
+    pub fn emit(self) {
+        get().budget(
+            self.tenant,
+            self.section,
+            self.arriving,
+            self.sustainable,
+            self.behind,
+        );
     }
 }
 
@@ -536,76 +587,4 @@ fn resource_of(url: &url::Url) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `stream="sign_ins.interactiveUser"` could not be selected by the stream's name.
-    #[test]
-    fn labels_hold_one_dimension_each() {
-        let m = Metrics::new();
-        m.poll_done(
-            "t",
-            "sign_ins.interactiveUser",
-            Health::Ok,
-            Some(Utc::now()),
-            None,
-        );
-        m.events
-            .get_or_create(&EventLabels::new(
-                "t",
-                "sign_ins.nonInteractiveUser",
-                "native",
-            ))
-            .inc();
-        let text = m.render();
-        assert!(!text.contains("sign_ins."), "{text}");
-        assert!(
-            text.contains(r#"stream="sign_ins",sign_in_type="interactiveUser""#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"stream="sign_ins",sign_in_type="nonInteractiveUser",format="native""#),
-            "{text}"
-        );
-        let (_, body) = m.health();
-        let s = &body["streams"]["t/sign_ins.interactiveUser"];
-        assert_eq!(s["stream"], "sign_ins");
-        assert_eq!(s["sign_in_type"], "interactiveUser");
-    }
-
-    #[test]
-    fn health_allows_two_intervals_before_a_first_success_then_fails() {
-        let m = Metrics::new();
-        m.set_run(Duration::from_secs(60));
-        m.register_stream("t", "directory_audits");
-        // Young run, no poll finished yet: healthy ("starting").
-        let (ok, body) = m.health();
-        assert!(ok, "{body}");
-        assert_eq!(body["streams"]["t/directory_audits"]["health"], "starting");
-        // A failed poll inside the allowance is degraded but still healthy.
-        m.poll_done(
-            "t",
-            "directory_audits",
-            Health::Degraded,
-            None,
-            Some("boom".into()),
-        );
-        assert!(m.health().0);
-        // Two intervals after the start without a success: failing, naming the error.
-        lock(&m.started).0 = Utc::now() - chrono::Duration::seconds(121);
-        let (ok, body) = m.health();
-        assert!(!ok);
-        assert_eq!(body["failing"][0]["last_error"], "boom");
-        // A success heals it; an error stops it at once.
-        m.poll_done("t", "directory_audits", Health::Ok, None, None);
-        assert!(m.health().0);
-        m.poll_done(
-            "t",
-            "directory_audits",
-            Health::Error,
-            None,
-            Some("403".into()),
-        );
-        assert!(!m.health().0);
-    }
-}
+mod tests;
