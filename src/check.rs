@@ -159,9 +159,9 @@ async fn check_tenant(
             &[("$top".into(), "1".into())],
         );
         let result = client.get_page(&url, spec.family()).await;
-        let hidden = result
-            .as_ref()
-            .is_ok_and(|page| risk_is_hidden(&page.records));
+        let hidden = result.as_ref().is_ok_and(|page| {
+            risk_is_hidden(&crate::graph::Page::parsed(page.records.clone()).collect::<Vec<_>>())
+        });
         let mut report = verdict(settings.kind, &roles, result.map(|_| ()));
         if report.verdict == Verdict::Ok
             && hidden

@@ -175,6 +175,12 @@ pub async fn run(
             Err(e) => failures.push(format!("a stream task crashed: {e}")),
         }
     }
+    let (writes, bytes) = crate::telemetry::state_totals();
+    tracing::info!(
+        state_writes = writes,
+        state_written_bytes = bytes,
+        "state: {writes} checkpoint writes, {bytes} bytes written to the store"
+    );
     if output_closed {
         tracing::info!("stdout was closed by the host; exiting without checkpointing past the last written page");
         return RunOutcome::OutputClosed;

@@ -25,11 +25,22 @@ use crate::shutdown::Shutdown;
 /// few MiB), low enough to stop a runaway response.
 const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 
-/// One page of a Graph collection.
+/// One page of a Graph collection: each record kept as its JSON text until the poll loop
+/// reads it, so a page in flight holds one record's tree at a time, not the page's.
 #[derive(Debug)]
 pub struct Page {
-    pub records: Vec<Value>,
+    pub records: Vec<Box<serde_json::value::RawValue>>,
     pub next_link: Option<Url>,
+}
+
+impl Page {
+    /// The records parsed, one by one as the iterator is consumed.
+    pub fn parsed(records: Vec<Box<serde_json::value::RawValue>>) -> impl Iterator<Item = Value> {
+        // Each text was checked as JSON when the page was read.
+        records
+            .into_iter()
+            .map(|raw| serde_json::from_str(raw.get()).unwrap_or(Value::Null))
+    }
 }
 
 /// A Graph client for one tenant.
@@ -404,16 +415,29 @@ async fn read_body(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
 
 /// A collection page: an object with a `value` array and maybe `@odata.nextLink`.
 pub fn parse_page(body: &[u8]) -> Result<Page, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON ({e})"))?;
-    let Value::Object(mut obj) = v else {
-        return Err("the body is not a JSON object".into());
-    };
-    let records = match obj.remove("value") {
-        Some(Value::Array(a)) => a,
-        Some(_) => return Err("`value` is not an array".into()),
+    use serde_json::value::RawValue;
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        value: Option<&'a RawValue>,
+        #[serde(rename = "@odata.nextLink", default)]
+        next_link: Option<Value>,
+    }
+    let env: Envelope = serde_json::from_slice(body).map_err(|e| {
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        if e.is_data() && first.is_some_and(|b| *b != b'{') {
+            "the body is not a JSON object".to_string()
+        } else {
+            format!("not JSON ({e})")
+        }
+    })?;
+    let records: Vec<Box<RawValue>> = match env.value {
+        Some(v) => {
+            serde_json::from_str(v.get()).map_err(|_| "`value` is not an array".to_string())?
+        }
         None => return Err("the body has no `value` array".into()),
     };
-    let next_link = match obj.remove("@odata.nextLink") {
+    let next_link = match env.next_link {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => {
             Some(Url::parse(&s).map_err(|e| format!("`@odata.nextLink` is not a URL ({e})"))?)

@@ -37,6 +37,10 @@ impl Encoder {
         }
     }
 
+    pub fn max_line_bytes(&self) -> usize {
+        self.max_line_bytes
+    }
+
     /// Appends the native event `e` to `buf` as one line in the format, trimmed to fit;
     /// returns what the line holds.
     pub fn line<'a>(

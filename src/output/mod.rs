@@ -77,11 +77,44 @@ pub enum OutputTarget {
     },
 }
 
+/// A page being encoded by its poller, event by event (each event is dropped once it is a
+/// line, so a page in flight costs its lines, not its events' trees), then handed to
+/// [`Output::write_encoded`].
+pub struct Page {
+    encoder: Encoder,
+    otlp: bool,
+    buf: Vec<u8>,
+    records: Vec<otlp::Record>,
+    count: u64,
+}
+
+impl Page {
+    /// Adds the native event `e`.
+    pub fn push(&mut self, e: Value) -> Result<(), OutputError> {
+        let start = self.buf.len();
+        let written = self.encoder.line(&e, &mut self.buf)?;
+        if self.otlp {
+            // OTLP sends records, not lines: the line only measured the event.
+            self.records.push(otlp::log_record(&e, &written));
+            self.buf.truncate(start);
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
 /// Events out: the [`Encoder`] makes each line, the sink hands a page on.
 pub struct Output {
     w: Sink,
     encoder: Encoder,
-    buf: Vec<u8>,
     pub lines_written: u64,
 }
 
@@ -94,7 +127,6 @@ impl Output {
         Output {
             w: Sink::Stream(w),
             encoder: Encoder::new(Format::Native, DEFAULT_LINE_BYTES),
-            buf: Vec::new(),
             lines_written: 0,
         }
     }
@@ -167,35 +199,46 @@ impl Output {
         self.encoder.lines_trimmed
     }
 
+    /// An empty page in this output's format and line limit, for a poller to fill.
+    pub fn page(&self) -> Page {
+        Page {
+            encoder: Encoder::new(self.encoder.format, self.encoder.max_line_bytes() as u64),
+            otlp: matches!(self.w, Sink::Otlp(_)),
+            buf: Vec::new(),
+            records: Vec::new(),
+            count: 0,
+        }
+    }
+
     /// Writes every event of a page, then flushes (stdout), fsyncs (file) or waits for the
     /// Collector's acknowledgement (OTLP). Returns only once the page is handed on.
     pub async fn write_page(&mut self, events: &[Value]) -> Result<(), OutputError> {
-        if events.is_empty() {
+        let mut page = self.page();
+        for e in events {
+            page.push(e.clone())?;
+        }
+        self.write_encoded(page).await
+    }
+
+    /// Hands on a page its poller encoded ([`Output::page`]): same promise as
+    /// [`Output::write_page`].
+    pub async fn write_encoded(&mut self, page: Page) -> Result<(), OutputError> {
+        if page.count == 0 {
             return Ok(());
         }
-        self.buf.clear();
-        let otlp = matches!(self.w, Sink::Otlp(_));
-        let mut records = Vec::new();
-        for e in events {
-            let written = self.encoder.line(e, &mut self.buf)?;
-            if otlp {
-                // OTLP sends records, not lines: the line only measured the event.
-                records.push(otlp::log_record(e, &written));
-                self.buf.clear();
-            }
-        }
+        self.encoder.lines_trimmed += page.encoder.lines_trimmed;
         match &mut self.w {
             Sink::Stream(w) => {
-                w.write_all(&self.buf).await?;
+                w.write_all(&page.buf).await?;
                 w.flush().await?;
             }
             Sink::File(f) => {
-                let buf = &self.buf;
+                let buf = &page.buf;
                 tokio::task::block_in_place(|| f.append(buf)).map_err(OutputError::File)?;
             }
-            Sink::Otlp(o) => o.export(&records).await?,
+            Sink::Otlp(o) => o.export(&page.records).await?,
         }
-        self.lines_written += events.len() as u64;
+        self.lines_written += page.count;
         Ok(())
     }
 }

@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use tokio::sync::Mutex;
 use url::Url;
 
@@ -423,12 +422,14 @@ impl StreamPoller {
     /// that newest time.
     async fn emit_page(
         &self,
-        records: Vec<Value>,
+        records: Vec<Box<serde_json::value::RawValue>>,
         window: &Window<'_>,
         stats: &mut PollStats,
     ) -> Result<Option<DateTime<Utc>>, PollError> {
         let ctx = self.context();
-        let mut events = Vec::with_capacity(records.len());
+        // Each event becomes its line at once: a page in flight holds its lines, not the
+        // events' trees.
+        let mut page = self.output.lock().await.page();
         // Each key is hashed once: looked up, checked against the page, remembered.
         let mut new_keys: Vec<(Fingerprint, DateTime<Utc>)> = Vec::with_capacity(records.len());
         let mut newest: Option<DateTime<Utc>> = None;
@@ -436,7 +437,7 @@ impl StreamPoller {
             let st = self.state.lock().await;
             let seen = st.stream(self.tenant_id(), &self.key()).map(|s| &s.seen);
             let mut in_page = HashSet::new();
-            for record in records {
+            for record in crate::graph::Page::parsed(records) {
                 let t = self.spec.record_time(&record);
                 newest = newest.max(t);
                 if !self.spec.keep(&record) {
@@ -449,10 +450,10 @@ impl StreamPoller {
                     continue;
                 }
                 new_keys.push((key, at));
-                events.push(self.spec.normalize(record, &ctx));
+                page.push(self.spec.normalize(record, &ctx))?;
             }
         }
-        self.write(&events, stats).await?;
+        self.write(page, stats).await?;
 
         let mut st = self.state.lock().await;
         let s = st.stream_mut(self.tenant_id(), &self.key());
@@ -477,7 +478,7 @@ impl StreamPoller {
         &self,
         page: crate::graph::Page,
         stats: &mut PollStats,
-    ) -> Result<(Vec<Value>, Option<Url>), PollError> {
+    ) -> Result<(Vec<Box<serde_json::value::RawValue>>, Option<Url>), PollError> {
         stats.pages += 1;
         self.count(|c| c.page_read());
         let next = page
@@ -488,13 +489,18 @@ impl StreamPoller {
         Ok((page.records, next))
     }
 
-    async fn write(&self, events: &[Value], stats: &mut PollStats) -> Result<(), PollError> {
-        if events.is_empty() {
+    async fn write(
+        &self,
+        page: crate::output::Page,
+        stats: &mut PollStats,
+    ) -> Result<(), PollError> {
+        if page.is_empty() {
             return Ok(());
         }
-        self.output.lock().await.write_page(events).await?;
-        stats.emitted += events.len() as u64;
-        self.count(|c| c.events_written(events.len() as u64));
+        let n = page.len();
+        self.output.lock().await.write_encoded(page).await?;
+        stats.emitted += n;
+        self.count(|c| c.events_written(n));
         Ok(())
     }
 

@@ -31,14 +31,14 @@ impl StreamPoller {
             };
             let (records, next) = self.accept(page, &mut stats)?;
             let ctx = self.context();
-            let mut events = Vec::new();
+            let mut events = self.output.lock().await.page();
             let mut changed = Vec::new();
             {
                 let st = self.state.lock().await;
                 let known = st
                     .stream(self.tenant_id(), &self.key())
                     .and_then(|s| s.snapshot.as_ref());
-                for record in records {
+                for record in crate::graph::Page::parsed(records) {
                     let id = crate::event::record_id(&record);
                     let fingerprint = self.spec.dedup_key(&record);
                     listed.insert(id.clone());
@@ -47,10 +47,10 @@ impl StreamPoller {
                         continue;
                     }
                     changed.push((id, fingerprint));
-                    events.push(self.spec.normalize(record, &ctx));
+                    events.push(self.spec.normalize(record, &ctx))?;
                 }
             }
-            self.write(&events, &mut stats).await?;
+            self.write(events, &mut stats).await?;
             let mut st = self.state.lock().await;
             let s = st.stream_mut(self.tenant_id(), &self.key());
             let snapshot = s.snapshot.get_or_insert_with(BTreeMap::new);

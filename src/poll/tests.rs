@@ -69,7 +69,7 @@ fn emitted(dir: &std::path::Path) -> HashMap<String, usize> {
     let text = std::fs::read_to_string(dir.join("events.ndjson")).unwrap_or_default();
     let mut m = HashMap::new();
     for l in text.lines() {
-        let v: Value = serde_json::from_str(l).unwrap();
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
         *m.entry(v["event"]["id"].as_str().unwrap().to_string())
             .or_insert(0) += 1;
     }

@@ -398,6 +398,12 @@ impl StreamRegistered<'_> {
     }
 }
 
+/// Checkpoint writes and bytes written to the state store by this process so far.
+pub fn state_totals() -> (u64, u64) {
+    let m = get();
+    (m.state_writes.get(), m.state_bytes.get())
+}
+
 /// A poll measured the stream's arrival rate against its budget.
 pub struct BudgetAssessed<'a> {
     pub tenant: &'a str,
