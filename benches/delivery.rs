@@ -10,7 +10,8 @@
 //! (b) Dense window: `BENCH_DENSE` (default 50000,500000) records inside one 20-minute
 //!     late-arrival window, `run --once`, Graph's budget lifted (this measures entra-source).
 //!
-//! Prints Markdown tables for README.md.
+//! `BENCH_ROWS=0,5` runs only those steady-state rows; `BENCH_SECONDS=0` or `BENCH_DENSE=` skips
+//! a part. Prints Markdown tables for README.md.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -294,6 +295,10 @@ fn main() {
         .split(',')
         .filter_map(|v| v.trim().parse().ok())
         .collect();
+    // `BENCH_ROWS=5` (comma-separated, from 0): only those steady-state rows.
+    let rows: Option<Vec<usize>> = std::env::var("BENCH_ROWS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|i| i.trim().parse().ok()).collect());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -305,14 +310,18 @@ fn main() {
             println!();
             println!("| reads | records/s (of the 500/s ceiling) | records fetched per record | requests per 1,000 records | lag at half time → at the end | not emitted at the end | duplicates | 429s | peak RSS | state bytes written per 1,000 records |");
             println!("|---|---|---|---|---|---|---|---|---|---|");
-            for s in [
+            for (_, s) in [
                 Steady { label: "baseline: sliding re-read (≡ sweeps 3, 6, 9, 12 s)", rate: 100, late: "[\"3s\", \"6s\", \"9s\", \"12s\"]", settle_only: false },
                 Steady { label: "fresh + one sweep (the defaults)", rate: 100, late: "\"12s\"", settle_only: false },
                 Steady { label: "baseline: sliding re-read (≡ sweeps 3, 6, 9, 12 s)", rate: 240, late: "[\"3s\", \"6s\", \"9s\", \"12s\"]", settle_only: false },
                 Steady { label: "fresh + one sweep (the defaults)", rate: 240, late: "\"12s\"", settle_only: false },
                 Steady { label: "baseline: sliding re-read (≡ sweeps 3, 6, 9, 12 s)", rate: 475, late: "[\"3s\", \"6s\", \"9s\", \"12s\"]", settle_only: false },
                 Steady { label: "settle-only, one sweep", rate: 475, late: "\"12s\"", settle_only: true },
-            ] {
+            ]
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| rows.as_ref().is_none_or(|r| r.contains(i)))
+            {
                 steady(&s, seconds).await;
             }
             println!();

@@ -270,6 +270,29 @@ impl GraphClient {
         }
     }
 
+    /// Waits until the family's budget has a request free, without taking it: a poll plans its
+    /// reads after this, so the time a budget-bound stream waits widens its slices (fuller
+    /// pages) instead of delaying reads planned before the wait.
+    pub async fn ready(&self, family: Family) {
+        loop {
+            let now = std::time::Instant::now();
+            let own = self.pacers.get(&family).map(|p| p.free_in(now));
+            let shared = self
+                .shared_reports
+                .as_deref()
+                .filter(|_| family == Family::Reports)
+                .map(|p| p.free_in(now));
+            let wait = own.into_iter().chain(shared).max().unwrap_or_default();
+            if wait.is_zero() {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.shutdown.wait() => return,
+            }
+        }
+    }
+
     /// Waits until the family's pacer (and, for reports, the app-wide pacer) grant a request.
     async fn slots(&self, family: Family) -> [Option<(&Pacer, Slot)>; 2] {
         let own = match self.pacers.get(&family) {

@@ -64,6 +64,22 @@ impl Pacer {
             .max(Duration::from_millis(1)))
     }
 
+    /// How long until a slot is free (zero: now), without taking it.
+    pub fn free_in(&self, now: Instant) -> Duration {
+        let s = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        let live: Vec<Instant> =
+            s.q.iter()
+                .map(|(_, t)| *t)
+                .filter(|t| now.saturating_duration_since(*t) < self.per)
+                .collect();
+        if live.len() < self.max {
+            return Duration::ZERO;
+        }
+        live.iter().min().map_or(Duration::ZERO, |oldest| {
+            (*oldest + self.per).saturating_duration_since(now)
+        })
+    }
+
     /// Waits for a slot.
     pub async fn acquire(&self) -> Slot {
         loop {

@@ -247,6 +247,7 @@ impl StreamPoller {
             return self.poll_snapshot().await;
         }
         let sched = self.schedule();
+        self.client.ready(self.spec.family()).await;
         let now = self.client.now().await;
         let plan = {
             let st = self.state.lock().await;

@@ -127,12 +127,14 @@ impl StreamPoller {
     pub async fn run(&self, mode: Mode) -> Result<(), PollError> {
         let mut failures = 0u32;
         loop {
+            let started = std::time::Instant::now();
+            let mut pause = None;
             match self.poll_recorded().await {
                 Ok(stats) => {
                     failures = 0;
                     log_poll(self, &stats);
                     if !stats.interrupted {
-                        self.assess_budget(&stats);
+                        pause = self.assess_budget(&stats);
                     }
                     if stats.interrupted || mode == Mode::Once {
                         return Ok(());
@@ -156,7 +158,14 @@ impl StreamPoller {
             let Mode::Every(interval) = mode else {
                 return Ok(());
             };
-            if !self.shutdown.sleep(interval).await {
+            // Near its budget, a stream polls less often, so that each poll reads many full
+            // pages: the last page of each query is partial, and a poll of a few pages would
+            // waste up to a third of the budget on them.
+            let wait = match pause {
+                Some(period) => interval.max(period.saturating_sub(started.elapsed())),
+                None => interval,
+            };
+            if !self.shutdown.sleep(wait).await {
                 return Ok(());
             }
         }
@@ -167,7 +176,9 @@ impl StreamPoller {
     /// Measures the poll's arrival rate against the stream's budget: a metric always, and a
     /// warning (at most every 10 minutes) with the rates and the setting that helps when
     /// records arrive faster than the budget sustains.
-    fn assess_budget(&self, stats: &PollStats) {
+    ///
+    /// Returns the poll period a stream near its budget should keep (see [`Self::run`]).
+    fn assess_budget(&self, stats: &PollStats) -> Option<Duration> {
         let family = self.spec.family();
         let (requests_per_second, streams) = self.client.budget(family);
         let budget = super::budget::Budget {
@@ -177,9 +188,8 @@ impl StreamPoller {
             settle_only: self.settings.settle_only,
             streams,
         };
-        let Some(v) = super::budget::assess(stats.emitted, stats.covered_seconds, &budget) else {
-            return;
-        };
+        let v = super::budget::assess(stats.emitted, stats.covered_seconds, &budget)?;
+        let pause = super::budget::pacing(&v, &budget);
         crate::telemetry::BudgetAssessed {
             tenant: self.tenant_id(),
             section: &self.key(),
@@ -189,11 +199,11 @@ impl StreamPoller {
         }
         .emit();
         if !v.behind {
-            return;
+            return pause;
         }
         let mut warned = self.budget_warned.lock().unwrap_or_else(|p| p.into_inner());
         if warned.is_some_and(|w| w.elapsed() < Duration::from_secs(600)) {
-            return;
+            return pause;
         }
         *warned = Some(std::time::Instant::now());
         tracing::warn!(
@@ -212,6 +222,7 @@ impl StreamPoller {
             v.sustainable,
             super::budget::advice(&budget)
         );
+        pause
     }
 }
 
