@@ -70,18 +70,15 @@ pub fn assess(emitted: u64, covered_seconds: f64, budget: &Budget) -> Option<Ver
 /// of a query is partial, so 25 pages waste at most 4 % of the requests (2 % on average).
 pub const PAGES_NEAR_BUDGET: f64 = 25.0;
 
-/// The poll period for a stream near its budget: long enough that each query reads
-/// [`PAGES_NEAR_BUDGET`] pages at the rate records arrive. A settle-only stream (which chose
-/// throughput over latency) paces from half its budget; a stream with fresh reads only once
-/// it falls behind, since a longer period delays its fresh reads. None otherwise: the
-/// configured interval stands.
+/// The poll period for a settle-only stream at half its budget or more: long enough that each
+/// query reads [`PAGES_NEAR_BUDGET`] pages at the rate records arrive (it chose throughput
+/// over latency). None otherwise: the configured interval stands. A stream with fresh reads
+/// keeps its interval: under a saturated budget its polls wait for the pacer, their ranges
+/// merge into one query and their slices grow on their own, while a longer period would only
+/// delay its fresh reads (measured: the sliding re-read paced this way at 100 records/s had
+/// 10,419 of 12,100 records unread after two minutes, against 300 unpaced).
 pub fn pacing(v: &Verdict, budget: &Budget) -> Option<std::time::Duration> {
-    let near = if budget.settle_only {
-        v.arriving >= v.sustainable * 0.5
-    } else {
-        v.behind
-    };
-    if !near || v.arriving <= 0.0 {
+    if !budget.settle_only || v.arriving < v.sustainable * 0.5 || v.arriving <= 0.0 {
         return None;
     }
     let secs = PAGES_NEAR_BUDGET * f64::from(budget.page) / v.arriving;
@@ -133,16 +130,14 @@ mod tests {
             ..b
         };
         assert!(!advice(&settled).contains("settle_only = true"));
-        // Behind, polls stretch to 25 full pages; a fresh stream under its budget keeps its
-        // interval, a settle-only one paces from half its budget.
-        let behind = assess(300 * 60, 60.0, &b).unwrap();
+        // A fresh stream keeps its interval, even behind; a settle-only one stretches its
+        // period to 25 full pages from half its budget.
+        assert_eq!(pacing(&assess(300 * 60, 60.0, &b).unwrap(), &b), None);
+        let half = assess(300 * 60, 60.0, &settled).unwrap();
         assert_eq!(
-            pacing(&behind, &b),
+            pacing(&half, &settled),
             Some(std::time::Duration::from_secs_f64(25_000.0 / 300.0))
         );
-        assert_eq!(pacing(&assess(240 * 60, 60.0, &b).unwrap(), &b), None);
-        let half = assess(300 * 60, 60.0, &settled).unwrap();
-        assert!(pacing(&half, &settled).is_some());
         assert_eq!(
             pacing(&assess(60 * 60, 60.0, &settled).unwrap(), &settled),
             None

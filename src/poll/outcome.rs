@@ -158,9 +158,9 @@ impl StreamPoller {
             let Mode::Every(interval) = mode else {
                 return Ok(());
             };
-            // Near its budget, a stream polls less often, so that each poll reads many full
-            // pages: the last page of each query is partial, and a poll of a few pages would
-            // waste up to a third of the budget on them.
+            // A settle-only stream near its budget polls less often, so that each poll reads
+            // many full pages: the last page of each query is partial, and a poll of a few
+            // pages would waste up to a third of the budget on them.
             let wait = match pause {
                 Some(period) => interval.max(period.saturating_sub(started.elapsed())),
                 None => interval,
