@@ -25,17 +25,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_entra-source");
 /// Graph's reports ceiling per tenant: 5 requests per 10 s × 1,000 records.
 const CEILING: f64 = 500.0;
 
-/// The process's peak resident set so far (VmHWM), in KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
+mod common;
+use common::rss_kib;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -8,17 +8,8 @@ use chrono::Utc;
 use entra_simulator::{Resource, Simulator, Spread, CLIENT_SECRET};
 use entra_source::streams::{NormalizeContext, StreamKind};
 
-/// The process's peak resident set so far (VmHWM), in KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
+mod common;
+use common::rss_kib;
 
 fn main() {
     let records: u64 = std::env::var("BENCH_RECORDS")

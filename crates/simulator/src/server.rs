@@ -23,7 +23,9 @@ use super::{
 mod control;
 mod token;
 
-use control::{control_clock, control_faults, control_records, control_requests, control_reveal};
+use control::{
+    control_clock, control_faults, control_records, control_requests, control_reveal, stamp_date,
+};
 use token::{managed_identity, token};
 
 #[derive(Clone)]
@@ -57,24 +59,6 @@ pub(super) fn router(shared: Arc<Mutex<SimState>>, base: String) -> Router {
             stamp_date,
         ))
         .with_state(App { shared, base })
-}
-
-/// Every answer's `Date` on the simulated clock, as Graph and the token endpoint send theirs.
-async fn stamp_date(
-    State(app): State<App>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let mut resp = next.run(req).await;
-    let date = app
-        .state()
-        .now()
-        .format("%a, %d %b %Y %H:%M:%S GMT")
-        .to_string();
-    if let Ok(v) = axum::http::HeaderValue::from_str(&date) {
-        resp.headers_mut().insert(axum::http::header::DATE, v);
-    }
-    resp
 }
 
 struct Reply {

@@ -104,3 +104,21 @@ pub(super) async fn control_faults(
     }
     StatusCode::NO_CONTENT.into_response()
 }
+
+/// Every answer's `Date` on the simulated clock, as Graph and the token endpoint send theirs.
+pub(super) async fn stamp_date(
+    State(app): State<App>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut resp = next.run(req).await;
+    let date = app
+        .state()
+        .now()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&date) {
+        resp.headers_mut().insert(axum::http::header::DATE, v);
+    }
+    resp
+}
