@@ -10,8 +10,6 @@
 //! been read at that age; the ids remembered reach back to the oldest mark, so whatever a
 //! later read returns again is dropped.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Duration, Utc};
 
 use crate::event::whole_seconds;
@@ -285,11 +283,6 @@ pub fn resume_from(s: &StreamState, members: &[Member]) -> Option<DateTime<Utc>>
             (mark < m.to).then_some(mark)
         })
         .min()
-}
-
-/// The marks as `state show` lists them: age in seconds → mark.
-pub fn marks(s: &StreamState) -> &BTreeMap<u64, DateTime<Utc>> {
-    &s.settled
 }
 
 #[cfg(test)]

@@ -156,9 +156,9 @@ fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
-/// Reads a whole file. `tolerate_torn_tail`: a last frame cut short or failing its checksum
-/// is an append a crash interrupted (never acknowledged), reported in `torn_tail`; anywhere
-/// else it is corruption.
+/// Reads a whole file. A last frame cut short or failing its checksum is an append a crash
+/// interrupted (never acknowledged), reported in `torn_tail` for the caller to accept or
+/// refuse; a bad frame anywhere else is corruption.
 pub fn decode(bytes: &[u8], max_version: u32) -> Result<Decoded, DecodeError> {
     let corrupt = |r: String| DecodeError::Corrupt(r);
     if bytes.len() < HEADER_BYTES || !is_journal(bytes) {

@@ -417,11 +417,6 @@ impl StateStore {
             .sum();
         (ids * FINGERPRINT_BYTES) as u64
     }
-
-    /// Bytes of the file as last written.
-    pub fn file_bytes(&self) -> u64 {
-        self.file_bytes
-    }
 }
 
 impl StateError {
