@@ -79,7 +79,7 @@ fn main() {
 
         // Normalization alone.
         let spec = entra_source::streams::spec(StreamKind::DirectoryAudits);
-        let ctx = NormalizeContext { tenant_id: "t".into(), ingested: Utc::now() };
+        let ctx = NormalizeContext::new("t", Utc::now());
         let mut rng = entra_simulator::Rng::new(7);
         let sample_records: Vec<_> = (0..10_000)
             .map(|i| entra_simulator::synthetic_directory_audit(&mut rng, i, now))
@@ -104,7 +104,7 @@ fn main() {
         let started = Instant::now();
         let mut obytes = 0usize;
         for e in &natives {
-            obytes += entra_source::output::otlp::log_record(e, e).bytes();
+            obytes += entra_source::output::otlp::log_record(&entra_source::output::otlp::Meta::of_value(e), e).bytes();
         }
         let otlp_took = started.elapsed();
 

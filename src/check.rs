@@ -161,7 +161,7 @@ async fn check_tenant(
         let result = client.get_page(&url, spec.family()).await;
         let hidden = result
             .as_ref()
-            .is_ok_and(|page| risk_is_hidden(page.records.first().map(AsRef::as_ref)));
+            .is_ok_and(|page| risk_is_hidden(page.records.first()));
         let mut report = verdict(settings.kind, &roles, result.map(|_| ()));
         if report.verdict == Verdict::Ok
             && hidden
@@ -189,9 +189,9 @@ async fn check_tenant(
 
 /// Sign-ins whose risk fields read `hidden`: what Graph answers on a tenant without P2.
 /// Whether the first record of a page reads its risk fields `hidden` (no P2 licence).
-fn risk_is_hidden(first: Option<&serde_json::value::RawValue>) -> bool {
+fn risk_is_hidden(first: Option<&str>) -> bool {
     first
-        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+        .and_then(|raw| serde_json::from_str::<Value>(raw).ok())
         .is_some_and(|r| r.get("riskLevelDuringSignIn").and_then(Value::as_str) == Some("hidden"))
 }
 

@@ -242,7 +242,8 @@ fn run(command: Command) -> Result<u8, CliError> {
                     config.max_line_bytes,
                     resolved.extra_ca_pem.as_deref(),
                     shutdown.clone(),
-                )?;
+                )?
+                .with_profile(config.native_profile);
                 Ok::<_, CliError>(
                     runner::run(config, resolved, once, output, trigger, shutdown)
                         .await

@@ -93,7 +93,8 @@ pub async fn demo(events: u32, follow: bool, format: crate::format::Format) -> u
     crate::shutdown::install_signal_handlers(trigger.clone());
     let output = Output::stdout()
         .with_max_line_bytes(config.max_line_bytes)
-        .with_format(format);
+        .with_format(format)
+        .with_profile(config.native_profile);
     let outcome = runner::run(config, resolved, !follow, output, trigger, shutdown).await;
     let graph_requests = sim.requests().iter().filter(|r| r.is_graph()).count();
     tracing::info!(graph_requests, "demo finished");

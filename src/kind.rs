@@ -29,6 +29,18 @@ impl StreamKind {
         }
     }
 
+    /// `event.dataset` of its native events: `entra.<name>`.
+    pub fn dataset(self) -> &'static str {
+        match self {
+            StreamKind::DirectoryAudits => "entra.directory_audits",
+            StreamKind::SignIns => "entra.sign_ins",
+            StreamKind::RiskyUsers => "entra.risky_users",
+            StreamKind::RiskDetections => "entra.risk_detections",
+            StreamKind::RiskyServicePrincipals => "entra.risky_service_principals",
+            StreamKind::ServicePrincipalRiskDetections => "entra.service_principal_risk_detections",
+        }
+    }
+
     /// `event.type` of its native events.
     pub fn event_type(self) -> &'static str {
         match self {

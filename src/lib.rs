@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod output;
 pub mod poll;
 pub mod progress;
+pub mod record;
 pub mod runner;
 pub mod shutdown;
 pub mod state;

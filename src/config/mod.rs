@@ -61,6 +61,8 @@ pub struct Config {
     pub output_target: OutputTarget,
     /// `[output] format`.
     pub format: crate::format::Format,
+    /// `[output] native_profile`.
+    pub native_profile: crate::event::Profile,
     /// `[metrics] listen`: where `/metrics` and `/health` are served.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// `[poll] request_attempts`.
@@ -140,6 +142,7 @@ impl Config {
             })?),
         };
         let (format, max_line_bytes) = validate_output(&raw.output)?;
+        let native_profile = output::validate_profile(&raw.output, format)?;
         let output_target = validate_target(&raw.output)?;
 
         let mut tenants = Vec::new();
@@ -217,6 +220,7 @@ impl Config {
             max_line_bytes,
             output_target,
             format,
+            native_profile,
             metrics_listen,
             request_attempts,
         })

@@ -112,6 +112,34 @@ pub(crate) fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError
     })
 }
 
+/// `[output] native_profile`: only for the native format.
+pub(crate) fn validate_profile(
+    o: &RawOutput,
+    format: crate::format::Format,
+) -> Result<crate::event::Profile, ConfigError> {
+    let Some(p) = o.native_profile.as_deref() else {
+        return Ok(crate::event::Profile::Full);
+    };
+    let profile = crate::event::Profile::parse(p).ok_or_else(|| {
+        invalid(
+            "output.native_profile",
+            format!("\"{p}\""),
+            "use \"full\" (every Log Analytics column) or \"lean\" (summary, envelope and the record)",
+        )
+    })?;
+    if format != crate::format::Format::Native {
+        return Err(invalid(
+            "output.native_profile",
+            format!("\"{p}\""),
+            format!(
+                "it shapes native events only, and format is \"{}\": remove native_profile or set format = \"native\"",
+                format.name()
+            ),
+        ));
+    }
+    Ok(profile)
+}
+
 pub(crate) fn validate_output(o: &RawOutput) -> Result<(crate::format::Format, u64), ConfigError> {
     let format = match o.format.as_deref() {
         None => crate::format::Format::Native,

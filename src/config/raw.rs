@@ -165,6 +165,10 @@ pub struct RawStream {
 pub struct RawOutput {
     /// `native` (default), `ecs` or `ocsf`.
     pub format: Option<String>,
+    /// With `format = "native"`: `full` (default: summary, envelope, every Log Analytics
+    /// column, the record's keys, the record in `properties`: what SigmaHQ's Azure rules match)
+    /// or `lean` (summary, envelope and `properties` only: about the record's own bytes).
+    pub native_profile: Option<String>,
     /// Push to an OpenTelemetry Collector instead of stdout: the base URL of its OTLP/HTTP
     /// receiver (`/v1/logs` is appended unless the URL already ends with it). `https://`, or
     /// `http://` to loopback (a Collector sidecar). The checkpoint moves only after a 2xx.

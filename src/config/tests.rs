@@ -43,6 +43,21 @@ fn output_formats_and_otlp_endpoint() {
     );
     let e = with("format = \"cef\"").unwrap_err().to_string();
     assert!(e.contains("output.format") && e.contains("\"ocsf\""), "{e}");
+    use crate::event::Profile;
+    assert_eq!(with("").unwrap().native_profile, Profile::Full);
+    assert_eq!(
+        with("native_profile = \"lean\"").unwrap().native_profile,
+        Profile::Lean
+    );
+    let e = with("native_profile = \"slim\"").unwrap_err().to_string();
+    assert!(
+        e.contains("output.native_profile") && e.contains("\"lean\""),
+        "{e}"
+    );
+    let e = with("format = \"ecs\"\nnative_profile = \"lean\"")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("shapes native events only"), "{e}");
     for (endpoint, url) in [
         ("http://127.0.0.1:4318", "http://127.0.0.1:4318/v1/logs"),
         (

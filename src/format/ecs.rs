@@ -75,7 +75,7 @@ pub fn render(n: &Native<'_>) -> Value {
     if let Some(reason) = fields.reason {
         event.insert("reason".into(), reason.into());
     }
-    event.insert("original".into(), n.raw.to_string().into());
+    event.insert("original".into(), n.original(true));
     doc.insert("event".into(), Value::Object(event));
 
     if let Some(m) = fields.message {

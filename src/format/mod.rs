@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::event::{parse_time, str_at};
+use crate::event::{parse_time, str_at, write_str, NativeEvent, Profile};
 use crate::kind::StreamKind;
 
 pub mod ecs;
@@ -40,7 +40,8 @@ impl Format {
         }
     }
 
-    /// The event in this format.
+    /// The event in this format, as a tree (tests and tools; the poll loop writes lines with
+    /// [`Format::write`]).
     pub fn render(self, native: &Value) -> Value {
         match self {
             Format::Native => native.clone(),
@@ -49,6 +50,26 @@ impl Format {
             Format::Ecs => Native::new(native).map_or_else(|| native.clone(), |n| ecs::render(&n)),
             Format::Ocsf => {
                 Native::new(native).map_or_else(|| native.clone(), |n| ocsf::render(&n))
+            }
+        }
+    }
+
+    /// Appends the event in this format as one JSON object (no newline). The record's text is
+    /// copied, never re-serialized: verbatim in native `properties` and OCSF `unmapped`, as one
+    /// escaped string in ECS `event.original`.
+    pub fn write(self, e: &NativeEvent<'_>, profile: Profile, out: &mut Vec<u8>) {
+        match self {
+            Format::Native => e.write(profile, out),
+            Format::Ecs => {
+                let raw = e.record.to_value();
+                let tree = ecs::render(&Native::of(e, &raw));
+                let original = Splice::Text(e.record.raw());
+                write_spliced(&tree, &["event", "original"], original, out);
+            }
+            Format::Ocsf => {
+                let raw = e.record.to_value();
+                let tree = ocsf::render(&Native::of(e, &raw));
+                write_spliced(&tree, &["unmapped"], Splice::Json(e.record.raw()), out);
             }
         }
     }
@@ -122,11 +143,28 @@ const NATIVE_ESSENTIAL_KEYS: [&str; 16] = [
 
 /// Read access to a native event for the mappers.
 pub struct Native<'a> {
-    pub event: &'a Value,
+    summary: Summary<'a>,
+    time: Option<&'a str>,
+    category: Option<&'a str>,
     /// The Graph record, verbatim.
     pub raw: &'a Value,
     /// The stream it came from (its `event.type`): the mappers match on it exhaustively.
     pub kind: StreamKind,
+    /// The writer splices the record's text in (ECS `event.original`, OCSF `unmapped`): the
+    /// mapper leaves a `null` there instead of a copy.
+    spliced: bool,
+}
+
+/// The native summary's strings.
+struct Summary<'a> {
+    id: &'a str,
+    kind: &'a str,
+    action: &'a str,
+    outcome: &'a str,
+    severity: &'a str,
+    dataset: &'a str,
+    tenant_id: &'a str,
+    ingested: &'a str,
 }
 
 impl<'a> Native<'a> {
@@ -136,25 +174,87 @@ impl<'a> Native<'a> {
             .pointer("/event/type")
             .and_then(Value::as_str)
             .and_then(StreamKind::from_event_type)?;
+        let s = |k: &str| {
+            event
+                .get("event")
+                .and_then(|e| e.get(k))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        };
         Some(Native {
-            event,
+            summary: Summary {
+                id: s("id"),
+                kind: s("kind"),
+                action: s("action"),
+                outcome: s("outcome"),
+                severity: s("severity"),
+                dataset: s("dataset"),
+                tenant_id: s("tenant_id"),
+                ingested: s("ingested"),
+            },
+            time: event.get("time").and_then(Value::as_str),
+            category: event.get("category").and_then(Value::as_str),
             raw: event.get("properties").unwrap_or(&Value::Null),
             kind,
+            spliced: false,
         })
+    }
+
+    /// The view of an event being written, its record parsed into `raw`.
+    pub fn of(e: &'a NativeEvent<'_>, raw: &'a Value) -> Native<'a> {
+        let s = &e.summary;
+        Native {
+            summary: Summary {
+                id: &s.id,
+                kind: s.kind.as_str(),
+                action: &s.action,
+                outcome: s.outcome.as_str(),
+                severity: s.severity.as_str(),
+                dataset: s.stream.dataset(),
+                tenant_id: &e.ctx.tenant_id,
+                ingested: e.ctx.ingested_text(),
+            },
+            time: Some(&e.time),
+            category: Some(e.category),
+            raw,
+            kind: s.stream,
+            spliced: true,
+        }
     }
 
     /// `event.<key>` of the summary.
     pub fn summary(&self, key: &str) -> &'a str {
-        self.event
-            .get("event")
-            .and_then(|e| e.get(key))
-            .and_then(Value::as_str)
-            .unwrap_or("")
+        let s = &self.summary;
+        match key {
+            "id" => s.id,
+            "kind" => s.kind,
+            "action" => s.action,
+            "outcome" => s.outcome,
+            "severity" => s.severity,
+            "dataset" => s.dataset,
+            "tenant_id" => s.tenant_id,
+            "ingested" => s.ingested,
+            _ => "",
+        }
     }
 
-    /// A top-level envelope string (`time`, `category`, ...).
+    /// A top-level envelope string: `time` or `category`.
     pub fn envelope(&self, key: &str) -> Option<&'a str> {
-        self.event.get(key).and_then(Value::as_str)
+        match key {
+            "time" => self.time,
+            "category" => self.category,
+            _ => None,
+        }
+    }
+
+    /// What the mapper puts where the writer splices the record in: the record itself when
+    /// rendering a tree, else a placeholder.
+    pub fn original(&self, as_text: bool) -> Value {
+        match (self.spliced, as_text) {
+            (true, _) => Value::Null,
+            (false, true) => self.raw.to_string().into(),
+            (false, false) => self.raw.clone(),
+        }
     }
 
     /// A non-empty string in the Graph record at a `/`-separated path.
@@ -181,6 +281,43 @@ impl<'a> Native<'a> {
             .map(|t| t.timestamp_millis())
             .unwrap_or(0)
     }
+}
+
+/// What [`write_spliced`] puts at its path.
+pub enum Splice<'a> {
+    /// JSON text, verbatim.
+    Json(&'a str),
+    /// A string holding this text.
+    Text(&'a str),
+}
+
+/// Writes `tree` as compact JSON with the member at `path` (objects all the way) replaced by
+/// `with`, in the member's place. A missing path leaves the tree as it is.
+pub fn write_spliced(tree: &Value, path: &[&str], with: Splice<'_>, out: &mut Vec<u8>) {
+    let (Some((first, rest)), Value::Object(m)) = (path.split_first(), tree) else {
+        match with {
+            Splice::Json(j) => out.extend_from_slice(j.as_bytes()),
+            Splice::Text(t) => write_str(out, t),
+        }
+        return;
+    };
+    out.push(b'{');
+    let mut with = Some(with);
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, k);
+        out.push(b':');
+        match with.take_if(|_| k == first) {
+            Some(w) => write_spliced(v, rest, w, out),
+            // Writing a Value into a Vec cannot fail.
+            None => {
+                let _ = serde_json::to_writer(&mut *out, v);
+            }
+        }
+    }
+    out.push(b'}');
 }
 
 /// The part of a user principal name after `@`.

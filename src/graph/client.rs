@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, RETRY_AFTER};
-use serde_json::Value;
 use url::Url;
 
 use super::error::{ForbiddenKind, GraphError, GraphErrorBody};
 use super::pacer::{Pacer, Slot};
+use super::page::{parse_page, Page};
 use crate::auth::AccessToken;
 use crate::auth::TokenProvider;
 use crate::graph::pacer::Throttle;
@@ -24,24 +24,6 @@ use crate::shutdown::Shutdown;
 /// Bodies larger than this are refused: far above real pages (a 1000-record sign-in page is a
 /// few MiB), low enough to stop a runaway response.
 const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
-
-/// One page of a Graph collection: each record kept as its JSON text until the poll loop
-/// reads it, so a page in flight holds one record's tree at a time, not the page's.
-#[derive(Debug)]
-pub struct Page {
-    pub records: Vec<Box<serde_json::value::RawValue>>,
-    pub next_link: Option<Url>,
-}
-
-impl Page {
-    /// The records parsed, one by one as the iterator is consumed.
-    pub fn parsed(records: Vec<Box<serde_json::value::RawValue>>) -> impl Iterator<Item = Value> {
-        // Each text was checked as JSON when the page was read.
-        records
-            .into_iter()
-            .map(|raw| serde_json::from_str(raw.get()).unwrap_or(Value::Null))
-    }
-}
 
 /// A Graph client for one tenant.
 pub struct GraphClient {
@@ -375,7 +357,7 @@ impl GraphClient {
         };
         let u = || url.to_string();
         match status {
-            200..=299 => match parse_page(&body) {
+            200..=299 => match parse_page(body) {
                 Ok(page) => Ok(Attempt::Done(Box::new(page))),
                 Err(reason) => Err(GraphError::MalformedPage { url: u(), reason }),
             },
@@ -414,7 +396,12 @@ impl GraphClient {
 }
 
 async fn read_body(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
+    // Sized once from Content-Length when Graph sends it (capped), not grown page by page.
+    let expected = resp
+        .content_length()
+        .unwrap_or(0)
+        .min(MAX_BODY_BYTES as u64);
+    let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
@@ -433,67 +420,5 @@ async fn read_body(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
                 ))
             }
         }
-    }
-}
-
-/// A collection page: an object with a `value` array and maybe `@odata.nextLink`.
-pub fn parse_page(body: &[u8]) -> Result<Page, String> {
-    use serde_json::value::RawValue;
-    #[derive(serde::Deserialize)]
-    struct Envelope<'a> {
-        #[serde(borrow)]
-        value: Option<&'a RawValue>,
-        #[serde(rename = "@odata.nextLink", default)]
-        next_link: Option<Value>,
-    }
-    let env: Envelope = serde_json::from_slice(body).map_err(|e| {
-        let first = body.iter().find(|b| !b.is_ascii_whitespace());
-        if e.is_data() && first.is_some_and(|b| *b != b'{') {
-            "the body is not a JSON object".to_string()
-        } else {
-            format!("not JSON ({e})")
-        }
-    })?;
-    let records: Vec<Box<RawValue>> = match env.value {
-        Some(v) => {
-            serde_json::from_str(v.get()).map_err(|_| "`value` is not an array".to_string())?
-        }
-        None => return Err("the body has no `value` array".into()),
-    };
-    let next_link = match env.next_link {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => {
-            Some(Url::parse(&s).map_err(|e| format!("`@odata.nextLink` is not a URL ({e})"))?)
-        }
-        Some(_) => return Err("`@odata.nextLink` is not a string".into()),
-    };
-    Ok(Page { records, next_link })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_the_signin_fixture_page() {
-        let body = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/testdata/graph-fixtures/signIn.json"
-        ))
-        .unwrap();
-        let page = parse_page(&body).unwrap();
-        assert_eq!(page.records.len(), 1);
-        assert!(page.next_link.unwrap().as_str().contains("$skiptoken="));
-    }
-
-    #[test]
-    fn malformed_pages_say_why() {
-        assert!(parse_page(b"{\"value\": [")
-            .unwrap_err()
-            .contains("not JSON"));
-        assert!(parse_page(b"{\"value\": {}}")
-            .unwrap_err()
-            .contains("not an array"));
-        assert!(parse_page(b"[]").unwrap_err().contains("not a JSON object"));
     }
 }

@@ -5,7 +5,9 @@
 mod client;
 mod error;
 mod pacer;
+mod page;
 
-pub use client::{parse_page, GraphClient, Page};
+pub use client::GraphClient;
 pub use error::{ForbiddenKind, GraphError, GraphErrorBody};
 pub use pacer::{Pacer, Throttle};
+pub use page::{parse_page, Page, Records};

@@ -2,11 +2,10 @@
 //! longer than `max_line_bytes` (an over-long event loses its raw record, marked, instead of
 //! becoming a line a host would split or drop).
 
-use std::borrow::Cow;
-
 use serde_json::Value;
 
 use super::OutputError;
+use crate::event::{NativeEvent, Profile};
 use crate::format::Format;
 
 /// The shortest `max_line_bytes`: room for an event's summary, envelope and marker.
@@ -17,6 +16,7 @@ pub const DEFAULT_LINE_BYTES: u64 = 1024 * 1024;
 /// Makes each event's line.
 pub struct Encoder {
     pub format: Format,
+    pub profile: Profile,
     max_line_bytes: usize,
     /// Events whose raw record was trimmed to respect `max_line_bytes`.
     pub lines_trimmed: u64,
@@ -29,9 +29,10 @@ fn write_line(buf: &mut Vec<u8>, e: &Value) -> Result<(), OutputError> {
 }
 
 impl Encoder {
-    pub fn new(format: Format, max_line_bytes: u64) -> Encoder {
+    pub fn new(format: Format, profile: Profile, max_line_bytes: u64) -> Encoder {
         Encoder {
             format,
+            profile,
             max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(usize::MAX),
             lines_trimmed: 0,
         }
@@ -41,25 +42,34 @@ impl Encoder {
         self.max_line_bytes
     }
 
-    /// Appends the native event `e` to `buf` as one line in the format, trimmed to fit;
-    /// returns what the line holds.
-    pub fn line<'a>(
-        &mut self,
-        e: &'a Value,
-        buf: &mut Vec<u8>,
-    ) -> Result<Cow<'a, Value>, OutputError> {
-        let rendered = match self.format {
-            Format::Native => Cow::Borrowed(e),
-            f => Cow::Owned(f.render(e)),
-        };
+    /// Appends the event `e` to `buf` as one line in the format, trimmed to fit.
+    pub fn line(&mut self, e: &NativeEvent<'_>, buf: &mut Vec<u8>) -> Result<(), OutputError> {
+        let start = buf.len();
+        self.format.write(e, self.profile, buf);
+        buf.push(b'\n');
+        let len = buf.len() - start;
+        if len <= self.max_line_bytes {
+            return Ok(());
+        }
+        // Rare: the line is read back as a tree to be trimmed.
+        let rendered: Value =
+            serde_json::from_slice(&buf[start..]).map_err(|e| OutputError::Io(e.into()))?;
+        buf.truncate(start);
+        self.write_trimmed(&rendered, len, buf)?;
+        Ok(())
+    }
+
+    /// Appends an event given as a tree (native, full profile) in the format: tests and tools.
+    pub fn line_of_value(&mut self, e: &Value, buf: &mut Vec<u8>) -> Result<(), OutputError> {
+        let rendered = self.format.render(e);
         let start = buf.len();
         write_line(buf, &rendered)?;
         let len = buf.len() - start;
-        if len <= self.max_line_bytes {
-            return Ok(rendered);
+        if len > self.max_line_bytes {
+            buf.truncate(start);
+            self.write_trimmed(&rendered, len, buf)?;
         }
-        buf.truncate(start);
-        Ok(Cow::Owned(self.write_trimmed(&rendered, len, buf)?))
+        Ok(())
     }
 
     /// Writes `e` without its raw record, marked; if that is still too long, only what

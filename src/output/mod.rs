@@ -13,6 +13,7 @@ use std::io::ErrorKind;
 use serde_json::Value;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use crate::event::{NativeEvent, Profile};
 use crate::format::Format;
 pub use encode::{Encoder, DEFAULT_LINE_BYTES, MIN_LINE_BYTES};
 use file::FileSink;
@@ -49,6 +50,9 @@ impl From<std::io::Error> for OutputError {
 
 /// Where the events go.
 enum Sink {
+    /// The process's stdout, written in place by the poller's worker thread: tokio's stdout
+    /// copies every byte once more through its own buffer on a blocking thread.
+    Stdout,
     Stream(Box<dyn AsyncWrite + Send + Unpin>),
     File(FileSink),
     Otlp(OtlpSink),
@@ -89,16 +93,39 @@ pub struct Page {
 }
 
 impl Page {
-    /// Adds the native event `e`.
-    pub fn push(&mut self, e: Value) -> Result<(), OutputError> {
+    /// Adds the event `e`.
+    pub fn push(&mut self, e: &NativeEvent<'_>) -> Result<(), OutputError> {
         let start = self.buf.len();
-        let written = self.encoder.line(&e, &mut self.buf)?;
+        self.encoder.line(e, &mut self.buf)?;
         if self.otlp {
-            // OTLP sends records, not lines: the line only measured the event.
-            self.records.push(otlp::log_record(&e, &written));
-            self.buf.truncate(start);
+            self.line_becomes_record(start, &otlp::Meta::of_event(e))?;
         }
         self.count += 1;
+        Ok(())
+    }
+
+    /// Adds an event given as a tree (native, full profile): tests and tools.
+    pub fn push_value(&mut self, e: &Value) -> Result<(), OutputError> {
+        let start = self.buf.len();
+        self.encoder.line_of_value(e, &mut self.buf)?;
+        if self.otlp {
+            self.line_becomes_record(start, &otlp::Meta::of_value(e))?;
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    /// OTLP sends records, not lines: the line written from `start` only measured the event
+    /// and becomes the record's body.
+    fn line_becomes_record(
+        &mut self,
+        start: usize,
+        meta: &otlp::Meta<'_>,
+    ) -> Result<(), OutputError> {
+        let written: Value =
+            serde_json::from_slice(&self.buf[start..]).map_err(|e| OutputError::Io(e.into()))?;
+        self.records.push(otlp::log_record(meta, &written));
+        self.buf.truncate(start);
         Ok(())
     }
 
@@ -120,13 +147,15 @@ pub struct Output {
 
 impl Output {
     pub fn stdout() -> Output {
-        Output::new(Box::new(tokio::io::stdout()))
+        let mut out = Output::new(Box::new(tokio::io::sink()));
+        out.w = Sink::Stdout;
+        out
     }
 
     pub fn new(w: Box<dyn AsyncWrite + Send + Unpin>) -> Output {
         Output {
             w: Sink::Stream(w),
-            encoder: Encoder::new(Format::Native, DEFAULT_LINE_BYTES),
+            encoder: Encoder::new(Format::Native, Profile::Full, DEFAULT_LINE_BYTES),
             lines_written: 0,
         }
     }
@@ -180,7 +209,7 @@ impl Output {
 
     /// `[output] max_line_bytes`: no line (newline included) is ever longer.
     pub fn with_max_line_bytes(mut self, max: u64) -> Output {
-        self.encoder = Encoder::new(self.encoder.format, max);
+        self.encoder = Encoder::new(self.encoder.format, self.encoder.profile, max);
         self
     }
 
@@ -194,6 +223,12 @@ impl Output {
         self
     }
 
+    /// `[output] native_profile`.
+    pub fn with_profile(mut self, profile: Profile) -> Output {
+        self.encoder.profile = profile;
+        self
+    }
+
     /// Events whose raw record was trimmed to respect `max_line_bytes`.
     pub fn lines_trimmed(&self) -> u64 {
         self.encoder.lines_trimmed
@@ -202,7 +237,11 @@ impl Output {
     /// An empty page in this output's format and line limit, for a poller to fill.
     pub fn page(&self) -> Page {
         Page {
-            encoder: Encoder::new(self.encoder.format, self.encoder.max_line_bytes() as u64),
+            encoder: Encoder::new(
+                self.encoder.format,
+                self.encoder.profile,
+                self.encoder.max_line_bytes() as u64,
+            ),
             otlp: matches!(self.w, Sink::Otlp(_)),
             buf: Vec::new(),
             records: Vec::new(),
@@ -215,7 +254,7 @@ impl Output {
     pub async fn write_page(&mut self, events: &[Value]) -> Result<(), OutputError> {
         let mut page = self.page();
         for e in events {
-            page.push(e.clone())?;
+            page.push_value(e)?;
         }
         self.write_encoded(page).await
     }
@@ -228,6 +267,15 @@ impl Output {
         }
         self.encoder.lines_trimmed += page.encoder.lines_trimmed;
         match &mut self.w {
+            Sink::Stdout => {
+                let buf = &page.buf;
+                tokio::task::block_in_place(|| {
+                    use std::io::Write;
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(buf)?;
+                    out.flush()
+                })?;
+            }
             Sink::Stream(w) => {
                 w.write_all(&page.buf).await?;
                 w.flush().await?;

@@ -28,6 +28,7 @@ use url::Url;
 use crate::event::whole_seconds;
 use crate::graph::{GraphClient, GraphError, GraphErrorBody};
 use crate::output::{Output, OutputError};
+use crate::record::Record;
 use crate::shutdown::Shutdown;
 use crate::state::{fingerprint, Fingerprint, StateError, StateStore, StreamState};
 use crate::streams::StreamSettings;
@@ -423,7 +424,7 @@ impl StreamPoller {
     /// that newest time.
     async fn emit_page(
         &self,
-        records: Vec<Box<serde_json::value::RawValue>>,
+        records: crate::graph::Records,
         window: &Window<'_>,
         stats: &mut PollStats,
     ) -> Result<Option<DateTime<Utc>>, PollError> {
@@ -438,7 +439,8 @@ impl StreamPoller {
             let st = self.state.lock().await;
             let seen = st.stream(self.tenant_id(), &self.key()).map(|s| &s.seen);
             let mut in_page = HashSet::new();
-            for record in crate::graph::Page::parsed(records) {
+            for raw in records.iter() {
+                let record = Record::new(raw);
                 let t = self.spec.record_time(&record);
                 newest = newest.max(t);
                 if !self.spec.keep(&record) {
@@ -451,16 +453,14 @@ impl StreamPoller {
                     continue;
                 }
                 new_keys.push((key, at));
-                page.push(self.spec.normalize(record, &ctx))?;
+                page.push(&self.spec.event(record, &ctx))?;
             }
         }
         self.write(page, stats).await?;
 
         let mut st = self.state.lock().await;
         let s = st.stream_mut(self.tenant_id(), &self.key());
-        for (key, t) in new_keys {
-            s.seen.insert(key, t);
-        }
+        s.seen.extend(new_keys);
         // Records arrive in ascending time: everything before `newest` in this window has
         // been emitted, so a restart may begin there, and keys older than every mark can never
         // be read again. This keeps the id set (and each checkpoint) bounded during a backfill.
@@ -479,7 +479,7 @@ impl StreamPoller {
         &self,
         page: crate::graph::Page,
         stats: &mut PollStats,
-    ) -> Result<(Vec<Box<serde_json::value::RawValue>>, Option<Url>), PollError> {
+    ) -> Result<(crate::graph::Records, Option<Url>), PollError> {
         stats.pages += 1;
         self.count(|c| c.page_read());
         let next = page
@@ -506,10 +506,7 @@ impl StreamPoller {
     }
 
     fn context(&self) -> NormalizeContext {
-        NormalizeContext {
-            tenant_id: self.tenant_id().to_string(),
-            ingested: Utc::now(),
-        }
+        NormalizeContext::new(self.tenant_id(), Utc::now())
     }
 
     /// The first request of the window `[from, to]` for one sub-query.

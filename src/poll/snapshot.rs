@@ -8,6 +8,7 @@ use chrono::Utc;
 
 use super::{PollError, PollStats, StreamPoller};
 use crate::graph::GraphError;
+use crate::record::Record;
 
 impl StreamPoller {
     /// One full listing compared with the fingerprints in the state file.
@@ -38,8 +39,9 @@ impl StreamPoller {
                 let known = st
                     .stream(self.tenant_id(), &self.key())
                     .and_then(|s| s.snapshot.as_ref());
-                for record in crate::graph::Page::parsed(records) {
-                    let id = crate::event::record_id(&record);
+                for raw in records.iter() {
+                    let record = Record::new(raw);
+                    let id = crate::event::id_of(&record);
                     let fingerprint = self.spec.dedup_key(&record);
                     listed.insert(id.clone());
                     if known.and_then(|k| k.get(&id)) == Some(&fingerprint) {
@@ -47,7 +49,7 @@ impl StreamPoller {
                         continue;
                     }
                     changed.push((id, fingerprint));
-                    events.push(self.spec.normalize(record, &ctx))?;
+                    events.push(&self.spec.event(record, &ctx))?;
                 }
             }
             self.write(events, &mut stats).await?;

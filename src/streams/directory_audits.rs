@@ -3,7 +3,8 @@
 use serde_json::Value;
 
 use super::{NormalizeContext, StreamKind, StreamSpec};
-use crate::event::{self, EventBuilder, EventKind, Outcome, Severity, Summary};
+use crate::event::{self, EventKind, NativeEvent, Outcome, Severity, Summary};
+use crate::record::Record;
 
 pub struct DirectoryAudits;
 
@@ -21,31 +22,36 @@ impl StreamSpec for DirectoryAudits {
     fn max_top(&self) -> u32 {
         1000
     }
-    fn event_id(&self, record: &Value) -> String {
-        event::record_id(record)
+    fn event_id(&self, record: &Record<'_>) -> String {
+        event::id_of(record)
     }
-    fn normalize(&self, record: Value, ctx: &NormalizeContext) -> Value {
+    fn event<'a>(&self, record: Record<'a>, ctx: &'a NormalizeContext) -> NativeEvent<'a> {
         normalize(self, record, ctx)
     }
 }
 
-fn normalize(spec: &DirectoryAudits, record: Value, ctx: &NormalizeContext) -> Value {
-    let action = event::str_at(&record, "activityDisplayName")
-        .unwrap_or("unknown")
-        .to_string();
-    let result = event::str_at(&record, "result").unwrap_or("");
-    let outcome = match result.to_ascii_lowercase().as_str() {
-        "success" => Outcome::Success,
-        "failure" => Outcome::Failure,
+fn normalize<'a>(
+    spec: &DirectoryAudits,
+    record: Record<'a>,
+    ctx: &'a NormalizeContext,
+) -> NativeEvent<'a> {
+    let action = record
+        .str("activityDisplayName")
+        .map_or_else(|| "unknown".to_string(), |a| a.into_owned());
+    let result = record.str("result");
+    let outcome = match result.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        Some("success") => Outcome::Success,
+        Some("failure") => Outcome::Failure,
         _ => Outcome::Unknown,
     };
     let severity = severity(&record, &action, outcome);
     let time = spec.record_time(&record).unwrap_or(ctx.ingested);
-    let identity = event::str_at(&record, "initiatedBy/user/userPrincipalName")
-        .or_else(|| event::str_at(&record, "initiatedBy/user/displayName"))
-        .or_else(|| event::str_at(&record, "initiatedBy/app/displayName"))
-        .or_else(|| event::str_at(&record, "initiatedBy/app/servicePrincipalName"))
-        .map(str::to_string);
+    let identity = record
+        .str("initiatedBy/user/userPrincipalName")
+        .or_else(|| record.str("initiatedBy/user/displayName"))
+        .or_else(|| record.str("initiatedBy/app/displayName"))
+        .or_else(|| record.str("initiatedBy/app/servicePrincipalName"));
+    let caller_ip = event::ip_of(&record, "initiatedBy/user/ipAddress");
     let summary = Summary {
         id: spec.event_id(&record),
         stream: StreamKind::DirectoryAudits,
@@ -53,22 +59,17 @@ fn normalize(spec: &DirectoryAudits, record: Value, ctx: &NormalizeContext) -> V
         action: action.clone(),
         outcome,
         severity,
-        ctx,
     };
-    let mut e = EventBuilder::new(summary, time, "AuditLogs", &action);
+    let mut e = NativeEvent::new(summary, record, ctx, time, "AuditLogs", action.clone());
     // The rest of Microsoft's diagnostic-settings export envelope.
-    e.set("resultType", result)
-        .copy("resultDescription", &record, "resultReason")
-        .set(
-            "callerIpAddress",
-            event::valid_ip(&record, "initiatedBy/user/ipAddress"),
-        )
-        .copy("correlationId", &record, "correlationId")
+    e.set("resultType", result.unwrap_or_default())
+        .copy("resultDescription", "resultReason")
+        .set("callerIpAddress", caller_ip)
+        .copy("correlationId", "correlationId")
         .set("identity", identity.clone());
     // Log Analytics `AuditLogs` columns.
-    e.copy_all(
-        &record,
-        &[
+    e.columns()
+        .copy_all(&[
             ("ActivityDateTime", "activityDateTime"),
             ("ActivityDisplayName", "activityDisplayName"),
             ("AdditionalDetails", "additionalDetails"),
@@ -82,15 +83,14 @@ fn normalize(spec: &DirectoryAudits, record: Value, ctx: &NormalizeContext) -> V
             ("ResultDescription", "resultReason"),
             ("ResultReason", "resultReason"),
             ("TargetResources", "targetResources"),
-        ],
-    )
-    .set("Identity", identity)
-    .set("OperationName", action.clone())
-    .set("AADTenantId", ctx.tenant_id.clone());
+        ])
+        .set("Identity", identity)
+        .set("OperationName", action.clone())
+        .set("AADTenantId", ctx.tenant_id.as_str());
     // entra-source's own aliases for SigmaHQ rules written against older shapes (README).
     e.set("properties.message", action)
         .set("Status", outcome_status(outcome));
-    e.finish(record)
+    e
 }
 
 /// entra-source's `Status` alias: `Success`, `Failure` or `Unknown`.
@@ -103,7 +103,7 @@ pub(crate) fn outcome_status(outcome: Outcome) -> &'static str {
 }
 
 /// The severity table of `CONTRACT.md` for audits.
-fn severity(record: &Value, action: &str, outcome: Outcome) -> Severity {
+fn severity(record: &Record<'_>, action: &str, outcome: Outcome) -> Severity {
     let a = action.to_ascii_lowercase();
     if is_high_blast_radius(record, &a) {
         return if outcome == Outcome::Failure {
@@ -127,7 +127,7 @@ fn severity(record: &Value, action: &str, outcome: Outcome) -> Severity {
 
 /// Role assignments, app credentials or secrets added, conditional-access policies disabled or
 /// deleted, federation changes.
-fn is_high_blast_radius(record: &Value, a: &str) -> bool {
+fn is_high_blast_radius(record: &Record<'_>, a: &str) -> bool {
     let role_assignment =
         (a.contains("member to role") || a.contains("role assignment")) && !a.starts_with("remove");
     let credential = a.contains("credentials") && !a.starts_with("remove")
@@ -139,8 +139,11 @@ fn is_high_blast_radius(record: &Value, a: &str) -> bool {
 }
 
 /// Whether a modified property's new value sets `"state":"disabled"`.
-fn sets_state_disabled(record: &Value) -> bool {
-    let Some(targets) = record.get("targetResources").and_then(Value::as_array) else {
+fn sets_state_disabled(record: &Record<'_>) -> bool {
+    let Some(targets) = record.value("targetResources") else {
+        return false;
+    };
+    let Some(targets) = targets.as_array() else {
         return false;
     };
     targets
@@ -172,7 +175,7 @@ mod tests {
         } else {
             Outcome::Success
         };
-        severity(&r, action, outcome)
+        crate::record::with(&r, |r| severity(r, action, outcome))
     }
 
     #[test]
@@ -203,16 +206,20 @@ mod tests {
         let r = json!({"activityDisplayName": "Update conditional access policy", "targetResources": [
             {"modifiedProperties": [{"newValue": "{\"state\":\"disabled\"}"}]}]});
         assert_eq!(
-            severity(&r, "Update conditional access policy", Outcome::Success),
+            crate::record::with(&r, |r| severity(
+                r,
+                "Update conditional access policy",
+                Outcome::Success
+            )),
             Severity::Medium
         );
         let enabled = json!({"targetResources": [{"modifiedProperties": [{"newValue": "{\"state\":\"enabled\"}"}]}]});
         assert_eq!(
-            severity(
-                &enabled,
+            crate::record::with(&enabled, |r| severity(
+                r,
                 "Update conditional access policy",
                 Outcome::Success
-            ),
+            )),
             Severity::Low
         );
     }

@@ -15,7 +15,11 @@ pub use crate::kind::{Family, StreamKind};
 pub use settings::{SignInFilter, SignInOptions, StreamSettings};
 
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use serde_json::Value;
+
+use crate::event::{NativeEvent, Profile};
+use crate::record::Record;
 
 /// The resource-specific parts of an enabled stream: one per cursor (sign-ins have one
 /// per event type).
@@ -83,13 +87,13 @@ pub trait StreamSpec: Send + Sync {
         vec![None]
     }
     /// Client-side filtering of what Graph cannot filter.
-    fn keep(&self, _record: &Value) -> bool {
+    fn keep(&self, _record: &Record<'_>) -> bool {
         true
     }
     /// `event.id`.
-    fn event_id(&self, record: &Value) -> String;
+    fn event_id(&self, record: &Record<'_>) -> String;
     /// What tells whether a record was already emitted. Default: `event.id`.
-    fn dedup_key(&self, record: &Value) -> String {
+    fn dedup_key(&self, record: &Record<'_>) -> String {
         self.event_id(record)
     }
     /// State records whose time filter Graph may refuse: fall back to a full listing compared
@@ -98,7 +102,19 @@ pub trait StreamSpec: Send + Sync {
         false
     }
     /// Turns one Graph record into a native event.
-    fn normalize(&self, record: Value, ctx: &NormalizeContext) -> Value;
+    fn event<'a>(&self, record: Record<'a>, ctx: &'a NormalizeContext) -> NativeEvent<'a>;
+
+    /// The native event (full profile) of a record given as a tree: for tests and tools, not
+    /// the poll loop.
+    fn normalize(&self, record: Value, ctx: &NormalizeContext) -> Value {
+        // A Value always serializes, and the line written from it always parses.
+        let text = RawValue::from_string(record.to_string())
+            .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"));
+        let mut line = Vec::new();
+        self.event(Record::new(text.get()), ctx)
+            .write(Profile::Full, &mut line);
+        serde_json::from_slice(&line).unwrap_or(Value::Null)
+    }
 
     /// The `$filter` for the window `[from, to]`, plus an extra clause.
     fn filter(&self, from: DateTime<Utc>, to: DateTime<Utc>, extra: Option<&str>) -> String {
@@ -136,11 +152,8 @@ pub trait StreamSpec: Send + Sync {
     }
 
     /// The record's time (cursor) field, when present and parseable.
-    fn record_time(&self, record: &Value) -> Option<DateTime<Utc>> {
-        record
-            .get(self.time_field())
-            .and_then(Value::as_str)
-            .and_then(crate::event::parse_time)
+    fn record_time(&self, record: &Record<'_>) -> Option<DateTime<Utc>> {
+        crate::event::parse_time(&crate::record::string(record.get(self.time_field())?)?)
     }
 }
 
@@ -152,8 +165,8 @@ pub struct Protection {
     /// The last-update time: cursor and the `@…` of `event.id`.
     pub updated: &'static str,
     /// State records: what makes a new state (dedup key), with the full-listing fallback.
-    pub fingerprint: Option<fn(&Value) -> String>,
-    pub normalize: fn(&dyn StreamSpec, Value, &NormalizeContext) -> Value,
+    pub fingerprint: Option<fn(&Record<'_>) -> String>,
+    pub normalize: for<'a> fn(&dyn StreamSpec, Record<'a>, &'a NormalizeContext) -> NativeEvent<'a>,
 }
 
 impl StreamSpec for Protection {
@@ -174,10 +187,10 @@ impl StreamSpec for Protection {
     fn ordered(&self) -> bool {
         false
     }
-    fn event_id(&self, record: &Value) -> String {
+    fn event_id(&self, record: &Record<'_>) -> String {
         crate::event::versioned_id(record, self.updated)
     }
-    fn dedup_key(&self, record: &Value) -> String {
+    fn dedup_key(&self, record: &Record<'_>) -> String {
         match self.fingerprint {
             Some(f) => f(record),
             None => self.event_id(record),
@@ -186,7 +199,7 @@ impl StreamSpec for Protection {
     fn snapshot_fallback(&self) -> bool {
         self.fingerprint.is_some()
     }
-    fn normalize(&self, record: Value, ctx: &NormalizeContext) -> Value {
+    fn event<'a>(&self, record: Record<'a>, ctx: &'a NormalizeContext) -> NativeEvent<'a> {
         (self.normalize)(self, record, ctx)
     }
 }

@@ -7,7 +7,8 @@
 use serde_json::Value;
 
 use super::{NormalizeContext, Protection, StreamKind, StreamSpec};
-use crate::event::{self, EventBuilder, EventKind, Outcome, Severity, Summary};
+use crate::event::{self, EventKind, Field, NativeEvent, Outcome, Severity, Summary};
+use crate::record::{self, Record};
 
 const UPDATED: &str = "lastUpdatedDateTime";
 
@@ -27,25 +28,29 @@ pub fn spec(kind: StreamKind) -> Protection {
 }
 
 /// `additionalInfo` is a JSON string holding `[{"Key":…,"Value":…}]`: parsed when it parses.
-fn additional_info(record: &Value) -> Value {
-    match record.get("additionalInfo") {
-        Some(Value::String(s)) => {
-            serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone()))
-        }
-        Some(other) => other.clone(),
-        None => Value::Null,
+fn additional_info<'a>(record: &Record<'a>) -> Field<'a> {
+    let Some(raw) = record.get("additionalInfo") else {
+        return Field::Null;
+    };
+    match record::string(raw) {
+        Some(s) => serde_json::from_str::<Value>(&s).map_or(Field::Str(s), Field::Json),
+        None => Field::Raw(raw),
     }
 }
 
-fn normalize(spec: &dyn StreamSpec, record: Value, ctx: &NormalizeContext) -> Value {
+fn normalize<'a>(
+    spec: &dyn StreamSpec,
+    record: Record<'a>,
+    ctx: &'a NormalizeContext,
+) -> NativeEvent<'a> {
     let users = spec.kind() == StreamKind::RiskDetections;
-    let action = event::str_at(&record, "riskEventType")
-        .unwrap_or("unknown")
-        .to_string();
-    let severity = if event::str_at(&record, "riskState") == Some("confirmedCompromised") {
+    let action = record
+        .str("riskEventType")
+        .map_or_else(|| "unknown".to_string(), |s| s.into_owned());
+    let severity = if record.str("riskState").as_deref() == Some("confirmedCompromised") {
         Severity::High
     } else {
-        event::risk_severity(event::str_at(&record, "riskLevel"))
+        event::risk_severity(record.str("riskLevel").as_deref())
     };
     // The cursor field first; a detection whose lastUpdatedDateTime does not parse keeps the
     // time of its detection or activity.
@@ -55,16 +60,19 @@ fn normalize(spec: &dyn StreamSpec, record: Value, ctx: &NormalizeContext) -> Va
         "activityDateTime",
     ]
     .iter()
-    .find_map(|f| event::str_at(&record, f).and_then(event::parse_time))
+    .find_map(|f| record.str(f).and_then(|s| event::parse_time(&s)))
     .unwrap_or(ctx.ingested);
     let identity = if users {
-        event::str_at(&record, "userPrincipalName")
-            .or_else(|| event::str_at(&record, "userDisplayName"))
+        record
+            .str("userPrincipalName")
+            .or_else(|| record.str("userDisplayName"))
     } else {
-        event::str_at(&record, "servicePrincipalDisplayName")
-            .or_else(|| event::str_at(&record, "appId"))
-    }
-    .map(str::to_string);
+        record
+            .str("servicePrincipalDisplayName")
+            .or_else(|| record.str("appId"))
+    };
+    let caller_ip = event::ip_of(&record, "ipAddress");
+    let info = additional_info(&record);
     let summary = Summary {
         id: spec.event_id(&record),
         stream: spec.kind(),
@@ -72,7 +80,6 @@ fn normalize(spec: &dyn StreamSpec, record: Value, ctx: &NormalizeContext) -> Va
         action,
         outcome: Outcome::Unknown,
         severity,
-        ctx,
     };
     let (category, operation) = if users {
         ("UserRiskEvents", "User Risk Detection")
@@ -82,16 +89,15 @@ fn normalize(spec: &dyn StreamSpec, record: Value, ctx: &NormalizeContext) -> Va
             "Service Principal Risk Detection",
         )
     };
-    let mut e = EventBuilder::new(summary, time, category, operation);
+    let mut e = NativeEvent::new(summary, record, ctx, time, category, operation);
     e.set("resultType", "")
-        .set("callerIpAddress", event::valid_ip(&record, "ipAddress"))
-        .copy("correlationId", &record, "correlationId")
+        .set("callerIpAddress", caller_ip)
+        .copy("correlationId", "correlationId")
         .set("identity", identity)
-        .copy("location", &record, "location/countryOrRegion");
+        .copy("location", "location/countryOrRegion");
     // Log Analytics `AADUserRiskEvents` / `AADServicePrincipalRiskEvents` columns.
-    e.copy_all(
-        &record,
-        &[
+    e.columns()
+        .copy_all(&[
             ("Activity", "activity"),
             ("ActivityDateTime", "activityDateTime"),
             ("CorrelationId", "correlationId"),
@@ -108,31 +114,24 @@ fn normalize(spec: &dyn StreamSpec, record: Value, ctx: &NormalizeContext) -> Va
             ("RiskState", "riskState"),
             ("Source", "source"),
             ("TokenIssuerType", "tokenIssuerType"),
-        ],
-    )
-    .set("AdditionalInfo", additional_info(&record))
-    .set("OperationName", operation);
+        ])
+        .set("AdditionalInfo", info)
+        .set("OperationName", operation);
     if users {
-        e.copy_all(
-            &record,
-            &[
-                ("UserDisplayName", "userDisplayName"),
-                ("UserId", "userId"),
-                ("UserPrincipalName", "userPrincipalName"),
-            ],
-        );
+        e.copy_all(&[
+            ("UserDisplayName", "userDisplayName"),
+            ("UserId", "userId"),
+            ("UserPrincipalName", "userPrincipalName"),
+        ]);
     } else {
-        e.copy_all(
-            &record,
-            &[
-                ("AppId", "appId"),
-                ("KeyIds", "keyIds"),
-                ("ServicePrincipalDisplayName", "servicePrincipalDisplayName"),
-                ("ServicePrincipalId", "servicePrincipalId"),
-            ],
-        );
+        e.copy_all(&[
+            ("AppId", "appId"),
+            ("KeyIds", "keyIds"),
+            ("ServicePrincipalDisplayName", "servicePrincipalDisplayName"),
+            ("ServicePrincipalId", "servicePrincipalId"),
+        ]);
     }
-    e.finish(record)
+    e
 }
 
 #[cfg(test)]
@@ -142,10 +141,7 @@ mod tests {
 
     #[test]
     fn an_unparseable_update_time_keeps_the_record() {
-        let ctx = NormalizeContext {
-            tenant_id: "t".into(),
-            ingested: chrono::Utc::now(),
-        };
+        let ctx = NormalizeContext::new("t", chrono::Utc::now());
         let r = json!({"id": "d1", "riskEventType": "investigationsThreatIntelligence", "riskLevel": "high",
             "lastUpdatedDateTime": "2021-10-26T16:28:17.8202975Z)", "detectedDateTime": "2021-10-26T00:00:00Z",
             "ipAddress": "123.456.7.89", "additionalInfo": "[{\"Key\":\"alertUrl\",\"Value\":null}]"});

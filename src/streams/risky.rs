@@ -7,10 +7,9 @@
 //! refuses the filter the poll loop falls back to a full listing compared against the state
 //! file. Either way an unchanged record is never emitted again.
 
-use serde_json::Value;
-
 use super::{NormalizeContext, Protection, StreamKind, StreamSpec};
-use crate::event::{self, EventBuilder, EventKind, Outcome, Severity, Summary};
+use crate::event::{self, EventKind, Field, NativeEvent, Outcome, Severity, Summary};
+use crate::record::Record;
 
 const UPDATED: &str = "riskLastUpdatedDateTime";
 
@@ -30,11 +29,11 @@ pub fn spec(kind: StreamKind) -> Protection {
 }
 
 /// What makes a risky user or service principal a new state.
-fn fingerprint(record: &Value) -> String {
-    let f = |k| event::str_at(record, k).unwrap_or("");
+fn fingerprint(record: &Record<'_>) -> String {
+    let f = |k| record.str(k).unwrap_or_default();
     format!(
         "{}|{}|{}|{}|{}",
-        event::record_id(record),
+        event::id_of(record),
         f("riskLevel"),
         f("riskState"),
         f("riskDetail"),
@@ -42,27 +41,31 @@ fn fingerprint(record: &Value) -> String {
     )
 }
 
-fn severity(record: &Value) -> Severity {
-    if event::str_at(record, "riskState") == Some("confirmedCompromised") {
+fn severity(record: &Record<'_>) -> Severity {
+    if record.str("riskState").as_deref() == Some("confirmedCompromised") {
         Severity::High
     } else {
-        event::risk_severity(event::str_at(record, "riskLevel"))
+        event::risk_severity(record.str("riskLevel").as_deref())
     }
 }
 
-fn normalize(spec: &dyn StreamSpec, record: Value, ctx: &NormalizeContext) -> Value {
+fn normalize<'a>(
+    spec: &dyn StreamSpec,
+    record: Record<'a>,
+    ctx: &'a NormalizeContext,
+) -> NativeEvent<'a> {
     let users = spec.kind() == StreamKind::RiskyUsers;
-    let state = event::str_at(&record, "riskState")
-        .unwrap_or("unknown")
-        .to_string();
+    let state = record
+        .str("riskState")
+        .map_or_else(|| "unknown".to_string(), |s| s.into_owned());
     let time = spec.record_time(&record).unwrap_or(ctx.ingested);
     let identity = if users {
-        event::str_at(&record, "userPrincipalName")
-            .or_else(|| event::str_at(&record, "userDisplayName"))
+        record
+            .str("userPrincipalName")
+            .or_else(|| record.str("userDisplayName"))
     } else {
-        event::str_at(&record, "displayName").or_else(|| event::str_at(&record, "appId"))
-    }
-    .map(str::to_string);
+        record.str("displayName").or_else(|| record.str("appId"))
+    };
     let summary = Summary {
         id: spec.event_id(&record),
         stream: spec.kind(),
@@ -70,52 +73,43 @@ fn normalize(spec: &dyn StreamSpec, record: Value, ctx: &NormalizeContext) -> Va
         action: state,
         outcome: Outcome::Unknown,
         severity: severity(&record),
-        ctx,
     };
     let (category, operation) = if users {
         ("RiskyUsers", "Risky user")
     } else {
         ("RiskyServicePrincipals", "Risky service principal")
     };
-    let mut e = EventBuilder::new(summary, time, category, operation);
+    let mut e = NativeEvent::new(summary, record, ctx, time, category, operation);
     e.set("resultType", "")
-        .set("callerIpAddress", Value::Null)
-        .set("correlationId", Value::Null)
+        .set("callerIpAddress", Field::Null)
+        .set("correlationId", Field::Null)
         .set("identity", identity);
     // Log Analytics `AADRiskyUsers` / `AADRiskyServicePrincipals` columns.
-    e.copy_all(
-        &record,
-        &[
+    e.columns()
+        .copy_all(&[
             ("Id", "id"),
             ("IsProcessing", "isProcessing"),
             ("RiskDetail", "riskDetail"),
             ("RiskLastUpdatedDateTime", UPDATED),
             ("RiskLevel", "riskLevel"),
             ("RiskState", "riskState"),
-        ],
-    )
-    .set("OperationName", operation);
+        ])
+        .set("OperationName", operation);
     if users {
-        e.copy_all(
-            &record,
-            &[
-                ("IsDeleted", "isDeleted"),
-                ("UserDisplayName", "userDisplayName"),
-                ("UserPrincipalName", "userPrincipalName"),
-            ],
-        );
+        e.copy_all(&[
+            ("IsDeleted", "isDeleted"),
+            ("UserDisplayName", "userDisplayName"),
+            ("UserPrincipalName", "userPrincipalName"),
+        ]);
     } else {
-        e.copy_all(
-            &record,
-            &[
-                ("AppId", "appId"),
-                ("DisplayName", "displayName"),
-                ("IsEnabled", "isEnabled"),
-                ("ServicePrincipalType", "servicePrincipalType"),
-            ],
-        );
+        e.copy_all(&[
+            ("AppId", "appId"),
+            ("DisplayName", "displayName"),
+            ("IsEnabled", "isEnabled"),
+            ("ServicePrincipalType", "servicePrincipalType"),
+        ]);
     }
-    e.finish(record)
+    e
 }
 
 #[cfg(test)]
@@ -129,12 +123,16 @@ mod tests {
         let mut b = a.clone();
         b["riskState"] = "remediated".into();
         let users = spec(StreamKind::RiskyUsers);
-        assert_eq!(users.event_id(&a), "u1@2026-01-01T00:00:00Z");
-        assert_ne!(users.dedup_key(&a), users.dedup_key(&b));
+        use crate::record::with;
+        assert_eq!(with(&a, |r| users.event_id(r)), "u1@2026-01-01T00:00:00Z");
+        assert_ne!(
+            with(&a, |r| users.dedup_key(r)),
+            with(&b, |r| users.dedup_key(r))
+        );
         assert!(users.snapshot_fallback());
-        assert_eq!(severity(&a), Severity::High);
+        assert_eq!(with(&a, severity), Severity::High);
         b["riskState"] = "confirmedCompromised".into();
         b["riskLevel"] = "low".into();
-        assert_eq!(severity(&b), Severity::High);
+        assert_eq!(with(&b, severity), Severity::High);
     }
 }

@@ -5,11 +5,10 @@
 //! level (Graph takes `eq` only on risk fields), sharing one window; `"failures"` filters
 //! `status.errorCode != 0` client-side (Graph documents `eq` only on it).
 
-use serde_json::Value;
-
 use super::settings::{SignInFilter, SignInOptions};
 use super::{NormalizeContext, StreamKind, StreamSpec};
-use crate::event::{self, EventBuilder, EventKind, Outcome, Severity, Summary};
+use crate::event::{self, EventKind, NativeEvent, Outcome, Severity, Summary};
+use crate::record::{self, Record};
 use crate::streams::directory_audits::outcome_status;
 
 /// The risk levels `filter = "risky"` asks for, one query each.
@@ -101,34 +100,35 @@ impl StreamSpec for SignIns {
             SignInFilter::All | SignInFilter::Failures => vec![type_clause],
         }
     }
-    fn keep(&self, record: &Value) -> bool {
+    fn keep(&self, record: &Record<'_>) -> bool {
         match self.filter {
             SignInFilter::Failures => error_code(record) != Some(0),
             _ => true,
         }
     }
-    fn event_id(&self, record: &Value) -> String {
-        event::record_id(record)
+    fn event_id(&self, record: &Record<'_>) -> String {
+        event::id_of(record)
     }
-    fn normalize(&self, record: Value, ctx: &NormalizeContext) -> Value {
-        let record_type = record
-            .get("signInEventTypes")
-            .and_then(Value::as_array)
-            .and_then(|a| a.first())
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let event_type = self.event_type.clone().or(record_type);
-        normalize(self, record, ctx, category(event_type.as_deref()))
+    fn event<'a>(&self, record: Record<'a>, ctx: &'a NormalizeContext) -> NativeEvent<'a> {
+        let category = match &self.event_type {
+            Some(t) => category(Some(t)),
+            None => {
+                let first = record.get("signInEventTypes").and_then(|a| {
+                    record::elements(a)
+                        .first()
+                        .copied()
+                        .and_then(record::string)
+                });
+                category(first.as_deref())
+            }
+        };
+        normalize(self, record, ctx, category)
     }
 }
 
 /// `status.errorCode`, as a number (some exports carry it as a string).
-fn error_code(record: &Value) -> Option<i64> {
-    match event::value_at(record, "status/errorCode")? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+fn error_code(record: &Record<'_>) -> Option<i64> {
+    record.int("status/errorCode")
 }
 
 /// `event.action`: what happened, from `status` (`operationName` stays Microsoft's
@@ -143,7 +143,12 @@ fn action(code: Option<i64>, reason: Option<&str>) -> String {
     }
 }
 
-fn normalize(spec: &SignIns, record: Value, ctx: &NormalizeContext, category: &str) -> Value {
+fn normalize<'a>(
+    spec: &SignIns,
+    record: Record<'a>,
+    ctx: &'a NormalizeContext,
+    category: &'static str,
+) -> NativeEvent<'a> {
     let code = error_code(&record);
     let outcome = match code {
         Some(0) => Outcome::Success,
@@ -152,10 +157,10 @@ fn normalize(spec: &SignIns, record: Value, ctx: &NormalizeContext, category: &s
     };
     let risk = ["riskLevelDuringSignIn", "riskLevelAggregated"]
         .iter()
-        .map(|f| event::risk_severity(event::str_at(&record, f)))
+        .map(|f| event::risk_severity(record.str(f).as_deref()))
         .max()
         .unwrap_or(Severity::Info);
-    let compromised = event::str_at(&record, "riskState") == Some("confirmedCompromised");
+    let compromised = record.str("riskState").as_deref() == Some("confirmedCompromised");
     let severity = if compromised {
         Severity::High
     } else if risk > Severity::Info {
@@ -173,29 +178,27 @@ fn normalize(spec: &SignIns, record: Value, ctx: &NormalizeContext, category: &s
         "appDisplayName",
     ]
     .iter()
-    .find_map(|f| event::str_at(&record, f))
-    .map(str::to_string);
+    .find_map(|f| record.str(f));
     let result_type = code.map(|c| c.to_string()).unwrap_or_default();
+    let caller_ip = event::ip_of(&record, "ipAddress");
     let summary = Summary {
         id: spec.event_id(&record),
         stream: StreamKind::SignIns,
         kind: EventKind::Event,
-        action: action(code, event::str_at(&record, "status/failureReason")),
+        action: action(code, record.str("status/failureReason").as_deref()),
         outcome,
         severity,
-        ctx,
     };
-    let mut e = EventBuilder::new(summary, time, category, "Sign-in activity");
+    let mut e = NativeEvent::new(summary, record, ctx, time, category, "Sign-in activity");
     e.set("resultType", result_type.clone())
-        .copy("resultDescription", &record, "status/failureReason")
-        .set("callerIpAddress", event::valid_ip(&record, "ipAddress"))
-        .copy("correlationId", &record, "correlationId")
+        .copy("resultDescription", "status/failureReason")
+        .set("callerIpAddress", caller_ip)
+        .copy("correlationId", "correlationId")
         .set("identity", identity)
-        .copy("location", &record, "location/countryOrRegion");
+        .copy("location", "location/countryOrRegion");
     // Log Analytics `SigninLogs` (and its AAD*SignInLogs siblings) columns.
-    e.copy_all(
-        &record,
-        &[
+    e.columns()
+        .copy_all(&[
             ("AppDisplayName", "appDisplayName"),
             ("AppId", "appId"),
             ("AuthenticationDetails", "authenticationDetails"),
@@ -231,14 +234,13 @@ fn normalize(spec: &SignIns, record: Value, ctx: &NormalizeContext, category: &s
             ("UserId", "userId"),
             ("UserPrincipalName", "userPrincipalName"),
             ("UserType", "userType"),
-        ],
-    )
-    .set("ResultType", result_type)
-    .set("AADTenantId", ctx.tenant_id.clone());
+        ])
+        .set("ResultType", result_type)
+        .set("AADTenantId", ctx.tenant_id.as_str());
     // entra-source's own alias (README): Log Analytics' `Status` is an object, kept in
     // `properties.status`; SigmaHQ rules compare a string.
     e.set("Status", outcome_status(outcome));
-    e.finish(record)
+    e
 }
 
 #[cfg(test)]
@@ -284,18 +286,17 @@ mod tests {
     #[test]
     fn failures_are_kept_client_side() {
         let f = spec(SignInFilter::Failures);
-        assert!(f.keep(&json!({"status": {"errorCode": 50126}})));
-        assert!(!f.keep(&json!({"status": {"errorCode": 0}})));
-        assert!(f.keep(&json!({"status": null})));
+        let keep = |v| record::with(&v, |r| f.keep(r));
+        assert!(keep(json!({"status": {"errorCode": 50126}})));
+        assert!(keep(json!({"status": {"errorCode": "50126"}})));
+        assert!(!keep(json!({"status": {"errorCode": 0}})));
+        assert!(keep(json!({"status": null})));
         assert_eq!(f.sub_filters().len(), 1);
     }
 
     #[test]
     fn severity_and_category() {
-        let ctx = NormalizeContext {
-            tenant_id: "t".into(),
-            ingested: chrono::Utc::now(),
-        };
+        let ctx = NormalizeContext::new("t", chrono::Utc::now());
         let s = spec(SignInFilter::All);
         let e = s.normalize(
             json!({"id": "a", "status": {"errorCode": 50126}, "riskLevelDuringSignIn": "none"}),

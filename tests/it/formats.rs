@@ -396,3 +396,57 @@ async fn every_stream_in_ocsf_validates_and_covers_every_class() {
     assert!(ok, "{report}");
     assert!(report.contains("0 problems"), "{report}");
 }
+
+/// `native_profile = "lean"`: the summary, the envelope's identifying members and the record:
+/// a fixed few hundred bytes beside the record (the full profile carries the record three
+/// times), and the same records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lean_profile_adds_a_fixed_few_hundred_bytes_to_the_record_and_loses_nothing() {
+    let h = Harness::new("").await;
+    h.sim.populate(40, chrono::Duration::minutes(50), 0);
+    h.write_streams(&format!(
+        "[output]\nnative_profile = \"lean\"\n{ALL_STREAMS}"
+    ));
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let expected: HashSet<String> = entra_simulator::Resource::all()
+        .iter()
+        .flat_map(|r| h.sim.ids(*r))
+        .collect();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), expected.len());
+    for line in &lines {
+        let e: Value = serde_json::from_str(line).unwrap();
+        for key in [
+            "event",
+            "time",
+            "tenantId",
+            "category",
+            "operationName",
+            "properties",
+        ] {
+            assert!(e.get(key).is_some(), "{key} missing: {line}");
+        }
+        // No Log Analytics column, no copied Graph key, no constant, no null.
+        for key in [
+            "Id",
+            "CorrelationId",
+            "RiskLevel",
+            "id",
+            "createdDateTime",
+            "Level",
+        ] {
+            assert!(e.get(key).is_none(), "{key} in a lean event: {line}");
+        }
+        assert!(
+            e.as_object().unwrap().values().all(|v| !v.is_null()),
+            "{line}"
+        );
+        assert!(expected.contains(e["properties"]["id"].as_str().unwrap()));
+        let overhead = line.len() + 1 - e["properties"].to_string().len();
+        assert!(
+            overhead <= 1024,
+            "{overhead} bytes beside the record: {line}"
+        );
+    }
+}

@@ -17,10 +17,10 @@ fn fixture(name: &str) -> Value {
 }
 
 fn check(kind: StreamKind, fixture_name: &str) {
-    let ctx = NormalizeContext {
-        tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
-        ingested: "2026-11-21T10:00:03Z".parse().unwrap(),
-    };
+    let ctx = NormalizeContext::new(
+        "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "2026-11-21T10:00:03Z".parse().unwrap(),
+    );
     let spec = entra_source::streams::spec(kind);
     let events: Vec<Value> = fixture(fixture_name)["value"]
         .as_array()
@@ -83,10 +83,7 @@ fn every_fixture_of_every_stream() {
 
 #[test]
 fn quirky_fixture_values_are_read_or_left_alone() {
-    let ctx = NormalizeContext {
-        tenant_id: "t".into(),
-        ingested: "2026-11-21T10:00:03Z".parse().unwrap(),
-    };
+    let ctx = NormalizeContext::new("t", "2026-11-21T10:00:03Z".parse().unwrap());
     // riskDetection.json: malformed GUID, invalid IPv4, a non-enum tokenIssuerType, JSON-string additionalInfo.
     let r = &fixture("riskDetection.json")["value"][0];
     let e = entra_source::streams::spec(StreamKind::RiskDetections).normalize(r.clone(), &ctx);
@@ -166,10 +163,7 @@ fn quirky_fixture_values_are_read_or_left_alone() {
 
 #[test]
 fn directory_audit_summary_values() {
-    let ctx = NormalizeContext {
-        tenant_id: "t".into(),
-        ingested: chrono::Utc::now(),
-    };
+    let ctx = NormalizeContext::new("t", chrono::Utc::now());
     let spec = entra_source::streams::spec(StreamKind::DirectoryAudits);
     let r = &fixture("directoryAudit_example1.json")["value"][0];
     let e = spec.normalize(r.clone(), &ctx);

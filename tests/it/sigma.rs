@@ -441,10 +441,7 @@ fn native_event(sim: &Simulator, resource: Resource, overlay: Value) -> Value {
         .into_iter()
         .find(|r| r["id"] == id.as_str())
         .expect("the generated record");
-    let ctx = NormalizeContext {
-        tenant_id: "t".into(),
-        ingested: Utc::now(),
-    };
+    let ctx = NormalizeContext::new("t", Utc::now());
     entra_source::streams::spec(kind_of(resource)).normalize(record, &ctx)
 }
 

@@ -150,7 +150,7 @@ pub fn render(n: &Native<'_>) -> Value {
     }
     m.insert("metadata".into(), metadata(n));
     m.append(&mut fields);
-    m.insert("unmapped".into(), n.raw.clone());
+    m.insert("unmapped".into(), n.original(false));
     Value::Object(m)
 }
 

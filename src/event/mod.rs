@@ -1,10 +1,16 @@
 //! The parts of a native event every stream shares (`CONTRACT.md` § Events): the `event` summary,
 //! the diagnostic-export envelope's time format, and helpers to read Graph records defensively.
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
-use crate::kind::StreamKind;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+
+use crate::record::Record;
+
+mod native;
+
+pub use native::{write_str, Field, NativeEvent, Profile, Summary};
 
 /// `event.severity`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,44 +68,6 @@ impl EventKind {
     }
 }
 
-/// entra-source's own summary, present in every native event.
-pub struct Summary<'a> {
-    pub id: String,
-    pub stream: StreamKind,
-    pub kind: EventKind,
-    pub action: String,
-    pub outcome: Outcome,
-    pub severity: Severity,
-    pub ctx: &'a NormalizeContext,
-}
-
-impl Summary<'_> {
-    pub fn into_value(self) -> Value {
-        let type_ = self.stream.event_type();
-        let mut m = Map::new();
-        m.insert("id".into(), self.id.into());
-        m.insert("category".into(), "identity".into());
-        m.insert("type".into(), type_.into());
-        m.insert("kind".into(), self.kind.as_str().into());
-        m.insert("action".into(), self.action.into());
-        m.insert("outcome".into(), self.outcome.as_str().into());
-        m.insert("severity".into(), self.severity.as_str().into());
-        m.insert(
-            "dataset".into(),
-            format!("entra.{}", self.stream.name()).into(),
-        );
-        m.insert("tenant_id".into(), self.ctx.tenant_id.clone().into());
-        m.insert(
-            "ingested".into(),
-            self.ctx
-                .ingested
-                .to_rfc3339_opts(SecondsFormat::Secs, true)
-                .into(),
-        );
-        Value::Object(m)
-    }
-}
-
 /// A time literal for a Graph `$filter`: unquoted ISO-8601 UTC, whole seconds.
 pub fn graph_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -108,11 +76,44 @@ pub fn graph_time(t: DateTime<Utc>) -> String {
 /// The envelope `time`: always RFC 3339 UTC with seven fractional digits, even when Graph sends
 /// whole seconds, so host time parsers see one shape.
 pub fn envelope_time(t: DateTime<Utc>) -> String {
-    format!(
-        "{}.{:07}Z",
-        t.format("%Y-%m-%dT%H:%M:%S"),
-        t.timestamp_subsec_nanos() / 100
-    )
+    use chrono::{Datelike, Timelike};
+    // Written digit by digit: chrono's formatter was a few percent of a record's CPU.
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return format!(
+            "{}.{:07}Z",
+            t.format("%Y-%m-%dT%H:%M:%S"),
+            t.timestamp_subsec_nanos() / 100
+        );
+    }
+    let mut out = [0u8; 28];
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year as u32);
+    put(5, 2, t.month());
+    put(8, 2, t.day());
+    put(11, 2, t.hour());
+    put(14, 2, t.minute());
+    // A leap second's nanoseconds run past 10^9: chrono prints it as second 60.
+    let nanos = t.nanosecond();
+    put(17, 2, t.second() + nanos / 1_000_000_000);
+    put(20, 7, (nanos % 1_000_000_000) / 100);
+    for (i, c) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (27, b'Z'),
+    ] {
+        out[i] = c;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Parses a Graph timestamp (zero to seven fractional digits, `Z` or an offset). `None` for the
@@ -144,22 +145,8 @@ pub const RESERVED_TOP_LEVEL: [&str; 6] = [
     "timestamp",
 ];
 
-/// Copies the record's keys to the top level where they collide with nothing already there
-/// (and are not OData annotations or host-reserved names), so rules written against Graph's
-/// camelCase keys match without glue.
-pub fn copy_graph_keys(event: &mut Map<String, Value>, record: &Value) {
-    let Some(obj) = record.as_object() else {
-        return;
-    };
-    for (k, v) in obj {
-        if k.starts_with('@') || RESERVED_TOP_LEVEL.contains(&k.as_str()) || event.contains_key(k) {
-            continue;
-        }
-        event.insert(k.clone(), v.clone());
-    }
-}
-
-/// An `event.id` for a record that lacks a usable `id`: a stable FNV-1a hash of its JSON text.
+/// An `event.id` for a record that lacks a usable `id`: a stable FNV-1a hash of its compact
+/// JSON text (as `serde_json` writes it, so the id does not depend on Graph's spacing).
 pub fn fallback_id(record: &Value) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in record.to_string().bytes() {
@@ -178,65 +165,31 @@ pub fn record_id(record: &Value) -> String {
     }
 }
 
-/// Assembles a native event: the summary, Microsoft's diagnostic-export envelope, the Log
-/// Analytics column aliases a stream adds, the non-colliding Graph keys and, last, the Graph
-/// record verbatim in `properties`.
-pub struct EventBuilder {
-    m: Map<String, Value>,
+/// [`record_id`] of a record read in place.
+pub fn id_of(record: &Record<'_>) -> String {
+    match record.get("id") {
+        Some(raw) if raw.get().starts_with('"') => match crate::record::string(raw) {
+            Some(s) if !s.is_empty() => s.into_owned(),
+            _ => record_id(&record.to_value()),
+        },
+        _ => record_id(&record.to_value()),
+    }
 }
 
-impl EventBuilder {
-    /// Starts with `event` and the envelope's common keys (the constant ones included).
-    pub fn new(
-        summary: Summary<'_>,
-        time: DateTime<Utc>,
-        category: &str,
-        operation_name: &str,
-    ) -> Self {
-        let tenant = summary.ctx.tenant_id.clone();
-        let mut m = Map::new();
-        m.insert("event".into(), summary.into_value());
-        m.insert("time".into(), envelope_time(time).into());
-        m.insert(
-            "resourceId".into(),
-            format!("/tenants/{tenant}/providers/Microsoft.aadiam").into(),
-        );
-        m.insert("tenantId".into(), tenant.into());
-        m.insert("category".into(), category.into());
-        m.insert("operationName".into(), operation_name.into());
-        m.insert("operationVersion".into(), "1.0".into());
-        // Constant in every diagnostic-settings export record entra-source mirrors.
-        m.insert("resultSignature".into(), "None".into());
-        m.insert("durationMs".into(), 0.into());
-        m.insert("Level".into(), 4.into());
-        EventBuilder { m }
+/// `id@<updated>` for mutable records: stable per state, new with each change. The timestamp
+/// is taken verbatim (even when it does not parse).
+pub fn versioned_id(record: &Record<'_>, updated_field: &str) -> String {
+    match record.str(updated_field) {
+        Some(t) => format!("{}@{t}", id_of(record)),
+        None => id_of(record),
     }
+}
 
-    pub fn set(&mut self, key: &str, value: impl Into<Value>) -> &mut Self {
-        self.m.insert(key.to_string(), value.into());
-        self
-    }
-
-    /// `key` = the record's value at the `/`-separated `path` (null when absent).
-    pub fn copy(&mut self, key: &str, record: &Value, path: &str) -> &mut Self {
-        let v = value_at(record, path).cloned().unwrap_or(Value::Null);
-        self.m.insert(key.to_string(), v);
-        self
-    }
-
-    /// Several `(alias, path)` copies.
-    pub fn copy_all(&mut self, record: &Value, pairs: &[(&str, &str)]) -> &mut Self {
-        for (key, path) in pairs {
-            self.copy(key, record, path);
-        }
-        self
-    }
-
-    pub fn finish(mut self, record: Value) -> Value {
-        copy_graph_keys(&mut self.m, &record);
-        self.m.insert("properties".into(), record);
-        Value::Object(self.m)
-    }
+/// An IP address field's value if it is a valid IPv4 or IPv6 address (Graph samples carry
+/// invalid ones such as `123.456.7.89`; those stay in `properties` only).
+pub fn ip_of<'a>(record: &Record<'a>, path: &str) -> Option<Cow<'a, str>> {
+    let s = record.str(path)?;
+    s.parse::<std::net::IpAddr>().ok().map(|_| s)
 }
 
 /// The value at a `/`-separated path.
@@ -265,15 +218,6 @@ pub fn risk_severity(level: Option<&str>) -> Severity {
     }
 }
 
-/// `id@<lastUpdated>` for mutable records: stable per state, new with each change. The
-/// timestamp is taken verbatim (even when it does not parse).
-pub fn versioned_id(record: &Value, updated_field: &str) -> String {
-    match str_at(record, updated_field) {
-        Some(t) => format!("{}@{t}", record_id(record)),
-        None => record_id(record),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +229,12 @@ mod tests {
         assert!(a > b);
         assert_eq!(envelope_time(b), "2020-03-13T19:15:41.0000000Z");
         assert_eq!(envelope_time(a), "2020-03-13T19:15:41.6195833Z");
+        for t in [
+            "0001-01-01T00:00:00.0000001Z",
+            "9999-12-31T23:59:59.9999999Z",
+        ] {
+            assert_eq!(envelope_time(parse_time(t).unwrap()), t);
+        }
     }
 
     #[test]
@@ -304,4 +254,33 @@ mod tests {
 pub struct NormalizeContext {
     pub tenant_id: String,
     pub ingested: DateTime<Utc>,
+    /// `ingested` as `event.ingested` writes it, made once per page.
+    ingested_text: String,
+    /// The envelope `resourceId`.
+    resource_id: String,
+}
+
+impl NormalizeContext {
+    pub fn new(tenant_id: impl Into<String>, ingested: DateTime<Utc>) -> NormalizeContext {
+        NormalizeContext {
+            tenant_id: tenant_id.into(),
+            ingested,
+            ingested_text: ingested.to_rfc3339_opts(SecondsFormat::Secs, true),
+            resource_id: String::new(),
+        }
+        .with_resource_id()
+    }
+
+    fn with_resource_id(mut self) -> Self {
+        self.resource_id = format!("/tenants/{}/providers/Microsoft.aadiam", self.tenant_id);
+        self
+    }
+
+    pub fn resource_id(&self) -> &str {
+        &self.resource_id
+    }
+
+    pub fn ingested_text(&self) -> &str {
+        &self.ingested_text
+    }
 }

@@ -1,0 +1,446 @@
+//! The native event as a list of fields over the record's own text, written straight into the
+//! output line: the summary, Microsoft's diagnostic-export envelope, the Log Analytics columns
+//! a stream adds, the record's top-level keys where they collide with nothing, and last the
+//! record verbatim in `properties`. Nothing is parsed into a tree or re-escaped on the way:
+//! a column that copies a record value copies its JSON text.
+
+use std::borrow::Cow;
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use super::{envelope_time, EventKind, NormalizeContext, Outcome, Severity, RESERVED_TOP_LEVEL};
+use crate::kind::StreamKind;
+use crate::record::{self, Record};
+
+/// `[output] native_profile`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// The summary, the envelope, the Log Analytics columns, the record's top-level keys and
+    /// the record in `properties`: what SigmaHQ's Azure rules match without glue.
+    #[default]
+    Full,
+    /// The summary, the envelope and the record in `properties`: about the record's own bytes.
+    Lean,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Full => "full",
+            Profile::Lean => "lean",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Profile> {
+        match s {
+            "full" => Some(Profile::Full),
+            "lean" => Some(Profile::Lean),
+            _ => None,
+        }
+    }
+}
+
+/// A field's value.
+#[derive(Debug, Clone)]
+pub enum Field<'a> {
+    Null,
+    /// JSON text copied verbatim (a value of the record).
+    Raw(&'a RawValue),
+    Str(Cow<'a, str>),
+    Int(i64),
+    /// A value computed as a tree (rare: a JSON string parsed into what it holds).
+    Json(Value),
+}
+
+impl<'a> From<&'a str> for Field<'a> {
+    fn from(s: &'a str) -> Self {
+        Field::Str(Cow::Borrowed(s))
+    }
+}
+
+impl<'a> From<String> for Field<'a> {
+    fn from(s: String) -> Self {
+        Field::Str(Cow::Owned(s))
+    }
+}
+
+impl<'a> From<Cow<'a, str>> for Field<'a> {
+    fn from(s: Cow<'a, str>) -> Self {
+        Field::Str(s)
+    }
+}
+
+impl<'a, T: Into<Field<'a>>> From<Option<T>> for Field<'a> {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Field::Null, Into::into)
+    }
+}
+
+impl Field<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Field::Null => out.extend_from_slice(b"null"),
+            Field::Raw(r) => out.extend_from_slice(r.get().as_bytes()),
+            Field::Str(s) => write_str(out, s),
+            Field::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            // Writing a Value into a Vec cannot fail.
+            Field::Json(v) => {
+                let _ = serde_json::to_writer(&mut *out, v);
+            }
+        }
+    }
+
+    /// `null`, or a record value that is `null`, or an empty string.
+    fn is_null(&self) -> bool {
+        match self {
+            Field::Null => true,
+            Field::Raw(r) => matches!(r.get(), "null" | "\"\""),
+            Field::Str(s) => s.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// The string, when the field is one.
+    pub fn as_str(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Field::Str(s) => Some(Cow::Borrowed(s.as_ref())),
+            Field::Raw(r) => record::string(r),
+            _ => None,
+        }
+    }
+}
+
+/// A JSON string literal.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// A key known to need no escaping (this crate's own names), quoted, then `:`.
+fn write_key(out: &mut Vec<u8>, k: &str) {
+    out.push(b'"');
+    out.extend_from_slice(k.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// entra-source's own summary, present in every native event.
+pub struct Summary {
+    pub id: String,
+    pub stream: StreamKind,
+    pub kind: EventKind,
+    pub action: String,
+    pub outcome: Outcome,
+    pub severity: Severity,
+}
+
+/// One record as a native event, ready to be written in any format.
+pub struct NativeEvent<'a> {
+    pub summary: Summary,
+    pub ctx: &'a NormalizeContext,
+    /// The envelope `time` (seven fractional digits).
+    pub time: String,
+    /// The envelope `category` (diagnostic-export category).
+    pub category: &'static str,
+    pub operation_name: Cow<'a, str>,
+    /// After the envelope's constant keys: the stream's envelope fields, then (from
+    /// `columns_from`) the Log Analytics columns and aliases.
+    fields: Vec<(&'static str, Field<'a>)>,
+    columns_from: usize,
+    pub record: Record<'a>,
+}
+
+/// The envelope's keys before the stream's own fields.
+const ENVELOPE_KEYS: [&str; 10] = [
+    "event",
+    "time",
+    "resourceId",
+    "tenantId",
+    "category",
+    "operationName",
+    "operationVersion",
+    "resultSignature",
+    "durationMs",
+    "Level",
+];
+
+impl<'a> NativeEvent<'a> {
+    /// Starts an event: the stream then adds its envelope fields, calls [`Self::columns`] and
+    /// adds its Log Analytics columns.
+    pub fn new(
+        summary: Summary,
+        record: Record<'a>,
+        ctx: &'a NormalizeContext,
+        time: DateTime<Utc>,
+        category: &'static str,
+        operation_name: impl Into<Cow<'a, str>>,
+    ) -> Self {
+        NativeEvent {
+            summary,
+            ctx,
+            time: envelope_time(time),
+            category,
+            operation_name: operation_name.into(),
+            fields: Vec::with_capacity(48),
+            columns_from: usize::MAX,
+            record,
+        }
+    }
+
+    /// Adds `key` (each key once: the stream's code never sets one twice).
+    pub fn set(&mut self, key: &'static str, value: impl Into<Field<'a>>) -> &mut Self {
+        debug_assert!(
+            !ENVELOPE_KEYS.contains(&key) && self.fields.iter().all(|(k, _)| *k != key),
+            "{key} set twice"
+        );
+        self.fields.push((key, value.into()));
+        self
+    }
+
+    /// `key` = the record's value at the `/`-separated `path` (null when absent).
+    pub fn copy(&mut self, key: &'static str, path: &str) -> &mut Self {
+        let v = self.record.at(path).map_or(Field::Null, Field::Raw);
+        self.set(key, v)
+    }
+
+    /// Several `(column, path)` copies.
+    pub fn copy_all(&mut self, pairs: &[(&'static str, &str)]) -> &mut Self {
+        for (key, path) in pairs {
+            self.copy(key, path);
+        }
+        self
+    }
+
+    /// What follows are Log Analytics columns and aliases (left out of the lean profile).
+    pub fn columns(&mut self) -> &mut Self {
+        self.columns_from = self.fields.len();
+        self
+    }
+
+    /// A field the stream set.
+    pub fn field(&self, key: &str) -> Option<&Field<'a>> {
+        self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Writes the event as one JSON object (no newline).
+    pub fn write(&self, profile: Profile, out: &mut Vec<u8>) {
+        let s = &self.summary;
+        let tenant = self.ctx.tenant_id.as_str();
+        out.extend_from_slice(b"{\"event\":{\"id\":");
+        write_str(out, &s.id);
+        out.extend_from_slice(b",\"category\":\"identity\",\"type\":\"");
+        out.extend_from_slice(s.stream.event_type().as_bytes());
+        out.extend_from_slice(b"\",\"kind\":\"");
+        out.extend_from_slice(s.kind.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"action\":");
+        write_str(out, &s.action);
+        out.extend_from_slice(b",\"outcome\":\"");
+        out.extend_from_slice(s.outcome.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"severity\":\"");
+        out.extend_from_slice(s.severity.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"dataset\":\"");
+        out.extend_from_slice(s.stream.dataset().as_bytes());
+        out.extend_from_slice(b"\",\"tenant_id\":");
+        write_str(out, tenant);
+        out.extend_from_slice(b",\"ingested\":\"");
+        out.extend_from_slice(self.ctx.ingested_text().as_bytes());
+        out.extend_from_slice(b"\"},\"time\":\"");
+        out.extend_from_slice(self.time.as_bytes());
+        if profile == Profile::Full {
+            out.extend_from_slice(b"\",\"resourceId\":");
+            write_str(out, self.ctx.resource_id());
+            out.extend_from_slice(b",\"tenantId\":");
+            write_str(out, tenant);
+            out.extend_from_slice(b",\"category\":\"");
+        } else {
+            // Lean: no member that is a constant or derived from another (resourceId,
+            // operationVersion, resultSignature, durationMs, Level) and no null.
+            out.extend_from_slice(b"\",\"tenantId\":");
+            write_str(out, tenant);
+            out.extend_from_slice(b",\"category\":\"");
+        }
+        out.extend_from_slice(self.category.as_bytes());
+        out.extend_from_slice(b"\",\"operationName\":");
+        write_str(out, &self.operation_name);
+        let fields = match profile {
+            Profile::Full => {
+                out.extend_from_slice(
+                    b",\"operationVersion\":\"1.0\",\"resultSignature\":\"None\",\"durationMs\":0,\"Level\":4",
+                );
+                &self.fields[..]
+            }
+            Profile::Lean => &self.fields[..self.columns_from.min(self.fields.len())],
+        };
+        for (k, v) in fields {
+            if profile == Profile::Lean && v.is_null() {
+                continue;
+            }
+            out.push(b',');
+            write_key(out, k);
+            v.write(out);
+        }
+        if profile == Profile::Full {
+            self.write_graph_keys(out);
+        }
+        out.extend_from_slice(b",\"properties\":");
+        out.extend_from_slice(self.record.raw().as_bytes());
+        out.push(b'}');
+    }
+
+    /// The record's keys at the top level where they collide with nothing already there (and
+    /// are not OData annotations or host-reserved names), so rules written against Graph's
+    /// camelCase keys match without glue.
+    fn write_graph_keys(&self, out: &mut Vec<u8>) {
+        let mut seen = KeySet {
+            keys: Vec::with_capacity(ENVELOPE_KEYS.len() + 7 + self.fields.len()),
+            ..KeySet::default()
+        };
+        for k in ENVELOPE_KEYS.iter().chain(&RESERVED_TOP_LEVEL) {
+            seen.insert(k);
+        }
+        seen.insert("properties");
+        for (k, _) in &self.fields {
+            seen.insert(k);
+        }
+        for (k, v) in self.record.members() {
+            if k.starts_with('@') || !seen.insert_new(k, self.record.members()) {
+                continue;
+            }
+            out.push(b',');
+            match k {
+                // Borrowed: the key's text holds no escape and no control character (the
+                // parser refuses those), so it is copied as it is.
+                Cow::Borrowed(k) => write_key(out, k),
+                Cow::Owned(k) => {
+                    write_str(out, k);
+                    out.push(b':');
+                }
+            }
+            out.extend_from_slice(v.get().as_bytes());
+        }
+    }
+}
+
+/// The keys already in an event: a 256-bit filter in front of the exact comparison, so the
+/// common case (a Graph key that is new) costs no string comparison.
+#[derive(Default)]
+struct KeySet {
+    bits: [u64; 4],
+    keys: Vec<&'static str>,
+    graph_seen: [u64; 4],
+}
+
+fn bit(k: &str) -> (usize, u64) {
+    let b = k.as_bytes();
+    let mut h = (b.len() as u32).wrapping_mul(0x9e37_79b9);
+    for &c in [b.first(), b.get(b.len() / 2), b.last()].iter().flatten() {
+        h = (h ^ u32::from(*c)).wrapping_mul(0x0100_0193);
+    }
+    let h = (h >> 8) as usize % 256;
+    (h / 64, 1 << (h % 64))
+}
+
+impl KeySet {
+    fn insert(&mut self, k: &'static str) {
+        let (i, b) = bit(k);
+        self.bits[i] |= b;
+        self.keys.push(k);
+    }
+
+    /// Whether the Graph key `k` is new (and marks it): not an event key and not an earlier
+    /// member of the record (a duplicated key is copied once).
+    fn insert_new(&mut self, k: &str, members: &[(Cow<'_, str>, &RawValue)]) -> bool {
+        let (i, b) = bit(k);
+        if self.bits[i] & b != 0 && self.keys.contains(&k) {
+            return false;
+        }
+        if self.graph_seen[i] & b != 0 {
+            let earlier = members
+                .iter()
+                .take_while(|(m, _)| !std::ptr::eq(m.as_ref(), k))
+                .any(|(m, _)| m == k);
+            if earlier {
+                return false;
+            }
+        }
+        self.graph_seen[i] |= b;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> NormalizeContext {
+        NormalizeContext::new("t", "2026-01-01T00:00:00Z".parse().unwrap())
+    }
+
+    fn event<'a>(raw: &'a RawValue, ctx: &'a NormalizeContext) -> NativeEvent<'a> {
+        let summary = Summary {
+            id: "e".into(),
+            stream: StreamKind::SignIns,
+            kind: EventKind::Event,
+            action: "a \"quoted\" action".into(),
+            outcome: Outcome::Success,
+            severity: Severity::Info,
+        };
+        let mut e = NativeEvent::new(
+            summary,
+            Record::new(raw.get()),
+            ctx,
+            ctx.ingested,
+            "SignInLogs",
+            "Sign-in activity",
+        );
+        e.set("resultType", "0")
+            .copy("correlationId", "correlationId");
+        e.columns();
+        e.copy_all(&[("Id", "id"), ("Nested", "a/b"), ("Missing", "nope")]);
+        e
+    }
+
+    #[test]
+    fn the_line_is_json_with_copies_and_the_record_last() {
+        let raw = RawValue::from_string(
+            r#"{"id":"x","correlationId":"c","category":"graph's","a":{"b":[1,"\u00e9"]},"@odata.type":"t","host":"h","id":"dup"}"#.into(),
+        )
+        .unwrap();
+        let ctx = ctx();
+        let e = event(&raw, &ctx);
+        let mut full = Vec::new();
+        e.write(Profile::Full, &mut full);
+        let v: Value = serde_json::from_slice(&full).unwrap();
+        assert_eq!(v["event"]["action"], "a \"quoted\" action");
+        assert_eq!(v["Nested"], serde_json::json!([1, "é"]));
+        assert_eq!(v["Missing"], Value::Null);
+        assert_eq!(
+            v["category"], "SignInLogs",
+            "an envelope key is not overwritten"
+        );
+        assert_eq!(v["a"]["b"][0], 1);
+        assert!(v.get("@odata.type").is_none() && v.get("host").is_none());
+        assert_eq!(v["id"], "x");
+        let text = String::from_utf8(full.clone()).unwrap();
+        assert_eq!(
+            text.matches("\"id\":\"dup\"").count(),
+            1,
+            "only in properties"
+        );
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys.last().unwrap().as_str(), "properties");
+        assert!(text.ends_with(&format!("\"properties\":{}}}", raw.get())));
+
+        let mut lean = Vec::new();
+        e.write(Profile::Lean, &mut lean);
+        let l: Value = serde_json::from_slice(&lean).unwrap();
+        assert_eq!(l["resultType"], "0");
+        assert_eq!(l["correlationId"], "c");
+        assert!(l.get("Id").is_none() && l.get("a").is_none());
+        assert_eq!(l["properties"], v["properties"]);
+    }
+}

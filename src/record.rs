@@ -1,0 +1,275 @@
+//! A Graph record read in place: its top-level members as slices of the JSON text Graph sent,
+//! nested values looked up on demand, nothing parsed into a tree unless a caller asks for one.
+//!
+//! Why: the native event carries the record three times (its Log Analytics columns, its
+//! top-level keys, `properties`), and building that from `serde_json::Value` trees cost most of
+//! a record's CPU (allocations, map hashing, re-escaping every string). Columns and copies are
+//! now byte copies of the record's own text.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+/// One record: its JSON text (one line: [`crate::graph::Records`]) and, for an object, its
+/// top-level members in order.
+pub struct Record<'a> {
+    raw: &'a str,
+    members: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> Record<'a> {
+    /// Reads the members of `raw` (no members when it is not an object).
+    pub fn new(raw: &'a str) -> Record<'a> {
+        let members = if raw.starts_with('{') {
+            members(raw).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        Record { raw, members }
+    }
+
+    /// The record's JSON text, as Graph sent it.
+    pub fn raw(&self) -> &'a str {
+        self.raw
+    }
+
+    /// Top-level members in the record's order (a duplicated key appears twice).
+    pub fn members(&self) -> &[(Cow<'a, str>, &'a RawValue)] {
+        &self.members
+    }
+
+    /// The top-level member `key` (the first, if duplicated).
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        let first = key.as_bytes().first();
+        self.members
+            .iter()
+            .find(|(k, _)| k.len() == key.len() && k.as_bytes().first() == first && k == key)
+            .map(|(_, v)| *v)
+    }
+
+    /// The value at a `/`-separated path, as its JSON text (`null` included).
+    pub fn at(&self, path: &str) -> Option<&'a RawValue> {
+        // Most paths are one key: no splitter for them.
+        let Some(slash) = path.bytes().position(|b| b == b'/') else {
+            return self.get(path);
+        };
+        let mut cur = self.get(&path[..slash])?;
+        for part in path[slash + 1..].split('/') {
+            cur = member(cur, part)?;
+        }
+        Some(cur)
+    }
+
+    /// A non-empty string at a `/`-separated path.
+    pub fn str(&self, path: &str) -> Option<Cow<'a, str>> {
+        string(self.at(path)?).filter(|s| !s.is_empty())
+    }
+
+    /// The value at a path, parsed (for the few places that need a tree).
+    pub fn value(&self, path: &str) -> Option<Value> {
+        serde_json::from_str(self.at(path)?.get()).ok()
+    }
+
+    /// The whole record, parsed.
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.raw).unwrap_or(Value::Null)
+    }
+
+    /// A number at a path (integer, or an integer written as a string).
+    pub fn int(&self, path: &str) -> Option<i64> {
+        let raw = self.at(path)?;
+        match raw.get().as_bytes().first() {
+            Some(b'"') => string(raw)?.trim().parse().ok(),
+            _ => serde_json::from_str::<i64>(raw.get()).ok(),
+        }
+    }
+}
+
+fn is_object(raw: &RawValue) -> bool {
+    raw.get().as_bytes().first() == Some(&b'{')
+}
+
+/// A string value (unescaped; borrowed when it holds no escape).
+pub fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
+    if raw.get().as_bytes().first() != Some(&b'"') {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    de.deserialize_str(CowStr).ok()
+}
+
+/// Whether the value is JSON `null`.
+pub fn is_null(raw: &RawValue) -> bool {
+    raw.get() == "null"
+}
+
+/// The member `key` of an object value, without reading the others into anything.
+pub fn member<'a>(raw: &'a RawValue, key: &str) -> Option<&'a RawValue> {
+    if !is_object(raw) {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    de.deserialize_map(FindMember { key }).ok().flatten()
+}
+
+/// The elements of an array value.
+pub fn elements(raw: &RawValue) -> Vec<&RawValue> {
+    if raw.get().as_bytes().first() != Some(&b'[') {
+        return Vec::new();
+    }
+    serde_json::from_str(raw.get()).unwrap_or_default()
+}
+
+fn members(raw: &str) -> Option<Vec<(Cow<'_, str>, &RawValue)>> {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    de.deserialize_map(Members).ok()
+}
+
+struct CowStr;
+
+impl<'de> Visitor<'de> for CowStr {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for CowStr {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+struct Members;
+
+impl<'de> Visitor<'de> for Members {
+    type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(map.size_hint().unwrap_or(48));
+        while let Some(k) = map.next_key_seed(CowStr)? {
+            let v: &'de RawValue = map.next_value()?;
+            out.push((k, v));
+        }
+        Ok(out)
+    }
+}
+
+struct FindMember<'k> {
+    key: &'k str,
+}
+
+impl<'de> Visitor<'de> for FindMember<'_> {
+    type Value = Option<&'de RawValue>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(k) = map.next_key_seed(CowStr)? {
+            let v: &'de RawValue = map.next_value()?;
+            if found.is_none() && k == self.key {
+                found = Some(v);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The record's text as one line: Graph answers compact JSON, but a record that holds line
+/// breaks between its tokens is compacted so that an event stays one line.
+pub fn one_line(s: &str) -> Cow<'_, str> {
+    if !s.bytes().any(|b| b == b'\n' || b == b'\r') {
+        return Cow::Borrowed(s);
+    }
+    // Inside strings a line break is always escaped, so every raw one is whitespace.
+    let mut out = String::with_capacity(s.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in s.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Runs `f` on `v` read as a [`Record`] (unit tests write records as `json!`).
+#[cfg(test)]
+pub(crate) fn with<T>(v: &Value, f: impl FnOnce(&Record<'_>) -> T) -> T {
+    let raw = RawValue::from_string(v.to_string()).expect("a Value is JSON");
+    f(&Record::new(raw.get()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_string()).unwrap()
+    }
+
+    #[test]
+    fn reads_members_paths_and_escaped_strings() {
+        let r = raw(
+            r#"{"id":"a\"b","n":12,"s":"7","o":{"p":{"q":"deep"},"e":""},"id":"dup","x":null}"#,
+        );
+        let rec = Record::new(r.get());
+        assert_eq!(rec.str("id").as_deref(), Some("a\"b"));
+        assert_eq!(rec.members().len(), 6);
+        assert_eq!(rec.str("o/p/q").as_deref(), Some("deep"));
+        assert_eq!(rec.str("o/e"), None);
+        assert_eq!(rec.at("o/p").map(|v| v.get()), Some(r#"{"q":"deep"}"#));
+        assert_eq!(rec.int("n"), Some(12));
+        assert_eq!(rec.int("s"), Some(7));
+        assert!(rec.at("x").is_some_and(is_null));
+        assert!(rec.at("o/missing").is_none());
+        assert!(rec.at("n/deeper").is_none());
+    }
+
+    #[test]
+    fn a_record_that_is_not_an_object_has_no_members() {
+        for s in [r#""text""#, "[1,2]", "3", "null"] {
+            let r = raw(s);
+            let rec = Record::new(r.get());
+            assert!(rec.members().is_empty());
+            assert!(rec.get("id").is_none());
+        }
+    }
+
+    #[test]
+    fn a_record_with_line_breaks_becomes_one_line() {
+        let r = raw("{\n  \"a\": \"x\\ny \",\r\n  \"b\": [1, 2]\n}");
+        let line = one_line(r.get());
+        assert_eq!(line, r#"{"a":"x\ny ","b":[1,2]}"#);
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["a"], "x\ny ");
+    }
+}
