@@ -2,10 +2,13 @@
 //! into the native event (`CONTRACT.md` § Events); `ecs` and `ocsf` are mapped from it here, so a
 //! stream module knows nothing about output schemas and every format carries the same records.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::event::{parse_time, str_at, write_str, NativeEvent, Profile};
 use crate::kind::StreamKind;
+use crate::record::Record;
 
 pub mod ecs;
 pub mod ocsf;
@@ -61,14 +64,14 @@ impl Format {
         match self {
             Format::Native => e.write(profile, out),
             Format::Ecs => {
-                let raw = e.record.to_value();
-                let tree = ecs::render(&Native::of(e, &raw));
+                let parsed = Parsed::default();
+                let tree = ecs::render(&Native::of(e, &parsed));
                 let original = Splice::Text(e.record.raw());
                 write_spliced(&tree, &["event", "original"], original, out);
             }
             Format::Ocsf => {
-                let raw = e.record.to_value();
-                let tree = ocsf::render(&Native::of(e, &raw));
+                let parsed = Parsed::default();
+                let tree = ocsf::render(&Native::of(e, &parsed));
                 write_spliced(&tree, &["unmapped"], Splice::Json(e.record.raw()), out);
             }
         }
@@ -141,18 +144,36 @@ const NATIVE_ESSENTIAL_KEYS: [&str; 16] = [
     "location",
 ];
 
+/// Record values parsed on demand while one event is mapped, and the unescaped strings: the
+/// mapper borrows them for as long as the event is being written.
+#[derive(Default)]
+pub struct Parsed {
+    values: typed_arena::Arena<Value>,
+    strings: typed_arena::Arena<String>,
+}
+
+/// Where the mappers read the Graph record.
+enum Source<'a> {
+    /// A parsed record (tests and tools).
+    Tree(&'a Value),
+    /// The record read in place: only the values a mapper asks for are parsed.
+    Lazy(&'a Record<'a>, &'a Parsed),
+}
+
 /// Read access to a native event for the mappers.
 pub struct Native<'a> {
     summary: Summary<'a>,
     time: Option<&'a str>,
     category: Option<&'a str>,
-    /// The Graph record, verbatim.
-    pub raw: &'a Value,
+    /// The Graph record.
+    source: Source<'a>,
     /// The stream it came from (its `event.type`): the mappers match on it exhaustively.
     pub kind: StreamKind,
     /// The writer splices the record's text in (ECS `event.original`, OCSF `unmapped`): the
     /// mapper leaves a `null` there instead of a copy.
     spliced: bool,
+    /// Values already parsed by path: a mapper asks for `targetResources` several times.
+    cache: std::cell::RefCell<Vec<(Box<str>, Option<&'a Value>)>>,
 }
 
 /// The native summary's strings.
@@ -194,14 +215,16 @@ impl<'a> Native<'a> {
             },
             time: event.get("time").and_then(Value::as_str),
             category: event.get("category").and_then(Value::as_str),
-            raw: event.get("properties").unwrap_or(&Value::Null),
+            source: Source::Tree(event.get("properties").unwrap_or(&Value::Null)),
             kind,
             spliced: false,
+            cache: Default::default(),
         })
     }
 
-    /// The view of an event being written, its record parsed into `raw`.
-    pub fn of(e: &'a NativeEvent<'_>, raw: &'a Value) -> Native<'a> {
+    /// The view of an event being written; what the mapper reads of its record is parsed into
+    /// `parsed`.
+    pub fn of(e: &'a NativeEvent<'a>, parsed: &'a Parsed) -> Native<'a> {
         let s = &e.summary;
         Native {
             summary: Summary {
@@ -216,9 +239,10 @@ impl<'a> Native<'a> {
             },
             time: Some(&e.time),
             category: Some(e.category),
-            raw,
+            source: Source::Lazy(&e.record, parsed),
             kind: s.stream,
             spliced: true,
+            cache: Default::default(),
         }
     }
 
@@ -250,26 +274,55 @@ impl<'a> Native<'a> {
     /// What the mapper puts where the writer splices the record in: the record itself when
     /// rendering a tree, else a placeholder.
     pub fn original(&self, as_text: bool) -> Value {
-        match (self.spliced, as_text) {
-            (true, _) => Value::Null,
-            (false, true) => self.raw.to_string().into(),
-            (false, false) => self.raw.clone(),
+        match (&self.source, as_text) {
+            (Source::Tree(raw), true) if !self.spliced => raw.to_string().into(),
+            (Source::Tree(raw), false) if !self.spliced => (*raw).clone(),
+            _ => Value::Null,
+        }
+    }
+
+    /// The record's `id` (or the fallback id of a record without one).
+    pub fn record_id(&self) -> String {
+        match self.source {
+            Source::Tree(raw) => crate::event::record_id(raw),
+            Source::Lazy(record, _) => crate::event::id_of(record),
         }
     }
 
     /// A non-empty string in the Graph record at a `/`-separated path.
     pub fn s(&self, path: &str) -> Option<&'a str> {
-        str_at(self.raw, path)
+        match self.source {
+            Source::Tree(raw) => str_at(raw, path),
+            Source::Lazy(record, parsed) => match record.str(path)? {
+                Cow::Borrowed(s) => Some(s),
+                Cow::Owned(s) => Some(parsed.strings.alloc(s).as_str()),
+            },
+        }
     }
 
     /// Any value in the Graph record at a `/`-separated path, `null` excluded.
     pub fn v(&self, path: &str) -> Option<&'a Value> {
-        crate::event::value_at(self.raw, path).filter(|v| !v.is_null())
+        match self.source {
+            Source::Tree(raw) => crate::event::value_at(raw, path).filter(|v| !v.is_null()),
+            Source::Lazy(record, parsed) => {
+                if let Some((_, v)) = self.cache.borrow().iter().find(|(p, _)| &**p == path) {
+                    return *v;
+                }
+                let v = record
+                    .at(path)
+                    .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+                    .filter(|v| !v.is_null())
+                    .map(|v| &*parsed.values.alloc(v));
+                self.cache.borrow_mut().push((path.into(), v));
+                v
+            }
+        }
     }
 
     /// A valid IP address in the Graph record.
     pub fn ip(&self, path: &str) -> Option<String> {
-        crate::event::valid_ip(self.raw, path)
+        let s = self.s(path)?;
+        s.parse::<std::net::IpAddr>().ok().map(|_| s.to_string())
     }
 
     /// The event's time in milliseconds since the epoch (the envelope `time`, which every

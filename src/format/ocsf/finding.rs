@@ -89,7 +89,7 @@ pub(super) fn finding(n: &Native<'_>) -> Mapped {
     m.insert(
         "finding_info".into(),
         object([
-            ("uid", Some(crate::event::record_id(n.raw).into())),
+            ("uid", Some(n.record_id().into())),
             ("title", Some(title.clone().into())),
             ("types", Some(types)),
             ("created_time", created),
