@@ -71,15 +71,15 @@ impl FileSink {
     }
 
     /// Appends whole lines, rotating between lines when the file would outgrow its size, then
-    /// fsyncs.
-    pub fn append(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+    /// fsyncs if `sync` (the end of a page; a file left for a rotated one is always synced).
+    pub fn append(&mut self, mut bytes: &[u8], sync: bool) -> std::io::Result<()> {
         use std::io::Write;
         loop {
             let room = self.rotate_size.saturating_sub(self.size) as usize;
             if bytes.len() <= room {
                 self.file.write_all(bytes)?;
                 self.size += bytes.len() as u64;
-                return self.file.sync_data();
+                return if sync { self.file.sync_data() } else { Ok(()) };
             }
             // The whole lines that fit; a line longer than a whole file (prevented by the
             // config check rotate_size_bytes ≥ max_line_bytes) goes alone into a fresh file.

@@ -81,6 +81,11 @@ pub enum OutputTarget {
     },
 }
 
+/// How many bytes of lines a page in flight holds before they are sent.
+const PART_BYTES: usize = 256 * 1024;
+/// How many OTLP records a page in flight holds before they are exported (the default batch).
+const PART_RECORDS: usize = 500;
+
 /// A page being encoded by its poller, event by event (each event is dropped once it is a
 /// line, so a page in flight costs its lines, not its events' trees), then handed to
 /// [`Output::write_encoded`].
@@ -131,6 +136,12 @@ impl Page {
 
     pub fn len(&self) -> u64 {
         self.count
+    }
+
+    /// Whether what the page holds should be sent ([`Output::write_part`]) before more is
+    /// encoded: 256 KiB of lines, or the OTLP records of one export batch.
+    pub fn is_full(&self) -> bool {
+        self.buf.len() >= PART_BYTES || self.records.len() >= PART_RECORDS
     }
 
     pub fn is_empty(&self) -> bool {
@@ -261,11 +272,24 @@ impl Output {
 
     /// Hands on a page its poller encoded ([`Output::page`]): same promise as
     /// [`Output::write_page`].
-    pub async fn write_encoded(&mut self, page: Page) -> Result<(), OutputError> {
+    pub async fn write_encoded(&mut self, mut page: Page) -> Result<(), OutputError> {
         if page.count == 0 {
             return Ok(());
         }
+        self.send(&mut page, true).await?;
         self.encoder.lines_trimmed += page.encoder.lines_trimmed;
+        self.lines_written += page.count;
+        Ok(())
+    }
+
+    /// Sends what a page holds so far ([`Page::is_full`]) and empties it, without the flush or
+    /// fsync that [`Output::write_encoded`] ends the page with: a page in flight holds a part
+    /// of its lines, not all of them (a full native sign-in page is megabytes of lines).
+    pub async fn write_part(&mut self, page: &mut Page) -> Result<(), OutputError> {
+        self.send(page, false).await
+    }
+
+    async fn send(&mut self, page: &mut Page, end: bool) -> Result<(), OutputError> {
         match &mut self.w {
             Sink::Stdout => {
                 let buf = &page.buf;
@@ -278,15 +302,18 @@ impl Output {
             }
             Sink::Stream(w) => {
                 w.write_all(&page.buf).await?;
-                w.flush().await?;
+                if end {
+                    w.flush().await?;
+                }
             }
             Sink::File(f) => {
                 let buf = &page.buf;
-                tokio::task::block_in_place(|| f.append(buf)).map_err(OutputError::File)?;
+                tokio::task::block_in_place(|| f.append(buf, end)).map_err(OutputError::File)?;
             }
             Sink::Otlp(o) => o.export(&page.records).await?,
         }
-        self.lines_written += page.count;
+        page.buf.clear();
+        page.records.clear();
         Ok(())
     }
 }

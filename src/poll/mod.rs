@@ -435,25 +435,36 @@ impl StreamPoller {
         // Each key is hashed once: looked up, checked against the page, remembered.
         let mut new_keys: Vec<(Fingerprint, DateTime<Utc>)> = Vec::with_capacity(records.len());
         let mut newest: Option<DateTime<Utc>> = None;
-        {
-            let st = self.state.lock().await;
-            let seen = st.stream(self.tenant_id(), &self.key()).map(|s| &s.seen);
-            let mut in_page = HashSet::new();
-            for raw in records.iter() {
-                let record = Record::new(raw);
-                let t = self.spec.record_time(&record);
-                newest = newest.max(t);
-                if !self.spec.keep(&record) {
-                    continue;
+        let mut in_page = HashSet::new();
+        let mut rest = records.iter().peekable();
+        while rest.peek().is_some() {
+            {
+                let st = self.state.lock().await;
+                let seen = st.stream(self.tenant_id(), &self.key()).map(|s| &s.seen);
+                for raw in rest.by_ref() {
+                    let record = Record::new(raw);
+                    let t = self.spec.record_time(&record);
+                    newest = newest.max(t);
+                    if !self.spec.keep(&record) {
+                        continue;
+                    }
+                    let at = t.unwrap_or(window.to);
+                    let key = fingerprint(&self.spec.dedup_key(&record));
+                    if seen.is_some_and(|s| s.contains(key, at)) || !in_page.insert(key) {
+                        stats.duplicates += 1;
+                        continue;
+                    }
+                    new_keys.push((key, at));
+                    page.push(&self.spec.event(record, &ctx))?;
+                    if page.is_full() {
+                        break;
+                    }
                 }
-                let at = t.unwrap_or(window.to);
-                let key = fingerprint(&self.spec.dedup_key(&record));
-                if seen.is_some_and(|s| s.contains(key, at)) || !in_page.insert(key) {
-                    stats.duplicates += 1;
-                    continue;
-                }
-                new_keys.push((key, at));
-                page.push(&self.spec.event(record, &ctx))?;
+            }
+            // A part of the page goes out while the rest is encoded (the state is not held
+            // across the write); the checkpoint still waits for the whole page.
+            if rest.peek().is_some() {
+                self.output.lock().await.write_part(&mut page).await?;
             }
         }
         self.write(page, stats).await?;
