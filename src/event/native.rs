@@ -53,11 +53,20 @@ pub enum Field<'a> {
     Int(i64),
     /// A value computed as a tree (rare: a JSON string parsed into what it holds).
     Json(Value),
+    /// A record value as a Log Analytics `string` column shows it: a string as it is, `null`
+    /// as null, anything else (an object, an array, a number) as its JSON text.
+    Text(&'a RawValue),
 }
 
 impl<'a> From<&'a str> for Field<'a> {
     fn from(s: &'a str) -> Self {
         Field::Str(Cow::Borrowed(s))
+    }
+}
+
+impl<'a> From<bool> for Field<'a> {
+    fn from(b: bool) -> Self {
+        Field::Json(Value::Bool(b))
     }
 }
 
@@ -92,6 +101,10 @@ impl Field<'_> {
             Field::Json(v) => {
                 let _ = serde_json::to_writer(&mut *out, v);
             }
+            Field::Text(r) => match r.get().as_bytes().first() {
+                Some(b'"') | Some(b'n') => out.extend_from_slice(r.get().as_bytes()),
+                _ => write_str(out, r.get()),
+            },
         }
     }
 
@@ -99,7 +112,7 @@ impl Field<'_> {
     fn is_null(&self) -> bool {
         match self {
             Field::Null => true,
-            Field::Raw(r) => matches!(r.get(), "null" | "\"\""),
+            Field::Raw(r) | Field::Text(r) => matches!(r.get(), "null" | "\"\""),
             Field::Str(s) => s.is_empty(),
             _ => false,
         }
@@ -109,7 +122,7 @@ impl Field<'_> {
     pub fn as_str(&self) -> Option<Cow<'_, str>> {
         match self {
             Field::Str(s) => Some(Cow::Borrowed(s.as_ref())),
-            Field::Raw(r) => record::string(r),
+            Field::Raw(r) | Field::Text(r) => record::string(r),
             _ => None,
         }
     }
@@ -211,6 +224,41 @@ impl<'a> NativeEvent<'a> {
     pub fn copy_all(&mut self, pairs: &[(&'static str, &str)]) -> &mut Self {
         for (key, path) in pairs {
             self.copy(key, path);
+        }
+        self
+    }
+
+    /// `key` = the record's value at `path` as a Log Analytics `string` column shows it (see
+    /// [`Field::Text`]; null when absent).
+    pub fn copy_text(&mut self, key: &'static str, path: &str) -> &mut Self {
+        let v = self.record.at(path).map_or(Field::Null, Field::Text);
+        self.set(key, v)
+    }
+
+    /// Several `(column, path)` [`Self::copy_text`]s.
+    pub fn copy_all_text(&mut self, pairs: &[(&'static str, &str)]) -> &mut Self {
+        for (key, path) in pairs {
+            self.copy_text(key, path);
+        }
+        self
+    }
+
+    /// The columns every Log Analytics table of Entra logs has beside the record's own:
+    /// `Type` (the table), `SourceSystem`, `TimeGenerated` (the event time) and, unless the
+    /// stream says otherwise, `DurationMs`, `OperationVersion`, `ResultSignature` and the
+    /// resource columns of the diagnostic export.
+    pub fn table(&mut self, table: &'static str, resource_columns: bool) -> &mut Self {
+        let time = self.time.clone();
+        self.set("Type", table)
+            .set("SourceSystem", "Azure AD")
+            .set("TimeGenerated", time);
+        if resource_columns {
+            self.set("DurationMs", Field::Int(0))
+                .set("OperationVersion", "1.0")
+                .set("ResultSignature", "None")
+                .set("Resource", "Microsoft.aadiam")
+                .set("ResourceGroup", "Microsoft.aadiam")
+                .set("ResourceProvider", "Microsoft.aadiam");
         }
         self
     }

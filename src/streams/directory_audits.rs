@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::{NormalizeContext, StreamKind, StreamSpec};
-use crate::event::{self, EventKind, NativeEvent, Outcome, Severity, Summary};
+use crate::event::{self, EventKind, Field, NativeEvent, Outcome, Severity, Summary};
 use crate::record::Record;
 
 pub struct DirectoryAudits;
@@ -62,6 +62,7 @@ fn normalize<'a>(
     };
     let mut e = NativeEvent::new(summary, record, ctx, time, "AuditLogs", action.clone());
     // The rest of Microsoft's diagnostic-settings export envelope.
+    let result_type = result.clone().unwrap_or_default();
     e.set("resultType", result.unwrap_or_default())
         .copy("resultDescription", "resultReason")
         .set("callerIpAddress", caller_ip)
@@ -87,6 +88,13 @@ fn normalize<'a>(
         .set("Identity", identity)
         .set("OperationName", action.clone())
         .set("AADTenantId", ctx.tenant_id.as_str());
+    // The rest of the `AuditLogs` columns (`testdata/log-analytics/AuditLogs.tsv`). Graph has no
+    // datacenter location for an audit: `Location` is null.
+    e.table("AuditLogs", true)
+        .copy("AADOperationType", "operationType")
+        .set("Location", Field::Null)
+        .set("ResourceId", ctx.resource_id())
+        .set("ResultType", result_type);
     // entra-source's own aliases for SigmaHQ rules written against older shapes (README).
     e.set("properties.message", action)
         .set("Status", outcome_status(outcome));

@@ -116,7 +116,15 @@ fn normalize<'a>(
             ("TokenIssuerType", "tokenIssuerType"),
         ])
         .set("AdditionalInfo", info)
-        .set("OperationName", operation);
+        .set("OperationName", operation)
+        .table(
+            if users {
+                "AADUserRiskEvents"
+            } else {
+                "AADServicePrincipalRiskEvents"
+            },
+            false,
+        );
     if users {
         e.copy_all(&[
             ("UserDisplayName", "userDisplayName"),

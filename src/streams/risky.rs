@@ -108,7 +108,22 @@ fn normalize<'a>(
             ("IsEnabled", "isEnabled"),
             ("ServicePrincipalType", "servicePrincipalType"),
         ]);
+        // Graph documents `accountEnabled`; Microsoft's own example payload says `isEnabled`.
+        let enabled = if e.record.get("accountEnabled").is_some() {
+            "accountEnabled"
+        } else {
+            "isEnabled"
+        };
+        e.copy("AccountEnabled", enabled);
     }
+    // The rest of `AADRiskyUsers` / `AADRiskyServicePrincipals` (`testdata/log-analytics/`):
+    // Graph relates a risky user or service principal to no correlation id.
+    let table = if users {
+        "AADRiskyUsers"
+    } else {
+        "AADRiskyServicePrincipals"
+    };
+    e.table(table, false).set("CorrelationId", Field::Null);
     e
 }
 

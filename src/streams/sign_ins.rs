@@ -42,6 +42,36 @@ pub fn specs(o: &SignInOptions) -> Vec<Box<dyn StreamSpec>> {
         .collect()
 }
 
+/// The Log Analytics table of a diagnostic-export category.
+fn table(category: &str) -> &'static str {
+    match category {
+        "NonInteractiveUserSignInLogs" => "AADNonInteractiveUserSignInLogs",
+        "ServicePrincipalSignInLogs" => "AADServicePrincipalSignInLogs",
+        "ManagedIdentitySignInLogs" => "AADManagedIdentitySignInLogs",
+        _ => "SigninLogs",
+    }
+}
+
+/// Log Analytics' `IsRisky`: a risk level of low, medium or high during the sign-in or
+/// aggregated, or a risk state at risk or compromised; `false` when Graph says none; unknown
+/// (null) when the levels are hidden (no P2) or absent.
+fn is_risky(record: &Record<'_>) -> Option<bool> {
+    let levels = ["riskLevelDuringSignIn", "riskLevelAggregated"].map(|f| record.str(f));
+    let state = record.str("riskState");
+    let risky_level = levels
+        .iter()
+        .flatten()
+        .any(|l| matches!(l.as_ref(), "low" | "medium" | "high"));
+    let risky_state = matches!(state.as_deref(), Some("atRisk" | "confirmedCompromised"));
+    if risky_level || risky_state {
+        Some(true)
+    } else if levels.iter().flatten().any(|l| l == "none") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// The diagnostic-export category of a sign-in event type.
 pub fn category(event_type: Option<&str>) -> &'static str {
     match event_type {
@@ -194,8 +224,9 @@ fn normalize<'a>(
         .copy("resultDescription", "status/failureReason")
         .set("callerIpAddress", caller_ip)
         .copy("correlationId", "correlationId")
-        .set("identity", identity)
+        .set("identity", identity.clone())
         .copy("location", "location/countryOrRegion");
+    let is_risky = is_risky(&e.record);
     // Log Analytics `SigninLogs` (and its AAD*SignInLogs siblings) columns.
     e.columns()
         .copy_all(&[
@@ -237,6 +268,72 @@ fn normalize<'a>(
         ])
         .set("ResultType", result_type)
         .set("AADTenantId", ctx.tenant_id.as_str());
+    // The rest of the four sign-in tables' columns (`testdata/log-analytics/`): one event
+    // carries the union, `Type` names its table. Log Analytics shows these as strings.
+    e.table(table(category), true)
+        .set("Category", category)
+        .set("OperationName", "Sign-in activity")
+        .set("Identity", identity)
+        .set("IsRisky", is_risky)
+        .copy_all(&[
+            ("AlternateSignInName", "signInIdentifier"),
+            ("AppliedEventListeners", "appliedEventListeners"),
+            ("CrossTenantAccessType", "crossTenantAccessType"),
+            ("FederatedCredentialId", "federatedCredentialId"),
+            ("FlaggedForReview", "flaggedForReview"),
+            ("HomeTenantId", "homeTenantId"),
+            (
+                "IPAddressFromResourceProvider",
+                "ipAddressFromResourceProvider",
+            ),
+            ("MfaDetail", "mfaDetail"),
+            ("OriginalRequestId", "originalRequestId"),
+            ("ResourceIdentity", "resourceId"),
+            ("ResourceServicePrincipalId", "resourceServicePrincipalId"),
+            ("ResourceTenantId", "resourceTenantId"),
+            ("RiskLevel", "riskLevelDuringSignIn"),
+            (
+                "ServicePrincipalCredentialKeyId",
+                "servicePrincipalCredentialKeyId",
+            ),
+            (
+                "ServicePrincipalCredentialThumbprint",
+                "servicePrincipalCredentialThumbprint",
+            ),
+            ("SignInIdentifier", "signInIdentifier"),
+            ("SignInIdentifierType", "signInIdentifierType"),
+            ("TokenIssuerName", "tokenIssuerName"),
+            ("TokenIssuerType", "tokenIssuerType"),
+            ("UniqueTokenIdentifier", "uniqueTokenIdentifier"),
+        ])
+        .copy_all_text(&[
+            (
+                "AppliedConditionalAccessPolicies",
+                "appliedConditionalAccessPolicies",
+            ),
+            (
+                "AuthenticationContextClassReferences",
+                "authenticationContextClassReferences",
+            ),
+            ("AuthenticationMethodsUsed", "authenticationMethodsUsed"),
+            (
+                "AuthenticationProcessingDetails",
+                "authenticationProcessingDetails",
+            ),
+            (
+                "AuthenticationRequirementPolicies",
+                "authenticationRequirementPolicies",
+            ),
+            ("AutonomousSystemNumber", "autonomousSystemNumber"),
+            ("NetworkLocationDetails", "networkLocationDetails"),
+            (
+                "ProcessingTimeInMilliseconds",
+                "processingTimeInMilliseconds",
+            ),
+            ("ProcessingTimeInMs", "processingTimeInMilliseconds"),
+            ("SessionLifetimePolicies", "sessionLifetimePolicies"),
+            ("SignInEventTypes", "signInEventTypes"),
+        ]);
     // entra-source's own alias (README): Log Analytics' `Status` is an object, kept in
     // `properties.status`; SigmaHQ rules compare a string.
     e.set("Status", outcome_status(outcome));

@@ -6,6 +6,7 @@ mod common;
 
 mod backfill;
 mod check;
+mod columns;
 mod config_examples;
 mod credentials;
 mod delivery;
