@@ -107,12 +107,17 @@ pub trait StreamSpec: Send + Sync {
     /// The native event (full profile) of a record given as a tree: for tests and tools, not
     /// the poll loop.
     fn normalize(&self, record: Value, ctx: &NormalizeContext) -> Value {
+        self.normalize_as(record, ctx, Profile::Full)
+    }
+
+    /// [`Self::normalize`] in a native profile.
+    fn normalize_as(&self, record: Value, ctx: &NormalizeContext, profile: Profile) -> Value {
         // A Value always serializes, and the line written from it always parses.
         let text = RawValue::from_string(record.to_string())
             .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"));
         let mut line = Vec::new();
         self.event(Record::new(text.get()), ctx)
-            .write(Profile::Full, &mut line);
+            .write(profile, &mut line);
         serde_json::from_slice(&line).unwrap_or(Value::Null)
     }
 
