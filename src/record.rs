@@ -17,7 +17,7 @@ use serde_json::Value;
 /// top-level members in order.
 pub struct Record<'a> {
     raw: &'a str,
-    members: Vec<(Cow<'a, str>, &'a RawValue)>,
+    members: Vec<(Cow<'a, str>, &'a str)>,
 }
 
 impl<'a> Record<'a> {
@@ -31,18 +31,23 @@ impl<'a> Record<'a> {
         Record { raw, members }
     }
 
+    /// A record whose members were found while its page was read.
+    pub fn from_members(raw: &'a str, members: Vec<(Cow<'a, str>, &'a str)>) -> Record<'a> {
+        Record { raw, members }
+    }
+
     /// The record's JSON text, as Graph sent it.
     pub fn raw(&self) -> &'a str {
         self.raw
     }
 
     /// Top-level members in the record's order (a duplicated key appears twice).
-    pub fn members(&self) -> &[(Cow<'a, str>, &'a RawValue)] {
+    pub fn members(&self) -> &[(Cow<'a, str>, &'a str)] {
         &self.members
     }
 
     /// The top-level member `key` (the first, if duplicated).
-    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+    pub fn get(&self, key: &str) -> Option<&'a str> {
         let first = key.as_bytes().first();
         self.members
             .iter()
@@ -51,7 +56,7 @@ impl<'a> Record<'a> {
     }
 
     /// The value at a `/`-separated path, as its JSON text (`null` included).
-    pub fn at(&self, path: &str) -> Option<&'a RawValue> {
+    pub fn at(&self, path: &str) -> Option<&'a str> {
         // Most paths are one key: no splitter for them.
         let Some(slash) = path.bytes().position(|b| b == b'/') else {
             return self.get(path);
@@ -70,7 +75,7 @@ impl<'a> Record<'a> {
 
     /// The value at a path, parsed (for the few places that need a tree).
     pub fn value(&self, path: &str) -> Option<Value> {
-        serde_json::from_str(self.at(path)?.get()).ok()
+        serde_json::from_str(self.at(path)?).ok()
     }
 
     /// The whole record, parsed.
@@ -81,49 +86,51 @@ impl<'a> Record<'a> {
     /// A number at a path (integer, or an integer written as a string).
     pub fn int(&self, path: &str) -> Option<i64> {
         let raw = self.at(path)?;
-        match raw.get().as_bytes().first() {
+        match raw.as_bytes().first() {
             Some(b'"') => string(raw)?.trim().parse().ok(),
-            _ => serde_json::from_str::<i64>(raw.get()).ok(),
+            _ => serde_json::from_str::<i64>(raw).ok(),
         }
     }
 }
 
-fn is_object(raw: &RawValue) -> bool {
-    raw.get().as_bytes().first() == Some(&b'{')
+fn is_object(raw: &str) -> bool {
+    raw.as_bytes().first() == Some(&b'{')
 }
 
 /// A string value (unescaped; borrowed when it holds no escape).
-pub fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
-    if raw.get().as_bytes().first() != Some(&b'"') {
+pub fn string(raw: &str) -> Option<Cow<'_, str>> {
+    if raw.as_bytes().first() != Some(&b'"') {
         return None;
     }
-    let mut de = serde_json::Deserializer::from_str(raw.get());
+    let mut de = serde_json::Deserializer::from_str(raw);
     de.deserialize_str(CowStr).ok()
 }
 
 /// Whether the value is JSON `null`.
-pub fn is_null(raw: &RawValue) -> bool {
-    raw.get() == "null"
+pub fn is_null(raw: &str) -> bool {
+    raw == "null"
 }
 
 /// The member `key` of an object value, without reading the others into anything.
-pub fn member<'a>(raw: &'a RawValue, key: &str) -> Option<&'a RawValue> {
+pub fn member<'a>(raw: &'a str, key: &str) -> Option<&'a str> {
     if !is_object(raw) {
         return None;
     }
-    let mut de = serde_json::Deserializer::from_str(raw.get());
+    let mut de = serde_json::Deserializer::from_str(raw);
     de.deserialize_map(FindMember { key }).ok().flatten()
 }
 
 /// The elements of an array value.
-pub fn elements(raw: &RawValue) -> Vec<&RawValue> {
-    if raw.get().as_bytes().first() != Some(&b'[') {
+pub fn elements(raw: &str) -> Vec<&str> {
+    if raw.as_bytes().first() != Some(&b'[') {
         return Vec::new();
     }
-    serde_json::from_str(raw.get()).unwrap_or_default()
+    serde_json::from_str::<Vec<&RawValue>>(raw)
+        .map(|v| v.into_iter().map(RawValue::get).collect())
+        .unwrap_or_default()
 }
 
-fn members(raw: &str) -> Option<Vec<(Cow<'_, str>, &RawValue)>> {
+fn members(raw: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
     let mut de = serde_json::Deserializer::from_str(raw);
     de.deserialize_map(Members).ok()
 }
@@ -153,10 +160,11 @@ impl<'de> DeserializeSeed<'de> for CowStr {
     }
 }
 
-struct Members;
+/// Collects an object's members, each value as its JSON text.
+pub(crate) struct Members;
 
 impl<'de> Visitor<'de> for Members {
-    type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+    type Value = Vec<(Cow<'de, str>, &'de str)>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object")
     }
@@ -164,7 +172,7 @@ impl<'de> Visitor<'de> for Members {
         let mut out = Vec::with_capacity(map.size_hint().unwrap_or(48));
         while let Some(k) = map.next_key_seed(CowStr)? {
             let v: &'de RawValue = map.next_value()?;
-            out.push((k, v));
+            out.push((k, v.get()));
         }
         Ok(out)
     }
@@ -175,7 +183,7 @@ struct FindMember<'k> {
 }
 
 impl<'de> Visitor<'de> for FindMember<'_> {
-    type Value = Option<&'de RawValue>;
+    type Value = Option<&'de str>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object")
     }
@@ -184,7 +192,7 @@ impl<'de> Visitor<'de> for FindMember<'_> {
         while let Some(k) = map.next_key_seed(CowStr)? {
             let v: &'de RawValue = map.next_value()?;
             if found.is_none() && k == self.key {
-                found = Some(v);
+                found = Some(v.get());
             }
         }
         Ok(found)
@@ -246,7 +254,7 @@ mod tests {
         assert_eq!(rec.members().len(), 6);
         assert_eq!(rec.str("o/p/q").as_deref(), Some("deep"));
         assert_eq!(rec.str("o/e"), None);
-        assert_eq!(rec.at("o/p").map(|v| v.get()), Some(r#"{"q":"deep"}"#));
+        assert_eq!(rec.at("o/p"), Some(r#"{"q":"deep"}"#));
         assert_eq!(rec.int("n"), Some(12));
         assert_eq!(rec.int("s"), Some(7));
         assert!(rec.at("x").is_some_and(is_null));

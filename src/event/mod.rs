@@ -168,7 +168,7 @@ pub fn record_id(record: &Value) -> String {
 /// [`record_id`] of a record read in place.
 pub fn id_of(record: &Record<'_>) -> String {
     match record.get("id") {
-        Some(raw) if raw.get().starts_with('"') => match crate::record::string(raw) {
+        Some(raw) if raw.starts_with('"') => match crate::record::string(raw) {
             Some(s) if !s.is_empty() => s.into_owned(),
             _ => record_id(&record.to_value()),
         },

@@ -8,7 +8,6 @@ use std::borrow::Cow;
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
-use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::{envelope_time, EventKind, NormalizeContext, Outcome, Severity, RESERVED_TOP_LEVEL};
@@ -48,14 +47,14 @@ impl Profile {
 pub enum Field<'a> {
     Null,
     /// JSON text copied verbatim (a value of the record).
-    Raw(&'a RawValue),
+    Raw(&'a str),
     Str(Cow<'a, str>),
     Int(i64),
     /// A value computed as a tree (rare: a JSON string parsed into what it holds).
     Json(Value),
     /// A record value as a Log Analytics `string` column shows it: a string as it is, `null`
     /// as null, anything else (an object, an array, a number) as its JSON text.
-    Text(&'a RawValue),
+    Text(&'a str),
 }
 
 impl<'a> From<&'a str> for Field<'a> {
@@ -92,7 +91,7 @@ impl Field<'_> {
     fn write(&self, out: &mut Vec<u8>) {
         match self {
             Field::Null => out.extend_from_slice(b"null"),
-            Field::Raw(r) => out.extend_from_slice(r.get().as_bytes()),
+            Field::Raw(r) => out.extend_from_slice(r.as_bytes()),
             Field::Str(s) => write_str(out, s),
             Field::Int(i) => {
                 let _ = write!(out, "{i}");
@@ -101,9 +100,9 @@ impl Field<'_> {
             Field::Json(v) => {
                 let _ = serde_json::to_writer(&mut *out, v);
             }
-            Field::Text(r) => match r.get().as_bytes().first() {
-                Some(b'"') | Some(b'n') => out.extend_from_slice(r.get().as_bytes()),
-                _ => write_str(out, r.get()),
+            Field::Text(r) => match r.as_bytes().first() {
+                Some(b'"') | Some(b'n') => out.extend_from_slice(r.as_bytes()),
+                _ => write_str(out, r),
             },
         }
     }
@@ -112,7 +111,7 @@ impl Field<'_> {
     fn is_null(&self) -> bool {
         match self {
             Field::Null => true,
-            Field::Raw(r) | Field::Text(r) => matches!(r.get(), "null" | "\"\""),
+            Field::Raw(r) | Field::Text(r) => matches!(*r, "null" | "\"\""),
             Field::Str(s) => s.is_empty(),
             _ => false,
         }
@@ -368,7 +367,7 @@ impl<'a> NativeEvent<'a> {
                     out.push(b':');
                 }
             }
-            out.extend_from_slice(v.get().as_bytes());
+            out.extend_from_slice(v.as_bytes());
         }
     }
 }
@@ -401,7 +400,7 @@ impl KeySet {
 
     /// Whether the Graph key `k` is new (and marks it): not an event key and not an earlier
     /// member of the record (a duplicated key is copied once).
-    fn insert_new(&mut self, k: &str, members: &[(Cow<'_, str>, &RawValue)]) -> bool {
+    fn insert_new(&mut self, k: &str, members: &[(Cow<'_, str>, &str)]) -> bool {
         let (i, b) = bit(k);
         if self.bits[i] & b != 0 && self.keys.contains(&k) {
             return false;
@@ -423,6 +422,7 @@ impl KeySet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::value::RawValue;
 
     fn ctx() -> NormalizeContext {
         NormalizeContext::new("t", "2026-01-01T00:00:00Z".parse().unwrap())

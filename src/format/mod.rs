@@ -310,7 +310,7 @@ impl<'a> Native<'a> {
                 }
                 let v = record
                     .at(path)
-                    .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+                    .and_then(|raw| serde_json::from_str::<Value>(raw).ok())
                     .filter(|v| !v.is_null())
                     .map(|v| &*parsed.values.alloc(v));
                 self.cache.borrow_mut().push((path.into(), v));

@@ -28,7 +28,6 @@ use url::Url;
 use crate::event::whole_seconds;
 use crate::graph::{GraphClient, GraphError, GraphErrorBody};
 use crate::output::{Output, OutputError};
-use crate::record::Record;
 use crate::shutdown::Shutdown;
 use crate::state::{fingerprint, Fingerprint, StateError, StateStore, StreamState};
 use crate::streams::StreamSettings;
@@ -436,13 +435,12 @@ impl StreamPoller {
         let mut new_keys: Vec<(Fingerprint, DateTime<Utc>)> = Vec::with_capacity(records.len());
         let mut newest: Option<DateTime<Utc>> = None;
         let mut in_page = HashSet::new();
-        let mut rest = records.iter().peekable();
+        let mut rest = records.records().peekable();
         while rest.peek().is_some() {
             {
                 let st = self.state.lock().await;
                 let seen = st.stream(self.tenant_id(), &self.key()).map(|s| &s.seen);
-                for raw in rest.by_ref() {
-                    let record = Record::new(raw);
+                for record in rest.by_ref() {
                     let t = self.spec.record_time(&record);
                     newest = newest.max(t);
                     if !self.spec.keep(&record) {

@@ -8,7 +8,6 @@ use chrono::Utc;
 
 use super::{PollError, PollStats, StreamPoller};
 use crate::graph::GraphError;
-use crate::record::Record;
 
 impl StreamPoller {
     /// One full listing compared with the fingerprints in the state file.
@@ -39,8 +38,7 @@ impl StreamPoller {
                 let known = st
                     .stream(self.tenant_id(), &self.key())
                     .and_then(|s| s.snapshot.as_ref());
-                for raw in records.iter() {
-                    let record = Record::new(raw);
+                for record in records.records() {
                     let id = crate::event::id_of(&record);
                     let fingerprint = self.spec.dedup_key(&record);
                     listed.insert(id.clone());
