@@ -372,13 +372,13 @@ impl<'a> NativeEvent<'a> {
     }
 }
 
-/// The keys already in an event: a 256-bit filter in front of the exact comparison, so the
+/// The keys already in an event: a 1024-bit filter in front of the exact comparison, so the
 /// common case (a Graph key that is new) costs no string comparison.
 #[derive(Default)]
 struct KeySet {
-    bits: [u64; 4],
+    bits: [u64; 16],
     keys: Vec<&'static str>,
-    graph_seen: [u64; 4],
+    graph_seen: [u64; 16],
 }
 
 fn bit(k: &str) -> (usize, u64) {
@@ -387,7 +387,7 @@ fn bit(k: &str) -> (usize, u64) {
     for &c in [b.first(), b.get(b.len() / 2), b.last()].iter().flatten() {
         h = (h ^ u32::from(*c)).wrapping_mul(0x0100_0193);
     }
-    let h = (h >> 8) as usize % 256;
+    let h = (h >> 8) as usize % 1024;
     (h / 64, 1 << (h % 64))
 }
 
