@@ -258,6 +258,9 @@ pub struct NormalizeContext {
     ingested_text: String,
     /// The envelope `resourceId`.
     resource_id: String,
+    /// The native profile the event is written in: a `lean` event skips its columns while it
+    /// is made, not only when it is written.
+    pub profile: Profile,
 }
 
 impl NormalizeContext {
@@ -267,8 +270,15 @@ impl NormalizeContext {
             ingested,
             ingested_text: ingested.to_rfc3339_opts(SecondsFormat::Secs, true),
             resource_id: String::new(),
+            profile: Profile::Full,
         }
         .with_resource_id()
+    }
+
+    /// The same context for events written in `profile`.
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
     }
 
     fn with_resource_id(mut self) -> Self {

@@ -203,8 +203,16 @@ impl<'a> NativeEvent<'a> {
         }
     }
 
+    /// Whether what is set now is left out: the columns of a `lean` event.
+    fn skipping(&self) -> bool {
+        self.ctx.profile == Profile::Lean && self.columns_from != usize::MAX
+    }
+
     /// Adds `key` (each key once: the stream's code never sets one twice).
     pub fn set(&mut self, key: &'static str, value: impl Into<Field<'a>>) -> &mut Self {
+        if self.skipping() {
+            return self;
+        }
         debug_assert!(
             !ENVELOPE_KEYS.contains(&key) && self.fields.iter().all(|(k, _)| *k != key),
             "{key} set twice"
@@ -215,6 +223,9 @@ impl<'a> NativeEvent<'a> {
 
     /// `key` = the record's value at the `/`-separated `path` (null when absent).
     pub fn copy(&mut self, key: &'static str, path: &str) -> &mut Self {
+        if self.skipping() {
+            return self;
+        }
         let v = self.record.at(path).map_or(Field::Null, Field::Raw);
         self.set(key, v)
     }
@@ -230,6 +241,9 @@ impl<'a> NativeEvent<'a> {
     /// `key` = the record's value at `path` as a Log Analytics `string` column shows it (see
     /// [`Field::Text`]; null when absent).
     pub fn copy_text(&mut self, key: &'static str, path: &str) -> &mut Self {
+        if self.skipping() {
+            return self;
+        }
         let v = self.record.at(path).map_or(Field::Null, Field::Text);
         self.set(key, v)
     }
@@ -247,6 +261,9 @@ impl<'a> NativeEvent<'a> {
     /// stream says otherwise, `DurationMs`, `OperationVersion`, `ResultSignature` and the
     /// resource columns of the diagnostic export.
     pub fn table(&mut self, table: &'static str, resource_columns: bool) -> &mut Self {
+        if self.skipping() {
+            return self;
+        }
         let time = self.time.clone();
         self.set("Type", table)
             .set("SourceSystem", "Azure AD")

@@ -138,6 +138,11 @@ impl Page {
         self.count
     }
 
+    /// The native profile its events are written in.
+    pub fn profile(&self) -> Profile {
+        self.encoder.profile
+    }
+
     /// Whether what the page holds should be sent ([`Output::write_part`]) before more is
     /// encoded: 256 KiB of lines, or the OTLP records of one export batch.
     pub fn is_full(&self) -> bool {

@@ -427,10 +427,10 @@ impl StreamPoller {
         window: &Window<'_>,
         stats: &mut PollStats,
     ) -> Result<Option<DateTime<Utc>>, PollError> {
-        let ctx = self.context();
         // Each event becomes its line at once: a page in flight holds its lines, not the
         // events' trees.
         let mut page = self.output.lock().await.page();
+        let ctx = self.context().with_profile(page.profile());
         // Each key is hashed once: looked up, checked against the page, remembered.
         let mut new_keys: Vec<(Fingerprint, DateTime<Utc>)> = Vec::with_capacity(records.len());
         let mut newest: Option<DateTime<Utc>> = None;

@@ -30,8 +30,8 @@ impl StreamPoller {
                 Err(e) => return Err(e.into()),
             };
             let (records, next) = self.accept(page, &mut stats)?;
-            let ctx = self.context();
             let mut events = self.output.lock().await.page();
+            let ctx = self.context().with_profile(events.profile());
             let mut changed = Vec::new();
             {
                 let st = self.state.lock().await;

@@ -116,7 +116,8 @@ pub trait StreamSpec: Send + Sync {
         let text = RawValue::from_string(record.to_string())
             .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"));
         let mut line = Vec::new();
-        self.event(Record::new(text.get()), ctx)
+        let ctx = ctx.clone().with_profile(profile);
+        self.event(Record::new(text.get()), &ctx)
             .write(profile, &mut line);
         serde_json::from_slice(&line).unwrap_or(Value::Null)
     }
