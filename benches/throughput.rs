@@ -108,7 +108,7 @@ fn main() {
         let started = Instant::now();
         let mut obytes = 0usize;
         for e in &natives {
-            obytes += entra_source::output::otlp::log_record(&entra_source::output::otlp::Meta::of_value(e), e).bytes();
+            obytes += entra_source::output::otlp::log_record(&entra_source::event::View::of_value(e), e).bytes();
         }
         let otlp_took = started.elapsed();
 

@@ -10,7 +10,7 @@ use crate::record::Record;
 
 mod native;
 
-pub use native::{write_str, Field, NativeEvent, Profile, Summary};
+pub use native::{write_str, Field, NativeEvent, Profile, Summary, View};
 
 /// `event.severity`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

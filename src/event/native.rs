@@ -150,6 +150,65 @@ pub struct Summary {
     pub severity: Severity,
 }
 
+/// The summary and envelope strings of a native event, read from a tree (tests, tools) or from
+/// an event being written: what the ECS and OCSF mappers and the OTLP record take from it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct View<'a> {
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub action: &'a str,
+    pub outcome: &'a str,
+    pub severity: &'a str,
+    pub dataset: &'a str,
+    pub tenant_id: &'a str,
+    pub ingested: &'a str,
+    /// The envelope `time` and `category`.
+    pub time: Option<&'a str>,
+    pub category: Option<&'a str>,
+}
+
+impl<'a> View<'a> {
+    /// From a native event given as a tree (absent strings are empty).
+    pub fn of_value(native: &'a Value) -> View<'a> {
+        let s = |k: &str| {
+            native
+                .get("event")
+                .and_then(|e| e.get(k))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        };
+        View {
+            id: s("id"),
+            kind: s("kind"),
+            action: s("action"),
+            outcome: s("outcome"),
+            severity: s("severity"),
+            dataset: s("dataset"),
+            tenant_id: s("tenant_id"),
+            ingested: s("ingested"),
+            time: native.get("time").and_then(Value::as_str),
+            category: native.get("category").and_then(Value::as_str),
+        }
+    }
+
+    /// From an event being written.
+    pub fn of_event(e: &'a NativeEvent<'_>) -> View<'a> {
+        let s = &e.summary;
+        View {
+            id: &s.id,
+            kind: s.kind.as_str(),
+            action: &s.action,
+            outcome: s.outcome.as_str(),
+            severity: s.severity.as_str(),
+            dataset: s.stream.dataset(),
+            tenant_id: &e.ctx.tenant_id,
+            ingested: e.ctx.ingested_text(),
+            time: Some(&e.time),
+            category: Some(e.category),
+        }
+    }
+}
+
 /// One record as a native event, ready to be written in any format.
 pub struct NativeEvent<'a> {
     pub summary: Summary,

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use crate::event::{parse_time, str_at, write_str, NativeEvent, Profile};
+use crate::event::{parse_time, str_at, write_str, NativeEvent, Profile, View};
 use crate::kind::StreamKind;
 use crate::record::Record;
 
@@ -162,9 +162,7 @@ enum Source<'a> {
 
 /// Read access to a native event for the mappers.
 pub struct Native<'a> {
-    summary: Summary<'a>,
-    time: Option<&'a str>,
-    category: Option<&'a str>,
+    view: View<'a>,
     /// The Graph record.
     source: Source<'a>,
     /// The stream it came from (its `event.type`): the mappers match on it exhaustively.
@@ -176,18 +174,6 @@ pub struct Native<'a> {
     cache: std::cell::RefCell<Vec<(Box<str>, Option<&'a Value>)>>,
 }
 
-/// The native summary's strings.
-struct Summary<'a> {
-    id: &'a str,
-    kind: &'a str,
-    action: &'a str,
-    outcome: &'a str,
-    severity: &'a str,
-    dataset: &'a str,
-    tenant_id: &'a str,
-    ingested: &'a str,
-}
-
 impl<'a> Native<'a> {
     /// `None` for an event whose `event.type` names no stream this build knows.
     pub fn new(event: &'a Value) -> Option<Native<'a>> {
@@ -195,26 +181,8 @@ impl<'a> Native<'a> {
             .pointer("/event/type")
             .and_then(Value::as_str)
             .and_then(StreamKind::from_event_type)?;
-        let s = |k: &str| {
-            event
-                .get("event")
-                .and_then(|e| e.get(k))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-        };
         Some(Native {
-            summary: Summary {
-                id: s("id"),
-                kind: s("kind"),
-                action: s("action"),
-                outcome: s("outcome"),
-                severity: s("severity"),
-                dataset: s("dataset"),
-                tenant_id: s("tenant_id"),
-                ingested: s("ingested"),
-            },
-            time: event.get("time").and_then(Value::as_str),
-            category: event.get("category").and_then(Value::as_str),
+            view: View::of_value(event),
             source: Source::Tree(event.get("properties").unwrap_or(&Value::Null)),
             kind,
             spliced: false,
@@ -225,22 +193,10 @@ impl<'a> Native<'a> {
     /// The view of an event being written; what the mapper reads of its record is parsed into
     /// `parsed`.
     pub fn of(e: &'a NativeEvent<'a>, parsed: &'a Parsed) -> Native<'a> {
-        let s = &e.summary;
         Native {
-            summary: Summary {
-                id: &s.id,
-                kind: s.kind.as_str(),
-                action: &s.action,
-                outcome: s.outcome.as_str(),
-                severity: s.severity.as_str(),
-                dataset: s.stream.dataset(),
-                tenant_id: &e.ctx.tenant_id,
-                ingested: e.ctx.ingested_text(),
-            },
-            time: Some(&e.time),
-            category: Some(e.category),
+            view: View::of_event(e),
             source: Source::Lazy(&e.record, parsed),
-            kind: s.stream,
+            kind: e.summary.stream,
             spliced: true,
             cache: Default::default(),
         }
@@ -248,16 +204,16 @@ impl<'a> Native<'a> {
 
     /// `event.<key>` of the summary.
     pub fn summary(&self, key: &str) -> &'a str {
-        let s = &self.summary;
+        let v = &self.view;
         match key {
-            "id" => s.id,
-            "kind" => s.kind,
-            "action" => s.action,
-            "outcome" => s.outcome,
-            "severity" => s.severity,
-            "dataset" => s.dataset,
-            "tenant_id" => s.tenant_id,
-            "ingested" => s.ingested,
+            "id" => v.id,
+            "kind" => v.kind,
+            "action" => v.action,
+            "outcome" => v.outcome,
+            "severity" => v.severity,
+            "dataset" => v.dataset,
+            "tenant_id" => v.tenant_id,
+            "ingested" => v.ingested,
             _ => "",
         }
     }
@@ -265,8 +221,8 @@ impl<'a> Native<'a> {
     /// A top-level envelope string: `time` or `category`.
     pub fn envelope(&self, key: &str) -> Option<&'a str> {
         match key {
-            "time" => self.time,
-            "category" => self.category,
+            "time" => self.view.time,
+            "category" => self.view.category,
             _ => None,
         }
     }

@@ -13,7 +13,7 @@ use std::io::ErrorKind;
 use serde_json::Value;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use crate::event::{NativeEvent, Profile};
+use crate::event::{NativeEvent, Profile, View};
 use crate::format::Format;
 pub use encode::{Encoder, DEFAULT_LINE_BYTES, MIN_LINE_BYTES};
 use file::FileSink;
@@ -103,7 +103,7 @@ impl Page {
         let start = self.buf.len();
         self.encoder.line(e, &mut self.buf)?;
         if self.otlp {
-            self.line_becomes_record(start, &otlp::Meta::of_event(e))?;
+            self.line_becomes_record(start, &View::of_event(e))?;
         }
         self.count += 1;
         Ok(())
@@ -114,7 +114,7 @@ impl Page {
         let start = self.buf.len();
         self.encoder.line_of_value(e, &mut self.buf)?;
         if self.otlp {
-            self.line_becomes_record(start, &otlp::Meta::of_value(e))?;
+            self.line_becomes_record(start, &View::of_value(e))?;
         }
         self.count += 1;
         Ok(())
@@ -122,11 +122,7 @@ impl Page {
 
     /// OTLP sends records, not lines: the line written from `start` only measured the event
     /// and becomes the record's body.
-    fn line_becomes_record(
-        &mut self,
-        start: usize,
-        meta: &otlp::Meta<'_>,
-    ) -> Result<(), OutputError> {
+    fn line_becomes_record(&mut self, start: usize, meta: &View<'_>) -> Result<(), OutputError> {
         let written: Value =
             serde_json::from_slice(&self.buf[start..]).map_err(|e| OutputError::Io(e.into()))?;
         self.records.push(otlp::log_record(meta, &written));

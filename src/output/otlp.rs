@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::OutputError;
-use crate::event::NativeEvent;
+use crate::event::View;
 use crate::http::{parse_retry_after, Retrier, RetryPolicy, Stop};
 use crate::shutdown::Shutdown;
 
@@ -139,54 +139,8 @@ fn nanos(t: &str) -> Option<String> {
     t.timestamp_nanos_opt().map(|n| n.to_string())
 }
 
-/// What an OTLP record takes from the native event besides its rendering.
-pub struct Meta<'a> {
-    pub time: Option<&'a str>,
-    pub ingested: &'a str,
-    pub severity: &'a str,
-    pub id: &'a str,
-    pub dataset: &'a str,
-    pub kind: &'a str,
-    pub tenant_id: &'a str,
-}
-
-impl<'a> Meta<'a> {
-    /// From a native event given as a tree.
-    pub fn of_value(native: &'a Value) -> Meta<'a> {
-        let s = |k: &str| {
-            native
-                .get("event")
-                .and_then(|e| e.get(k))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-        };
-        Meta {
-            time: native.get("time").and_then(Value::as_str),
-            ingested: s("ingested"),
-            severity: s("severity"),
-            id: s("id"),
-            dataset: s("dataset"),
-            kind: s("kind"),
-            tenant_id: s("tenant_id"),
-        }
-    }
-
-    /// From an event being written.
-    pub fn of_event(e: &'a NativeEvent<'_>) -> Meta<'a> {
-        Meta {
-            time: Some(&e.time),
-            ingested: e.ctx.ingested_text(),
-            severity: e.summary.severity.as_str(),
-            id: &e.summary.id,
-            dataset: e.summary.stream.dataset(),
-            kind: e.summary.kind.as_str(),
-            tenant_id: &e.ctx.tenant_id,
-        }
-    }
-}
-
 /// An OTLP `LogRecord` for a native event and its rendering in the configured format.
-pub fn log_record(meta: &Meta<'_>, rendered: &Value) -> Record {
+pub fn log_record(meta: &View<'_>, rendered: &Value) -> Record {
     #[derive(serde::Serialize)]
     #[serde(rename_all = "camelCase")]
     struct LogRecord<'a> {
@@ -514,7 +468,7 @@ mod tests {
         };
         let recs: Vec<Record> = ["a", "b", "a"]
             .iter()
-            .map(|t| log_record(&Meta::of_value(&e(t)), &e(t)))
+            .map(|t| log_record(&View::of_value(&e(t)), &e(t)))
             .collect();
         let req: Value = serde_json::from_slice(&export_request(&recs)).unwrap();
         let rl = req["resourceLogs"].as_array().unwrap();
