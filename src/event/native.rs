@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{envelope_time, EventKind, NormalizeContext, Outcome, Severity, RESERVED_TOP_LEVEL};
 use crate::kind::StreamKind;
-use crate::record::{self, Record};
+use crate::record::Record;
 
 /// `[output] native_profile`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -114,15 +114,6 @@ impl Field<'_> {
             Field::Raw(r) | Field::Text(r) => matches!(*r, "null" | "\"\""),
             Field::Str(s) => s.is_empty(),
             _ => false,
-        }
-    }
-
-    /// The string, when the field is one.
-    pub fn as_str(&self) -> Option<Cow<'_, str>> {
-        match self {
-            Field::Str(s) => Some(Cow::Borrowed(s.as_ref())),
-            Field::Raw(r) | Field::Text(r) => record::string(r),
-            _ => None,
         }
     }
 }
@@ -342,11 +333,6 @@ impl<'a> NativeEvent<'a> {
     pub fn columns(&mut self) -> &mut Self {
         self.columns_from = self.fields.len();
         self
-    }
-
-    /// A field the stream set.
-    pub fn field(&self, key: &str) -> Option<&Field<'a>> {
-        self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     /// Writes the event as one JSON object (no newline).
