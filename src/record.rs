@@ -72,6 +72,17 @@ impl<'a> Record<'a> {
         }
     }
 
+    /// A small nested object (an audit target) read in place: no index, its few members are
+    /// looked up in order.
+    pub fn nested(raw: &'a str) -> Record<'a> {
+        let members = crate::jsontext::members(raw).unwrap_or_default();
+        Record {
+            raw,
+            members,
+            index: Box::default(),
+        }
+    }
+
     /// A record whose members were found while its page was read.
     pub fn from_members(raw: &'a str, members: Vec<(Cow<'a, str>, &'a str)>) -> Record<'a> {
         let index = build_index(&members);
@@ -154,37 +165,7 @@ impl<'a> Record<'a> {
     }
 }
 
-fn is_object(raw: &str) -> bool {
-    raw.as_bytes().first() == Some(&b'{')
-}
-
-/// A string value (unescaped; borrowed when it holds no escape).
-pub fn string(raw: &str) -> Option<Cow<'_, str>> {
-    if raw.as_bytes().first() != Some(&b'"') {
-        return None;
-    }
-    let mut de = serde_json::Deserializer::from_str(raw);
-    de.deserialize_str(CowStr).ok()
-}
-
-/// The member `key` of an object value, without reading the others into anything.
-pub fn member<'a>(raw: &'a str, key: &str) -> Option<&'a str> {
-    if !is_object(raw) {
-        return None;
-    }
-    let mut de = serde_json::Deserializer::from_str(raw);
-    de.deserialize_map(FindMember { key }).ok().flatten()
-}
-
-/// The elements of an array value.
-pub fn elements(raw: &str) -> Vec<&str> {
-    if raw.as_bytes().first() != Some(&b'[') {
-        return Vec::new();
-    }
-    serde_json::from_str::<Vec<&RawValue>>(raw)
-        .map(|v| v.into_iter().map(RawValue::get).collect())
-        .unwrap_or_default()
-}
+pub use crate::jsontext::{elements, member, string};
 
 fn members(raw: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
     let mut de = serde_json::Deserializer::from_str(raw);
@@ -231,27 +212,6 @@ impl<'de> Visitor<'de> for Members {
             out.push((k, v.get()));
         }
         Ok(out)
-    }
-}
-
-struct FindMember<'k> {
-    key: &'k str,
-}
-
-impl<'de> Visitor<'de> for FindMember<'_> {
-    type Value = Option<&'de str>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = None;
-        while let Some(k) = map.next_key_seed(CowStr)? {
-            let v: &'de RawValue = map.next_value()?;
-            if found.is_none() && k == self.key {
-                found = Some(v.get());
-            }
-        }
-        Ok(found)
     }
 }
 

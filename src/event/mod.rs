@@ -124,11 +124,6 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// A string at a `/`-separated path, if it is a non-empty string there.
-pub fn str_at<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
-    value_at(v, path)?.as_str().filter(|s| !s.is_empty())
-}
-
 /// Truncates the time to whole seconds (Graph filters are built on whole seconds).
 pub fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
@@ -190,22 +185,6 @@ pub fn versioned_id(record: &Record<'_>, updated_field: &str) -> String {
 pub fn ip_of<'a>(record: &Record<'a>, path: &str) -> Option<Cow<'a, str>> {
     let s = record.str(path)?;
     s.parse::<std::net::IpAddr>().ok().map(|_| s)
-}
-
-/// The value at a `/`-separated path.
-pub fn value_at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    let mut cur = v;
-    for part in path.split('/') {
-        cur = cur.get(part)?;
-    }
-    Some(cur)
-}
-
-/// An IP address field's value if it is a valid IPv4 or IPv6 address (Graph samples carry
-/// invalid ones such as `123.456.7.89`; those stay in `properties` only).
-pub fn valid_ip(record: &Value, path: &str) -> Option<String> {
-    let s = str_at(record, path)?;
-    s.parse::<std::net::IpAddr>().ok().map(|_| s.to_string())
 }
 
 /// Severity from a Graph `riskLevel` value (`none`, `hidden` and unknown values are `info`).

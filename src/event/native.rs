@@ -118,11 +118,7 @@ impl Field<'_> {
     }
 }
 
-/// A JSON string literal.
-pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    // Writing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
-}
+pub use crate::jsontext::write_str;
 
 /// A key known to need no escaping (this crate's own names), quoted, then `:`.
 fn write_key(out: &mut Vec<u8>, k: &str) {

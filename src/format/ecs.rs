@@ -3,10 +3,10 @@
 //! for most of what Entra records, so vendor fields sit under `azure.*` (the shape Elastic's own
 //! Azure integration uses) and the Graph record, verbatim, in `event.original`.
 
-use serde_json::{json, Map, Value};
-
-use super::{audit_target, non_empty, object, sv, target_type, upn_domain, Native};
+use super::json::Obj;
+use super::{number, upn_domain, Native};
 use crate::kind::StreamKind;
+use crate::record::Record;
 
 /// The ECS version the documents follow (`ecs.version`).
 pub const ECS_VERSION: &str = "9.2.0";
@@ -32,251 +32,223 @@ fn severity_score(s: &str) -> i64 {
     }
 }
 
-pub fn render(n: &Native<'_>) -> Value {
-    let mut doc = Map::new();
-    let timestamp = n
-        .envelope("time")
-        .map(str::to_string)
-        .unwrap_or_else(|| n.summary("ingested").to_string());
-    doc.insert("@timestamp".into(), timestamp.into());
-    doc.insert("ecs".into(), json!({ "version": ECS_VERSION }));
-
-    let mut fields = Fields::default();
-    match n.kind {
-        StreamKind::SignIns => sign_in(n, &mut fields),
-        StreamKind::DirectoryAudits => audit(n, &mut fields),
-        StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
-            risk_detection(n, &mut fields)
-        }
-        StreamKind::RiskyUsers | StreamKind::RiskyServicePrincipals => risky_entity(n, &mut fields),
-    }
-
-    let mut event = Map::new();
-    event.insert("id".into(), n.summary("id").into());
-    event.insert("kind".into(), n.summary("kind").into());
-    event.insert("category".into(), json!(fields.category));
-    event.insert("type".into(), json!(fields.types));
-    event.insert("action".into(), n.summary("action").into());
-    event.insert("outcome".into(), n.summary("outcome").into());
-    event.insert(
-        "severity".into(),
-        severity_score(n.summary("severity")).into(),
-    );
-    event.insert("dataset".into(), n.summary("dataset").into());
-    event.insert("module".into(), "entra".into());
-    event.insert(
-        "provider".into(),
-        fields.provider.unwrap_or("Microsoft Entra ID").into(),
-    );
-    event.insert("ingested".into(), n.summary("ingested").into());
-    if let Some(code) = fields.code {
-        event.insert("code".into(), code.into());
-    }
-    if let Some(reason) = fields.reason {
-        event.insert("reason".into(), reason.into());
-    }
-    event.insert("original".into(), n.original(true));
-    doc.insert("event".into(), Value::Object(event));
-
-    if let Some(m) = fields.message {
-        doc.insert("message".into(), m.into());
-    }
-    for (key, v) in [
-        ("user", fields.user),
-        ("source", fields.source),
-        ("user_agent", fields.user_agent),
-        ("group", fields.group),
-        ("rule", fields.rule),
-    ] {
-        if let Some(v) = non_empty(v) {
-            doc.insert(key.into(), v);
-        }
-    }
-    let mut related = Map::new();
-    dedup(&mut fields.related_ip);
-    dedup(&mut fields.related_user);
-    if !fields.related_ip.is_empty() {
-        related.insert("ip".into(), json!(fields.related_ip));
-    }
-    if !fields.related_user.is_empty() {
-        related.insert("user".into(), json!(fields.related_user));
-    }
-    if !related.is_empty() {
-        doc.insert("related".into(), Value::Object(related));
-    }
-    doc.insert(
-        "cloud".into(),
-        json!({ "provider": "azure", "account": { "id": n.summary("tenant_id") },
-                "service": { "name": "Entra ID" } }),
-    );
-    let mut azure = Map::new();
-    azure.insert("tenant_id".into(), n.summary("tenant_id").into());
-    if let Some(c) = n.s("correlationId") {
-        azure.insert("correlation_id".into(), c.into());
-    }
-    if let Some(cat) = n.envelope("category") {
-        azure.insert("category".into(), cat.into());
-    }
-    if let Some(v) = non_empty(fields.vendor) {
-        azure.insert(fields.vendor_key.into(), v);
-    }
-    doc.insert("azure".into(), Value::Object(azure));
-    Value::Object(doc)
+/// What a stream puts in `event` and `message`: known before anything else is written.
+struct Head<'a> {
+    category: &'static str,
+    /// One or two `event.type` values.
+    types: [&'static str; 2],
+    provider: &'static str,
+    code: Option<&'a str>,
+    reason: Option<&'a str>,
+    message: String,
 }
 
-fn dedup(v: &mut Vec<String>) {
-    let mut seen = std::collections::HashSet::new();
-    v.retain(|s| seen.insert(s.clone()));
-}
-
-/// What a stream contributes beyond the common fields.
-struct Fields {
-    category: Vec<&'static str>,
-    types: Vec<&'static str>,
-    provider: Option<&'static str>,
-    code: Option<String>,
-    reason: Option<String>,
-    message: Option<String>,
-    user: Value,
-    source: Value,
-    user_agent: Value,
-    group: Value,
-    rule: Value,
-    related_ip: Vec<String>,
-    related_user: Vec<String>,
-    vendor_key: &'static str,
-    vendor: Value,
-}
-
-impl Default for Fields {
-    fn default() -> Self {
-        Fields {
-            category: vec!["iam"],
-            types: vec!["info"],
-            provider: None,
+impl Head<'_> {
+    fn new(category: &'static str, types: [&'static str; 2], provider: &'static str) -> Self {
+        Head {
+            category,
+            types,
+            provider,
             code: None,
             reason: None,
-            message: None,
-            user: Value::Null,
-            source: Value::Null,
-            user_agent: Value::Null,
-            group: Value::Null,
-            rule: Value::Null,
-            related_ip: Vec::new(),
-            related_user: Vec::new(),
-            vendor_key: "entra",
-            vendor: Value::Null,
+            message: String::new(),
         }
     }
+}
+
+/// `related.*`, gathered while the event's objects are written.
+#[derive(Default)]
+struct Related<'a> {
+    ip: Vec<&'a str>,
+    user: Vec<&'a str>,
+}
+
+/// Keeps the first of each value.
+fn dedup(v: &mut Vec<&str>) {
+    let mut i = 0;
+    while i < v.len() {
+        if v[..i].contains(&v[i]) {
+            v.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// Writes the ECS document of one event.
+pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
+    let head = match n.kind {
+        StreamKind::SignIns => sign_in_head(n),
+        StreamKind::DirectoryAudits => audit_head(n),
+        StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
+            risk_detection_head(n)
+        }
+        StreamKind::RiskyUsers | StreamKind::RiskyServicePrincipals => risky_entity_head(n),
+    };
+    let mut doc = Obj::start(out);
+    doc.str(
+        "@timestamp",
+        n.envelope("time").unwrap_or(n.summary("ingested")),
+    );
+    doc.obj("ecs", |o| {
+        o.str("version", ECS_VERSION);
+    });
+    doc.obj("event", |e| {
+        e.str("id", n.summary("id"))
+            .str("kind", n.summary("kind"))
+            .strs("category", &[head.category]);
+        let types = if head.types[1].is_empty() {
+            &head.types[..1]
+        } else {
+            &head.types[..]
+        };
+        e.strs("type", types)
+            .str("action", n.summary("action"))
+            .str("outcome", n.summary("outcome"))
+            .int("severity", severity_score(n.summary("severity")))
+            .str("dataset", n.summary("dataset"))
+            .str("module", "entra")
+            .str("provider", head.provider)
+            .str("ingested", n.summary("ingested"))
+            .opt_str("code", head.code)
+            .opt_str("reason", head.reason)
+            .str("original", n.record.raw());
+    });
+    if !head.message.is_empty() {
+        doc.str("message", &head.message);
+    }
+    let mut related = Related::default();
+    let vendor_key = match n.kind {
+        StreamKind::SignIns => {
+            sign_in(n, &mut doc, &mut related);
+            "signinlogs"
+        }
+        StreamKind::DirectoryAudits => {
+            audit(n, &mut doc, &mut related);
+            "auditlogs"
+        }
+        StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
+            risk_detection(n, &mut doc, &mut related);
+            "identity_protection"
+        }
+        StreamKind::RiskyUsers | StreamKind::RiskyServicePrincipals => {
+            risky_entity(n, &mut doc, &mut related);
+            "identity_protection"
+        }
+    };
+    dedup(&mut related.ip);
+    dedup(&mut related.user);
+    doc.obj_if_any("related", |r| {
+        r.strs_if_any("ip", &related.ip)
+            .strs_if_any("user", &related.user);
+    });
+    doc.obj("cloud", |c| {
+        c.str("provider", "azure")
+            .obj("account", |a| {
+                a.str("id", n.summary("tenant_id"));
+            })
+            .obj("service", |s| {
+                s.str("name", "Entra ID");
+            });
+    });
+    doc.obj("azure", |a| {
+        a.str("tenant_id", n.summary("tenant_id"))
+            .opt_str("correlation_id", n.s("correlationId"))
+            .opt_str("category", n.envelope("category"))
+            .obj_if_any(vendor_key, |v| match n.kind {
+                StreamKind::SignIns => sign_in_vendor(n, v),
+                StreamKind::DirectoryAudits => audit_vendor(n, v),
+                StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
+                    copy(n, v, RISK_DETECTION_VENDOR)
+                }
+                StreamKind::RiskyUsers | StreamKind::RiskyServicePrincipals => {
+                    risky_entity_vendor(n, v)
+                }
+            });
+    });
+    doc.end();
 }
 
 /// `user.*` from an id, a user principal name and a display name.
-fn user(id: Option<&str>, upn: Option<&str>, display: Option<&str>) -> Value {
-    object([
-        ("id", sv(id)),
-        ("name", sv(upn.or(display))),
-        ("full_name", sv(display)),
-        ("domain", sv(upn.and_then(upn_domain))),
-    ])
+fn user(o: &mut Obj<'_>, id: Option<&str>, upn: Option<&str>, display: Option<&str>) {
+    o.opt_str("id", id)
+        .opt_str("name", upn.or(display))
+        .opt_str("full_name", display)
+        .opt_str("domain", upn.and_then(upn_domain));
 }
 
 /// `source.*` from an IP address and a Graph `signInLocation`.
-fn source(n: &Native<'_>, ip_path: &str, location: &str) -> Value {
-    let loc = |k: &str| n.s(&format!("{location}/{k}"));
-    let coord = |k: &str| {
-        n.v(&format!("{location}/geoCoordinates/{k}"))
-            .and_then(Value::as_f64)
+fn source<'a>(n: &Native<'a>, o: &mut Obj<'_>, ip: Option<&str>, location: &str) {
+    o.opt_str("ip", ip);
+    let Some(loc) = n.raw(location).map(Record::nested) else {
+        return;
     };
-    let point = match (coord("latitude"), coord("longitude")) {
-        (Some(lat), Some(lon)) => Some(json!({ "lat": lat, "lon": lon })),
-        _ => None,
-    };
-    let geo = object([
-        ("city_name", sv(loc("city"))),
-        ("region_name", sv(loc("state"))),
-        ("country_iso_code", sv(loc("countryOrRegion"))),
-        ("location", point),
-    ]);
-    object([
-        ("ip", n.ip(ip_path).map(Value::String)),
-        ("geo", non_empty(geo)),
-    ])
+    o.obj_if_any("geo", |g| {
+        g.opt_str("city_name", n.s_in(&loc, "city"))
+            .opt_str("region_name", n.s_in(&loc, "state"))
+            .opt_str("country_iso_code", n.s_in(&loc, "countryOrRegion"));
+        let coords = loc.get("geoCoordinates").map(Record::nested);
+        let coord = |k: &str| coords.as_ref()?.get(k).and_then(number);
+        if let (Some(lat), Some(lon)) = (coord("latitude"), coord("longitude")) {
+            g.obj("location", |p| {
+                p.float("lat", lat).float("lon", lon);
+            });
+        }
+    });
 }
 
 /// Copies `(ecs vendor key, Graph path)` pairs that are present, nested keys in snake_case.
-fn vendor(n: &Native<'_>, pairs: &[(&'static str, &str)]) -> Value {
-    object(pairs.iter().map(|(k, p)| (*k, n.v(p).map(snake_keys))))
-}
-
-/// `deviceDetail.operatingSystem` → `device_detail.operating_system`, recursively.
-fn snake_keys(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (snake_case(k), snake_keys(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(snake_keys).collect()),
-        v => v.clone(),
+fn copy(n: &Native<'_>, o: &mut Obj<'_>, pairs: &[(&str, &str)]) {
+    for (k, path) in pairs {
+        o.snake(k, n.raw(path));
     }
 }
 
-fn snake_case(k: &str) -> String {
-    let mut out = String::with_capacity(k.len() + 4);
-    for (i, c) in k.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn sign_in(n: &Native<'_>, f: &mut Fields) {
-    f.category = vec!["authentication"];
-    f.types = vec!["start"];
-    let sp = n.s("servicePrincipalId").is_some() && n.s("userId").is_none();
-    let upn = n.s("userPrincipalName");
-    if sp {
-        f.user = user(
-            n.s("servicePrincipalId"),
-            n.s("servicePrincipalName"),
-            n.s("servicePrincipalName"),
-        );
-    } else {
-        f.user = user(n.s("userId"), upn, n.s("userDisplayName"));
-    }
-    f.source = source(n, "ipAddress", "location");
-    if let Some(ua) = n.s("userAgent") {
-        f.user_agent = json!({ "original": ua });
-    }
-    f.code = n
-        .v("status/errorCode")
-        .map(|c| c.to_string().trim_matches('"').to_string());
-    f.reason = n.s("status/failureReason").map(str::to_string);
-    f.related_ip.extend(n.ip("ipAddress"));
-    for u in [upn, n.s("userDisplayName"), n.s("servicePrincipalName")]
-        .into_iter()
-        .flatten()
-    {
-        f.related_user.push(u.to_string());
-    }
-    let who = upn
+fn sign_in_head<'a>(n: &Native<'a>) -> Head<'a> {
+    let mut h = Head::new("authentication", ["start", ""], "Microsoft Entra ID");
+    h.code = n.raw("status/errorCode").map(|c| c.trim_matches('"'));
+    h.reason = n.s("status/failureReason");
+    let who = n
+        .s("userPrincipalName")
         .or(n.s("servicePrincipalName"))
         .unwrap_or("unknown principal");
     let app = n.s("appDisplayName").unwrap_or("an application");
-    f.message = Some(match (n.summary("outcome"), &f.code) {
+    h.message = match (n.summary("outcome"), h.code) {
         ("failure", Some(code)) => format!("Sign-in by {who} to {app} failed ({code})"),
         ("failure", None) => format!("Sign-in by {who} to {app} failed"),
         _ => format!("Sign-in by {who} to {app}"),
+    };
+    h
+}
+
+fn sign_in<'a>(n: &Native<'a>, doc: &mut Obj<'_>, related: &mut Related<'a>) {
+    let sp = n.s("servicePrincipalId").is_some() && n.s("userId").is_none();
+    let upn = n.s("userPrincipalName");
+    doc.obj_if_any("user", |u| {
+        if sp {
+            let name = n.s("servicePrincipalName");
+            user(u, n.s("servicePrincipalId"), name, name);
+        } else {
+            user(u, n.s("userId"), upn, n.s("userDisplayName"));
+        }
     });
-    f.vendor_key = "signinlogs";
-    f.vendor = vendor(
+    let ip = n.ip("ipAddress");
+    doc.obj_if_any("source", |s| source(n, s, ip, "location"));
+    doc.obj_if_any("user_agent", |u| {
+        u.opt_str("original", n.s("userAgent"));
+    });
+    related.ip.extend(ip);
+    related.user.extend(
+        [upn, n.s("userDisplayName"), n.s("servicePrincipalName")]
+            .into_iter()
+            .flatten(),
+    );
+}
+
+fn sign_in_vendor(n: &Native<'_>, v: &mut Obj<'_>) {
+    copy(
         n,
+        v,
         &[
             ("app_id", "appId"),
             ("app_display_name", "appDisplayName"),
@@ -301,15 +273,14 @@ fn sign_in(n: &Native<'_>, f: &mut Fields) {
             ("status", "status"),
         ],
     );
-    if let (Value::Object(m), None) = (&mut f.vendor, n.v("riskEventTypes_v2")) {
-        if let Some(v) = n.v("riskEventTypes") {
-            m.insert("risk_event_types".into(), v.clone());
+    if n.raw("riskEventTypes_v2").is_none() {
+        if let Some(v1) = n.raw("riskEventTypes") {
+            v.raw("risk_event_types", v1);
         }
     }
 }
 
-fn audit(n: &Native<'_>, f: &mut Fields) {
-    f.category = vec!["iam"];
+fn audit_head<'a>(n: &Native<'a>) -> Head<'a> {
     let action = n.summary("action").to_ascii_lowercase();
     let category = n.s("category").unwrap_or("");
     let operation = n
@@ -334,77 +305,74 @@ fn audit(n: &Native<'_>, f: &mut Fields) {
         _ if action.starts_with("update ") || action.starts_with("reset ") => "change",
         _ => "info",
     };
-    f.types = match (subject, verb) {
+    let types = match (subject, verb) {
         // Adding or removing a member changes the group or the role; it creates nothing.
         ("group" | "admin", "creation" | "deletion") if action.contains("member") => {
-            vec![subject, "change"]
+            [subject, "change"]
         }
-        ("", v) => vec![v],
-        (s, v) => vec![s, v],
+        ("", v) => [v, ""],
+        (s, v) => [s, v],
     };
-    f.provider = Some("Microsoft Entra ID audit");
-    f.reason = n.s("resultReason").map(str::to_string);
-    f.message = Some(n.summary("action").to_string());
-    // The actor.
+    let mut h = Head::new("iam", types, "Microsoft Entra ID audit");
+    h.reason = n.s("resultReason");
+    h.message = n.summary("action").to_string();
+    h
+}
+
+fn audit<'a>(n: &Native<'a>, doc: &mut Obj<'_>, related: &mut Related<'a>) {
     let actor_upn = n.s("initiatedBy/user/userPrincipalName");
-    f.user = user(
-        n.s("initiatedBy/user/id"),
-        actor_upn,
-        n.s("initiatedBy/user/displayName"),
-    );
-    if let Some(ip) = n.ip("initiatedBy/user/ipAddress") {
-        f.source = json!({ "ip": ip });
-        f.related_ip.push(ip);
-    }
-    f.related_user.extend(actor_upn.map(str::to_string));
-    f.related_user
-        .extend(n.s("initiatedBy/app/displayName").map(str::to_string));
-    // The targets.
-    let mut target = Map::new();
-    if let Some(t) = audit_target(n, &["User"]) {
-        let s = |k: &str| t.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
-        if let Value::Object(u) = user(s("id"), s("userPrincipalName"), s("displayName")) {
-            target.extend(u);
-        }
-        f.related_user.extend(
-            s("userPrincipalName")
-                .or(s("displayName"))
-                .map(str::to_string),
+    let targets = n.targets();
+    let target = n.audit_target(&targets, &["User"]);
+    let target_fields = target.map(|t| {
+        (
+            n.s_in(t, "id"),
+            n.s_in(t, "userPrincipalName"),
+            n.s_in(t, "displayName"),
+        )
+    });
+    let target_empty = target_fields.is_none_or(|f| f == (None, None, None));
+    let group = n.audit_target(&targets, &["Group"]);
+    let write_group = |o: &mut Obj<'_>, g: &Record<'_>| {
+        o.opt_str("id", n.s_in(g, "id"))
+            .opt_str("name", n.s_in(g, "displayName"));
+    };
+    doc.obj_if_any("user", |u| {
+        user(
+            u,
+            n.s("initiatedBy/user/id"),
+            actor_upn,
+            n.s("initiatedBy/user/displayName"),
         );
-    }
-    if let Some(g) = audit_target(n, &["Group"]) {
-        let s = |k: &str| g.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
-        let group = object([("id", sv(s("id"))), ("name", sv(s("displayName")))]);
-        if target.is_empty() {
-            f.group = group;
-        } else if let Some(group) = non_empty(group) {
-            target.insert("group".into(), group);
+        if let (false, Some((id, upn, display))) = (target_empty, target_fields) {
+            u.obj("target", |t| {
+                user(t, id, upn, display);
+                if let Some(g) = group {
+                    t.obj_if_any("group", |o| write_group(o, g));
+                }
+            });
         }
+    });
+    let ip = n.ip("initiatedBy/user/ipAddress");
+    if let Some(ip) = ip {
+        doc.obj("source", |s| {
+            s.str("ip", ip);
+        });
+        related.ip.push(ip);
     }
-    if let (false, Value::Object(u)) = (target.is_empty(), &mut f.user) {
-        u.insert("target".into(), Value::Object(target));
+    if let (true, Some(g)) = (target_empty, group) {
+        doc.obj_if_any("group", |o| write_group(o, g));
     }
-    // An app actor, and every target in brief.
-    let targets: Vec<Value> = n
-        .v("targetResources")
-        .and_then(Value::as_array)
-        .map(|ts| {
-            ts.iter()
-                .map(|t| {
-                    let s = |k: &str| t.get(k).and_then(Value::as_str).map(|s| s.into());
-                    object([
-                        ("id", s("id")),
-                        ("type", sv(target_type(t))),
-                        ("display_name", s("displayName")),
-                        ("user_principal_name", s("userPrincipalName")),
-                    ])
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    f.vendor_key = "auditlogs";
-    f.vendor = vendor(
+    related.user.extend(actor_upn);
+    related.user.extend(n.s("initiatedBy/app/displayName"));
+    if let Some((_, upn, display)) = target_fields {
+        related.user.extend(upn.or(display));
+    }
+}
+
+fn audit_vendor(n: &Native<'_>, v: &mut Obj<'_>) {
+    copy(
         n,
+        v,
         &[
             ("category", "category"),
             ("operation_type", "operationType"),
@@ -426,94 +394,120 @@ fn audit(n: &Native<'_>, f: &mut Fields) {
             ),
         ],
     );
-    if let (Value::Object(m), false) = (&mut f.vendor, targets.is_empty()) {
-        m.insert("target_resources".into(), Value::Array(targets));
+    // Every target in brief (a string member as it is, empty included).
+    let targets = n.targets();
+    if !targets.is_empty() {
+        v.objs("target_resources", &targets, |o, t| {
+            let string = |k: &str| t.get(k).filter(|r| r.starts_with('"'));
+            if let Some(id) = string("id") {
+                o.raw("id", id);
+            }
+            o.opt_str("type", n.target_type(t));
+            if let Some(name) = string("displayName") {
+                o.raw("display_name", name);
+            }
+            if let Some(upn) = string("userPrincipalName") {
+                o.raw("user_principal_name", upn);
+            }
+        });
     }
 }
 
-fn risk_detection(n: &Native<'_>, f: &mut Fields) {
+fn risk_detection_head<'a>(n: &Native<'a>) -> Head<'a> {
     let signin = n
         .s("activity")
         .is_some_and(|a| a.eq_ignore_ascii_case("signin"));
-    f.category = vec![if signin { "authentication" } else { "iam" }];
-    f.types = vec!["info"];
-    f.provider = Some("Microsoft Entra ID Protection");
-    let sp = n.kind == StreamKind::ServicePrincipalRiskDetections;
-    let upn = n.s("userPrincipalName");
-    if !sp {
-        f.user = user(n.s("userId"), upn, n.s("userDisplayName"));
-        f.related_user.extend(upn.map(str::to_string));
-    } else {
-        f.related_user
-            .extend(n.s("servicePrincipalDisplayName").map(str::to_string));
-    }
-    f.source = source(n, "ipAddress", "location");
-    f.related_ip.extend(n.ip("ipAddress"));
-    if let Some(t) = n.s("riskEventType") {
-        f.rule = json!({ "name": t, "category": "Identity Protection risk detection" });
-    }
-    let who = upn
+    let category = if signin { "authentication" } else { "iam" };
+    let mut h = Head::new(category, ["info", ""], "Microsoft Entra ID Protection");
+    let who = n
+        .s("userPrincipalName")
         .or(n.s("servicePrincipalDisplayName"))
         .unwrap_or("unknown principal");
-    f.message = Some(format!(
+    h.message = format!(
         "Risk detection {} ({} risk) for {who}",
         n.summary("action"),
         n.s("riskLevel").unwrap_or("unknown")
-    ));
-    f.vendor_key = "identity_protection";
-    f.vendor = vendor(
-        n,
-        &[
-            ("risk_event_type", "riskEventType"),
-            ("risk_level", "riskLevel"),
-            ("risk_state", "riskState"),
-            ("risk_detail", "riskDetail"),
-            ("detection_timing_type", "detectionTimingType"),
-            ("source", "source"),
-            ("activity", "activity"),
-            ("activity_date_time", "activityDateTime"),
-            ("detected_date_time", "detectedDateTime"),
-            ("last_updated_date_time", "lastUpdatedDateTime"),
-            ("token_issuer_type", "tokenIssuerType"),
-            ("request_id", "requestId"),
-            ("service_principal_id", "servicePrincipalId"),
-            (
-                "service_principal_display_name",
-                "servicePrincipalDisplayName",
-            ),
-            ("app_id", "appId"),
-            ("key_ids", "keyIds"),
-        ],
     );
+    h
 }
 
-fn risky_entity(n: &Native<'_>, f: &mut Fields) {
-    f.category = vec!["iam"];
-    f.provider = Some("Microsoft Entra ID Protection");
-    let sp = n.kind == StreamKind::RiskyServicePrincipals;
-    if sp {
-        f.types = vec!["info"];
-        f.related_user
-            .extend(n.s("displayName").map(str::to_string));
+fn risk_detection<'a>(n: &Native<'a>, doc: &mut Obj<'_>, related: &mut Related<'a>) {
+    let sp = n.kind == StreamKind::ServicePrincipalRiskDetections;
+    let upn = n.s("userPrincipalName");
+    if !sp {
+        doc.obj_if_any("user", |u| {
+            user(u, n.s("userId"), upn, n.s("userDisplayName"));
+        });
+        related.user.extend(upn);
     } else {
-        f.types = vec!["user", "info"];
-        let upn = n.s("userPrincipalName");
-        f.user = user(n.s("id"), upn, n.s("userDisplayName"));
-        f.related_user.extend(upn.map(str::to_string));
+        related.user.extend(n.s("servicePrincipalDisplayName"));
     }
+    let ip = n.ip("ipAddress");
+    doc.obj_if_any("source", |s| source(n, s, ip, "location"));
+    related.ip.extend(ip);
+    if let Some(t) = n.s("riskEventType") {
+        doc.obj("rule", |r| {
+            r.str("name", t)
+                .str("category", "Identity Protection risk detection");
+        });
+    }
+}
+
+const RISK_DETECTION_VENDOR: &[(&str, &str)] = &[
+    ("risk_event_type", "riskEventType"),
+    ("risk_level", "riskLevel"),
+    ("risk_state", "riskState"),
+    ("risk_detail", "riskDetail"),
+    ("detection_timing_type", "detectionTimingType"),
+    ("source", "source"),
+    ("activity", "activity"),
+    ("activity_date_time", "activityDateTime"),
+    ("detected_date_time", "detectedDateTime"),
+    ("last_updated_date_time", "lastUpdatedDateTime"),
+    ("token_issuer_type", "tokenIssuerType"),
+    ("request_id", "requestId"),
+    ("service_principal_id", "servicePrincipalId"),
+    (
+        "service_principal_display_name",
+        "servicePrincipalDisplayName",
+    ),
+    ("app_id", "appId"),
+    ("key_ids", "keyIds"),
+];
+
+fn risky_entity_head<'a>(n: &Native<'a>) -> Head<'a> {
+    let sp = n.kind == StreamKind::RiskyServicePrincipals;
+    let types = if sp { ["info", ""] } else { ["user", "info"] };
+    let mut h = Head::new("iam", types, "Microsoft Entra ID Protection");
     let who = n
         .s("userPrincipalName")
         .or(n.s("displayName"))
         .unwrap_or("unknown principal");
-    f.message = Some(format!(
+    h.message = format!(
         "{} {who} is {} ({} risk)",
         if sp { "Service principal" } else { "User" },
         n.s("riskState").unwrap_or("unknown"),
         n.s("riskLevel").unwrap_or("unknown")
-    ));
-    f.vendor_key = "identity_protection";
-    f.vendor = vendor(
+    );
+    h
+}
+
+fn risky_entity<'a>(n: &Native<'a>, doc: &mut Obj<'_>, related: &mut Related<'a>) {
+    if n.kind == StreamKind::RiskyServicePrincipals {
+        related.user.extend(n.s("displayName"));
+    } else {
+        let upn = n.s("userPrincipalName");
+        doc.obj_if_any("user", |u| {
+            user(u, n.s("id"), upn, n.s("userDisplayName"));
+        });
+        related.user.extend(upn);
+    }
+}
+
+fn risky_entity_vendor(n: &Native<'_>, v: &mut Obj<'_>) {
+    copy(
         n,
+        v,
         &[
             ("risk_level", "riskLevel"),
             ("risk_state", "riskState"),
@@ -527,7 +521,7 @@ fn risky_entity(n: &Native<'_>, f: &mut Fields) {
             ("service_principal_type", "servicePrincipalType"),
         ],
     );
-    if let (true, Value::Object(m), Some(id)) = (sp, &mut f.vendor, n.s("id")) {
-        m.insert("service_principal_id".into(), id.into());
+    if n.kind == StreamKind::RiskyServicePrincipals {
+        v.opt_str("service_principal_id", n.s("id"));
     }
 }

@@ -6,11 +6,12 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use crate::event::{parse_time, str_at, write_str, NativeEvent, Profile, View};
+use crate::event::{parse_time, NativeEvent, Profile, View};
 use crate::kind::StreamKind;
-use crate::record::Record;
+use crate::record::{elements, string, Record};
 
 pub mod ecs;
+pub mod json;
 pub mod ocsf;
 
 /// `[output] format`.
@@ -44,17 +45,29 @@ impl Format {
     }
 
     /// The event in this format, as a tree (tests and tools; the poll loop writes lines with
-    /// [`Format::write`]).
+    /// [`Format::write`]). The mappers write the same line either way.
     pub fn render(self, native: &Value) -> Value {
-        match self {
-            Format::Native => native.clone(),
-            // An event of no stream this build knows passes through unmapped rather than
-            // under another stream's mapping.
-            Format::Ecs => Native::new(native).map_or_else(|| native.clone(), |n| ecs::render(&n)),
-            Format::Ocsf => {
-                Native::new(native).map_or_else(|| native.clone(), |n| ocsf::render(&n))
-            }
-        }
+        let kind = native
+            .pointer("/event/type")
+            .and_then(Value::as_str)
+            .and_then(StreamKind::from_event_type);
+        let (Format::Ecs | Format::Ocsf, Some(kind)) = (self, kind) else {
+            // Native, or an event of no stream this build knows: it passes through unmapped
+            // rather than under another stream's mapping.
+            return native.clone();
+        };
+        let text = native.get("properties").unwrap_or(&Value::Null).to_string();
+        let record = Record::new(&text);
+        let strings = Strings::new();
+        let n = Native {
+            view: View::of_value(native),
+            record: &record,
+            strings: &strings,
+            kind,
+        };
+        let mut out = Vec::new();
+        self.write_mapped(&n, &mut out);
+        serde_json::from_slice(&out).unwrap_or(Value::Null)
     }
 
     /// Appends the event in this format as one JSON object (no newline). The record's text is
@@ -63,17 +76,18 @@ impl Format {
     pub fn write(self, e: &NativeEvent<'_>, profile: Profile, out: &mut Vec<u8>) {
         match self {
             Format::Native => e.write(profile, out),
-            Format::Ecs => {
-                let parsed = Parsed::default();
-                let tree = ecs::render(&Native::of(e, &parsed));
-                let original = Splice::Text(e.record.raw());
-                write_spliced(&tree, &["event", "original"], original, out);
+            Format::Ecs | Format::Ocsf => {
+                let strings = Strings::new();
+                self.write_mapped(&Native::of(e, &strings), out);
             }
-            Format::Ocsf => {
-                let parsed = Parsed::default();
-                let tree = ocsf::render(&Native::of(e, &parsed));
-                write_spliced(&tree, &["unmapped"], Splice::Json(e.record.raw()), out);
-            }
+        }
+    }
+
+    fn write_mapped(self, n: &Native<'_>, out: &mut Vec<u8>) {
+        match self {
+            Format::Ecs => ecs::write(n, out),
+            Format::Ocsf => ocsf::write(n, out),
+            Format::Native => {}
         }
     }
 
@@ -144,61 +158,28 @@ const NATIVE_ESSENTIAL_KEYS: [&str; 16] = [
     "location",
 ];
 
-/// Record values parsed on demand while one event is mapped, and the unescaped strings: the
-/// mapper borrows them for as long as the event is being written.
-#[derive(Default)]
-pub struct Parsed {
-    values: typed_arena::Arena<Value>,
-    strings: typed_arena::Arena<String>,
-}
-
-/// Where the mappers read the Graph record.
-enum Source<'a> {
-    /// A parsed record (tests and tools).
-    Tree(&'a Value),
-    /// The record read in place: only the values a mapper asks for are parsed.
-    Lazy(&'a Record<'a>, &'a Parsed),
-}
+/// The unescaped strings of the record being mapped (most are borrowed from its text; one that
+/// holds an escape is unescaped here), kept for as long as its event is being written.
+pub type Strings = typed_arena::Arena<String>;
 
 /// Read access to a native event for the mappers.
 pub struct Native<'a> {
     view: View<'a>,
     /// The Graph record.
-    source: Source<'a>,
+    pub record: &'a Record<'a>,
+    strings: &'a Strings,
     /// The stream it came from (its `event.type`): the mappers match on it exhaustively.
     pub kind: StreamKind,
-    /// The writer splices the record's text in (ECS `event.original`, OCSF `unmapped`): the
-    /// mapper leaves a `null` there instead of a copy.
-    spliced: bool,
-    /// Values already parsed by path: a mapper asks for `targetResources` several times.
-    cache: std::cell::RefCell<Vec<(Box<str>, Option<&'a Value>)>>,
 }
 
 impl<'a> Native<'a> {
-    /// `None` for an event whose `event.type` names no stream this build knows.
-    pub fn new(event: &'a Value) -> Option<Native<'a>> {
-        let kind = event
-            .pointer("/event/type")
-            .and_then(Value::as_str)
-            .and_then(StreamKind::from_event_type)?;
-        Some(Native {
-            view: View::of_value(event),
-            source: Source::Tree(event.get("properties").unwrap_or(&Value::Null)),
-            kind,
-            spliced: false,
-            cache: Default::default(),
-        })
-    }
-
-    /// The view of an event being written; what the mapper reads of its record is parsed into
-    /// `parsed`.
-    pub fn of(e: &'a NativeEvent<'a>, parsed: &'a Parsed) -> Native<'a> {
+    /// The view of an event being written.
+    pub fn of(e: &'a NativeEvent<'a>, strings: &'a Strings) -> Native<'a> {
         Native {
             view: View::of_event(e),
-            source: Source::Lazy(&e.record, parsed),
+            record: &e.record,
+            strings,
             kind: e.summary.stream,
-            spliced: true,
-            cache: Default::default(),
         }
     }
 
@@ -227,58 +208,38 @@ impl<'a> Native<'a> {
         }
     }
 
-    /// What the mapper puts where the writer splices the record in: the record itself when
-    /// rendering a tree, else a placeholder.
-    pub fn original(&self, as_text: bool) -> Value {
-        match (&self.source, as_text) {
-            (Source::Tree(raw), true) if !self.spliced => raw.to_string().into(),
-            (Source::Tree(raw), false) if !self.spliced => (*raw).clone(),
-            _ => Value::Null,
-        }
-    }
-
     /// The record's `id` (or the fallback id of a record without one).
     pub fn record_id(&self) -> String {
-        match self.source {
-            Source::Tree(raw) => crate::event::record_id(raw),
-            Source::Lazy(record, _) => crate::event::id_of(record),
+        crate::event::id_of(self.record)
+    }
+
+    /// The string a JSON string literal holds (`None` for any other value).
+    pub fn text(&self, raw: &'a str) -> Option<&'a str> {
+        match string(raw)? {
+            Cow::Borrowed(s) => Some(s),
+            Cow::Owned(s) => Some(self.strings.alloc(s).as_str()),
         }
     }
 
     /// A non-empty string in the Graph record at a `/`-separated path.
     pub fn s(&self, path: &str) -> Option<&'a str> {
-        match self.source {
-            Source::Tree(raw) => str_at(raw, path),
-            Source::Lazy(record, parsed) => match record.str(path)? {
-                Cow::Borrowed(s) => Some(s),
-                Cow::Owned(s) => Some(parsed.strings.alloc(s).as_str()),
-            },
-        }
+        self.text(self.record.at(path)?).filter(|s| !s.is_empty())
     }
 
-    /// Any value in the Graph record at a `/`-separated path, `null` excluded.
-    pub fn v(&self, path: &str) -> Option<&'a Value> {
-        match self.source {
-            Source::Tree(raw) => crate::event::value_at(raw, path).filter(|v| !v.is_null()),
-            Source::Lazy(record, parsed) => {
-                if let Some((_, v)) = self.cache.borrow().iter().find(|(p, _)| &**p == path) {
-                    return *v;
-                }
-                let v = record
-                    .at(path)
-                    .and_then(|raw| serde_json::from_str::<Value>(raw).ok())
-                    .filter(|v| !v.is_null())
-                    .map(|v| &*parsed.values.alloc(v));
-                self.cache.borrow_mut().push((path.into(), v));
-                v
-            }
-        }
+    /// A non-empty string member of a nested object (an audit target).
+    pub fn s_in(&self, obj: &Record<'a>, key: &str) -> Option<&'a str> {
+        self.text(obj.get(key)?).filter(|s| !s.is_empty())
+    }
+
+    /// Any value in the Graph record at a `/`-separated path, as its JSON text, `null` excluded.
+    pub fn raw(&self, path: &str) -> Option<&'a str> {
+        self.record.at(path).filter(|r| *r != "null")
     }
 
     /// A valid IP address in the Graph record.
-    pub fn ip(&self, path: &str) -> Option<String> {
+    pub fn ip(&self, path: &str) -> Option<&'a str> {
         let s = self.s(path)?;
-        s.parse::<std::net::IpAddr>().ok().map(|_| s.to_string())
+        s.parse::<std::net::IpAddr>().ok().map(|_| s)
     }
 
     /// The event's time in milliseconds since the epoch (the envelope `time`, which every
@@ -290,43 +251,50 @@ impl<'a> Native<'a> {
             .map(|t| t.timestamp_millis())
             .unwrap_or(0)
     }
-}
 
-/// What [`write_spliced`] puts at its path.
-pub enum Splice<'a> {
-    /// JSON text, verbatim.
-    Json(&'a str),
-    /// A string holding this text.
-    Text(&'a str),
-}
-
-/// Writes `tree` as compact JSON with the member at `path` (objects all the way) replaced by
-/// `with`, in the member's place. A missing path leaves the tree as it is.
-pub fn write_spliced(tree: &Value, path: &[&str], with: Splice<'_>, out: &mut Vec<u8>) {
-    let (Some((first, rest)), Value::Object(m)) = (path.split_first(), tree) else {
-        match with {
-            Splice::Json(j) => out.extend_from_slice(j.as_bytes()),
-            Splice::Text(t) => write_str(out, t),
-        }
-        return;
-    };
-    out.push(b'{');
-    let mut with = Some(with);
-    for (i, (k, v)) in m.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_str(out, k);
-        out.push(b':');
-        match with.take_if(|_| k == first) {
-            Some(w) => write_spliced(v, rest, w, out),
-            // Writing a Value into a Vec cannot fail.
-            None => {
-                let _ = serde_json::to_writer(&mut *out, v);
-            }
-        }
+    /// An audit record's targets (`targetResources`), each read in place.
+    pub fn targets(&self) -> Vec<Record<'a>> {
+        self.raw("targetResources")
+            .map(|raw| elements(raw).into_iter().map(Record::nested).collect())
+            .unwrap_or_default()
     }
-    out.push(b'}');
+
+    /// An audit target's `type` (some records spell the key `Type`).
+    pub fn target_type(&self, t: &Record<'a>) -> Option<&'a str> {
+        self.text(t.get("type").or_else(|| t.get("Type"))?)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The first audit target of one of these `type`s (case-insensitive).
+    pub fn audit_target<'t>(
+        &self,
+        targets: &'t [Record<'a>],
+        types: &[&str],
+    ) -> Option<&'t Record<'a>> {
+        targets.iter().find(|t| {
+            self.target_type(t)
+                .is_some_and(|ty| types.iter().any(|w| ty.eq_ignore_ascii_case(w)))
+        })
+    }
+
+    /// The new value of a target's modified property (Graph quotes it as a JSON string).
+    pub fn modified_property(&self, target: &Record<'a>, name: &str) -> Option<&'a str> {
+        let props = elements(target.get("modifiedProperties")?);
+        let p = props
+            .into_iter()
+            .map(Record::nested)
+            .find(|p| p.get("displayName").and_then(|d| self.text(d)) == Some(name))?;
+        let raw = self.text(p.get("newValue")?)?;
+        let v = raw.trim().trim_matches('"').trim();
+        (!v.is_empty()).then_some(v)
+    }
+}
+
+/// The value of JSON text that is a number.
+pub fn number(raw: &str) -> Option<f64> {
+    matches!(raw.as_bytes().first(), Some(b'-' | b'0'..=b'9'))
+        .then(|| raw.parse().ok())
+        .flatten()
 }
 
 /// The part of a user principal name after `@`.
@@ -334,61 +302,6 @@ pub fn upn_domain(upn: &str) -> Option<&str> {
     upn.split_once('@')
         .map(|(_, d)| d)
         .filter(|d| !d.is_empty())
-}
-
-/// An object from the pairs whose value is present.
-pub fn object<I>(pairs: I) -> Value
-where
-    I: IntoIterator<Item = (&'static str, Option<Value>)>,
-{
-    Value::Object(
-        pairs
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
-            .collect(),
-    )
-}
-
-/// `Some(v)` unless `v` is null or an empty object or array.
-pub fn non_empty(v: Value) -> Option<Value> {
-    match &v {
-        Value::Null => None,
-        Value::Object(m) if m.is_empty() => None,
-        Value::Array(a) if a.is_empty() => None,
-        _ => Some(v),
-    }
-}
-
-/// A string value, if present.
-pub fn sv(s: Option<&str>) -> Option<Value> {
-    s.map(|s| Value::String(s.to_string()))
-}
-
-/// An audit target's `type` (some records spell the key `Type`).
-pub fn target_type(t: &Value) -> Option<&str> {
-    t.get("type")
-        .or_else(|| t.get("Type"))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-}
-
-/// The first audit target of one of these `type`s (case-insensitive).
-pub fn audit_target<'a>(n: &Native<'a>, types: &[&str]) -> Option<&'a Value> {
-    n.v("targetResources")?
-        .as_array()?
-        .iter()
-        .find(|t| target_type(t).is_some_and(|ty| types.iter().any(|w| ty.eq_ignore_ascii_case(w))))
-}
-
-/// The new value of a target's modified property (Graph quotes it as a JSON string).
-pub fn modified_property(target: &Value, name: &str) -> Option<String> {
-    let props = target.get("modifiedProperties")?.as_array()?;
-    let p = props
-        .iter()
-        .find(|p| p.get("displayName").and_then(Value::as_str) == Some(name))?;
-    let raw = p.get("newValue")?.as_str()?;
-    let v = raw.trim().trim_matches('"').trim();
-    (!v.is_empty()).then(|| v.to_string())
 }
 
 #[cfg(test)]
@@ -411,14 +324,23 @@ mod tests {
 
     #[test]
     fn modified_property_unquotes_graph_strings() {
-        let t = json!({"modifiedProperties": [
+        let t = r#"{"modifiedProperties": [
             {"displayName": "Role.DisplayName", "oldValue": null, "newValue": "\"Global Administrator\""}
-        ]});
+        ]}"#;
+        let (target, strings) = (Record::new(t), Strings::new());
+        let e = json!({"event": {"type": "directory_audit"}});
+        let record = Record::new("{}");
+        let n = Native {
+            view: View::of_value(&e),
+            record: &record,
+            strings: &strings,
+            kind: StreamKind::DirectoryAudits,
+        };
         assert_eq!(
-            modified_property(&t, "Role.DisplayName").as_deref(),
+            n.modified_property(&target, "Role.DisplayName"),
             Some("Global Administrator")
         );
-        assert!(modified_property(&t, "Other").is_none());
+        assert!(n.modified_property(&target, "Other").is_none());
     }
 
     #[test]

@@ -134,9 +134,13 @@ impl Page {
         self.count
     }
 
-    /// The native profile its events are written in.
+    /// The native profile its events are made in. ECS and OCSF map the summary and the record,
+    /// never the Log Analytics columns, so their events are made without them.
     pub fn profile(&self) -> Profile {
-        self.encoder.profile
+        match self.encoder.format {
+            Format::Native => self.encoder.profile,
+            Format::Ecs | Format::Ocsf => Profile::Lean,
+        }
     }
 
     /// Whether what the page holds should be sent ([`Output::write_part`]) before more is

@@ -2,21 +2,34 @@
 
 use super::*;
 
-pub(super) fn finding(n: &Native<'_>) -> Mapped {
-    let detection = matches!(
+/// A detection (risk detection of a user or a service principal) rather than a risky entity.
+fn is_detection(n: &Native<'_>) -> bool {
+    matches!(
         n.kind,
         StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections
-    );
-    let sp = matches!(
+    )
+}
+
+/// About a service principal rather than a user.
+fn is_service_principal(n: &Native<'_>) -> bool {
+    matches!(
         n.kind,
         StreamKind::RiskyServicePrincipals | StreamKind::ServicePrincipalRiskDetections
-    );
-    let state = n.s("riskState").unwrap_or("").to_ascii_lowercase();
+    )
+}
+
+fn risk_state(n: &Native<'_>) -> String {
+    n.s("riskState").unwrap_or("").to_ascii_lowercase()
+}
+
+/// Create, Update or Close.
+pub(super) fn activity_of(n: &Native<'_>) -> Activity<'static> {
+    let detection = is_detection(n);
     let closed = matches!(
-        state.as_str(),
+        risk_state(n).as_str(),
         "remediated" | "dismissed" | "confirmedsafe" | "none"
     );
-    let act = if closed {
+    if closed {
         activity(3, "Close")
     } else if detection
         && n.s("lastUpdatedDateTime").is_some()
@@ -27,17 +40,20 @@ pub(super) fn finding(n: &Native<'_>) -> Mapped {
         activity(1, "Create")
     } else {
         activity(2, "Update")
-    };
-    let mut m = Map::new();
-    let (status_id, status) = match state.as_str() {
+    }
+}
+
+pub(super) fn fields(n: &Native<'_>, m: &mut Obj<'_>) {
+    let detection = is_detection(n);
+    let sp = is_service_principal(n);
+    let (status_id, status) = match risk_state(n).as_str() {
         "atrisk" => (1, "New"),
         "confirmedcompromised" => (2, "In Progress"),
         "dismissed" | "confirmedsafe" => (3, "Suppressed"),
         "remediated" | "none" => (4, "Resolved"),
         _ => (99, n.s("riskState").unwrap_or("Other")),
     };
-    m.insert("status_id".into(), status_id.into());
-    m.insert("status".into(), status.into());
+    m.int("status_id", status_id).str("status", status);
     if let Some(level) = n.s("riskLevel") {
         let id = match level.to_ascii_lowercase().as_str() {
             "none" => 0,
@@ -53,93 +69,67 @@ pub(super) fn finding(n: &Native<'_>) -> Mapped {
             3 => "High",
             _ => level,
         };
-        m.insert("risk_level_id".into(), id.into());
-        m.insert("risk_level".into(), caption.into());
+        m.int("risk_level_id", id).str("risk_level", caption);
     }
     let who = n
         .s("userPrincipalName")
         .or(n.s("servicePrincipalDisplayName"))
         .or(n.s("displayName"))
         .unwrap_or("unknown principal");
-    let (title, types, created, modified) = if detection {
+    let (title, kind, created, modified) = if detection {
         let kind = n.s("riskEventType").unwrap_or("unknown");
         (
             format!("Risk detection {kind} for {who}"),
-            json!([kind]),
+            kind,
             ms(n, "detectedDateTime"),
             ms(n, "lastUpdatedDateTime"),
         )
     } else {
-        let what = if sp {
-            "Risky service principal"
+        let (what, kind) = if sp {
+            ("Risky service principal", "riskyServicePrincipal")
         } else {
-            "Risky user"
+            ("Risky user", "riskyUser")
         };
         (
             format!("{what} {who}"),
-            json!([if sp {
-                "riskyServicePrincipal"
-            } else {
-                "riskyUser"
-            }]),
+            kind,
             None,
             ms(n, "riskLastUpdatedDateTime"),
         )
     };
-    m.insert(
-        "finding_info".into(),
-        object([
-            ("uid", Some(n.record_id().into())),
-            ("title", Some(title.clone().into())),
-            ("types", Some(types)),
-            ("created_time", created),
-            ("modified_time", modified),
-            ("first_seen_time", ms(n, "activityDateTime")),
-            ("data_sources", n.s("source").map(|s| json!([s]))),
-            ("desc", sv(n.s("riskDetail"))),
-        ]),
-    );
-    m.insert("is_alert".into(), detection.into());
+    m.obj("finding_info", |f| {
+        f.str("uid", &n.record_id())
+            .str("title", &title)
+            .strs("types", &[kind])
+            .opt_int("created_time", created)
+            .opt_int("modified_time", modified)
+            .opt_int("first_seen_time", ms(n, "activityDateTime"));
+        if let Some(source) = n.s("source") {
+            f.strs("data_sources", &[source]);
+        }
+        f.opt_str("desc", n.s("riskDetail"));
+    });
+    m.bool("is_alert", detection);
     // What the finding is about.
-    let principal = if sp {
-        None
-    } else if detection {
-        Some(user(
-            n.s("userId"),
-            n.s("userPrincipalName"),
-            n.s("userDisplayName"),
-        ))
-    } else {
-        Some(user(
-            n.s("id"),
-            n.s("userPrincipalName"),
-            n.s("userDisplayName"),
-        ))
-    };
-    let evidence = object([
-        ("user", principal),
-        (
-            "src_endpoint",
-            if detection {
-                endpoint(n, "ipAddress", "location")
-            } else {
-                None
-            },
-        ),
-    ]);
-    insert(&mut m, "evidences", non_empty(evidence).map(|e| json!([e])));
+    m.one_obj_if_any("evidences", |e| {
+        if !sp {
+            let id = if detection { n.s("userId") } else { n.s("id") };
+            e.obj("user", |u| {
+                user(u, id, n.s("userPrincipalName"), n.s("userDisplayName"))
+            });
+        }
+        if detection {
+            endpoint(n, e, "src_endpoint", "ipAddress", "location");
+        }
+    });
     if sp {
         let id = n.s("servicePrincipalId").or(n.s("id"));
         let name = n.s("servicePrincipalDisplayName").or(n.s("displayName"));
-        m.insert(
-            "resources".into(),
-            json!([object([
-                ("uid", sv(id)),
-                ("name", sv(name)),
-                ("type", Some("Service Principal".into())),
-            ])]),
-        );
+        m.one_obj_if_any("resources", |r| {
+            r.opt_str("uid", id)
+                .opt_str("name", name)
+                .str("type", "Service Principal");
+        });
     }
-    m.insert("message".into(), title.into());
-    (DETECTION_FINDING, act, m)
+    m.str("message", &title);
 }

@@ -4,16 +4,15 @@
 //! risk detections, risky users and risky service principals are Detection Findings (2004).
 //! The Graph record, verbatim, is in `unmapped`.
 
-use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 
-use super::{
-    audit_target, modified_property, non_empty, object, sv, target_type, upn_domain, Native,
-};
+use super::json::Obj;
+use super::{number, upn_domain, Native};
 use crate::event::parse_time;
 use crate::kind::StreamKind;
+use crate::record::Record;
 
 mod finding;
-use finding::finding;
 
 /// The schema version the events follow (`metadata.version`).
 pub const OCSF_VERSION: &str = "1.5.0";
@@ -89,206 +88,199 @@ const DETECTION_FINDING: Class = Class {
 };
 
 /// An activity: its id and caption (`Other` carries the source's own name).
-struct Activity {
+struct Activity<'a> {
     id: i64,
-    name: String,
+    name: Cow<'a, str>,
 }
 
-fn activity(id: i64, name: &str) -> Activity {
+fn activity(id: i64, name: &'static str) -> Activity<'static> {
     Activity {
         id,
-        name: name.to_string(),
+        name: Cow::Borrowed(name),
     }
 }
 
-pub fn render(n: &Native<'_>) -> Value {
-    let (class, act, mut fields) = match n.kind {
-        StreamKind::SignIns => sign_in(n),
-        StreamKind::DirectoryAudits => audit(n),
+/// What an audit record becomes, decided before anything is written.
+enum Audit<'t, 'a> {
+    /// A role assigned to or removed from a user (User Access Management).
+    Privileges(&'t Record<'a>, &'a str),
+    /// A group and, if any, the user added or removed (Group Management).
+    Group(&'t Record<'a>, Option<&'t Record<'a>>),
+    /// A user account changed (Account Change).
+    Account(&'t Record<'a>),
+    /// Anything else (Entity Management), about the first target if there is one.
+    Entity(Option<&'t Record<'a>>),
+}
+
+/// Writes the OCSF event of one record.
+pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
+    let targets = match n.kind {
+        StreamKind::DirectoryAudits => n.targets(),
+        _ => Vec::new(),
+    };
+    let (class, act, audit) = match n.kind {
+        StreamKind::SignIns => (AUTHENTICATION, activity(1, "Logon"), None),
+        StreamKind::DirectoryAudits => {
+            let (class, act, audit) = classify_audit(n, &targets);
+            (class, act, Some(audit))
+        }
         StreamKind::RiskyUsers
         | StreamKind::RiskDetections
         | StreamKind::RiskyServicePrincipals
-        | StreamKind::ServicePrincipalRiskDetections => finding(n),
+        | StreamKind::ServicePrincipalRiskDetections => {
+            (DETECTION_FINDING, finding::activity_of(n), None)
+        }
     };
-    let mut m = Map::new();
-    m.insert("activity_id".into(), act.id.into());
-    m.insert("activity_name".into(), act.name.clone().into());
-    m.insert("category_uid".into(), class.category_uid.into());
-    m.insert("category_name".into(), class.category_name.into());
-    m.insert("class_uid".into(), class.uid.into());
-    m.insert("class_name".into(), class.name.into());
-    m.insert("type_uid".into(), (class.uid * 100 + act.id).into());
+    let mut m = Obj::start(out);
+    m.int("activity_id", act.id)
+        .str("activity_name", &act.name)
+        .int("category_uid", class.category_uid)
+        .str("category_name", class.category_name)
+        .int("class_uid", class.uid)
+        .str("class_name", class.name)
+        .int("type_uid", class.uid * 100 + act.id);
     // `Other` keeps the source's own name in activity_name; type_name says Other.
     let caption = if act.id == 99 { "Other" } else { &act.name };
-    m.insert(
-        "type_name".into(),
-        format!("{}: {caption}", class.name).into(),
-    );
-    m.insert("time".into(), n.time_ms().into());
+    m.str("type_name", &format!("{}: {caption}", class.name))
+        .int("time", n.time_ms());
     let (severity_id, severity) = match n.summary("severity") {
         "low" => (2, "Low"),
         "medium" => (3, "Medium"),
         "high" => (4, "High"),
         _ => (1, "Informational"),
     };
-    m.insert("severity_id".into(), severity_id.into());
-    m.insert("severity".into(), severity.into());
+    m.int("severity_id", severity_id).str("severity", severity);
     if class.uid != DETECTION_FINDING.uid {
         // Authentication and the IAM classes: 1 Success, 2 Failure; an unknown result is left
         // out rather than sent as 0.
         match n.summary("outcome") {
             "success" => {
-                m.insert("status_id".into(), 1.into());
-                m.insert("status".into(), "Success".into());
+                m.int("status_id", 1).str("status", "Success");
             }
             "failure" => {
-                m.insert("status_id".into(), 2.into());
-                m.insert("status".into(), "Failure".into());
+                m.int("status_id", 2).str("status", "Failure");
             }
             _ => {}
         }
     }
-    m.insert("metadata".into(), metadata(n));
-    m.append(&mut fields);
-    m.insert("unmapped".into(), n.original(false));
-    Value::Object(m)
+    m.obj("metadata", |o| metadata(n, o));
+    match audit {
+        Some(audit) => audit_fields(n, &mut m, audit),
+        None if class.uid == AUTHENTICATION.uid => sign_in(n, &mut m),
+        None => finding::fields(n, &mut m),
+    }
+    m.raw("unmapped", n.record.raw());
+    m.end();
 }
 
-fn metadata(n: &Native<'_>) -> Value {
+fn metadata(n: &Native<'_>, o: &mut Obj<'_>) {
     let original_time = n
         .s("createdDateTime")
         .or(n.s("activityDateTime"))
         .or(n.s("lastUpdatedDateTime"))
         .or(n.s("riskLastUpdatedDateTime"))
         .or(n.envelope("time"));
-    object([
-        ("version", Some(OCSF_VERSION.into())),
-        (
-            "product",
-            Some(json!({
-                "name": "Microsoft Entra ID",
-                "vendor_name": "Microsoft",
-                "feature": { "name": n.summary("dataset") },
-            })),
-        ),
-        ("uid", Some(n.summary("id").into())),
-        ("original_time", sv(original_time)),
-        (
+    o.str("version", OCSF_VERSION)
+        .obj("product", |p| {
+            p.str("name", "Microsoft Entra ID")
+                .str("vendor_name", "Microsoft")
+                .obj("feature", |f| {
+                    f.str("name", n.summary("dataset"));
+                });
+        })
+        .str("uid", n.summary("id"))
+        .opt_str("original_time", original_time)
+        .opt_int(
             "processed_time",
-            parse_time(n.summary("ingested")).map(|t| t.timestamp_millis().into()),
-        ),
-        ("log_name", sv(n.envelope("category"))),
-        ("log_provider", Some("Microsoft Graph".into())),
-        ("tenant_uid", Some(n.summary("tenant_id").into())),
-        ("correlation_uid", sv(n.s("correlationId"))),
-    ])
+            parse_time(n.summary("ingested")).map(|t| t.timestamp_millis()),
+        )
+        .opt_str("log_name", n.envelope("category"))
+        .str("log_provider", "Microsoft Graph")
+        .str("tenant_uid", n.summary("tenant_id"))
+        .opt_str("correlation_uid", n.s("correlationId"));
 }
 
 /// An OCSF `user`: an Entra user (`type_id` 1) with its Entra account.
-fn user(id: Option<&str>, upn: Option<&str>, display: Option<&str>) -> Value {
-    let account = object([
-        ("uid", sv(id)),
-        ("name", sv(upn)),
-        ("type_id", Some(6.into())),
-        ("type", Some("Azure AD Account".into())),
-    ]);
-    object([
-        ("uid", sv(id)),
-        ("name", sv(upn.or(display))),
-        ("full_name", sv(display)),
-        ("domain", sv(upn.and_then(upn_domain))),
-        ("type_id", Some(1.into())),
-        ("type", Some("User".into())),
-        ("account", Some(account)),
-    ])
+fn user(o: &mut Obj<'_>, id: Option<&str>, upn: Option<&str>, display: Option<&str>) {
+    o.opt_str("uid", id)
+        .opt_str("name", upn.or(display))
+        .opt_str("full_name", display)
+        .opt_str("domain", upn.and_then(upn_domain))
+        .int("type_id", 1)
+        .str("type", "User")
+        .obj("account", |a| {
+            a.opt_str("uid", id)
+                .opt_str("name", upn)
+                .int("type_id", 6)
+                .str("type", "Azure AD Account");
+        });
 }
 
 /// A service principal as an OCSF `user` (`type_id` 99 Other).
-fn service_principal(id: Option<&str>, name: Option<&str>) -> Value {
-    object([
-        ("uid", sv(id)),
-        ("name", sv(name)),
-        ("type_id", Some(99.into())),
-        ("type", Some("Service Principal".into())),
-    ])
+fn service_principal(o: &mut Obj<'_>, id: Option<&str>, name: Option<&str>) {
+    o.opt_str("uid", id)
+        .opt_str("name", name)
+        .int("type_id", 99)
+        .str("type", "Service Principal");
 }
 
-/// A `network_endpoint` from an IP address and a Graph `signInLocation`.
-fn endpoint(n: &Native<'_>, ip_path: &str, location: &str) -> Option<Value> {
-    let loc = |k: &str| n.s(&format!("{location}/{k}"));
-    let coord = |k: &str| {
-        n.v(&format!("{location}/geoCoordinates/{k}"))
-            .and_then(Value::as_f64)
-            .map(Value::from)
-    };
-    let location = object([
-        ("city", sv(loc("city"))),
-        ("region", sv(loc("state"))),
-        ("country", sv(loc("countryOrRegion"))),
-        ("lat", coord("latitude")),
-        ("long", coord("longitude")),
-    ]);
-    non_empty(object([
-        ("ip", n.ip(ip_path).map(Value::String)),
-        ("location", non_empty(location)),
-    ]))
+/// A `network_endpoint` from an IP address and a Graph `signInLocation`, left out when empty.
+fn endpoint(n: &Native<'_>, o: &mut Obj<'_>, key: &str, ip_path: &str, location: &str) {
+    o.obj_if_any(key, |e| {
+        e.opt_str("ip", n.ip(ip_path));
+        let Some(loc) = n.raw(location).map(Record::nested) else {
+            return;
+        };
+        let coords = loc.get("geoCoordinates").map(Record::nested);
+        let coord = |k: &str| coords.as_ref()?.get(k).and_then(number);
+        e.obj_if_any("location", |l| {
+            l.opt_str("city", n.s_in(&loc, "city"))
+                .opt_str("region", n.s_in(&loc, "state"))
+                .opt_str("country", n.s_in(&loc, "countryOrRegion"));
+            if let Some(lat) = coord("latitude") {
+                l.float("lat", lat);
+            }
+            if let Some(long) = coord("longitude") {
+                l.float("long", long);
+            }
+        });
+    });
 }
 
 /// The ms-since-epoch value of a Graph time field.
-fn ms(n: &Native<'_>, path: &str) -> Option<Value> {
-    n.s(path)
-        .and_then(parse_time)
-        .map(|t| t.timestamp_millis().into())
+fn ms(n: &Native<'_>, path: &str) -> Option<i64> {
+    n.s(path).and_then(parse_time).map(|t| t.timestamp_millis())
 }
 
-type Mapped = (Class, Activity, Map<String, Value>);
-
-fn insert(m: &mut Map<String, Value>, key: &str, v: Option<Value>) {
-    if let Some(v) = v.and_then(non_empty) {
-        m.insert(key.into(), v);
-    }
-}
-
-fn sign_in(n: &Native<'_>) -> Mapped {
-    let mut m = Map::new();
+fn sign_in(n: &Native<'_>, m: &mut Obj<'_>) {
     let sp = n.s("servicePrincipalId").is_some() && n.s("userId").is_none();
-    let principal = if sp {
-        service_principal(n.s("servicePrincipalId"), n.s("servicePrincipalName"))
-    } else {
-        user(
-            n.s("userId"),
-            n.s("userPrincipalName"),
-            n.s("userDisplayName"),
-        )
-    };
-    m.insert("user".into(), principal);
-    insert(&mut m, "src_endpoint", endpoint(n, "ipAddress", "location"));
-    insert(
-        &mut m,
-        "service",
-        Some(object([
-            ("name", sv(n.s("resourceDisplayName"))),
-            ("uid", sv(n.s("resourceId"))),
-        ])),
-    );
-    insert(
-        &mut m,
-        "http_request",
-        Some(object([("user_agent", sv(n.s("userAgent")))])),
-    );
-    insert(
-        &mut m,
-        "actor",
-        Some(object([
-            ("app_name", sv(n.s("appDisplayName"))),
-            ("app_uid", sv(n.s("appId"))),
-        ])),
-    );
-    insert(
-        &mut m,
-        "session",
-        Some(object([("uid", sv(n.s("sessionId")))])),
-    );
+    m.obj("user", |u| {
+        if sp {
+            service_principal(u, n.s("servicePrincipalId"), n.s("servicePrincipalName"));
+        } else {
+            user(
+                u,
+                n.s("userId"),
+                n.s("userPrincipalName"),
+                n.s("userDisplayName"),
+            );
+        }
+    });
+    endpoint(n, m, "src_endpoint", "ipAddress", "location");
+    m.obj_if_any("service", |s| {
+        s.opt_str("name", n.s("resourceDisplayName"))
+            .opt_str("uid", n.s("resourceId"));
+    })
+    .obj_if_any("http_request", |h| {
+        h.opt_str("user_agent", n.s("userAgent"));
+    })
+    .obj_if_any("actor", |a| {
+        a.opt_str("app_name", n.s("appDisplayName"))
+            .opt_str("app_uid", n.s("appId"));
+    })
+    .obj_if_any("session", |s| {
+        s.opt_str("uid", n.s("sessionId"));
+    });
     if let Some(p) = n.s("authenticationProtocol") {
         let id = match p.to_ascii_lowercase().as_str() {
             "oauth2" | "ropc" | "devicecode" => 6,
@@ -296,94 +288,86 @@ fn sign_in(n: &Native<'_>) -> Mapped {
             "none" => 0,
             _ => 99,
         };
-        m.insert("auth_protocol_id".into(), id.into());
         let caption = match id {
             6 => "OAUTH 2.0",
             5 => "SAML",
             0 => "Unknown",
             _ => p,
         };
-        m.insert("auth_protocol".into(), caption.into());
+        m.int("auth_protocol_id", id).str("auth_protocol", caption);
     }
     if let Some(r) = n.s("authenticationRequirement") {
-        m.insert(
-            "is_mfa".into(),
-            r.eq_ignore_ascii_case("multiFactorAuthentication").into(),
+        m.bool(
+            "is_mfa",
+            r.eq_ignore_ascii_case("multiFactorAuthentication"),
         );
     }
-    if let Some(code) = n.v("status/errorCode") {
-        let code = code.to_string().trim_matches('"').to_string();
-        m.insert("status_code".into(), code.into());
+    if let Some(code) = n.raw("status/errorCode") {
+        m.str("status_code", code.trim_matches('"'));
     }
-    insert(&mut m, "status_detail", sv(n.s("status/failureReason")));
+    m.opt_str("status_detail", n.s("status/failureReason"));
     let who = n
         .s("userPrincipalName")
         .or(n.s("servicePrincipalName"))
         .unwrap_or("unknown principal");
     let app = n.s("appDisplayName").unwrap_or("an application");
-    m.insert(
-        "message".into(),
-        format!("Sign-in by {who} to {app}").into(),
-    );
-    (AUTHENTICATION, activity(1, "Logon"), m)
+    m.str("message", &format!("Sign-in by {who} to {app}"));
 }
 
 /// The user an audit record acts on, as an OCSF `user`.
-fn target_user(t: &Value) -> Value {
-    let s = |k: &str| t.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
-    if target_type(t).is_some_and(|ty| ty.eq_ignore_ascii_case("ServicePrincipal")) {
-        service_principal(s("id"), s("displayName"))
+fn target_user(n: &Native<'_>, o: &mut Obj<'_>, t: &Record<'_>) {
+    let s = |k: &str| n.text(t.get(k)?).filter(|s| !s.is_empty());
+    if n.target_type(t)
+        .is_some_and(|ty| ty.eq_ignore_ascii_case("ServicePrincipal"))
+    {
+        service_principal(o, s("id"), s("displayName"));
     } else {
-        user(s("id"), s("userPrincipalName"), s("displayName"))
+        user(o, s("id"), s("userPrincipalName"), s("displayName"));
     }
 }
 
-fn audit(n: &Native<'_>) -> Mapped {
+const ACCOUNT_CHANGE_ACTIVITIES: [(&str, i64, &str); 14] = [
+    ("add user", 1, "Create"),
+    ("enable account", 2, "Enable"),
+    ("change user password", 3, "Password Change"),
+    ("change password", 3, "Password Change"),
+    ("reset user password", 4, "Password Reset"),
+    ("reset password", 4, "Password Reset"),
+    ("disable account", 5, "Disable"),
+    ("delete user", 6, "Delete"),
+    ("hard delete user", 6, "Delete"),
+    ("user registered security info", 10, "MFA Factor Enable"),
+    (
+        "user registered all required security info",
+        10,
+        "MFA Factor Enable",
+    ),
+    ("admin registered security info", 10, "MFA Factor Enable"),
+    ("user deleted security info", 11, "MFA Factor Disable"),
+    ("admin deleted security info", 11, "MFA Factor Disable"),
+];
+
+fn classify_audit<'t, 'a>(
+    n: &Native<'a>,
+    targets: &'t [Record<'a>],
+) -> (Class, Activity<'a>, Audit<'t, 'a>) {
     let action = n.summary("action");
     let a = action.to_ascii_lowercase();
     let category = n.s("category").unwrap_or("").to_ascii_lowercase();
-    let mut m = Map::new();
-    // Who did it.
-    let actor_user = n
-        .s("initiatedBy/user/id")
-        .or(n.s("initiatedBy/user/userPrincipalName"));
-    let actor = object([
-        (
-            "user",
-            actor_user.map(|_| {
-                user(
-                    n.s("initiatedBy/user/id"),
-                    n.s("initiatedBy/user/userPrincipalName"),
-                    n.s("initiatedBy/user/displayName"),
-                )
-            }),
-        ),
-        ("app_name", sv(n.s("initiatedBy/app/displayName"))),
-        ("app_uid", sv(n.s("initiatedBy/app/appId"))),
-    ]);
-    insert(
-        &mut m,
-        "src_endpoint",
-        Some(object([(
-            "ip",
-            n.ip("initiatedBy/user/ipAddress").map(Value::String),
-        )])),
-    );
-    insert(&mut m, "status_detail", sv(n.s("resultReason")));
-    m.insert("message".into(), action.into());
-    let other = || activity(99, action);
-    let user_target = audit_target(n, &["User", "ServicePrincipal"]);
+    let other = || Activity {
+        id: 99,
+        name: Cow::Borrowed(action),
+    };
+    let user_target = n.audit_target(targets, &["User", "ServicePrincipal"]);
     let role = user_target
-        .and_then(|t| modified_property(t, "Role.DisplayName"))
+        .and_then(|t| n.modified_property(t, "Role.DisplayName"))
         .or_else(|| {
-            audit_target(n, &["Role", "DirectoryRole"])
-                .and_then(|r| r.get("displayName"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
+            n.audit_target(targets, &["Role", "DirectoryRole"])
+                .and_then(|r| n.text(r.get("displayName")?))
         });
-    let group = audit_target(n, &["Group"]);
+    let group = n.audit_target(targets, &["Group"]);
 
-    if let (true, Some(t), Some(role)) = (category == "rolemanagement", user_target, &role) {
+    if let (true, Some(t), Some(role)) = (category == "rolemanagement", user_target, role) {
         let act = if a.starts_with("add") {
             activity(1, "Assign Privileges")
         } else if a.starts_with("remove") {
@@ -391,14 +375,10 @@ fn audit(n: &Native<'_>) -> Mapped {
         } else {
             other()
         };
-        m.insert("user".into(), target_user(t));
-        m.insert("privileges".into(), json!([role]));
-        insert(&mut m, "actor", Some(actor));
-        return (USER_ACCESS, act, m);
+        return (USER_ACCESS, act, Audit::Privileges(t, role));
     }
     let membership = a.contains("member") && a.contains("group");
     if let (true, Some(g)) = (category == "groupmanagement" || membership, group) {
-        let s = |k: &str| g.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
         let act = match a.as_str() {
             _ if a.starts_with("add member") => activity(3, "Add User"),
             _ if a.starts_with("remove member") => activity(4, "Remove User"),
@@ -408,46 +388,18 @@ fn audit(n: &Native<'_>) -> Mapped {
             _ if a.starts_with("add group") => activity(6, "Create"),
             _ => other(),
         };
-        let gv = object([("uid", sv(s("id"))), ("name", sv(s("displayName")))]);
-        m.insert("group".into(), gv);
-        if let Some(t) = user_target {
-            m.insert("user".into(), target_user(t));
-        }
-        insert(&mut m, "actor", Some(actor));
-        return (GROUP_MANAGEMENT, act, m);
+        return (GROUP_MANAGEMENT, act, Audit::Group(g, user_target));
     }
-    let account_change = [
-        ("add user", 1, "Create"),
-        ("enable account", 2, "Enable"),
-        ("change user password", 3, "Password Change"),
-        ("change password", 3, "Password Change"),
-        ("reset user password", 4, "Password Reset"),
-        ("reset password", 4, "Password Reset"),
-        ("disable account", 5, "Disable"),
-        ("delete user", 6, "Delete"),
-        ("hard delete user", 6, "Delete"),
-        ("user registered security info", 10, "MFA Factor Enable"),
-        (
-            "user registered all required security info",
-            10,
-            "MFA Factor Enable",
-        ),
-        ("admin registered security info", 10, "MFA Factor Enable"),
-        ("user deleted security info", 11, "MFA Factor Disable"),
-        ("admin deleted security info", 11, "MFA Factor Disable"),
-    ];
     let user_category = matches!(
         category.as_str(),
         "usermanagement" | "authentication methods" | "authenticationmethods"
     );
     if let (true, Some(t)) = (user_category, user_target) {
-        let act = account_change
+        let act = ACCOUNT_CHANGE_ACTIVITIES
             .iter()
             .find(|(prefix, _, _)| a.starts_with(prefix))
             .map_or_else(other, |(_, id, name)| activity(*id, name));
-        m.insert("user".into(), target_user(t));
-        insert(&mut m, "actor", Some(actor));
-        return (ACCOUNT_CHANGE, act, m);
+        return (ACCOUNT_CHANGE, act, Audit::Account(t));
     }
     // Everything else: an entity created, updated or deleted.
     let act = match n.s("operationType").map(str::to_ascii_lowercase).as_deref() {
@@ -456,14 +408,35 @@ fn audit(n: &Native<'_>) -> Mapped {
         Some("delete") => activity(4, "Delete"),
         _ => other(),
     };
-    let first = n
-        .v("targetResources")
-        .and_then(Value::as_array)
-        .and_then(|ts| ts.first());
-    let entity = match first {
-        Some(t) => {
-            let s = |k: &str| t.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
-            let ty = target_type(t).unwrap_or("Other");
+    (ENTITY_MANAGEMENT, act, Audit::Entity(targets.first()))
+}
+
+fn audit_fields(n: &Native<'_>, m: &mut Obj<'_>, audit: Audit<'_, '_>) {
+    let action = n.summary("action");
+    m.obj_if_any("src_endpoint", |e| {
+        e.opt_str("ip", n.ip("initiatedBy/user/ipAddress"));
+    })
+    .opt_str("status_detail", n.s("resultReason"))
+    .str("message", action);
+    match audit {
+        Audit::Privileges(t, role) => {
+            m.obj("user", |u| target_user(n, u, t))
+                .strs("privileges", &[role]);
+        }
+        Audit::Group(g, user_target) => {
+            m.obj("group", |o| {
+                o.opt_str("uid", n.s_in(g, "id"))
+                    .opt_str("name", n.s_in(g, "displayName"));
+            });
+            if let Some(t) = user_target {
+                m.obj("user", |u| target_user(n, u, t));
+            }
+        }
+        Audit::Account(t) => {
+            m.obj("user", |u| target_user(n, u, t));
+        }
+        Audit::Entity(Some(t)) => {
+            let ty = n.target_type(t).unwrap_or("Other");
             let type_id = match ty.to_ascii_lowercase().as_str() {
                 "device" => 1,
                 "user" => 2,
@@ -471,20 +444,40 @@ fn audit(n: &Native<'_>) -> Mapped {
                 "policy" => 5,
                 _ => 99,
             };
-            object([
-                ("uid", sv(s("id"))),
-                ("name", sv(s("displayName").or(s("userPrincipalName")))),
-                ("type_id", Some(type_id.into())),
-                ("type", Some(ty.into())),
-            ])
+            m.obj("entity", |e| {
+                e.opt_str("uid", n.s_in(t, "id"))
+                    .opt_str(
+                        "name",
+                        n.s_in(t, "displayName").or(n.s_in(t, "userPrincipalName")),
+                    )
+                    .int("type_id", type_id)
+                    .str("type", ty);
+            });
         }
-        None => object([
-            ("name", Some(action.into())),
-            ("type_id", Some(99.into())),
-            ("type", sv(n.s("category"))),
-        ]),
-    };
-    m.insert("entity".into(), entity);
-    insert(&mut m, "actor", Some(actor));
-    (ENTITY_MANAGEMENT, act, m)
+        Audit::Entity(None) => {
+            m.obj("entity", |e| {
+                e.str("name", action)
+                    .int("type_id", 99)
+                    .opt_str("type", n.s("category"));
+            });
+        }
+    }
+    // Who did it.
+    m.obj_if_any("actor", |a| {
+        if n.s("initiatedBy/user/id")
+            .or(n.s("initiatedBy/user/userPrincipalName"))
+            .is_some()
+        {
+            a.obj("user", |u| {
+                user(
+                    u,
+                    n.s("initiatedBy/user/id"),
+                    n.s("initiatedBy/user/userPrincipalName"),
+                    n.s("initiatedBy/user/displayName"),
+                );
+            });
+        }
+        a.opt_str("app_name", n.s("initiatedBy/app/displayName"))
+            .opt_str("app_uid", n.s("initiatedBy/app/appId"));
+    });
 }
