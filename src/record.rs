@@ -7,6 +7,7 @@
 //! now byte copies of the record's own text.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
@@ -22,16 +23,26 @@ pub struct Record<'a> {
     /// event looks up some seventy columns, and a linear search over forty members per lookup
     /// was a tenth of a sign-in's CPU. Empty when the record has more members than it holds.
     index: Box<[u8]>,
+    /// The members of nested objects already looked into (by the address of their text): an
+    /// event reads `initiatedBy/user/…` or `status/…` several times, and each lookup scanned
+    /// the object again.
+    /// Offsets (into the record's text) so that the record stays covariant in `'a`.
+    nested: RefCell<Vec<(usize, Vec<MemberSpan>)>>,
 }
+
+use crate::jsontext::MemberSpan;
 
 const INDEX_SLOTS: usize = 256;
 
+/// The index slot of a key: from its length and three of its bytes, mixed by one multiply
+/// (Graph's keys differ in length or at those bytes; the rare collision costs a probe). A
+/// hash over every byte was most of a lookup.
 fn key_hash(k: &str) -> usize {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in k.bytes() {
-        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-    }
-    h as usize
+    let b = k.as_bytes();
+    let at = |i: usize| u32::from(b.get(i).copied().unwrap_or(0));
+    let n = b.len();
+    let h = (n as u32) ^ (at(0) << 8) ^ (at(n / 2) << 16) ^ (at(n.wrapping_sub(1)) << 24);
+    (h.wrapping_mul(0x9e37_79b1) >> 24) as usize
 }
 
 fn build_index(members: &[(Cow<'_, str>, &str)]) -> Box<[u8]> {
@@ -69,6 +80,7 @@ impl<'a> Record<'a> {
             raw,
             members,
             index,
+            nested: RefCell::default(),
         }
     }
 
@@ -80,6 +92,7 @@ impl<'a> Record<'a> {
             raw,
             members,
             index: Box::default(),
+            nested: RefCell::default(),
         }
     }
 
@@ -90,6 +103,7 @@ impl<'a> Record<'a> {
             raw,
             members,
             index,
+            nested: RefCell::default(),
         }
     }
 
@@ -135,9 +149,26 @@ impl<'a> Record<'a> {
         };
         let mut cur = self.get(&path[..slash])?;
         for part in path[slash + 1..].split('/') {
-            cur = member(cur, part)?;
+            cur = self.member_of(cur, part)?;
         }
         Some(cur)
+    }
+
+    /// The member `key` of a nested object's text, its members read once per record.
+    fn member_of(&self, obj: &'a str, key: &str) -> Option<&'a str> {
+        let (base, at) = (self.raw.as_ptr() as usize, obj.as_ptr() as usize);
+        if !obj.starts_with('{') || at < base || at + obj.len() > base + self.raw.len() {
+            return member(obj, key);
+        }
+        let mut nested = self.nested.borrow_mut();
+        let i = match nested.iter().position(|(p, _)| *p == at - base) {
+            Some(i) => i,
+            None => {
+                nested.push((at - base, crate::jsontext::member_spans(obj)));
+                nested.len() - 1
+            }
+        };
+        nested[i].1.iter().find_map(|m| m.get(obj, key))
     }
 
     /// A non-empty string at a `/`-separated path.
@@ -276,6 +307,16 @@ mod tests {
         assert_eq!(rec.at("x"), Some("null"));
         assert!(rec.at("o/missing").is_none());
         assert!(rec.at("n/deeper").is_none());
+        // Nested objects are read once and looked up again from what was read.
+        let r = raw(r#"{"u":{"a":1,"k\u0031":{"b":"x"},"a":2},"v":{"a":3}}"#);
+        let rec = Record::new(r.get());
+        for _ in 0..2 {
+            assert_eq!(rec.at("u/a"), Some("1"), "the first of a duplicate");
+            assert_eq!(rec.at("u/k1/b"), Some(r#""x""#), "an escaped key");
+            assert_eq!(rec.at("v/a"), Some("3"));
+            assert_eq!(rec.at("u/none"), None);
+        }
+        assert_eq!(rec.nested.borrow().len(), 3);
     }
 
     /// The member index and the linear search it replaces find the same member, for a record
