@@ -243,7 +243,11 @@ impl<'a> NativeEvent<'a> {
             time: envelope_time(time),
             category,
             operation_name: operation_name.into(),
-            fields: Vec::with_capacity(48),
+            // A sign-in's full event has some ninety fields; a lean one a handful.
+            fields: Vec::with_capacity(match ctx.profile {
+                Profile::Full => 96,
+                Profile::Lean => 12,
+            }),
             columns_from: usize::MAX,
             record,
         }
