@@ -32,6 +32,17 @@ pub struct Record<'a> {
 
 use crate::jsontext::MemberSpan;
 
+/// One top-level member.
+#[derive(Debug, PartialEq)]
+pub struct Member<'r, 'a> {
+    /// The key, unescaped.
+    pub key: &'r str,
+    /// Whether the key held an escape in the record's text (it is escaped again when written).
+    pub escaped: bool,
+    /// The value's JSON text.
+    pub value: &'a str,
+}
+
 const INDEX_SLOTS: usize = 256;
 
 /// The index slot of a key: from its length and three of its bytes, mixed by one multiply
@@ -112,9 +123,22 @@ impl<'a> Record<'a> {
         self.raw
     }
 
+    /// How many top-level members it has.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
     /// Top-level members in the record's order (a duplicated key appears twice).
-    pub fn members(&self) -> &[(Cow<'a, str>, &'a str)] {
-        &self.members
+    pub fn members(&self) -> impl Iterator<Item = Member<'_, 'a>> + '_ {
+        self.members.iter().map(|(k, value)| Member {
+            key: k,
+            escaped: matches!(k, Cow::Owned(_)),
+            value,
+        })
     }
 
     /// The top-level member `key` (the first, if duplicated).
@@ -298,7 +322,7 @@ mod tests {
         );
         let rec = Record::new(r.get());
         assert_eq!(rec.str("id").as_deref(), Some("a\"b"));
-        assert_eq!(rec.members().len(), 6);
+        assert_eq!(rec.len(), 6);
         assert_eq!(rec.str("o/p/q").as_deref(), Some("deep"));
         assert_eq!(rec.str("o/e"), None);
         assert_eq!(rec.at("o/p"), Some(r#"{"q":"deep"}"#));
@@ -348,7 +372,7 @@ mod tests {
         for s in [r#""text""#, "[1,2]", "3", "null"] {
             let r = raw(s);
             let rec = Record::new(r.get());
-            assert!(rec.members().is_empty());
+            assert!(rec.is_empty());
             assert!(rec.get("id").is_none());
         }
     }

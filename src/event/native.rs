@@ -415,21 +415,21 @@ impl<'a> NativeEvent<'a> {
         for (k, _) in &self.fields {
             seen.insert(k);
         }
-        for (k, v) in self.record.members() {
-            if k.starts_with('@') || !seen.insert_new(k, self.record.members()) {
+        for (i, m) in self.record.members().enumerate() {
+            if m.key.starts_with('@') || !seen.insert_new(m.key, i, &self.record) {
                 continue;
             }
             out.push(b',');
-            match k {
-                // Borrowed: the key's text holds no escape and no control character (the
-                // parser refuses those), so it is copied as it is.
-                Cow::Borrowed(k) => write_key(out, k),
-                Cow::Owned(k) => {
-                    write_str(out, k);
-                    out.push(b':');
-                }
+            if m.escaped {
+                // Unescaped when read: escaped again.
+                write_str(out, m.key);
+                out.push(b':');
+            } else {
+                // The key's text holds no escape and no control character (the parser refuses
+                // those), so it is copied as it is.
+                write_key(out, m.key);
             }
-            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(m.value.as_bytes());
         }
     }
 }
@@ -462,19 +462,13 @@ impl KeySet {
 
     /// Whether the Graph key `k` is new (and marks it): not an event key and not an earlier
     /// member of the record (a duplicated key is copied once).
-    fn insert_new(&mut self, k: &str, members: &[(Cow<'_, str>, &str)]) -> bool {
+    fn insert_new(&mut self, k: &str, at: usize, record: &Record<'_>) -> bool {
         let (i, b) = bit(k);
         if self.bits[i] & b != 0 && self.keys.contains(&k) {
             return false;
         }
-        if self.graph_seen[i] & b != 0 {
-            let earlier = members
-                .iter()
-                .take_while(|(m, _)| !std::ptr::eq(m.as_ref(), k))
-                .any(|(m, _)| m == k);
-            if earlier {
-                return false;
-            }
+        if self.graph_seen[i] & b != 0 && record.members().take(at).any(|m| m.key == k) {
+            return false;
         }
         self.graph_seen[i] |= b;
         true
@@ -552,5 +546,31 @@ mod tests {
         assert_eq!(l["correlationId"], "c");
         assert!(l.get("Id").is_none() && l.get("a").is_none());
         assert_eq!(l["properties"], v["properties"]);
+    }
+
+    /// A record read with its page kept a key's escape only as a flag the writer ignored: the
+    /// key `k"q` was written unescaped and the line was not JSON.
+    #[test]
+    fn a_graph_key_with_an_escape_is_written_escaped() {
+        let page = crate::graph::parse_page(
+            br#"{"value":[{"id":"x","k\"q":1,"\u0041b":2},{"id":"y"}]}"#.to_vec(),
+        )
+        .unwrap();
+        let ctx = ctx();
+        let record = page.records.records().next().unwrap();
+        let summary = Summary {
+            id: "x".into(),
+            stream: StreamKind::SignIns,
+            kind: EventKind::Event,
+            action: "a".into(),
+            outcome: Outcome::Success,
+            severity: Severity::Info,
+        };
+        let e = NativeEvent::new(summary, record, &ctx, ctx.ingested, "SignInLogs", "op");
+        let mut line = Vec::new();
+        e.write(Profile::Full, &mut line);
+        let v: Value = serde_json::from_slice(&line).expect("the line is JSON");
+        assert_eq!(v["k\"q"], 1);
+        assert_eq!(v["Ab"], 2);
     }
 }
