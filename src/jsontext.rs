@@ -211,6 +211,138 @@ fn unescape(inner: &str) -> Option<Cow<'_, str>> {
     serde_json::from_str::<String>(&quoted).ok().map(Cow::Owned)
 }
 
+/// The deepest nesting a validated value may have (`serde_json`'s own limit, so that a page
+/// this scanner refuses is refused by the parser too, with its message).
+const MAX_DEPTH: u32 = 128;
+
+/// The index just past the well-formed string that opens at `i` (`b[i]` is `"`): escapes
+/// checked, no raw control character. Eight bytes at a time between escapes.
+pub fn valid_string_end(b: &[u8], i: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH3: u64 = 0xe0e0_e0e0_e0e0_e0e0;
+    let mut j = i + 1;
+    loop {
+        while let Some(word) = b.get(j..j + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            let w = u64::from_le_bytes(w);
+            let stop = zero_bytes(w ^ (u64::from(b'"') * ONES))
+                | zero_bytes(w ^ (u64::from(b'\\') * ONES))
+                | zero_bytes(w & HIGH3);
+            if stop != 0 {
+                j += (stop.trailing_zeros() / 8) as usize;
+                break;
+            }
+            j += 8;
+        }
+        match *b.get(j)? {
+            b'"' => return Some(j + 1),
+            b'\\' => {
+                j += match *b.get(j + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => 2,
+                    b'u' if b.get(j + 2..j + 6)?.iter().all(u8::is_ascii_hexdigit) => 6,
+                    _ => return None,
+                }
+            }
+            0..=0x1f => return None,
+            _ => j += 1,
+        }
+    }
+}
+
+/// The index just past the well-formed number at `i`.
+fn valid_number_end(b: &[u8], mut i: usize) -> Option<usize> {
+    let digits = |b: &[u8], mut i: usize| {
+        let from = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        (i > from).then_some(i)
+    };
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    i = match b.get(i)? {
+        b'0' => i + 1,
+        b'1'..=b'9' => digits(b, i)?,
+        _ => return None,
+    };
+    if b.get(i) == Some(&b'.') {
+        i = digits(b, i + 1)?;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        i = digits(b, i)?;
+    }
+    Some(i)
+}
+
+/// The index just past the well-formed value at `i` (no whitespace before it), inside `depth`
+/// arrays and objects already.
+pub fn valid_value_end(b: &[u8], i: usize, depth: u32) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => valid_string_end(b, i),
+        b'{' => {
+            if depth + 1 >= MAX_DEPTH {
+                return None;
+            }
+            let mut j = skip_ws(b, i + 1);
+            if b.get(j) == Some(&b'}') {
+                return Some(j + 1);
+            }
+            loop {
+                if b.get(j) != Some(&b'"') {
+                    return None;
+                }
+                j = skip_ws(b, valid_string_end(b, j)?);
+                if b.get(j) != Some(&b':') {
+                    return None;
+                }
+                j = skip_ws(b, valid_value_end(b, skip_ws(b, j + 1), depth + 1)?);
+                match *b.get(j)? {
+                    b',' => j = skip_ws(b, j + 1),
+                    b'}' => return Some(j + 1),
+                    _ => return None,
+                }
+            }
+        }
+        b'[' => {
+            if depth + 1 >= MAX_DEPTH {
+                return None;
+            }
+            let mut j = skip_ws(b, i + 1);
+            if b.get(j) == Some(&b']') {
+                return Some(j + 1);
+            }
+            loop {
+                j = skip_ws(b, valid_value_end(b, j, depth + 1)?);
+                match *b.get(j)? {
+                    b',' => j = skip_ws(b, j + 1),
+                    b']' => return Some(j + 1),
+                    _ => return None,
+                }
+            }
+        }
+        b't' => b[i..].starts_with(b"true").then_some(i + 4),
+        b'f' => b[i..].starts_with(b"false").then_some(i + 5),
+        b'n' => b[i..].starts_with(b"null").then_some(i + 4),
+        _ => valid_number_end(b, i),
+    }
+}
+
+/// Whitespace as JSON counts it, from `i`.
+pub fn skip_whitespace(b: &[u8], i: usize) -> usize {
+    skip_ws(b, i)
+}
+
+/// The text between a string's quotes, unescaped (`raw_inner` as written).
+pub fn unescaped(raw_inner: &str) -> Option<Cow<'_, str>> {
+    unescape(raw_inner)
+}
+
 /// A JSON string literal holding `s`.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();

@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use url::Url;
@@ -80,100 +79,112 @@ impl Records {
     }
 }
 
-/// One record as the single pass sees it: its members, or `None` when it is not an object.
-struct Parts<'a>(Option<Vec<(Cow<'a, str>, &'a str)>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Parts<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Parts<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a record")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                crate::record::Members
-                    .visit_map(map)
-                    .map(|m| Parts(Some(m)))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Parts(None))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Parts(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Parts(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Parts(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Parts(None))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(Parts(None))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Parts(None))
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
+/// The page read in one pass by a validating scanner (`crate::jsontext`): each record's span
+/// and members. `None` when a record is not an object or is empty, or when the page is not
+/// well-formed JSON with one `value` array: the two-pass reading (`serde_json`) then handles it
+/// and says what is wrong. Nothing this accepts is refused by `serde_json` (tested against it).
+fn one_pass(text: &str) -> Option<(Records, Option<Value>)> {
+    use crate::jsontext::{skip_whitespace as ws, unescaped, valid_string_end, valid_value_end};
+    let b = text.as_bytes();
+    let mut records = Records::default();
+    let mut next_link = None;
+    let mut seen_value = false;
+    let mut i = ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
     }
+    i = ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        return None;
+    }
+    loop {
+        // An envelope member: `"key": value`.
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = valid_string_end(b, i)?;
+        let key = unescaped(text.get(i + 1..key_end - 1)?)?;
+        i = ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = ws(b, i + 1);
+        match key.as_ref() {
+            "value" if !seen_value => {
+                seen_value = true;
+                i = records_of(text, i, &mut records)?;
+            }
+            "@odata.nextLink" if next_link.is_none() => {
+                let end = valid_value_end(b, i, 1)?;
+                next_link = Some(serde_json::from_str(text.get(i..end)?).ok()?);
+                i = end;
+            }
+            "value" | "@odata.nextLink" => return None,
+            _ => i = valid_value_end(b, i, 1)?,
+        }
+        i = ws(b, i);
+        match *b.get(i)? {
+            b',' => i = ws(b, i + 1),
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    (seen_value && ws(b, i + 1) == b.len()).then_some((records, next_link))
 }
 
-/// The page read in one pass: each record's span and members. `None` when a record is not an
-/// object, is empty, or starts with a key that holds an escape (its span cannot be found
-/// from its members), or when the page is not a well-formed collection: the two-pass reading
-/// then handles it (and says what is wrong).
-fn one_pass(text: &str) -> Option<(Records, Option<Value>)> {
-    #[derive(serde::Deserialize)]
-    struct Envelope<'a> {
-        #[serde(borrow)]
-        value: Vec<Parts<'a>>,
-        #[serde(rename = "@odata.nextLink", default)]
-        next_link: Option<Value>,
+/// Reads the `value` array that starts at `i`: each record's span and members. Returns the
+/// index just past the array.
+fn records_of(text: &str, mut i: usize, records: &mut Records) -> Option<usize> {
+    use crate::jsontext::{skip_whitespace as ws, unescaped, valid_string_end, valid_value_end};
+    let b = text.as_bytes();
+    if b.get(i) != Some(&b'[') {
+        return None;
     }
-    let env: Envelope = serde_json::from_str(text).ok()?;
-    let base = text.as_ptr() as usize;
-    let offset = |s: &str| s.as_ptr() as usize - base;
-    let bytes = text.as_bytes();
-    let mut records = Records {
-        spans: Vec::with_capacity(env.value.len()),
-        members: Vec::with_capacity(env.value.len()),
-        ..Records::default()
-    };
-    for Parts(members) in env.value {
-        let members = members?;
-        let (Cow::Borrowed(first), _) = members.first()? else {
-            return None;
-        };
-        // `{`, whitespace, then the first key's opening quote.
-        let mut start = offset(first).checked_sub(1)?;
-        start = bytes[..start]
-            .iter()
-            .rposition(|b| !b.is_ascii_whitespace())?;
-        let last = members.last()?.1;
-        let mut end = offset(last) + last.len();
-        end += bytes[end..].iter().position(|b| !b.is_ascii_whitespace())?;
-        if bytes[start] != b'{' || bytes[end] != b'}' {
+    i = ws(b, i + 1);
+    if b.get(i) == Some(&b']') {
+        return Some(i + 1);
+    }
+    loop {
+        // A record: an object with at least one member.
+        let start = i;
+        if b.get(i) != Some(&b'{') {
             return None;
         }
-        records.spans.push(start..end + 1);
+        i = ws(b, i + 1);
         let from = records.all_members.len();
-        for (k, v) in members {
-            let key = match k {
-                Cow::Borrowed(k) => Key::Span(offset(k)..offset(k) + k.len()),
+        loop {
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let key_end = valid_string_end(b, i)?;
+            let inner = text.get(i + 1..key_end - 1)?;
+            let key = match unescaped(inner)? {
+                Cow::Borrowed(_) => Key::Span(i + 1..key_end - 1),
                 Cow::Owned(k) => Key::Owned(k.into()),
             };
-            records
-                .all_members
-                .push((key, offset(v)..offset(v) + v.len()));
+            i = ws(b, key_end);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            let value_start = ws(b, i + 1);
+            let value_end = valid_value_end(b, value_start, 3)?;
+            records.all_members.push((key, value_start..value_end));
+            i = ws(b, value_end);
+            match *b.get(i)? {
+                b',' => i = ws(b, i + 1),
+                b'}' => break,
+                _ => return None,
+            }
         }
+        records.spans.push(start..i + 1);
         records.members.push(from..records.all_members.len());
+        i = ws(b, i + 1);
+        match *b.get(i)? {
+            b',' => i = ws(b, i + 1),
+            b']' => return Some(i + 1),
+            _ => return None,
+        }
     }
-    Some((records, env.next_link))
 }
 
 /// A collection page: an object with a `value` array and maybe `@odata.nextLink`.
@@ -290,8 +301,7 @@ mod tests {
     }
 
     /// What the one pass found is what reading each record on its own finds, and the pages it
-    /// cannot read in one pass (a record that is not an object, an empty one, a first key with
-    /// an escape) are read in two.
+    /// cannot read in one pass (a record that is not an object, an empty one) are read in two.
     #[test]
     fn the_one_pass_reads_what_the_record_alone_reads() {
         for (body, one_pass) in [
@@ -303,7 +313,7 @@ mod tests {
                 r#"{"@odata.context":"c","value":[{"id":"a","k\"q":1},{"id":"b"}]}"#,
                 true,
             ),
-            (r#"{"value":[{"\u0069d":"a"}]}"#, false),
+            (r#"{"value":[{"\u0069d":"a"}]}"#, true),
             (r#"{"value":[{"id":"a"},{}]}"#, false),
             (r#"{"value":[{"id":"a"},"text",null]}"#, false),
         ] {
@@ -333,5 +343,67 @@ mod tests {
         assert!(err(b"[]").contains("not a JSON object"));
         assert!(err(b"{\"value\": [], \"@odata.nextLink\": 3}").contains("not a string"));
         assert!(err(b"\xff\xfe").contains("not JSON"));
+    }
+
+    /// The one-pass scanner validates as it goes: every page it accepts, `serde_json` accepts,
+    /// with the same records. Pages mutated at every byte (deleted, or replaced by a byte that
+    /// matters to JSON's grammar) must never be accepted when `serde_json` refuses them.
+    #[test]
+    fn the_one_pass_scanner_accepts_nothing_serde_json_refuses() {
+        let bases = [
+            r#"{"@odata.context":"c","value":[{"id":"a","n":-1.5e+3,"t":true,"f":false,"z":null,"o":{"p":[1,{"q":"\u00e9\n"}],"e":{}},"k\"q":"x\\y"},{"id":"b","a":[]}],"@odata.nextLink":"https://graph.microsoft.com/v1.0/x?$skiptoken=1"}"#,
+            r#"{ "value" : [ { "id" : "a" , "s" : "0123456789abcdef\"x" } ] }"#,
+            r#"{"value":[],"@odata.nextLink":null}"#,
+        ];
+        let replacements = [
+            "\"", "\\", "{", "}", "[", "]", ",", ":", "0", "-", "+", "e", ".", " ", "x", "u",
+            "\u{1}", "t", "n",
+        ];
+        let mut accepted = 0;
+        for base in bases {
+            let check = |page: &str| -> bool {
+                let Some((records, _)) = one_pass(page) else {
+                    return false;
+                };
+                let v: Value = serde_json::from_str(page)
+                    .unwrap_or_else(|e| panic!("accepted what serde_json refuses ({e}): {page}"));
+                let values = v["value"].as_array().expect("a value array");
+                assert_eq!(values.len(), records.spans.len(), "{page}");
+                for (span, value) in records.spans.iter().zip(values) {
+                    let text: Value = serde_json::from_str(&page[span.clone()]).unwrap();
+                    assert_eq!(&text, value, "{page}");
+                }
+                true
+            };
+            assert!(
+                check(base),
+                "a well-formed page is read in one pass: {base}"
+            );
+            for at in 0..base.len() {
+                if !base.is_char_boundary(at) {
+                    continue;
+                }
+                let next = (at + 1..=base.len())
+                    .find(|&j| base.is_char_boundary(j))
+                    .unwrap();
+                let mut pages = vec![format!("{}{}", &base[..at], &base[next..])];
+                for r in replacements {
+                    pages.push(format!("{}{r}{}", &base[..at], &base[next..]));
+                    pages.push(format!("{}{r}{}", &base[..at], &base[at..]));
+                }
+                for page in &pages {
+                    accepted += usize::from(check(page));
+                }
+            }
+        }
+        assert!(accepted > 0, "some mutations stay well-formed");
+        // Deeper than serde_json reads: refused by both.
+        let deep = format!(
+            r#"{{"value":[{{"a":{}1{}}}]}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert!(one_pass(&deep).is_none());
+        assert!(serde_json::from_str::<Value>(&deep).is_err());
     }
 }
