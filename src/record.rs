@@ -253,7 +253,7 @@ impl<'de> DeserializeSeed<'de> for CowStr {
 }
 
 /// Collects an object's members, each value as its JSON text.
-pub(crate) struct Members;
+struct Members;
 
 impl<'de> Visitor<'de> for Members {
     type Value = Vec<(Cow<'de, str>, &'de str)>;

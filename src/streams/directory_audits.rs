@@ -166,9 +166,14 @@ fn sets_state_disabled(record: &Record<'_>) -> bool {
 }
 
 fn is_read(a: &str) -> bool {
-    ["get", "list", "read", "search"]
-        .iter()
-        .any(|verb| a.starts_with(&format!("{verb} ")) || a.contains(&format!("_{verb}")))
+    [
+        ("get ", "_get"),
+        ("list ", "_list"),
+        ("read ", "_read"),
+        ("search ", "_search"),
+    ]
+    .iter()
+    .any(|(word, suffix)| a.starts_with(word) || a.contains(suffix))
 }
 
 #[cfg(test)]
