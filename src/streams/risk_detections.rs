@@ -33,7 +33,9 @@ fn additional_info<'a>(record: &Record<'a>) -> Field<'a> {
         return Field::Null;
     };
     match record::string(raw) {
-        Some(s) => serde_json::from_str::<Value>(&s).map_or(Field::Str(s), Field::Json),
+        Some(s) => {
+            serde_json::from_str::<Value>(&s).map_or(Field::Str(s), |v| Field::Json(Box::new(v)))
+        }
         None => Field::Raw(raw),
     }
 }
