@@ -85,6 +85,11 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
         }
         StreamKind::RiskyUsers | StreamKind::RiskyServicePrincipals => risky_entity_head(n),
     };
+    // An audit's targets, read once for the user/group fields and for the vendor list.
+    let targets = match n.kind {
+        StreamKind::DirectoryAudits => n.targets(),
+        _ => Vec::new(),
+    };
     let mut doc = Obj::start(out);
     doc.str(
         "@timestamp",
@@ -124,7 +129,7 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
             "signinlogs"
         }
         StreamKind::DirectoryAudits => {
-            audit(n, &mut doc, &mut related);
+            audit(n, &targets, &mut doc, &mut related);
             "auditlogs"
         }
         StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
@@ -157,7 +162,7 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
             .opt_str("category", n.envelope("category"))
             .obj_if_any(vendor_key, |v| match n.kind {
                 StreamKind::SignIns => sign_in_vendor(n, v),
-                StreamKind::DirectoryAudits => audit_vendor(n, v),
+                StreamKind::DirectoryAudits => audit_vendor(n, &targets, v),
                 StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
                     copy(n, v, RISK_DETECTION_VENDOR)
                 }
@@ -319,10 +324,9 @@ fn audit_head<'a>(n: &Native<'a>) -> Head<'a> {
     h
 }
 
-fn audit<'a>(n: &Native<'a>, doc: &mut Obj<'_>, related: &mut Related<'a>) {
+fn audit<'a>(n: &Native<'a>, targets: &[Record<'a>], doc: &mut Obj<'_>, related: &mut Related<'a>) {
     let actor_upn = n.s("initiatedBy/user/userPrincipalName");
-    let targets = n.targets();
-    let target = n.audit_target(&targets, &["User"]);
+    let target = n.audit_target(targets, &["User"]);
     let target_fields = target.map(|t| {
         (
             n.s_in(t, "id"),
@@ -331,7 +335,7 @@ fn audit<'a>(n: &Native<'a>, doc: &mut Obj<'_>, related: &mut Related<'a>) {
         )
     });
     let target_empty = target_fields.is_none_or(|f| f == (None, None, None));
-    let group = n.audit_target(&targets, &["Group"]);
+    let group = n.audit_target(targets, &["Group"]);
     let write_group = |o: &mut Obj<'_>, g: &Record<'_>| {
         o.opt_str("id", n.s_in(g, "id"))
             .opt_str("name", n.s_in(g, "displayName"));
@@ -369,7 +373,7 @@ fn audit<'a>(n: &Native<'a>, doc: &mut Obj<'_>, related: &mut Related<'a>) {
     }
 }
 
-fn audit_vendor(n: &Native<'_>, v: &mut Obj<'_>) {
+fn audit_vendor<'a>(n: &Native<'a>, targets: &[Record<'a>], v: &mut Obj<'_>) {
     copy(
         n,
         v,
@@ -395,9 +399,8 @@ fn audit_vendor(n: &Native<'_>, v: &mut Obj<'_>) {
         ],
     );
     // Every target in brief (a string member as it is, empty included).
-    let targets = n.targets();
     if !targets.is_empty() {
-        v.objs("target_resources", &targets, |o, t| {
+        v.objs("target_resources", targets, |o, t| {
             let string = |k: &str| t.get(k).filter(|r| r.starts_with('"'));
             if let Some(id) = string("id") {
                 o.raw("id", id);
