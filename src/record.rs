@@ -86,13 +86,7 @@ impl<'a> Record<'a> {
         } else {
             Vec::new()
         };
-        let index = build_index(&members);
-        Record {
-            raw,
-            members,
-            index,
-            nested: RefCell::default(),
-        }
+        Record::from_members(raw, members)
     }
 
     /// A small nested object (an audit target) read in place: no index, its few members are
