@@ -24,7 +24,8 @@ fn string_end(b: &[u8], i: usize) -> Option<usize> {
     None
 }
 
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
+/// The index of the first byte from `i` that is not JSON whitespace.
+pub fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while b
         .get(i)
         .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
@@ -199,7 +200,6 @@ pub fn string(raw: &str) -> Option<Cow<'_, str>> {
     unescape(inner)
 }
 
-/// The text between a string's quotes, unescaped.
 /// Whether text holds a backslash: one pass without an early exit, which the compiler
 /// vectorizes (a vector search's set-up cost more on strings this short).
 fn has_backslash(s: &str) -> bool {
@@ -208,7 +208,8 @@ fn has_backslash(s: &str) -> bool {
         .fold(false, |any, &c| any | (c == b'\\'))
 }
 
-fn unescape(inner: &str) -> Option<Cow<'_, str>> {
+/// The text between a string's quotes, unescaped (borrowed when it holds no escape).
+pub fn unescape(inner: &str) -> Option<Cow<'_, str>> {
     if !has_backslash(inner) {
         return Some(Cow::Borrowed(inner));
     }
@@ -339,16 +340,6 @@ pub fn valid_value_end(b: &[u8], i: usize, depth: u32) -> Option<usize> {
         b'n' => b[i..].starts_with(b"null").then_some(i + 4),
         _ => valid_number_end(b, i),
     }
-}
-
-/// Whitespace as JSON counts it, from `i`.
-pub fn skip_whitespace(b: &[u8], i: usize) -> usize {
-    skip_ws(b, i)
-}
-
-/// The text between a string's quotes, unescaped (`raw_inner` as written).
-pub fn unescaped(raw_inner: &str) -> Option<Cow<'_, str>> {
-    unescape(raw_inner)
 }
 
 /// A JSON string literal holding `s`.

@@ -84,7 +84,7 @@ impl Records {
 /// well-formed JSON with one `value` array: the two-pass reading (`serde_json`) then handles it
 /// and says what is wrong. Nothing this accepts is refused by `serde_json` (tested against it).
 fn one_pass(text: &str) -> Option<(Records, Option<Value>)> {
-    use crate::jsontext::{skip_whitespace as ws, unescaped, valid_string_end, valid_value_end};
+    use crate::jsontext::{skip_ws as ws, unescape, valid_string_end, valid_value_end};
     let b = text.as_bytes();
     let mut records = Records::default();
     let mut next_link = None;
@@ -103,7 +103,7 @@ fn one_pass(text: &str) -> Option<(Records, Option<Value>)> {
             return None;
         }
         let key_end = valid_string_end(b, i)?;
-        let key = unescaped(text.get(i + 1..key_end - 1)?)?;
+        let key = unescape(text.get(i + 1..key_end - 1)?)?;
         i = ws(b, key_end);
         if b.get(i) != Some(&b':') {
             return None;
@@ -135,7 +135,7 @@ fn one_pass(text: &str) -> Option<(Records, Option<Value>)> {
 /// Reads the `value` array that starts at `i`: each record's span and members. Returns the
 /// index just past the array.
 fn records_of(text: &str, mut i: usize, records: &mut Records) -> Option<usize> {
-    use crate::jsontext::{skip_whitespace as ws, unescaped, valid_string_end, valid_value_end};
+    use crate::jsontext::{skip_ws as ws, unescape, valid_string_end, valid_value_end};
     let b = text.as_bytes();
     if b.get(i) != Some(&b'[') {
         return None;
@@ -158,7 +158,7 @@ fn records_of(text: &str, mut i: usize, records: &mut Records) -> Option<usize> 
             }
             let key_end = valid_string_end(b, i)?;
             let inner = text.get(i + 1..key_end - 1)?;
-            let key = match unescaped(inner)? {
+            let key = match unescape(inner)? {
                 Cow::Borrowed(_) => Key::Span(i + 1..key_end - 1),
                 Cow::Owned(k) => Key::Owned(k.into()),
             };

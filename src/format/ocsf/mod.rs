@@ -316,7 +316,7 @@ fn sign_in(n: &Native<'_>, m: &mut Obj<'_>) {
 
 /// The user an audit record acts on, as an OCSF `user`.
 fn target_user(n: &Native<'_>, o: &mut Obj<'_>, t: &Record<'_>) {
-    let s = |k: &str| n.text(t.get(k)?).filter(|s| !s.is_empty());
+    let s = |k: &str| n.s_in(t, k);
     if n.target_type(t)
         .is_some_and(|ty| ty.eq_ignore_ascii_case("ServicePrincipal"))
     {
