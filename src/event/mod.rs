@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::record::Record;
 
+mod keyset;
 mod native;
 
 pub use native::{write_str, Field, NativeEvent, Profile, Summary, View};

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::keyset::KeySet;
 use super::{envelope_time, EventKind, NormalizeContext, Outcome, Severity, RESERVED_TOP_LEVEL};
 use crate::kind::StreamKind;
 use crate::record::Record;
@@ -405,10 +406,7 @@ impl<'a> NativeEvent<'a> {
     /// are not OData annotations or host-reserved names), so rules written against Graph's
     /// camelCase keys match without glue.
     fn write_graph_keys(&self, out: &mut Vec<u8>) {
-        let mut seen = KeySet {
-            keys: Vec::with_capacity(ENVELOPE_KEYS.len() + 7 + self.fields.len()),
-            ..KeySet::default()
-        };
+        let mut seen = KeySet::with_capacity(ENVELOPE_KEYS.len() + 7 + self.fields.len());
         for k in ENVELOPE_KEYS.iter().chain(&RESERVED_TOP_LEVEL) {
             seen.insert(k);
         }
@@ -432,57 +430,6 @@ impl<'a> NativeEvent<'a> {
             }
             out.extend_from_slice(m.value.as_bytes());
         }
-    }
-}
-
-/// The keys already in an event: a 4096-bit filter in front of the exact comparison, so the
-/// common case (a Graph key that is new) costs no string comparison. (With 1024 bits, one Graph
-/// key in ten of a full sign-in hit the filter falsely and was compared with a hundred keys.)
-struct KeySet {
-    bits: [u64; 64],
-    keys: Vec<&'static str>,
-    graph_seen: [u64; 64],
-}
-
-impl Default for KeySet {
-    fn default() -> Self {
-        KeySet {
-            bits: [0; 64],
-            keys: Vec::new(),
-            graph_seen: [0; 64],
-        }
-    }
-}
-
-/// A key's bit: from its length and three of its bytes, mixed by one multiply.
-fn bit(k: &str) -> (usize, u64) {
-    let b = k.as_bytes();
-    let n = b.len();
-    let at = |i: usize| u32::from(b.get(i).copied().unwrap_or(0));
-    let h = (n as u32) ^ (at(0) << 8) ^ (at(n / 2) << 16) ^ (at(n.wrapping_sub(1)) << 24);
-    let h = (h.wrapping_mul(0x9e37_79b1) >> 20) as usize;
-    (h / 64, 1 << (h % 64))
-}
-
-impl KeySet {
-    fn insert(&mut self, k: &'static str) {
-        let (i, b) = bit(k);
-        self.bits[i] |= b;
-        self.keys.push(k);
-    }
-
-    /// Whether the Graph key `k` is new (and marks it): not an event key and not an earlier
-    /// member of the record (a duplicated key is copied once).
-    fn insert_new(&mut self, k: &str, at: usize, record: &Record<'_>) -> bool {
-        let (i, b) = bit(k);
-        if self.bits[i] & b != 0 && self.keys.contains(&k) {
-            return false;
-        }
-        if self.graph_seen[i] & b != 0 && record.members().take(at).any(|m| m.key == k) {
-            return false;
-        }
-        self.graph_seen[i] |= b;
-        true
     }
 }
 
