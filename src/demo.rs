@@ -26,6 +26,7 @@ event_types = ["interactiveUser", "nonInteractiveUser", "servicePrincipal", "man
 [streams.risk_detections]
 [streams.risky_service_principals]
 [streams.service_principal_risk_detections]
+[streams.provisioning]
 "#;
 
 /// Removes the throwaway directory however the demo ends.

@@ -14,6 +14,8 @@ pub enum StreamKind {
     RiskDetections,
     RiskyServicePrincipals,
     ServicePrincipalRiskDetections,
+    /// `/auditLogs/provisioning`: the provisioning service's log (AADProvisioningLogs).
+    Provisioning,
 }
 
 impl StreamKind {
@@ -26,6 +28,7 @@ impl StreamKind {
             StreamKind::RiskDetections => "risk_detections",
             StreamKind::RiskyServicePrincipals => "risky_service_principals",
             StreamKind::ServicePrincipalRiskDetections => "service_principal_risk_detections",
+            StreamKind::Provisioning => "provisioning",
         }
     }
 
@@ -38,6 +41,7 @@ impl StreamKind {
             StreamKind::RiskDetections => "entra.risk_detections",
             StreamKind::RiskyServicePrincipals => "entra.risky_service_principals",
             StreamKind::ServicePrincipalRiskDetections => "entra.service_principal_risk_detections",
+            StreamKind::Provisioning => "entra.provisioning",
         }
     }
 
@@ -50,6 +54,7 @@ impl StreamKind {
             StreamKind::RiskDetections => "risk_detection",
             StreamKind::RiskyServicePrincipals => "risky_service_principal",
             StreamKind::ServicePrincipalRiskDetections => "service_principal_risk_detection",
+            StreamKind::Provisioning => "provisioning",
         }
     }
 
@@ -58,7 +63,7 @@ impl StreamKind {
         StreamKind::all().into_iter().find(|k| k.event_type() == t)
     }
 
-    pub fn all() -> [StreamKind; 6] {
+    pub fn all() -> [StreamKind; 7] {
         [
             StreamKind::DirectoryAudits,
             StreamKind::SignIns,
@@ -66,13 +71,16 @@ impl StreamKind {
             StreamKind::RiskDetections,
             StreamKind::RiskyServicePrincipals,
             StreamKind::ServicePrincipalRiskDetections,
+            StreamKind::Provisioning,
         ]
     }
 
     /// Graph's throttling family of the resource.
     pub fn family(self) -> Family {
         match self {
-            StreamKind::DirectoryAudits | StreamKind::SignIns => Family::Reports,
+            StreamKind::DirectoryAudits | StreamKind::SignIns | StreamKind::Provisioning => {
+                Family::Reports
+            }
             _ => Family::IdentityProtection,
         }
     }
@@ -80,7 +88,9 @@ impl StreamKind {
     /// The least application permission that reads the resource.
     pub fn permission(self) -> &'static str {
         match self {
-            StreamKind::DirectoryAudits | StreamKind::SignIns => "AuditLog.Read.All",
+            StreamKind::DirectoryAudits | StreamKind::SignIns | StreamKind::Provisioning => {
+                "AuditLog.Read.All"
+            }
             StreamKind::RiskyUsers => "IdentityRiskyUser.Read.All",
             StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
                 "IdentityRiskEvent.Read.All"
@@ -93,7 +103,7 @@ impl StreamKind {
     pub fn licence(self) -> Option<&'static str> {
         match self {
             StreamKind::DirectoryAudits => None,
-            StreamKind::SignIns => Some("Microsoft Entra ID P1 or P2"),
+            StreamKind::SignIns | StreamKind::Provisioning => Some("Microsoft Entra ID P1 or P2"),
             StreamKind::RiskyUsers => Some("Microsoft Entra ID P2"),
             StreamKind::RiskDetections => {
                 Some("Microsoft Entra ID P1 or P2 (P2 for every detection type)")
@@ -109,7 +119,9 @@ impl StreamKind {
     /// principals stay listed until their risk is remediated: no age limit.
     pub fn retention(self) -> Option<chrono::Duration> {
         match self {
-            StreamKind::DirectoryAudits | StreamKind::SignIns => Some(chrono::Duration::days(30)),
+            StreamKind::DirectoryAudits | StreamKind::SignIns | StreamKind::Provisioning => {
+                Some(chrono::Duration::days(30))
+            }
             StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
                 Some(chrono::Duration::days(90))
             }

@@ -137,6 +137,7 @@ pub struct RawStreams {
     pub risk_detections: Option<RawStream>,
     pub risky_service_principals: Option<RawStream>,
     pub service_principal_risk_detections: Option<RawStream>,
+    pub provisioning: Option<RawStream>,
 }
 
 /// `[streams.NAME]`.

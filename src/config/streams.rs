@@ -110,6 +110,7 @@ pub(crate) fn validate_streams(
             StreamKind::ServicePrincipalRiskDetections,
             &raw.service_principal_risk_detections,
         ),
+        (StreamKind::Provisioning, &raw.provisioning),
     ];
     let mut out = Vec::new();
     for (kind, table) in tables {

@@ -211,6 +211,10 @@ pub struct NativeEvent<'a> {
     /// `columns_from`) the Log Analytics columns and aliases.
     fields: Vec<(&'static str, Field<'a>)>,
     columns_from: usize,
+    /// The envelope's `durationMs` and `resultSignature`: 0 and `None` in every export category
+    /// but provisioning, whose records carry a duration and an error code.
+    pub duration_ms: i64,
+    pub result_signature: Cow<'a, str>,
     pub record: Record<'a>,
 }
 
@@ -251,6 +255,8 @@ impl<'a> NativeEvent<'a> {
                 Profile::Lean => 12,
             }),
             columns_from: usize::MAX,
+            duration_ms: 0,
+            result_signature: Cow::Borrowed("None"),
             record,
         }
     }
@@ -313,12 +319,22 @@ impl<'a> NativeEvent<'a> {
     /// stream says otherwise, `DurationMs`, `OperationVersion`, `ResultSignature` and the
     /// resource columns of the diagnostic export.
     pub fn table(&mut self, table: &'static str, resource_columns: bool) -> &mut Self {
+        self.table_from(table, resource_columns, "Azure AD".into())
+    }
+
+    /// [`Self::table`] with the table's own `SourceSystem` (provisioning: the source system).
+    pub fn table_from(
+        &mut self,
+        table: &'static str,
+        resource_columns: bool,
+        source_system: Field<'a>,
+    ) -> &mut Self {
         if self.skipping() {
             return self;
         }
         let time = self.time.clone();
         self.set("Type", table)
-            .set("SourceSystem", "Azure AD")
+            .set("SourceSystem", source_system)
             .set("TimeGenerated", time);
         if resource_columns {
             self.set("DurationMs", Field::Int(0))
@@ -379,9 +395,11 @@ impl<'a> NativeEvent<'a> {
         write_str(out, &self.operation_name);
         let fields = match profile {
             Profile::Full => {
-                out.extend_from_slice(
-                    b",\"operationVersion\":\"1.0\",\"resultSignature\":\"None\",\"durationMs\":0,\"Level\":4",
-                );
+                out.extend_from_slice(b",\"operationVersion\":\"1.0\",\"resultSignature\":");
+                write_str(out, &self.result_signature);
+                out.extend_from_slice(b",\"durationMs\":");
+                out.extend_from_slice(itoa::Buffer::new().format(self.duration_ms).as_bytes());
+                out.extend_from_slice(b",\"Level\":4");
                 &self.fields[..]
             }
             Profile::Lean => &self.fields[..self.columns_from.min(self.fields.len())],

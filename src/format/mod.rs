@@ -297,6 +297,16 @@ pub fn number(raw: &str) -> Option<f64> {
         .flatten()
 }
 
+/// The identity a provisioning record is about: its target once it exists, else its source
+/// (a create that failed has an empty target).
+pub(crate) fn provisioned_identity(n: &Native<'_>) -> &'static str {
+    if n.s("targetIdentity/id").is_some() {
+        "targetIdentity"
+    } else {
+        "sourceIdentity"
+    }
+}
+
 /// The part of a user principal name after `@`.
 pub fn upn_domain(upn: &str) -> Option<&str> {
     upn.split_once('@')
@@ -312,7 +322,7 @@ mod tests {
     /// so an event of a stream they did not know got another stream's mapping.
     #[test]
     fn an_event_of_no_known_stream_is_not_mapped_as_another() {
-        let foreign = json!({"event": {"id": "x", "type": "provisioning", "severity": "low"},
+        let foreign = json!({"event": {"id": "x", "type": "not_a_stream", "severity": "low"},
             "properties": {"id": "x"}});
         assert_eq!(Format::Ecs.render(&foreign), foreign);
         assert_eq!(Format::Ocsf.render(&foreign), foreign);

@@ -3,6 +3,7 @@
 //! records become native events. The shared poll loop in [`crate::poll`] does the rest.
 
 pub mod directory_audits;
+pub mod provisioning;
 pub mod risk_detections;
 pub mod risky;
 pub mod settings;
@@ -26,6 +27,7 @@ use crate::record::Record;
 pub fn specs(settings: &settings::StreamSettings) -> Vec<Box<dyn StreamSpec>> {
     match settings.kind {
         StreamKind::DirectoryAudits => vec![Box::new(directory_audits::DirectoryAudits)],
+        StreamKind::Provisioning => vec![Box::new(provisioning::Provisioning)],
         StreamKind::SignIns => sign_ins::specs(&settings.sign_ins),
         StreamKind::RiskyUsers => vec![Box::new(risky::spec(StreamKind::RiskyUsers))],
         StreamKind::RiskyServicePrincipals => {

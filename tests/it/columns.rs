@@ -47,7 +47,7 @@ fn tables() -> BTreeMap<String, Vec<(String, String)>> {
         let name = path.file_stem().unwrap().to_str().unwrap().to_string();
         out.insert(name, columns);
     }
-    assert_eq!(out.len(), 9, "nine table references");
+    assert_eq!(out.len(), 10, "ten table references");
     out
 }
 
@@ -100,6 +100,7 @@ event_types = ["interactiveUser", "nonInteractiveUser", "servicePrincipal", "man
 [streams.risk_detections]
 [streams.risky_service_principals]
 [streams.service_principal_risk_detections]
+[streams.provisioning]
 "#,
     );
     let r = h.run_once().await;
@@ -138,6 +139,7 @@ fn microsofts_example_payloads_fill_their_tables_columns() {
             StreamKind::ServicePrincipalRiskDetections,
             "servicePrincipalRiskDetection.json",
         ),
+        (StreamKind::Provisioning, "provisioningObjectSummary.json"),
     ] {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("testdata/graph-fixtures")

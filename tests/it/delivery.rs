@@ -429,8 +429,16 @@ async fn demo_prints_valid_events_and_exits_zero() {
     let r = h.run_args(&["demo", "--events", "25"]).await;
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let events = r.events();
-    // 25 records of each of the six resources, sign-ins of each of the four event types.
-    assert_eq!(events.len(), 25 * 9, "{}", r.stderr);
+    // 25 records of each of the seven resources, sign-ins of each of the four event types.
+    assert_eq!(events.len(), 25 * 10, "{}", r.stderr);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["event"]["type"] == "provisioning" && e["Type"] == "AADProvisioningLogs")
+            .count(),
+        25,
+        "the demo shows provisioning"
+    );
     let audits: Vec<_> = events
         .iter()
         .filter(|e| e["event"]["type"] == "directory_audit")

@@ -19,6 +19,7 @@ event_types = ["interactiveUser", "nonInteractiveUser", "servicePrincipal", "man
 [streams.risk_detections]
 [streams.risky_service_principals]
 [streams.service_principal_risk_detections]
+[streams.provisioning]
 "#;
 
 /// Runs the binary once over a tenant with `per_stream` records in each stream, in `format`.

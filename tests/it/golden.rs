@@ -68,6 +68,7 @@ fn every_fixture_of_every_stream() {
     check(StreamKind::DirectoryAudits, "directoryAudit.json");
     check(StreamKind::DirectoryAudits, "directoryAudit_example1.json");
     check(StreamKind::SignIns, "signIn.json");
+    check(StreamKind::Provisioning, "provisioningObjectSummary.json");
     check(StreamKind::RiskyUsers, "riskyUser.json");
     check(StreamKind::RiskyUsers, "riskyUser_filter_medium.json");
     check(StreamKind::RiskDetections, "riskDetection.json");

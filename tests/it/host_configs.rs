@@ -504,13 +504,14 @@ async fn every_format_carries_the_dedup_key_the_vector_examples_name() {
         (Resource::RiskDetections, 20),
         (Resource::RiskyServicePrincipals, 10),
         (Resource::ServicePrincipalRiskDetections, 10),
+        (Resource::Provisioning, 20),
     ] {
         expected += h
             .sim
             .generate(resource, n, between_minutes_ago(30, 1))
             .len();
     }
-    let streams = "[streams.directory_audits]\n[streams.sign_ins]\n[streams.risky_users]\n[streams.risk_detections]\n[streams.risky_service_principals]\n[streams.service_principal_risk_detections]\n";
+    let streams = "[streams.directory_audits]\n[streams.sign_ins]\n[streams.risky_users]\n[streams.risk_detections]\n[streams.risky_service_principals]\n[streams.service_principal_risk_detections]\n[streams.provisioning]\n";
     for format in ["native", "ecs", "ocsf"] {
         h.write_streams(&format!("{streams}\n[output]\nformat = \"{format}\"\n"));
         let _ = std::fs::remove_file(&h.state);

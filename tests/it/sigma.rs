@@ -428,6 +428,7 @@ fn kind_of(resource: Resource) -> StreamKind {
         Resource::RiskDetections => StreamKind::RiskDetections,
         Resource::RiskyServicePrincipals => StreamKind::RiskyServicePrincipals,
         Resource::ServicePrincipalRiskDetections => StreamKind::ServicePrincipalRiskDetections,
+        Resource::Provisioning => StreamKind::Provisioning,
     }
 }
 

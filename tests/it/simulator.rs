@@ -167,6 +167,47 @@ async fn graph_refuses_what_graph_refuses() {
         );
         assert!(body["error"]["innerError"]["request-id"].is_string());
     }
+    // The provisioning list: `gt`/`lt` on its time, never `ge`/`le`; strings case sensitive.
+    const PROVISIONING: &str = "/v1.0/auditLogs/provisioning";
+    for op in ["ge", "le"] {
+        let q = format!("$filter=activityDateTime {op} 2026-01-01T00:00:00Z");
+        let (status, _, body) = get(&sim, &t, &format!("{PROVISIONING}?{q}")).await;
+        assert_eq!(status, 400, "{q}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("Unsupported filter operator '{op}'")),
+            "{body}"
+        );
+    }
+    sim.generate(
+        entra_simulator::Resource::Provisioning,
+        40,
+        entra_simulator::Spread::Between(
+            chrono::Utc::now() - chrono::Duration::minutes(30),
+            chrono::Utc::now() - chrono::Duration::minutes(1),
+        ),
+    );
+    let count = |q: &'static str| {
+        let (sim, t) = (&sim, &t);
+        async move {
+            let (status, _, body) = get(sim, t, &format!("{PROVISIONING}?{q}")).await;
+            assert_eq!(status, 200, "{q}: {body}");
+            body["value"].as_array().unwrap().len()
+        }
+    };
+    let updates = count("$filter=provisioningAction eq 'update'&$top=1000").await;
+    assert!(updates > 0);
+    assert_eq!(
+        count("$filter=provisioningAction eq 'Update'&$top=1000").await,
+        0,
+        "case sensitive"
+    );
+    assert_eq!(
+        count("$filter=activityDateTime gt 2020-01-01T00:00:00Z and activityDateTime lt 2099-01-01T00:00:00Z&$orderby=activityDateTime asc&$top=1000").await,
+        40
+    );
 }
 
 #[tokio::test]

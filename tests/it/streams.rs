@@ -14,7 +14,10 @@ fn set(ids: &[String]) -> HashSet<String> {
 
 /// The `event.id` a generated record gets: `id@lastUpdated` for the mutable resources.
 fn expected_ids(h: &Harness, resource: Resource, ids: &[String]) -> HashSet<String> {
-    if matches!(resource, Resource::DirectoryAudits | Resource::SignIns) {
+    if matches!(
+        resource,
+        Resource::DirectoryAudits | Resource::SignIns | Resource::Provisioning
+    ) {
         return set(ids);
     }
     let wanted = set(ids);
@@ -118,6 +121,42 @@ async fn service_principal_risk_detections_exactly_once() {
         500,
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioning_exactly_once() {
+    exactly_once(Resource::Provisioning, "[streams.provisioning]\n", 1000).await;
+}
+
+/// The provisioning list takes `gt`/`lt` on its time, not `ge`/`le` (Graph answers 400): every
+/// request of the stream asks with them, and Graph's 400 on `ge` is what the simulator says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioning_asks_its_window_with_gt_and_lt() {
+    let h = Harness::new("").await;
+    h.write_streams("[streams.provisioning]\n");
+    h.sim
+        .generate(Resource::Provisioning, 25, between_minutes_ago(30, 1));
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.events().len(), 25);
+    let requests = h.graph_requests();
+    let lists: Vec<_> = requests
+        .iter()
+        .filter(|q| q.path.contains("/auditLogs/provisioning"))
+        .collect();
+    assert!(!lists.is_empty());
+    for q in &lists {
+        assert_eq!(q.status, 200, "{q:?}");
+        let query = q.query.replace("%20", " ").replace('+', " ");
+        assert!(
+            query.contains("activityDateTime gt ") && query.contains("activityDateTime lt "),
+            "{query}"
+        );
+        assert!(
+            !query.contains(" ge ") && !query.contains(" le "),
+            "{query}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -327,12 +327,18 @@ fn value_at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
-fn compare(v: Option<&Value>, op: Op, lit: &Literal) -> bool {
+fn compare(v: Option<&Value>, op: Op, lit: &Literal, case_sensitive: bool) -> bool {
     use std::cmp::Ordering;
     let ord: Option<Ordering> = match (v, lit) {
         (None | Some(Value::Null), Literal::Null) => Some(Ordering::Equal),
         (None | Some(Value::Null), _) => None,
         (Some(Value::String(s)), Literal::Time(t)) => crate::graph::parse_time(s).map(|x| x.cmp(t)),
+        (Some(Value::String(s)), Literal::Str(l)) if case_sensitive => {
+            if op == Op::StartsWith {
+                return s.starts_with(l.as_str());
+            }
+            Some(s.as_str().cmp(l.as_str()))
+        }
         (Some(Value::String(s)), Literal::Str(l)) => {
             if op == Op::StartsWith {
                 return s.to_lowercase().starts_with(&l.to_lowercase());
@@ -356,13 +362,20 @@ fn compare(v: Option<&Value>, op: Op, lit: &Literal) -> bool {
     }
 }
 
-/// Whether `record` satisfies `e`.
+/// Whether `record` satisfies `e`, strings compared case-insensitively (Graph's log and
+/// identity-protection resources).
 pub fn eval(e: &Expr, record: &Value) -> bool {
+    eval_with(e, record, false)
+}
+
+/// [`eval`], with case-sensitive string comparisons where the resource says so (provisioning).
+pub fn eval_with(e: &Expr, record: &Value, case_sensitive: bool) -> bool {
+    let eval = |e: &Expr, r: &Value| eval_with(e, r, case_sensitive);
     match e {
         Expr::And(a, b) => eval(a, record) && eval(b, record),
         Expr::Or(a, b) => eval(a, record) || eval(b, record),
         Expr::Not(a) => !eval(a, record),
-        Expr::Cmp { path, op, lit } => compare(value_at(record, path), *op, lit),
+        Expr::Cmp { path, op, lit } => compare(value_at(record, path), *op, lit, case_sensitive),
         Expr::Any { path, var, body } => value_at(record, path)
             .and_then(Value::as_array)
             .is_some_and(|items| {
@@ -400,6 +413,22 @@ mod tests {
         assert!(eval(&e, &json!({"riskLevel": "medium"})));
         assert!(eval(&e, &json!({"riskState": "atRisk"})));
         assert!(!eval(&e, &json!({"riskLevel": "low"})));
+    }
+
+    #[test]
+    fn provisioning_compares_strings_case_sensitively() {
+        let e = parse("provisioningAction eq 'create'").unwrap();
+        assert!(eval_with(
+            &e,
+            &json!({"provisioningAction": "create"}),
+            true
+        ));
+        assert!(!eval_with(
+            &e,
+            &json!({"provisioningAction": "Create"}),
+            true
+        ));
+        assert!(eval(&e, &json!({"provisioningAction": "Create"})));
     }
 
     #[test]

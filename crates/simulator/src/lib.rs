@@ -10,6 +10,8 @@
 
 mod data;
 pub mod filter;
+mod provisioning;
+mod rng;
 mod serve;
 mod tls;
 pub use serve::serve_forever;

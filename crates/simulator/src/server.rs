@@ -431,12 +431,13 @@ fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &U
     let beta = version == "beta";
     let p2 = st.licences.contains(&Licence::P2);
     let reshape = sign_ins && (!beta || !p2);
+    let case = resource.case_sensitive_filters();
     let matches = |r: &&super::SimRecord| {
         r.visible
             && (!interactive_only || super::data::is_interactive(&r.json))
             && expr
                 .as_ref()
-                .is_none_or(|e| filter::eval(e, &view_of(r, reshape, beta, p2)))
+                .is_none_or(|e| filter::eval_with(e, &view_of(r, reshape, beta, p2), case))
     };
     // Keyset paging: continue strictly after the last record of the previous page.
     let candidates = match &after {

@@ -13,6 +13,7 @@ use crate::kind::StreamKind;
 use crate::record::Record;
 
 mod finding;
+mod provisioning;
 
 /// The schema version the events follow (`metadata.version`).
 pub const OCSF_VERSION: &str = "1.5.0";
@@ -130,6 +131,10 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
         | StreamKind::ServicePrincipalRiskDetections => {
             (DETECTION_FINDING, finding::activity_of(n), None)
         }
+        StreamKind::Provisioning => {
+            let (class, act) = provisioning::classify(n);
+            (class, act, None)
+        }
     };
     let mut m = Obj::start(out);
     m.int("activity_id", act.id)
@@ -167,6 +172,7 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
     match audit {
         Some(audit) => audit_fields(n, &mut m, audit),
         None if class.uid == AUTHENTICATION.uid => sign_in(n, &mut m),
+        None if n.kind == StreamKind::Provisioning => provisioning::fields(n, &mut m, &class),
         None => finding::fields(n, &mut m),
     }
     m.raw("unmapped", n.record.raw());

@@ -3,6 +3,8 @@
 //! for most of what Entra records, so vendor fields sit under `azure.*` (the shape Elastic's own
 //! Azure integration uses) and the Graph record, verbatim, in `event.original`.
 
+mod provisioning;
+
 use super::json::Obj;
 use super::{number, upn_domain, Native};
 use crate::kind::StreamKind;
@@ -40,6 +42,8 @@ struct Head<'a> {
     provider: &'static str,
     code: Option<&'a str>,
     reason: Option<&'a str>,
+    /// `event.duration`, in nanoseconds.
+    duration_ns: Option<i64>,
     message: String,
 }
 
@@ -51,6 +55,7 @@ impl Head<'_> {
             provider,
             code: None,
             reason: None,
+            duration_ns: None,
             message: String::new(),
         }
     }
@@ -84,6 +89,7 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
             risk_detection_head(n)
         }
         StreamKind::RiskyUsers | StreamKind::RiskyServicePrincipals => risky_entity_head(n),
+        StreamKind::Provisioning => provisioning::head(n),
     };
     // An audit's targets, read once for the user/group fields and for the vendor list.
     let targets = match n.kind {
@@ -117,6 +123,7 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
             .str("ingested", n.summary("ingested"))
             .opt_str("code", head.code)
             .opt_str("reason", head.reason)
+            .opt_int("duration", head.duration_ns)
             .str("original", n.record.raw());
     });
     if !head.message.is_empty() {
@@ -139,6 +146,10 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
         StreamKind::RiskyUsers | StreamKind::RiskyServicePrincipals => {
             risky_entity(n, &mut doc, &mut related);
             "identity_protection"
+        }
+        StreamKind::Provisioning => {
+            provisioning::fields(n, &mut doc, &mut related);
+            "provisioning"
         }
     };
     dedup(&mut related.ip);
@@ -169,6 +180,7 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
                 StreamKind::RiskyUsers | StreamKind::RiskyServicePrincipals => {
                     risky_entity_vendor(n, v)
                 }
+                StreamKind::Provisioning => provisioning::vendor(n, v),
             });
     });
     doc.end();
