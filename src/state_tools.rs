@@ -65,7 +65,20 @@ fn row(s: Option<&StreamState>, configured: bool, now: DateTime<Utc>) -> Value {
         "last_error": s.and_then(|s| s.last_error.clone()),
         "last_error_at": time(s.and_then(|s| s.last_error_at)),
         "consecutive_failures": s.map_or(0, |s| s.consecutive_failures),
-        "ids_in_window": s.map_or(0, |s| s.seen.len()),
+    "ids_in_window": s.map_or(0, |s| s.seen.len()),
+        // The time ranges read ([read_from, cursor] less the gaps) and the gaps themselves.
+        "read": s.map_or_else(Vec::new, |s| {
+            s.read_ranges()
+                .into_iter()
+                .map(|(from, to)| json!({"from": time(Some(from)), "to": time(Some(to))}))
+                .collect()
+        }),
+        "gaps": s.map_or_else(Vec::new, |s| {
+            s.gaps
+                .iter()
+                .map(|g| json!({"from": time(Some(g.from)), "to": time(Some(g.to)), "found_at": time(Some(g.found_at)), "reason": g.reason}))
+                .collect()
+        }),
         "settled": s.map_or_else(Map::new, |s| {
             s.settled
                 .iter()
@@ -197,6 +210,7 @@ fn by_stream(sections: Map<String, Value>) -> Map<String, Value> {
             "last_error_at": latest_error.map_or(Value::Null, |r| r["last_error_at"].clone()),
             "consecutive_failures": max("consecutive_failures").unwrap_or(0),
             "ids_in_window": rows.iter().filter_map(|r| r["ids_in_window"].as_u64()).sum::<u64>(),
+            "gaps": rows.iter().flat_map(|r| r["gaps"].as_array().into_iter().flatten()).cloned().collect::<Vec<_>>(),
             "sign_in_types": types,
         });
         out.insert(stream, summary);
@@ -258,6 +272,30 @@ pub fn show(config: &Config, as_json: bool) -> Result<(), StateToolError> {
                 s("last_success"),
                 error
             );
+            let span = |v: &Value| {
+                format!(
+                    "{} .. {}",
+                    v["from"].as_str().unwrap_or("?"),
+                    v["to"].as_str().unwrap_or("?")
+                )
+            };
+            let read: Vec<String> = r["read"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(span)
+                .collect();
+            if !read.is_empty() {
+                println!("{:<38}   read: {}", "", read.join(", "));
+            }
+            for g in r["gaps"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<38}   GAP: {} never read: {}",
+                    "",
+                    span(g),
+                    g["reason"].as_str().unwrap_or("")
+                );
+            }
         }
     }
     Ok(())

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::record::Record;
 
+pub mod health;
 mod keyset;
 mod native;
 

@@ -11,6 +11,7 @@ use crate::kind::StreamKind;
 use crate::record::{elements, string, Record};
 
 pub mod ecs;
+mod health;
 pub mod json;
 pub mod ocsf;
 
@@ -47,6 +48,15 @@ impl Format {
     /// The event in this format, as a tree (tests and tools; the poll loop writes lines with
     /// [`Format::write`]). The mappers write the same line either way.
     pub fn render(self, native: &Value) -> Value {
+        if native.pointer("/event/type").and_then(Value::as_str)
+            == Some(crate::event::health::EVENT_TYPE)
+        {
+            return match self {
+                Format::Native => native.clone(),
+                Format::Ecs => health::ecs(native),
+                Format::Ocsf => health::ocsf(native),
+            };
+        }
         let kind = native
             .pointer("/event/type")
             .and_then(Value::as_str)

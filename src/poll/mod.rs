@@ -10,6 +10,7 @@
 //! against the fingerprints kept in the state file.
 
 pub mod budget;
+mod health;
 mod outcome;
 mod snapshot;
 pub mod window;
@@ -260,7 +261,16 @@ impl StreamPoller {
             cursor: crate::event::graph_time(f.cursor),
             now: crate::event::graph_time(f.now),
         })?;
+        {
+            // Where the stream's reads begin, for `state show`'s ranges.
+            let mut st = self.state.lock().await;
+            let s = st.stream_mut(self.tenant_id(), &self.key());
+            if s.read_from.is_none() {
+                s.read_from = plan.from();
+            }
+        }
         if let Some((checkpoint, oldest)) = plan.beyond_retention {
+            self.collection_gap(checkpoint, oldest).await?;
             // Graph keeps no record older than its retention: a checkpoint older than that (a
             // stream off for months) resumes at the retention's edge instead of walking empty
             // windows.

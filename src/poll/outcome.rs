@@ -50,6 +50,13 @@ impl StreamPoller {
         if !self.tenant.is_resolved() {
             return r;
         }
+        // The change goes into the pipeline before the state records it: a crash between the
+        // two repeats the event rather than losing it.
+        let previous = self.stream_state(|s| s.and_then(|s| s.health)).await;
+        let failure = r.as_ref().err().zip(error.as_deref());
+        if let Err(e) = self.health_changed(previous, health, failure).await {
+            return if r.is_ok() { Err(e) } else { r };
+        }
         let mut st = self.state.lock().await;
         let s = st.stream_mut(self.tenant_id(), &self.key());
         // A healthy stream that stays healthy: the poll's own checkpoint already holds it.

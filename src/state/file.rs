@@ -135,9 +135,11 @@ pub(super) fn read_file(
         Ok(d) if d.torn_tail && !tolerate_torn_tail => {
             Err(corrupt("its last frame is incomplete".into()))
         }
-        Ok(d) => Ok(Some(Found {
+        Ok(mut d) => Ok(Some(Found {
+            // An older journal (version 5) is rewritten whole, under this version's header,
+            // on the first write: an older entra-source then refuses it by its version.
+            converted: std::mem::replace(&mut d.data.version, STATE_VERSION) < STATE_VERSION,
             data: d.data,
-            converted: false,
             torn_tail: d.torn_tail,
             file_bytes: d.valid_len,
             snapshot_bytes: d.snapshot_bytes,

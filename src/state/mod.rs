@@ -32,7 +32,7 @@ pub use seen::{fingerprint, Fingerprint, SeenIds, FINGERPRINT_BYTES};
 /// (the emitted ids kept whole) and 4 (16-byte fingerprints), all JSON, are read too: a
 /// section kept under a domain moves to the tenant's GUID the first time a run learns it, and
 /// kept ids become fingerprints.
-pub const STATE_VERSION: u32 = 5;
+pub const STATE_VERSION: u32 = 6;
 
 /// A journal is compacted once it is larger than twice its live content and this.
 const COMPACT_FLOOR: u64 = 256 * 1024;
@@ -123,6 +123,63 @@ pub struct StreamState {
     /// Failed polls since the last successful one.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub consecutive_failures: u32,
+    /// The earliest time the stream has read from (its first window's start): with `cursor`,
+    /// the range it has read, less its `gaps`. Version 6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_from: Option<DateTime<Utc>>,
+    /// Time ranges never read because Graph had dropped them before a poll reached them (the
+    /// latest [`MAX_GAPS`]). Version 6.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<Gap>,
+}
+
+/// How many gaps a stream keeps.
+pub const MAX_GAPS: usize = 20;
+
+/// A collection gap: `[from, to)` was never read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gap {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// When entra-source found it.
+    pub found_at: DateTime<Utc>,
+    pub reason: String,
+}
+
+impl StreamState {
+    /// Records a gap (the oldest dropped past [`MAX_GAPS`]); one found again (a poll that
+    /// failed after finding it) replaces the earlier record.
+    pub fn add_gap(&mut self, gap: Gap) {
+        self.gaps.retain(|g| g.from != gap.from);
+        self.gaps.push(gap);
+        if self.gaps.len() > MAX_GAPS {
+            self.gaps.remove(0);
+        }
+    }
+
+    /// The ranges read: `[read_from, cursor]` less the gaps, oldest first.
+    pub fn read_ranges(&self) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        let (Some(mut from), Some(to)) = (self.read_from, self.cursor) else {
+            return Vec::new();
+        };
+        let mut gaps: Vec<&Gap> = self.gaps.iter().collect();
+        gaps.sort_by_key(|g| g.from);
+        let mut out = Vec::new();
+        for g in gaps {
+            if g.to <= from || g.from >= to {
+                continue;
+            }
+            if g.from > from {
+                out.push((from, g.from));
+            }
+            from = from.max(g.to);
+        }
+        if from < to {
+            out.push((from, to));
+        }
+        out
+    }
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -145,6 +202,8 @@ impl StreamState {
             last_error: self.last_error.clone(),
             last_error_at: self.last_error_at,
             consecutive_failures: self.consecutive_failures,
+            read_from: self.read_from,
+            gaps: self.gaps.clone(),
         }
     }
 }

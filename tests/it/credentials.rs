@@ -50,7 +50,7 @@ async fn an_expired_secret_whose_file_was_not_rotated_fails_with_the_fix() {
     h.sim.set_secret_expired(true);
     let r = h.run_once().await;
     assert_eq!(r.code, Some(1), "{}", r.stderr);
-    assert!(r.stdout.is_empty());
+    assert!(r.events().is_empty());
     let last = r.last_stderr_line();
     assert!(last.contains("AADSTS7000222"), "{last}");
     assert!(last.contains("read again and is unchanged"), "{last}");

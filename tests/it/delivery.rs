@@ -404,7 +404,8 @@ async fn in_run_mode_an_outage_longer_than_the_retry_budget_is_retried_at_the_ne
     let mut child = h.spawn_run();
     let mut lines = stdout_lines(&mut child);
     let mut got = Vec::new();
-    read_lines(&mut lines, 1500, &mut got).await;
+    // The records, and the stream's health: degraded, then ok again.
+    read_lines(&mut lines, 1502, &mut got).await;
     assert!(
         child.try_wait().unwrap().is_none(),
         "a transient failure ended the process"
@@ -415,7 +416,14 @@ async fn in_run_mode_an_outage_longer_than_the_retry_budget_is_retried_at_the_ne
         .await
         .unwrap();
     assert!(stderr.contains("retrying at the next interval"), "{stderr}");
-    let delivered = event_ids(&parse_lines(&got.join("\n")));
+    let all = parse_lines(&got.join("\n"));
+    let states: Vec<&str> = all
+        .iter()
+        .filter(|e| is_health(e))
+        .map(|e| e["properties"]["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["degraded", "ok"]);
+    let delivered = event_ids(&records(all));
     assert_eq!(
         delivered.iter().collect::<HashSet<_>>(),
         ids.iter().collect::<HashSet<_>>()

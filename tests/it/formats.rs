@@ -60,13 +60,13 @@ struct EcsField {
     allowed: Vec<String>,
 }
 
-struct Ecs {
+pub(crate) struct Ecs {
     fields: HashMap<String, EcsField>,
     /// event.category → the event.type values ECS expects with it.
     expected_types: HashMap<String, Vec<String>>,
 }
 
-fn ecs() -> Ecs {
+pub(crate) fn ecs() -> Ecs {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/ecs/ecs_flat.yml");
     let text = std::fs::read_to_string(&path).expect("testdata/ecs/ecs_flat.yml");
     let doc: Value = yaml_serde::from_str(&text).expect("ecs_flat.yml parses");
@@ -155,7 +155,7 @@ fn type_ok(ty: &str, v: &Value) -> bool {
 }
 
 /// Every problem of one ECS event.
-fn ecs_problems(e: &Value, ecs: &Ecs) -> Vec<String> {
+pub(crate) fn ecs_problems(e: &Value, ecs: &Ecs) -> Vec<String> {
     let mut problems = Vec::new();
     let mut leaves = Vec::new();
     flatten("", e, ecs, &mut leaves);
@@ -334,7 +334,7 @@ fn ocsf_python() -> PathBuf {
 }
 
 /// Runs the validator over `events`; returns (success, its report).
-fn validate_ocsf(events: &[Value], require: &str) -> (bool, String) {
+pub(crate) fn validate_ocsf(events: &[Value], require: &str) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let sample = dir.path().join("sample.ndjson");
     let text: String = events.iter().map(|e| format!("{e}\n")).collect();

@@ -14,6 +14,7 @@ mod errors;
 mod file_output;
 mod formats;
 mod golden;
+mod health;
 mod host_configs;
 mod metrics;
 mod network;

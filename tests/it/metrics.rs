@@ -143,9 +143,10 @@ async fn health_turns_503_while_a_stream_fails_and_200_when_it_recovers() {
     let mut child = h.spawn_run();
     // Drain stdout meanwhile: a full pipe would stall the run.
     let mut lines = stdout_lines(&mut child);
+    // The 50 audits and two connector_health events: degraded, then ok again.
     let reader = tokio::spawn(async move {
         let mut got = Vec::new();
-        read_lines(&mut lines, 50, &mut got).await;
+        read_lines(&mut lines, 52, &mut got).await;
         got
     });
     let failing = health_until(port, "503 while failing", |s, _| s == 503).await;
@@ -161,7 +162,14 @@ async fn health_turns_503_while_a_stream_fails_and_200_when_it_recovers() {
     // The faults run out: the next poll succeeds and health recovers.
     let ok = health_until(port, "200 after recovery", |s, _| s == 200).await;
     assert_eq!(ok["status"], "ok");
-    assert_eq!(reader.await.unwrap().len(), 50, "every record, once");
+    let events = parse_lines(&reader.await.unwrap().join("\n"));
+    let health: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"]["type"] == "connector_health")
+        .map(|e| e["properties"]["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(health, ["degraded", "ok"]);
+    assert_eq!(events.len() - health.len(), 50, "every record, once");
     child.kill().await.unwrap();
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use crate::common::*;
 use entra_simulator::{Fault, Licence, Resource, Spread, TENANT_ID};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn set(ids: &[String]) -> HashSet<String> {
     ids.iter().cloned().collect()
@@ -503,14 +503,20 @@ async fn in_run_mode_a_disabled_stream_leaves_the_others_polling() {
     let mut child = h.spawn_run();
     let mut lines = stdout_lines(&mut child);
     let mut got = Vec::new();
-    read_lines(&mut lines, 20, &mut got).await;
+    // The 20 audits and the one event saying sign_ins stopped (no licence).
+    read_lines(&mut lines, 21, &mut got).await;
     // Later audits still arrive after sign_ins was disabled.
     let later = h.audits(5, Spread::Between(seconds_ago(3), seconds_ago(1)));
     h.settle();
-    read_lines(&mut lines, 25, &mut got).await;
+    read_lines(&mut lines, 26, &mut got).await;
     assert!(child.try_wait().unwrap().is_none());
     child.kill().await.unwrap();
-    let ids = event_ids(&parse_lines(&got.join("\n")));
+    let all = parse_lines(&got.join("\n"));
+    let health: Vec<&Value> = all.iter().filter(|e| is_health(e)).collect();
+    assert_eq!(health.len(), 1);
+    assert_eq!(health[0]["properties"]["stream"], "sign_ins");
+    assert_eq!(health[0]["properties"]["state"], "error");
+    let ids = event_ids(&records(all));
     assert!(set(&later).is_subset(&set(&ids)));
 }
 

@@ -36,8 +36,18 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// The events of Graph records on stdout (entra-source's own `connector_health` events
+    /// left out: [`Self::health`]).
     pub fn events(&self) -> Vec<Value> {
+        records(parse_lines(&self.stdout))
+    }
+
+    /// The `connector_health` events on stdout.
+    pub fn health(&self) -> Vec<Value> {
         parse_lines(&self.stdout)
+            .into_iter()
+            .filter(is_health)
+            .collect()
     }
     pub fn last_stderr_line(&self) -> &str {
         self.stderr.lines().last().unwrap_or("")
@@ -63,6 +73,18 @@ pub fn parse_lines(stdout: &str) -> Vec<Value> {
             serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"))
         })
         .collect()
+}
+
+/// Whether `e` is entra-source's own `connector_health` event (in any format).
+pub fn is_health(e: &Value) -> bool {
+    e["event"]["type"] == "connector_health"
+        || e["event"]["dataset"] == "entra.connector_health"
+        || e["metadata"]["product"]["feature"]["name"] == "entra.connector_health"
+}
+
+/// `events` without the `connector_health` ones.
+pub fn records(events: Vec<Value>) -> Vec<Value> {
+    events.into_iter().filter(|e| !is_health(e)).collect()
 }
 
 pub fn event_ids(events: &[Value]) -> Vec<String> {

@@ -1,0 +1,139 @@
+//! `event.type = "connector_health"`: a stream's collection health changing (ok, degraded,
+//! error and back) or a range it could never read, as an event in the pipeline itself, so that
+//! the SIEM sees a collection gap when it opens. Rare (one per change), so built as a tree.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::{envelope_time, graph_time};
+
+/// `event.type`, `event.dataset` and the envelope `category` of health events.
+pub const EVENT_TYPE: &str = "connector_health";
+pub const DATASET: &str = "entra.connector_health";
+pub const CATEGORY: &str = "ConnectorHealth";
+
+/// One change of a stream's collection health.
+#[derive(Debug, Clone)]
+pub struct HealthChange<'a> {
+    pub tenant: &'a str,
+    /// The stream (`sign_ins`) and, for sign-ins, the event type its cursor reads.
+    pub stream: &'a str,
+    pub sign_in_type: Option<&'a str>,
+    /// `ok`, `degraded`, `error`; `None` before the stream's first poll.
+    pub previous: Option<&'a str>,
+    /// `ok`, `degraded`, `error`, or `gap` (a range that can no longer be read).
+    pub state: &'a str,
+    /// What happened.
+    pub reason: String,
+    /// What to do about it (empty when nothing is needed).
+    pub fix: String,
+    /// The range never read, for a gap.
+    pub gap: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    pub at: DateTime<Utc>,
+}
+
+impl HealthChange<'_> {
+    /// `event.severity`: a stream stopped or a gap is high, a degraded stream medium.
+    pub fn severity(&self) -> &'static str {
+        match self.state {
+            "error" | "gap" => "high",
+            "degraded" => "medium",
+            _ => "info",
+        }
+    }
+
+    fn action(&self) -> String {
+        let stream = match self.sign_in_type {
+            Some(t) => format!("{} ({t})", self.stream),
+            None => self.stream.to_string(),
+        };
+        match (self.state, self.previous) {
+            ("gap", _) => format!("collection gap in {stream}"),
+            (state, Some(previous)) => format!("{stream}: {previous} → {state}"),
+            (state, None) => format!("{stream}: {state}"),
+        }
+    }
+}
+
+/// The native event (both profiles): the summary, the envelope, and entra-source's own record
+/// in `properties`.
+pub fn event(c: &HealthChange<'_>, ingested: DateTime<Utc>) -> Value {
+    let section = match c.sign_in_type {
+        Some(t) => format!("{}.{t}", c.stream),
+        None => c.stream.to_string(),
+    };
+    let id = format!(
+        "{EVENT_TYPE}:{}:{section}:{}:{}",
+        c.tenant,
+        c.state,
+        c.at.timestamp_nanos_opt().unwrap_or_default()
+    );
+    let mut record = json!({
+        "tenant_id": c.tenant,
+        "stream": c.stream,
+        "sign_in_type": c.sign_in_type,
+        "previous_state": c.previous,
+        "state": c.state,
+        "reason": c.reason,
+        "fix": c.fix,
+        "detected_at": graph_time(c.at),
+        "connector": "entra-source",
+        "connector_version": env!("CARGO_PKG_VERSION"),
+    });
+    if let Some((from, to)) = c.gap {
+        record["gap_from"] = graph_time(from).into();
+        record["gap_to"] = graph_time(to).into();
+    }
+    json!({
+        "event": {
+            "id": id,
+            "category": "identity",
+            "type": EVENT_TYPE,
+            "kind": "state",
+            "action": c.action(),
+            "outcome": if c.state == "ok" { "success" } else { "failure" },
+            "severity": c.severity(),
+            "dataset": DATASET,
+            "tenant_id": c.tenant,
+            "ingested": graph_time(ingested),
+        },
+        "time": envelope_time(c.at),
+        "tenantId": c.tenant,
+        "category": CATEGORY,
+        "operationName": "Connector health",
+        "resultType": c.state,
+        "resultDescription": c.reason,
+        "properties": record,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_permission_lost_is_a_high_failure_naming_the_fix() {
+        let at: DateTime<Utc> = "2026-12-01T10:00:00Z".parse().unwrap();
+        let c = HealthChange {
+            tenant: "t",
+            stream: "sign_ins",
+            sign_in_type: Some("interactiveUser"),
+            previous: Some("ok"),
+            state: "error",
+            reason: "the app lacks AuditLog.Read.All".into(),
+            fix: "grant it".into(),
+            gap: None,
+            at,
+        };
+        let e = event(&c, at);
+        assert_eq!(e["event"]["type"], "connector_health");
+        assert_eq!(e["event"]["severity"], "high");
+        assert_eq!(e["event"]["outcome"], "failure");
+        assert_eq!(
+            e["event"]["action"],
+            "sign_ins (interactiveUser): ok → error"
+        );
+        assert_eq!(e["properties"]["fix"], "grant it");
+        assert!(e["properties"].get("gap_from").is_none());
+    }
+}
