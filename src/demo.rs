@@ -27,6 +27,8 @@ event_types = ["interactiveUser", "nonInteractiveUser", "servicePrincipal", "man
 [streams.risky_service_principals]
 [streams.service_principal_risk_detections]
 [streams.provisioning]
+[streams.risky_agents]
+[streams.agent_risk_detections]
 "#;
 
 /// Removes the throwaway directory however the demo ends.

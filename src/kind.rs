@@ -16,6 +16,10 @@ pub enum StreamKind {
     ServicePrincipalRiskDetections,
     /// `/auditLogs/provisioning`: the provisioning service's log (AADProvisioningLogs).
     Provisioning,
+    /// Beta `/identityProtection/riskyAgents`: agent identities at risk (state records).
+    RiskyAgents,
+    /// Beta `/identityProtection/agentRiskDetections`.
+    AgentRiskDetections,
 }
 
 impl StreamKind {
@@ -29,6 +33,8 @@ impl StreamKind {
             StreamKind::RiskyServicePrincipals => "risky_service_principals",
             StreamKind::ServicePrincipalRiskDetections => "service_principal_risk_detections",
             StreamKind::Provisioning => "provisioning",
+            StreamKind::RiskyAgents => "risky_agents",
+            StreamKind::AgentRiskDetections => "agent_risk_detections",
         }
     }
 
@@ -42,6 +48,8 @@ impl StreamKind {
             StreamKind::RiskyServicePrincipals => "entra.risky_service_principals",
             StreamKind::ServicePrincipalRiskDetections => "entra.service_principal_risk_detections",
             StreamKind::Provisioning => "entra.provisioning",
+            StreamKind::RiskyAgents => "entra.risky_agents",
+            StreamKind::AgentRiskDetections => "entra.agent_risk_detections",
         }
     }
 
@@ -55,6 +63,8 @@ impl StreamKind {
             StreamKind::RiskyServicePrincipals => "risky_service_principal",
             StreamKind::ServicePrincipalRiskDetections => "service_principal_risk_detection",
             StreamKind::Provisioning => "provisioning",
+            StreamKind::RiskyAgents => "risky_agent",
+            StreamKind::AgentRiskDetections => "agent_risk_detection",
         }
     }
 
@@ -63,7 +73,7 @@ impl StreamKind {
         StreamKind::all().into_iter().find(|k| k.event_type() == t)
     }
 
-    pub fn all() -> [StreamKind; 7] {
+    pub fn all() -> [StreamKind; 9] {
         [
             StreamKind::DirectoryAudits,
             StreamKind::SignIns,
@@ -72,7 +82,17 @@ impl StreamKind {
             StreamKind::RiskyServicePrincipals,
             StreamKind::ServicePrincipalRiskDetections,
             StreamKind::Provisioning,
+            StreamKind::RiskyAgents,
+            StreamKind::AgentRiskDetections,
         ]
+    }
+
+    /// Beta-only resources (Microsoft Entra Agent ID), offered in the global cloud only.
+    pub fn beta_only(self) -> bool {
+        matches!(
+            self,
+            StreamKind::RiskyAgents | StreamKind::AgentRiskDetections
+        )
     }
 
     /// Graph's throttling family of the resource.
@@ -92,10 +112,11 @@ impl StreamKind {
                 "AuditLog.Read.All"
             }
             StreamKind::RiskyUsers => "IdentityRiskyUser.Read.All",
-            StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
-                "IdentityRiskEvent.Read.All"
-            }
+            StreamKind::RiskDetections
+            | StreamKind::ServicePrincipalRiskDetections
+            | StreamKind::AgentRiskDetections => "IdentityRiskEvent.Read.All",
             StreamKind::RiskyServicePrincipals => "IdentityRiskyServicePrincipal.Read.All",
+            StreamKind::RiskyAgents => "IdentityRiskyAgent.Read.All",
         }
     }
 
@@ -111,6 +132,9 @@ impl StreamKind {
             StreamKind::RiskyServicePrincipals | StreamKind::ServicePrincipalRiskDetections => {
                 Some("Microsoft Entra Workload ID Premium")
             }
+            StreamKind::RiskyAgents | StreamKind::AgentRiskDetections => {
+                Some("Microsoft Entra ID P2 (ID Protection for agents)")
+            }
         }
     }
 
@@ -122,10 +146,12 @@ impl StreamKind {
             StreamKind::DirectoryAudits | StreamKind::SignIns | StreamKind::Provisioning => {
                 Some(chrono::Duration::days(30))
             }
-            StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
-                Some(chrono::Duration::days(90))
-            }
-            StreamKind::RiskyUsers | StreamKind::RiskyServicePrincipals => None,
+            StreamKind::RiskDetections
+            | StreamKind::ServicePrincipalRiskDetections
+            | StreamKind::AgentRiskDetections => Some(chrono::Duration::days(90)),
+            StreamKind::RiskyUsers
+            | StreamKind::RiskyServicePrincipals
+            | StreamKind::RiskyAgents => None,
         }
     }
 
@@ -133,9 +159,9 @@ impl StreamKind {
     /// the risk detections (offline detections surface up to 48 h late).
     pub fn default_late_arrival(self) -> Duration {
         match self {
-            StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections => {
-                Duration::from_secs(48 * 3600)
-            }
+            StreamKind::RiskDetections
+            | StreamKind::ServicePrincipalRiskDetections
+            | StreamKind::AgentRiskDetections => Duration::from_secs(48 * 3600),
             _ => Duration::from_secs(20 * 60),
         }
     }

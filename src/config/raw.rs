@@ -138,6 +138,8 @@ pub struct RawStreams {
     pub risky_service_principals: Option<RawStream>,
     pub service_principal_risk_detections: Option<RawStream>,
     pub provisioning: Option<RawStream>,
+    pub risky_agents: Option<RawStream>,
+    pub agent_risk_detections: Option<RawStream>,
 }
 
 /// `[streams.NAME]`.

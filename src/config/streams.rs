@@ -111,6 +111,8 @@ pub(crate) fn validate_streams(
             &raw.service_principal_risk_detections,
         ),
         (StreamKind::Provisioning, &raw.provisioning),
+        (StreamKind::RiskyAgents, &raw.risky_agents),
+        (StreamKind::AgentRiskDetections, &raw.agent_risk_detections),
     ];
     let mut out = Vec::new();
     for (kind, table) in tables {

@@ -152,6 +152,15 @@ pub(crate) fn validate_tenant(
             ));
         }
     }
+    if cloud != Cloud::Global {
+        if let Some(s) = streams.iter().find(|s| s.kind.beta_only()) {
+            return Err(invalid(
+                format!("streams.{}", s.kind.name()),
+                "enabled",
+                "agent identities (Microsoft Entra Agent ID) are a beta API of the global cloud only; disable this stream for a national-cloud tenant",
+            ));
+        }
+    }
     let login_url = validate_url(
         &key("login_url"),
         t.login_url.as_deref().unwrap_or(cloud.login_url()),

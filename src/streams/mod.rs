@@ -2,6 +2,7 @@
 //! its endpoint, its time (cursor) field and filter, its page size, its dedup key and how its
 //! records become native events. The shared poll loop in [`crate::poll`] does the rest.
 
+pub mod agents;
 pub mod directory_audits;
 pub mod provisioning;
 pub mod risk_detections;
@@ -28,6 +29,9 @@ pub fn specs(settings: &settings::StreamSettings) -> Vec<Box<dyn StreamSpec>> {
     match settings.kind {
         StreamKind::DirectoryAudits => vec![Box::new(directory_audits::DirectoryAudits)],
         StreamKind::Provisioning => vec![Box::new(provisioning::Provisioning)],
+        kind @ (StreamKind::RiskyAgents | StreamKind::AgentRiskDetections) => {
+            vec![Box::new(agents::spec(kind))]
+        }
         StreamKind::SignIns => sign_ins::specs(&settings.sign_ins),
         StreamKind::RiskyUsers => vec![Box::new(risky::spec(StreamKind::RiskyUsers))],
         StreamKind::RiskyServicePrincipals => {
@@ -174,6 +178,8 @@ pub struct Protection {
     pub updated: &'static str,
     /// State records: what makes a new state (dedup key), with the full-listing fallback.
     pub fingerprint: Option<fn(&Record<'_>) -> String>,
+    /// Served under `/beta` only (agent identities).
+    pub beta: bool,
     pub normalize: for<'a> fn(&dyn StreamSpec, Record<'a>, &'a NormalizeContext) -> NativeEvent<'a>,
 }
 
@@ -183,6 +189,13 @@ impl StreamSpec for Protection {
     }
     fn path(&self) -> &'static str {
         self.path
+    }
+    fn api_version(&self) -> &str {
+        if self.beta {
+            "beta"
+        } else {
+            "v1.0"
+        }
     }
     fn time_field(&self) -> &'static str {
         self.updated

@@ -23,6 +23,7 @@ pub fn spec(kind: StreamKind) -> Protection {
         },
         updated: UPDATED,
         fingerprint: None,
+        beta: false,
         normalize,
     }
 }

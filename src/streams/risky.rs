@@ -24,6 +24,7 @@ pub fn spec(kind: StreamKind) -> Protection {
         },
         updated: UPDATED,
         fingerprint: Some(fingerprint),
+        beta: false,
         normalize,
     }
 }

@@ -20,6 +20,8 @@ event_types = ["interactiveUser", "nonInteractiveUser", "servicePrincipal", "man
 [streams.risky_service_principals]
 [streams.service_principal_risk_detections]
 [streams.provisioning]
+[streams.risky_agents]
+[streams.agent_risk_detections]
 "#;
 
 /// Runs the binary once over a tenant with `per_stream` records in each stream, in `format`.

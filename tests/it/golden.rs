@@ -69,6 +69,8 @@ fn every_fixture_of_every_stream() {
     check(StreamKind::DirectoryAudits, "directoryAudit_example1.json");
     check(StreamKind::SignIns, "signIn.json");
     check(StreamKind::Provisioning, "provisioningObjectSummary.json");
+    check(StreamKind::RiskyAgents, "riskyAgent.json");
+    check(StreamKind::AgentRiskDetections, "agentRiskDetection.json");
     check(StreamKind::RiskyUsers, "riskyUser.json");
     check(StreamKind::RiskyUsers, "riskyUser_filter_medium.json");
     check(StreamKind::RiskDetections, "riskDetection.json");

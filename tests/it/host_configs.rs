@@ -505,13 +505,15 @@ async fn every_format_carries_the_dedup_key_the_vector_examples_name() {
         (Resource::RiskyServicePrincipals, 10),
         (Resource::ServicePrincipalRiskDetections, 10),
         (Resource::Provisioning, 20),
+        (Resource::RiskyAgents, 10),
+        (Resource::AgentRiskDetections, 10),
     ] {
         expected += h
             .sim
             .generate(resource, n, between_minutes_ago(30, 1))
             .len();
     }
-    let streams = "[streams.directory_audits]\n[streams.sign_ins]\n[streams.risky_users]\n[streams.risk_detections]\n[streams.risky_service_principals]\n[streams.service_principal_risk_detections]\n[streams.provisioning]\n";
+    let streams = "[streams.directory_audits]\n[streams.sign_ins]\n[streams.risky_users]\n[streams.risk_detections]\n[streams.risky_service_principals]\n[streams.service_principal_risk_detections]\n[streams.provisioning]\n[streams.risky_agents]\n[streams.agent_risk_detections]\n";
     for format in ["native", "ecs", "ocsf"] {
         h.write_streams(&format!("{streams}\n[output]\nformat = \"{format}\"\n"));
         let _ = std::fs::remove_file(&h.state);

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod agents;
 mod backfill;
 mod check;
 mod columns;

@@ -429,6 +429,8 @@ fn kind_of(resource: Resource) -> StreamKind {
         Resource::RiskyServicePrincipals => StreamKind::RiskyServicePrincipals,
         Resource::ServicePrincipalRiskDetections => StreamKind::ServicePrincipalRiskDetections,
         Resource::Provisioning => StreamKind::Provisioning,
+        Resource::RiskyAgents => StreamKind::RiskyAgents,
+        Resource::AgentRiskDetections => StreamKind::AgentRiskDetections,
     }
 }
 

@@ -167,6 +167,46 @@ async fn graph_refuses_what_graph_refuses() {
         );
         assert!(body["error"]["innerError"]["request-id"].is_string());
     }
+    // Agent identities are beta only.
+    let (status, _, body) = get(&sim, &t, "/v1.0/identityProtection/riskyAgents").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Resource not found for the segment 'riskyAgents'"));
+    // Evolvable enum members come back only to `Prefer: include-unknown-enum-members`.
+    sim.generate_with(
+        entra_simulator::Resource::SignIns,
+        3,
+        entra_simulator::Spread::Between(
+            chrono::Utc::now() - chrono::Duration::minutes(30),
+            chrono::Utc::now() - chrono::Duration::minutes(1),
+        ),
+        serde_json::json!({"signInEventTypes": ["servicePrincipal"],
+            "agent": {"agentType": "agentIdentityBlueprintPrincipal", "agentSubjectType": "agentIDuser"}}),
+        true,
+    );
+    let url = format!(
+        "{}/beta/auditLogs/signIns?$filter=signInEventTypes/any(t: t eq 'servicePrincipal')",
+        sim.base_url()
+    );
+    for (prefer, want) in [(false, "unknownFutureValue"), (true, "agentIDuser")] {
+        let mut req = reqwest::Client::new().get(&url).bearer_auth(&t);
+        if prefer {
+            req = req.header("Prefer", "include-unknown-enum-members");
+        }
+        let body: Value = req.send().await.unwrap().json().await.unwrap();
+        let subjects: Vec<&str> = body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["agent"]["agentSubjectType"].as_str())
+            .collect();
+        assert!(
+            !subjects.is_empty() && subjects.iter().all(|s| *s == want),
+            "{prefer}: {subjects:?}"
+        );
+    }
     // The provisioning list: `gt`/`lt` on its time, never `ge`/`le`; strings case sensitive.
     const PROVISIONING: &str = "/v1.0/auditLogs/provisioning";
     for op in ["ge", "le"] {

@@ -124,6 +124,21 @@ async fn service_principal_risk_detections_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn risky_agents_exactly_once() {
+    exactly_once(Resource::RiskyAgents, "[streams.risky_agents]\n", 500).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_risk_detections_exactly_once() {
+    exactly_once(
+        Resource::AgentRiskDetections,
+        "[streams.agent_risk_detections]\n",
+        500,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provisioning_exactly_once() {
     exactly_once(Resource::Provisioning, "[streams.provisioning]\n", 1000).await;
 }

@@ -289,6 +289,7 @@ pub fn sign_in(rng: &mut Rng, _n: u64, at: DateTime<Utc>, event_type: &str) -> V
         "resourceId": "00000003-0000-0000-c000-000000000000",
         "servicePrincipalId": if user { Value::Null } else { Value::from(rng.guid()) },
         "servicePrincipalName": if user { Value::Null } else { Value::from("contoso-automation") },
+        "agent": crate::agents::sign_in_agent(rng, event_type),
         "status": {
             "errorCode": failure.map_or(0, |f| f.0),
             "failureReason": failure.map(|f| f.1),
@@ -332,6 +333,7 @@ pub const BETA_ONLY_SIGN_IN_FIELDS: &[&str] = &[
     "authenticationProtocol",
     "servicePrincipalId",
     "servicePrincipalName",
+    "agent",
 ];
 
 /// Whether a sign-in is interactive (v1.0 and untyped beta queries return only those).
@@ -347,9 +349,12 @@ pub fn is_interactive(record: &Value) -> bool {
 
 /// A sign-in as Graph shows it: without the beta fields on v1.0, with the risk fields
 /// `hidden` on a tenant without P2.
-pub fn sign_in_view(record: &Value, beta: bool, p2: bool) -> Value {
+pub fn sign_in_view(record: &Value, beta: bool, p2: bool, unknown_members: bool) -> Value {
     let mut r = record.clone();
     if let Some(obj) = r.as_object_mut() {
+        if !unknown_members {
+            crate::agents::mask_evolvable(obj);
+        }
         if !beta {
             for f in BETA_ONLY_SIGN_IN_FIELDS {
                 obj.remove(*f);
@@ -517,6 +522,8 @@ impl SimState {
                 Resource::Provisioning => {
                     crate::provisioning::provisioning(rng, n, at, &self.tenant_guid)
                 }
+                Resource::RiskyAgents => crate::agents::risky_agent(rng, n, at),
+                Resource::AgentRiskDetections => crate::agents::agent_risk_detection(rng, n, at),
             };
             if !overlay.is_null() {
                 merge(&mut record, overlay);

@@ -8,6 +8,7 @@
 //! Tests drive it in-process through [`Simulator`]; `entra-source simulate` exposes the same
 //! controls over HTTP under `/_sim/`.
 
+mod agents;
 mod data;
 pub mod filter;
 mod provisioning;
@@ -153,12 +154,13 @@ pub(crate) struct SimState {
 }
 
 /// Every application permission the simulated app can hold.
-pub const ALL_ROLES: [&str; 5] = [
+pub const ALL_ROLES: [&str; 6] = [
     "AuditLog.Read.All",
     "Directory.Read.All",
     "IdentityRiskyUser.Read.All",
     "IdentityRiskEvent.Read.All",
     "IdentityRiskyServicePrincipal.Read.All",
+    "IdentityRiskyAgent.Read.All",
 ];
 
 /// A certificate uploaded to the app registration: its thumbprints and public key.

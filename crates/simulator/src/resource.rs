@@ -15,6 +15,10 @@ pub enum Resource {
     ServicePrincipalRiskDetections,
     /// `/auditLogs/provisioning` (provisioningObjectSummary): the provisioning service's log.
     Provisioning,
+    /// Beta only: `/identityProtection/riskyAgents` (state records of agent identities).
+    RiskyAgents,
+    /// Beta only: `/identityProtection/agentRiskDetections`.
+    AgentRiskDetections,
 }
 
 /// A tenant licence that gates a resource.
@@ -46,6 +50,8 @@ impl Resource {
             Resource::RiskyServicePrincipals,
             Resource::ServicePrincipalRiskDetections,
             Resource::Provisioning,
+            Resource::RiskyAgents,
+            Resource::AgentRiskDetections,
         ]
     }
 
@@ -60,6 +66,8 @@ impl Resource {
                 "/identityProtection/servicePrincipalRiskDetections"
             }
             Resource::Provisioning => "/auditLogs/provisioning",
+            Resource::RiskyAgents => "/identityProtection/riskyAgents",
+            Resource::AgentRiskDetections => "/identityProtection/agentRiskDetections",
         }
     }
 
@@ -73,6 +81,8 @@ impl Resource {
             Resource::RiskyServicePrincipals => "risky_service_principals",
             Resource::ServicePrincipalRiskDetections => "service_principal_risk_detections",
             Resource::Provisioning => "provisioning",
+            Resource::RiskyAgents => "risky_agents",
+            Resource::AgentRiskDetections => "agent_risk_detections",
         }
     }
 
@@ -85,6 +95,8 @@ impl Resource {
             Resource::DirectoryAudits | Resource::Provisioning => "activityDateTime",
             Resource::SignIns => "createdDateTime",
             Resource::RiskyUsers | Resource::RiskyServicePrincipals => "riskLastUpdatedDateTime",
+            Resource::RiskyAgents => "riskLastModifiedDateTime",
+            Resource::AgentRiskDetections => "lastModifiedDateTime",
             Resource::RiskDetections | Resource::ServicePrincipalRiskDetections => {
                 "lastUpdatedDateTime"
             }
@@ -118,6 +130,11 @@ impl Resource {
         !self.is_identity_protection()
     }
 
+    /// Only under `/beta` (Microsoft Entra Agent ID): `/v1.0` answers 400.
+    pub fn beta_only(self) -> bool {
+        matches!(self, Resource::RiskyAgents | Resource::AgentRiskDetections)
+    }
+
     /// Whether string comparisons in `$filter` are case sensitive: "The filters are all case
     /// sensitive" on the provisioning list (docs-contrib `provisioningobjectsummary-list.md`);
     /// the other resources compare strings case-insensitively.
@@ -136,7 +153,9 @@ impl Resource {
             Resource::SignIns | Resource::RiskDetections | Resource::Provisioning => {
                 Some(Licence::P1)
             }
-            Resource::RiskyUsers => Some(Licence::P2),
+            Resource::RiskyUsers | Resource::RiskyAgents | Resource::AgentRiskDetections => {
+                Some(Licence::P2)
+            }
             Resource::RiskyServicePrincipals | Resource::ServicePrincipalRiskDetections => {
                 Some(Licence::WorkloadIdentitiesPremium)
             }
@@ -150,10 +169,11 @@ impl Resource {
                 "AuditLog.Read.All"
             }
             Resource::RiskyUsers => "IdentityRiskyUser.Read.All",
-            Resource::RiskDetections | Resource::ServicePrincipalRiskDetections => {
-                "IdentityRiskEvent.Read.All"
-            }
+            Resource::RiskDetections
+            | Resource::ServicePrincipalRiskDetections
+            | Resource::AgentRiskDetections => "IdentityRiskEvent.Read.All",
             Resource::RiskyServicePrincipals => "IdentityRiskyServicePrincipal.Read.All",
+            Resource::RiskyAgents => "IdentityRiskyAgent.Read.All",
         }
     }
 
@@ -271,6 +291,27 @@ impl Resource {
                 ("targetIdentity/identityType", EQ),
                 ("sourceSystem/displayName", EQ),
                 ("targetSystem/displayName", EQ),
+            ],
+            // riskyAgent's derived types document eq/le/ge on the time, eq/startsWith on names.
+            Resource::RiskyAgents => &[
+                ("riskLastModifiedDateTime", TIME),
+                ("agentDisplayName", EQ_SW),
+                ("id", EQ_SW),
+                ("riskDetail", EQ),
+                ("riskLevel", EQ),
+                ("riskState", EQ),
+            ],
+            // "Supports some of the OData query parameters": the identity-protection set.
+            Resource::AgentRiskDetections => &[
+                ("lastModifiedDateTime", ANY_TIME),
+                ("detectedDateTime", ANY_TIME),
+                ("activityDateTime", ANY_TIME),
+                ("agentId", EQ),
+                ("id", EQ),
+                ("riskEventType", EQ),
+                ("riskLevel", EQ),
+                ("riskState", EQ),
+                ("riskDetail", EQ),
             ],
         }
     }

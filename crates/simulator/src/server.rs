@@ -14,18 +14,20 @@ use base64::Engine;
 use chrono::Utc;
 use serde_json::{json, Value};
 
-use super::filter::{self, Expr, Literal, Op};
+use super::filter;
 use super::{
     Fault, Licence, PagePosition, RequestLog, Resource, SimState, Spread, CLIENT_ID, TENANT_DOMAIN,
     TENANT_ID,
 };
 
 mod control;
+mod query;
 mod token;
 
 use control::{
     control_clock, control_faults, control_records, control_requests, control_reveal, stamp_date,
 };
+use query::{parse_filter, time_bounds, view_of};
 use token::{managed_identity, token};
 
 #[derive(Clone)]
@@ -195,6 +197,14 @@ fn graph_reply(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap) -> Re
             &format!("Resource not found for the segment '{rest}'."),
         );
     };
+    if resource.beta_only() && version != "beta" {
+        let segment = rest.rsplit('/').next().unwrap_or("");
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("Resource not found for the segment '{segment}'."),
+        );
+    }
     if let Some(throttled) = enforce_limits(&mut st, resource) {
         return throttled;
     }
@@ -243,7 +253,12 @@ fn graph_reply(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap) -> Re
             "Insufficient privileges to complete the operation.",
         );
     }
-    list(app, &mut st, resource, version, uri)
+    let unknown_members = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("include-unknown-enum-members"));
+    list(app, &mut st, (resource, unknown_members), version, uri)
 }
 
 /// Graph's per-tenant limits, when enforced: 5 requests per 10 s to the reports (429 with a
@@ -312,7 +327,13 @@ fn licence_denied(resource: Resource, licence: Licence) -> Reply {
 }
 
 /// Parses the query options once; the same options must come back with every `$skiptoken`.
-fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &Uri) -> Reply {
+fn list(
+    app: &App,
+    st: &mut SimState,
+    (resource, unknown_members): (Resource, bool),
+    version: &str,
+    uri: &Uri,
+) -> Reply {
     let raw = uri.query().unwrap_or("");
     let mut filter_text = None;
     let mut top = None;
@@ -430,14 +451,14 @@ fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &U
     let interactive_only = sign_ins && !typed;
     let beta = version == "beta";
     let p2 = st.licences.contains(&Licence::P2);
-    let reshape = sign_ins && (!beta || !p2);
+    let reshape = sign_ins && (!beta || !p2 || !unknown_members);
     let case = resource.case_sensitive_filters();
     let matches = |r: &&super::SimRecord| {
         r.visible
             && (!interactive_only || super::data::is_interactive(&r.json))
-            && expr
-                .as_ref()
-                .is_none_or(|e| filter::eval_with(e, &view_of(r, reshape, beta, p2), case))
+            && expr.as_ref().is_none_or(|e| {
+                filter::eval_with(e, &view_of(r, reshape, (beta, p2, unknown_members)), case)
+            })
     };
     // Keyset paging: continue strictly after the last record of the previous page.
     let candidates = match &after {
@@ -461,7 +482,7 @@ fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &U
     page.truncate(page_size);
     let values: Vec<Value> = page
         .iter()
-        .map(|r| view_of(r, reshape, beta, p2).into_owned())
+        .map(|r| view_of(r, reshape, (beta, p2, unknown_members)).into_owned())
         .collect();
     let last = page.last().map(|r| (r.time, r.id.clone()));
     let mut body = serde_json::Map::new();
@@ -501,97 +522,6 @@ fn list(app: &App, st: &mut SimState, resource: Resource, version: &str, uri: &U
         body: Value::Object(body).to_string().into_bytes(),
         retry_after: None,
         records: n,
-    }
-}
-
-fn view_of(
-    r: &super::SimRecord,
-    reshape: bool,
-    beta: bool,
-    p2: bool,
-) -> std::borrow::Cow<'_, Value> {
-    if reshape {
-        std::borrow::Cow::Owned(super::data::sign_in_view(&r.json, beta, p2))
-    } else {
-        std::borrow::Cow::Borrowed(&r.json)
-    }
-}
-
-fn parse_filter(
-    resource: Resource,
-    version: &str,
-    text: &str,
-    refused: &std::collections::HashSet<(Resource, String)>,
-) -> Result<Expr, String> {
-    let expr = filter::parse(text).map_err(|e| format!("Invalid filter clause: {e}"))?;
-    let mut used = Vec::new();
-    let mut or_used = false;
-    filter::usage(&expr, &mut used, &mut or_used);
-    if let Some((path, _)) = used
-        .iter()
-        .find(|(p, _)| refused.contains(&(resource, p.clone())))
-    {
-        return Err(format!(
-            "Invalid filter clause: The property '{path}' does not support filtering."
-        ));
-    }
-    if version == "v1.0" && used.iter().any(|(p, _)| p == "signInEventTypes/any") {
-        return Err(
-            "Could not find a property named 'signInEventTypes' on type 'microsoft.graph.signIn'."
-                .into(),
-        );
-    }
-    if or_used && !resource.allows_or() {
-        return Err(
-            "Invalid filter clause: 'or' and 'not' are not supported on this resource.".into(),
-        );
-    }
-    for (path, op) in used {
-        let allowed = resource
-            .filterable()
-            .iter()
-            .find(|(p, _)| p.eq_ignore_ascii_case(&path))
-            .map(|(_, ops)| *ops);
-        match allowed {
-            None => return Err(format!("Unsupported or invalid query filter clause specified for property '{path}' of resource '{}'.", resource.path().rsplit('/').next().unwrap_or(""))),
-            Some(ops) if !ops.contains(&op) => {
-                return Err(format!("Unsupported filter operator '{}' for property '{path}'.", op.name()))
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(expr)
-}
-
-/// The `ge`/`le` (or `gt`/`lt`, `eq`) bounds a top-level conjunction puts on the time field, to
-/// narrow the scan before the full filter runs.
-fn time_bounds(
-    e: &Expr,
-    field: &str,
-) -> (Option<chrono::DateTime<Utc>>, Option<chrono::DateTime<Utc>>) {
-    match e {
-        Expr::And(a, b) => {
-            let (l1, h1) = time_bounds(a, field);
-            let (l2, h2) = time_bounds(b, field);
-            (
-                l1.max(l2),
-                match (h1, h2) {
-                    (Some(x), Some(y)) => Some(x.min(y)),
-                    (x, y) => x.or(y),
-                },
-            )
-        }
-        Expr::Cmp {
-            path,
-            op,
-            lit: Literal::Time(t),
-        } if path == field => match op {
-            Op::Ge | Op::Gt => (Some(*t), None),
-            Op::Le | Op::Lt => (None, Some(*t)),
-            Op::Eq => (Some(*t), Some(*t)),
-            _ => (None, None),
-        },
-        _ => (None, None),
     }
 }
 

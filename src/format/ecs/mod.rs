@@ -3,6 +3,7 @@
 //! for most of what Entra records, so vendor fields sit under `azure.*` (the shape Elastic's own
 //! Azure integration uses) and the Graph record, verbatim, in `event.original`.
 
+mod agents;
 mod provisioning;
 
 use super::json::Obj;
@@ -90,6 +91,7 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
         }
         StreamKind::RiskyUsers | StreamKind::RiskyServicePrincipals => risky_entity_head(n),
         StreamKind::Provisioning => provisioning::head(n),
+        StreamKind::RiskyAgents | StreamKind::AgentRiskDetections => agents::head(n),
     };
     // An audit's targets, read once for the user/group fields and for the vendor list.
     let targets = match n.kind {
@@ -151,6 +153,10 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
             provisioning::fields(n, &mut doc, &mut related);
             "provisioning"
         }
+        StreamKind::RiskyAgents | StreamKind::AgentRiskDetections => {
+            agents::fields(n, &mut doc, &mut related);
+            "identity_protection"
+        }
     };
     dedup(&mut related.ip);
     dedup(&mut related.user);
@@ -181,6 +187,7 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
                     risky_entity_vendor(n, v)
                 }
                 StreamKind::Provisioning => provisioning::vendor(n, v),
+                StreamKind::RiskyAgents | StreamKind::AgentRiskDetections => agents::vendor(n, v),
             });
     });
     doc.end();
@@ -288,6 +295,8 @@ fn sign_in_vendor(n: &Native<'_>, v: &mut Obj<'_>) {
             ("session_id", "sessionId"),
             ("device_detail", "deviceDetail"),
             ("status", "status"),
+            // Beta: the agentic sign-in block (agentType, agentSubjectType, …).
+            ("agent", "agent"),
         ],
     );
     if n.raw("riskEventTypes_v2").is_none() {

@@ -1,4 +1,5 @@
-//! Risk detections, risky users and risky service principals as OCSF Detection Findings (2004).
+//! Risk detections, risky users, risky service principals and risky agents (and their
+//! detections) as OCSF Detection Findings (2004).
 
 use super::*;
 
@@ -6,8 +7,27 @@ use super::*;
 fn is_detection(n: &Native<'_>) -> bool {
     matches!(
         n.kind,
-        StreamKind::RiskDetections | StreamKind::ServicePrincipalRiskDetections
+        StreamKind::RiskDetections
+            | StreamKind::ServicePrincipalRiskDetections
+            | StreamKind::AgentRiskDetections
     )
+}
+
+/// About an agent identity (Microsoft Entra Agent ID).
+fn is_agent(n: &Native<'_>) -> bool {
+    matches!(
+        n.kind,
+        StreamKind::RiskyAgents | StreamKind::AgentRiskDetections
+    )
+}
+
+/// The detection's last-change field: agents' detections name it differently.
+fn updated_field(n: &Native<'_>) -> &'static str {
+    if is_agent(n) {
+        "lastModifiedDateTime"
+    } else {
+        "lastUpdatedDateTime"
+    }
 }
 
 /// About a service principal rather than a user.
@@ -32,8 +52,8 @@ pub(super) fn activity_of(n: &Native<'_>) -> Activity<'static> {
     if closed {
         activity(3, "Close")
     } else if detection
-        && n.s("lastUpdatedDateTime").is_some()
-        && ms(n, "lastUpdatedDateTime") != ms(n, "detectedDateTime")
+        && n.s(updated_field(n)).is_some()
+        && ms(n, updated_field(n)) != ms(n, "detectedDateTime")
     {
         activity(2, "Update")
     } else if detection {
@@ -75,6 +95,7 @@ pub(super) fn fields(n: &Native<'_>, m: &mut Obj<'_>) {
         .s("userPrincipalName")
         .or(n.s("servicePrincipalDisplayName"))
         .or(n.s("displayName"))
+        .or(n.s("agentDisplayName"))
         .unwrap_or("unknown principal");
     let (title, kind, created, modified) = if detection {
         let kind = n.s("riskEventType").unwrap_or("unknown");
@@ -82,20 +103,18 @@ pub(super) fn fields(n: &Native<'_>, m: &mut Obj<'_>) {
             format!("Risk detection {kind} for {who}"),
             kind,
             ms(n, "detectedDateTime"),
-            ms(n, "lastUpdatedDateTime"),
+            ms(n, updated_field(n)),
         )
     } else {
-        let (what, kind) = if sp {
+        let (what, kind) = if is_agent(n) {
+            ("Risky agent", "riskyAgent")
+        } else if sp {
             ("Risky service principal", "riskyServicePrincipal")
         } else {
             ("Risky user", "riskyUser")
         };
-        (
-            format!("{what} {who}"),
-            kind,
-            None,
-            ms(n, "riskLastUpdatedDateTime"),
-        )
+        let modified = ms(n, "riskLastUpdatedDateTime").or(ms(n, "riskLastModifiedDateTime"));
+        (format!("{what} {who}"), kind, None, modified)
     };
     m.obj("finding_info", |f| {
         f.str("uid", &n.record_id())
@@ -112,7 +131,7 @@ pub(super) fn fields(n: &Native<'_>, m: &mut Obj<'_>) {
     m.bool("is_alert", detection);
     // What the finding is about.
     m.one_obj_if_any("evidences", |e| {
-        if !sp {
+        if !sp && !is_agent(n) {
             let id = if detection { n.s("userId") } else { n.s("id") };
             e.obj("user", |u| {
                 user(u, id, n.s("userPrincipalName"), n.s("userDisplayName"))
@@ -122,6 +141,19 @@ pub(super) fn fields(n: &Native<'_>, m: &mut Obj<'_>) {
             endpoint(n, e, "src_endpoint", "ipAddress", "location");
         }
     });
+    if is_agent(n) {
+        let id = if detection { n.s("agentId") } else { n.s("id") };
+        let kind = n
+            .s("@odata.type")
+            .map(|t| t.rsplit('.').next().unwrap_or(t))
+            .filter(|t| *t != "agentRiskDetection")
+            .unwrap_or("Agent Identity");
+        m.one_obj_if_any("resources", |r| {
+            r.opt_str("uid", id)
+                .opt_str("name", n.s("agentDisplayName"))
+                .str("type", kind);
+        });
+    }
     if sp {
         let id = n.s("servicePrincipalId").or(n.s("id"));
         let name = n.s("servicePrincipalDisplayName").or(n.s("displayName"));

@@ -128,9 +128,9 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
         StreamKind::RiskyUsers
         | StreamKind::RiskDetections
         | StreamKind::RiskyServicePrincipals
-        | StreamKind::ServicePrincipalRiskDetections => {
-            (DETECTION_FINDING, finding::activity_of(n), None)
-        }
+        | StreamKind::ServicePrincipalRiskDetections
+        | StreamKind::RiskyAgents
+        | StreamKind::AgentRiskDetections => (DETECTION_FINDING, finding::activity_of(n), None),
         StreamKind::Provisioning => {
             let (class, act) = provisioning::classify(n);
             (class, act, None)
@@ -185,6 +185,8 @@ fn metadata(n: &Native<'_>, o: &mut Obj<'_>) {
         .or(n.s("activityDateTime"))
         .or(n.s("lastUpdatedDateTime"))
         .or(n.s("riskLastUpdatedDateTime"))
+        .or(n.s("lastModifiedDateTime"))
+        .or(n.s("riskLastModifiedDateTime"))
         .or(n.envelope("time"));
     o.str("version", OCSF_VERSION)
         .obj("product", |p| {
@@ -204,6 +206,22 @@ fn metadata(n: &Native<'_>, o: &mut Obj<'_>) {
         .str("log_provider", "Microsoft Graph")
         .str("tenant_uid", n.summary("tenant_id"))
         .opt_str("correlation_uid", n.s("correlationId"));
+    // An agentic sign-in (beta `agent` block): OCSF has no agent-identity object, so its
+    // identity types and parents travel as labels.
+    let agentic = n.s("agent/agentType").filter(|t| *t != "notAgentic");
+    if agentic.is_some() {
+        let labels: Vec<String> = [
+            ("agent_type", "agent/agentType"),
+            ("agent_subject_type", "agent/agentSubjectType"),
+            ("agent_subject_parent_id", "agent/agentSubjectParentId"),
+            ("agent_parent_app_id", "agent/parentAppId"),
+        ]
+        .iter()
+        .filter_map(|(k, path)| n.s(path).map(|v| format!("{k}:{v}")))
+        .collect();
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        o.strs("labels", &labels);
+    }
 }
 
 /// An OCSF `user`: an Entra user (`type_id` 1) with its Entra account.
