@@ -32,15 +32,7 @@ pub fn spec(kind: StreamKind) -> Protection {
 
 /// What makes a risky agent a new state.
 fn fingerprint(record: &Record<'_>) -> String {
-    let f = |k| record.str(k).unwrap_or_default();
-    format!(
-        "{}|{}|{}|{}|{}",
-        event::id_of(record),
-        f("riskLevel"),
-        f("riskState"),
-        f("riskDetail"),
-        f("riskLastModifiedDateTime")
-    )
+    super::risky::state_fingerprint(record, "riskLastModifiedDateTime")
 }
 
 fn normalize<'a>(

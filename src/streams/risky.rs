@@ -31,6 +31,12 @@ pub fn spec(kind: StreamKind) -> Protection {
 
 /// What makes a risky user or service principal a new state.
 fn fingerprint(record: &Record<'_>) -> String {
+    state_fingerprint(record, UPDATED)
+}
+
+/// What makes a risky entity (user, service principal, agent) a new state: its risk and the
+/// time Graph last changed it (`updated`).
+pub(super) fn state_fingerprint(record: &Record<'_>, updated: &str) -> String {
     let f = |k| record.str(k).unwrap_or_default();
     format!(
         "{}|{}|{}|{}|{}",
@@ -38,7 +44,7 @@ fn fingerprint(record: &Record<'_>) -> String {
         f("riskLevel"),
         f("riskState"),
         f("riskDetail"),
-        f(UPDATED)
+        f(updated)
     )
 }
 
