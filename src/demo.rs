@@ -29,6 +29,9 @@ event_types = ["interactiveUser", "nonInteractiveUser", "servicePrincipal", "man
 [streams.provisioning]
 [streams.risky_agents]
 [streams.agent_risk_detections]
+[streams.users]
+[streams.devices]
+[streams.role_assignments]
 "#;
 
 /// Removes the throwaway directory however the demo ends.
@@ -54,6 +57,7 @@ pub async fn demo(events: u32, follow: bool, format: crate::format::Format) -> u
         chrono::Duration::minutes(50),
         u32::from(follow),
     );
+    sim.directory_seed(events as usize, events as usize);
     let dir = TempDir(std::env::temp_dir().join(format!(
         "entra-source-demo-{}-{}",
         std::process::id(),

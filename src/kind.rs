@@ -20,6 +20,12 @@ pub enum StreamKind {
     RiskyAgents,
     /// Beta `/identityProtection/agentRiskDetections`.
     AgentRiskDetections,
+    /// `/users/delta`: the user inventory, a state event per created, changed or deleted user.
+    Users,
+    /// `/devices/delta`: the device inventory.
+    Devices,
+    /// `/directoryRoles/delta`: members added to and removed from activated directory roles.
+    RoleAssignments,
 }
 
 impl StreamKind {
@@ -35,6 +41,9 @@ impl StreamKind {
             StreamKind::Provisioning => "provisioning",
             StreamKind::RiskyAgents => "risky_agents",
             StreamKind::AgentRiskDetections => "agent_risk_detections",
+            StreamKind::Users => "users",
+            StreamKind::Devices => "devices",
+            StreamKind::RoleAssignments => "role_assignments",
         }
     }
 
@@ -50,6 +59,9 @@ impl StreamKind {
             StreamKind::Provisioning => "entra.provisioning",
             StreamKind::RiskyAgents => "entra.risky_agents",
             StreamKind::AgentRiskDetections => "entra.agent_risk_detections",
+            StreamKind::Users => "entra.users",
+            StreamKind::Devices => "entra.devices",
+            StreamKind::RoleAssignments => "entra.role_assignments",
         }
     }
 
@@ -65,6 +77,9 @@ impl StreamKind {
             StreamKind::Provisioning => "provisioning",
             StreamKind::RiskyAgents => "risky_agent",
             StreamKind::AgentRiskDetections => "agent_risk_detection",
+            StreamKind::Users => "user",
+            StreamKind::Devices => "device",
+            StreamKind::RoleAssignments => "role_assignment",
         }
     }
 
@@ -73,7 +88,7 @@ impl StreamKind {
         StreamKind::all().into_iter().find(|k| k.event_type() == t)
     }
 
-    pub fn all() -> [StreamKind; 9] {
+    pub fn all() -> [StreamKind; 12] {
         [
             StreamKind::DirectoryAudits,
             StreamKind::SignIns,
@@ -84,7 +99,15 @@ impl StreamKind {
             StreamKind::Provisioning,
             StreamKind::RiskyAgents,
             StreamKind::AgentRiskDetections,
+            StreamKind::Users,
+            StreamKind::Devices,
+            StreamKind::RoleAssignments,
         ]
+    }
+
+    /// Read by delta query (an inventory), not by time window.
+    pub fn is_inventory(self) -> bool {
+        self.family() == Family::Directory
     }
 
     /// Beta-only resources (Microsoft Entra Agent ID), offered in the global cloud only.
@@ -100,6 +123,9 @@ impl StreamKind {
         match self {
             StreamKind::DirectoryAudits | StreamKind::SignIns | StreamKind::Provisioning => {
                 Family::Reports
+            }
+            StreamKind::Users | StreamKind::Devices | StreamKind::RoleAssignments => {
+                Family::Directory
             }
             _ => Family::IdentityProtection,
         }
@@ -117,13 +143,19 @@ impl StreamKind {
             | StreamKind::AgentRiskDetections => "IdentityRiskEvent.Read.All",
             StreamKind::RiskyServicePrincipals => "IdentityRiskyServicePrincipal.Read.All",
             StreamKind::RiskyAgents => "IdentityRiskyAgent.Read.All",
+            StreamKind::Users => "User.Read.All",
+            StreamKind::Devices => "Device.Read.All",
+            StreamKind::RoleAssignments => "RoleManagement.Read.Directory",
         }
     }
 
     /// The licence the tenant needs for the resource, if any.
     pub fn licence(self) -> Option<&'static str> {
         match self {
-            StreamKind::DirectoryAudits => None,
+            StreamKind::DirectoryAudits
+            | StreamKind::Users
+            | StreamKind::Devices
+            | StreamKind::RoleAssignments => None,
             StreamKind::SignIns | StreamKind::Provisioning => Some("Microsoft Entra ID P1 or P2"),
             StreamKind::RiskyUsers => Some("Microsoft Entra ID P2"),
             StreamKind::RiskDetections => {
@@ -151,7 +183,10 @@ impl StreamKind {
             | StreamKind::AgentRiskDetections => Some(chrono::Duration::days(90)),
             StreamKind::RiskyUsers
             | StreamKind::RiskyServicePrincipals
-            | StreamKind::RiskyAgents => None,
+            | StreamKind::RiskyAgents
+            | StreamKind::Users
+            | StreamKind::Devices
+            | StreamKind::RoleAssignments => None,
         }
     }
 
@@ -174,4 +209,7 @@ pub enum Family {
     Reports,
     /// Identity protection: risky users and service principals, risk detections.
     IdentityProtection,
+    /// Directory objects read by delta query (users, devices, roles): its own budget, so an
+    /// inventory sync never delays the logs.
+    Directory,
 }

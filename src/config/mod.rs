@@ -191,6 +191,7 @@ impl Config {
                 .throttle
                 .identity_protection_requests_per_second
                 .unwrap_or(1),
+            directory_per_second: raw.throttle.directory_requests_per_second.unwrap_or(5),
         };
         for (key, v) in [
             (
@@ -204,6 +205,10 @@ impl Config {
             (
                 "throttle.identity_protection_requests_per_second",
                 throttle.identity_protection_per_second,
+            ),
+            (
+                "throttle.directory_requests_per_second",
+                throttle.directory_per_second,
             ),
         ] {
             if v == 0 {

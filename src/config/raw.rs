@@ -54,6 +54,9 @@ pub struct RawThrottle {
     /// Requests per 10 s to the audit and sign-in logs across every tenant of this app (Graph:
     /// 122). With many `[[tenants]]`, each gets an equal share of it.
     pub app_reports_requests_per_10s: Option<u32>,
+    /// Requests per second per tenant to the directory's delta queries (users, devices,
+    /// roles): a budget of their own, so an inventory sync never delays the logs (default 5).
+    pub directory_requests_per_second: Option<u32>,
 }
 
 /// `[tenant]` / `[[tenants]]`: who to read and with which credentials.
@@ -140,6 +143,9 @@ pub struct RawStreams {
     pub provisioning: Option<RawStream>,
     pub risky_agents: Option<RawStream>,
     pub agent_risk_detections: Option<RawStream>,
+    pub users: Option<RawStream>,
+    pub devices: Option<RawStream>,
+    pub role_assignments: Option<RawStream>,
 }
 
 /// `[streams.NAME]`.

@@ -113,6 +113,9 @@ pub(crate) fn validate_streams(
         (StreamKind::Provisioning, &raw.provisioning),
         (StreamKind::RiskyAgents, &raw.risky_agents),
         (StreamKind::AgentRiskDetections, &raw.agent_risk_detections),
+        (StreamKind::Users, &raw.users),
+        (StreamKind::Devices, &raw.devices),
+        (StreamKind::RoleAssignments, &raw.role_assignments),
     ];
     let mut out = Vec::new();
     for (kind, table) in tables {

@@ -242,6 +242,9 @@ pub struct NormalizeContext {
     /// The native profile the event is written in: a `lean` event skips its columns while it
     /// is made, not only when it is written.
     pub profile: Profile,
+    /// Inventory (delta) rounds: when the previous round began, or `None` for a baseline round
+    /// (a first sync or a resync), whose objects are `present` rather than created or changed.
+    pub since: Option<DateTime<Utc>>,
 }
 
 impl NormalizeContext {
@@ -252,6 +255,7 @@ impl NormalizeContext {
             ingested_text: ingested.to_rfc3339_opts(SecondsFormat::Secs, true),
             resource_id: String::new(),
             profile: Profile::Full,
+            since: None,
         }
         .with_resource_id()
     }

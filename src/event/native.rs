@@ -347,6 +347,16 @@ impl<'a> NativeEvent<'a> {
         self
     }
 
+    /// The envelope of a record no request caused (a state, an inventory object) and that no
+    /// Log Analytics table publishes: no result, caller or correlation; only who it is about.
+    pub fn stateless_envelope(&mut self, identity: Option<Cow<'a, str>>) -> &mut Self {
+        self.set("resultType", "")
+            .set("callerIpAddress", Field::Null)
+            .set("correlationId", Field::Null)
+            .set("identity", identity);
+        self.columns()
+    }
+
     /// What follows are Log Analytics columns and aliases (left out of the lean profile).
     pub fn columns(&mut self) -> &mut Self {
         self.columns_from = self.fields.len();

@@ -67,6 +67,10 @@ impl GraphClient {
                     Duration::from_secs(1),
                 ),
             ),
+            (
+                Family::Directory,
+                Pacer::new(throttle.directory_per_second, Duration::from_secs(1)),
+            ),
         ]);
         GraphClient {
             http,
@@ -191,7 +195,7 @@ impl GraphClient {
                 },
             };
             let outcome = tokio::select! {
-                r = self.try_once(url, token.value.expose()) => r,
+                r = self.try_once(url, token.value.expose(), family == Family::Directory) => r,
                 _ = self.shutdown.wait() => return Err(GraphError::Shutdown),
             };
             self.release(slots, std::time::Instant::now());
@@ -299,7 +303,12 @@ impl GraphClient {
         }
     }
 
-    async fn try_once(&self, url: &Url, token: &str) -> Result<Attempt, GraphError> {
+    async fn try_once(
+        &self,
+        url: &Url,
+        token: &str,
+        directory: bool,
+    ) -> Result<Attempt, GraphError> {
         let mut headers = HeaderMap::new();
         let bearer = HeaderValue::from_str(&format!("Bearer {token}"));
         let Ok(mut bearer) = bearer else {
@@ -316,7 +325,12 @@ impl GraphClient {
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         headers.insert(
             "Prefer",
-            HeaderValue::from_static("include-unknown-enum-members"),
+            HeaderValue::from_static(if directory {
+                // Delta rounds: Graph's largest page (its default is 100).
+                "include-unknown-enum-members, odata.maxpagesize=999"
+            } else {
+                "include-unknown-enum-members"
+            }),
         );
         let resp = match self.http.get(url.clone()).headers(headers).send().await {
             Ok(r) => r,

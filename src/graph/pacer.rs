@@ -106,6 +106,8 @@ pub struct Throttle {
     /// Across every tenant of the app (`[throttle] app_reports_requests_per_10s`).
     pub app_reports_per_10s: u32,
     pub identity_protection_per_second: u32,
+    /// Directory delta queries per second per tenant (`[throttle] directory_requests_per_second`).
+    pub directory_per_second: u32,
 }
 
 impl Throttle {

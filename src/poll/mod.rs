@@ -10,6 +10,7 @@
 //! against the fingerprints kept in the state file.
 
 pub mod budget;
+mod delta;
 mod health;
 mod outcome;
 mod snapshot;
@@ -244,6 +245,9 @@ impl StreamPoller {
     /// One pass: the fresh slice and every settle sweep that is due ([`window::plan`]).
     pub async fn poll_once(&self) -> Result<PollStats, PollError> {
         self.resolve_tenant().await?;
+        if self.spec.kind().is_inventory() {
+            return self.poll_delta().await;
+        }
         if self.snapshot_mode.load(Ordering::Relaxed) {
             return self.poll_snapshot().await;
         }

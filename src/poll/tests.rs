@@ -30,6 +30,7 @@ async fn poller(
     ));
     let (trigger, shutdown) = crate::shutdown::channel();
     let throttle = Throttle {
+        directory_per_second: 5,
         reports_per_10s: 10_000,
         app_reports_per_10s: 10_000,
         identity_protection_per_second: 1000,

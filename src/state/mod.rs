@@ -131,6 +131,10 @@ pub struct StreamState {
     /// latest [`MAX_GAPS`]). Version 6.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gaps: Vec<Gap>,
+    /// Inventory streams: where the next delta round starts (Graph's `@odata.deltaLink`; it
+    /// holds a delta token, no credential). Version 6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_link: Option<String>,
 }
 
 /// How many gaps a stream keeps.
@@ -204,6 +208,7 @@ impl StreamState {
             consecutive_failures: self.consecutive_failures,
             read_from: self.read_from,
             gaps: self.gaps.clone(),
+            delta_link: self.delta_link.clone(),
         }
     }
 }

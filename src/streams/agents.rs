@@ -6,7 +6,7 @@
 //! profile carries the summary, the envelope and the record's keys.
 
 use super::{NormalizeContext, Protection, StreamKind, StreamSpec};
-use crate::event::{self, EventKind, Field, NativeEvent, Outcome, Severity, Summary};
+use crate::event::{self, EventKind, NativeEvent, Outcome, Severity, Summary};
 use crate::record::Record;
 
 /// The spec of `risky_agents` or `agent_risk_detections`.
@@ -74,11 +74,7 @@ fn normalize<'a>(
         ("AgentRiskEvents", "Agent Risk Detection")
     };
     let mut e = NativeEvent::new(summary, record, ctx, time, category, operation);
-    e.set("resultType", "")
-        .set("callerIpAddress", Field::Null)
-        .set("correlationId", Field::Null)
-        .set("identity", identity);
-    e.columns();
+    e.stateless_envelope(identity);
     e
 }
 

@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod directory_audits;
+pub mod inventory;
 pub mod provisioning;
 pub mod risk_detections;
 pub mod risky;
@@ -31,6 +32,9 @@ pub fn specs(settings: &settings::StreamSettings) -> Vec<Box<dyn StreamSpec>> {
         StreamKind::Provisioning => vec![Box::new(provisioning::Provisioning)],
         kind @ (StreamKind::RiskyAgents | StreamKind::AgentRiskDetections) => {
             vec![Box::new(agents::spec(kind))]
+        }
+        kind @ (StreamKind::Users | StreamKind::Devices | StreamKind::RoleAssignments) => {
+            vec![Box::new(inventory::Inventory { kind })]
         }
         StreamKind::SignIns => sign_ins::specs(&settings.sign_ins),
         StreamKind::RiskyUsers => vec![Box::new(risky::spec(StreamKind::RiskyUsers))],

@@ -4,7 +4,7 @@ use crate::common::*;
 use entra_simulator::{Licence, ALL_ROLES, TENANT_ID};
 use serde_json::Value;
 
-const ALL_STREAMS: &str = "[streams.directory_audits]\n[streams.sign_ins]\n[streams.risky_users]\n[streams.risk_detections]\n[streams.risky_service_principals]\n[streams.service_principal_risk_detections]\n[streams.provisioning]\n[streams.risky_agents]\n[streams.agent_risk_detections]\n";
+const ALL_STREAMS: &str = "[streams.directory_audits]\n[streams.sign_ins]\n[streams.risky_users]\n[streams.risk_detections]\n[streams.risky_service_principals]\n[streams.service_principal_risk_detections]\n[streams.provisioning]\n[streams.risky_agents]\n[streams.agent_risk_detections]\n[streams.users]\n[streams.devices]\n[streams.role_assignments]\n";
 
 /// `entra-source check` with `extra` arguments.
 async fn run_check(h: &Harness, extra: &[&str]) -> RunResult {
@@ -44,7 +44,7 @@ async fn all_ok_then_a_permission_then_a_licence_missing() {
     assert_eq!(text.code, Some(0), "{}{}", text.stdout, text.stderr);
     assert_eq!(report["ok"], true);
     assert!(verdicts(&report).iter().all(|(_, v)| v == "ok"));
-    assert_eq!(verdicts(&report).len(), 9);
+    assert_eq!(verdicts(&report).len(), 12);
     assert!(text
         .stdout
         .contains(&format!("tenant {TENANT_ID}: token ok, expires ")));
@@ -52,7 +52,7 @@ async fn all_ok_then_a_permission_then_a_licence_missing() {
     assert!(!h.state.exists(), "check must not write a state file");
     // Exactly one $top=1 request per enabled stream, per check run (text and JSON).
     let graph = h.graph_requests();
-    assert_eq!(graph.len(), 18);
+    assert_eq!(graph.len(), 24);
     assert!(graph.iter().all(|q| q.query == "%24top=1"));
 
     let roles = roles_without("IdentityRiskyUser.Read.All");

@@ -437,8 +437,9 @@ async fn demo_prints_valid_events_and_exits_zero() {
     let r = h.run_args(&["demo", "--events", "25"]).await;
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let events = r.events();
-    // 25 records of each of the nine resources, sign-ins of each of the four event types.
-    assert_eq!(events.len(), 25 * 12, "{}", r.stderr);
+    // 25 records of each of the nine resources, sign-ins of each of the four event types,
+    // and the directory's 25 users, 25 devices and two role members.
+    assert_eq!(events.len(), 25 * 12 + 25 + 25 + 2, "{}", r.stderr);
     assert_eq!(
         events
             .iter()

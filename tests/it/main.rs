@@ -17,6 +17,7 @@ mod formats;
 mod golden;
 mod health;
 mod host_configs;
+mod inventory;
 mod metrics;
 mod network;
 mod otlp;

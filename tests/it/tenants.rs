@@ -102,6 +102,7 @@ async fn three_tenants_one_with_a_wrong_secret_the_other_two_deliver_everything(
 #[test]
 fn many_tenants_share_the_apps_reports_budget_equally() {
     let t = entra_source::graph::Throttle {
+        directory_per_second: 5,
         reports_per_10s: 5,
         app_reports_per_10s: 122,
         identity_protection_per_second: 1,

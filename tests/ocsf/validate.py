@@ -25,6 +25,8 @@ CLASSES = {
     3005: "UserAccess",
     3006: "GroupManagement",
     2004: "DetectionFinding",
+    5001: "InventoryInfo",
+    5003: "UserInventory",
     6002: "ApplicationLifecycle",
     6008: "ApplicationError",
 }

@@ -10,6 +10,7 @@
 
 mod agents;
 mod data;
+mod directory;
 pub mod filter;
 mod provisioning;
 mod rng;
@@ -30,6 +31,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use data::{directory_audit as synthetic_directory_audit, Rng, Spread};
+pub use directory::{DirectoryKind, ROLES as DIRECTORY_ROLES};
 pub use resource::{Licence, Resource};
 
 /// The simulated tenant, app and secret (not secrets: they only open the simulator).
@@ -151,16 +153,20 @@ pub(crate) struct SimState {
     clock_offset: chrono::Duration,
     report_arrivals: VecDeque<Instant>,
     protection_arrivals: VecDeque<Instant>,
+    pub(crate) directory: directory::Directory,
 }
 
 /// Every application permission the simulated app can hold.
-pub const ALL_ROLES: [&str; 6] = [
+pub const ALL_ROLES: [&str; 9] = [
     "AuditLog.Read.All",
     "Directory.Read.All",
     "IdentityRiskyUser.Read.All",
     "IdentityRiskEvent.Read.All",
     "IdentityRiskyServicePrincipal.Read.All",
     "IdentityRiskyAgent.Read.All",
+    "User.Read.All",
+    "Device.Read.All",
+    "RoleManagement.Read.Directory",
 ];
 
 /// A certificate uploaded to the app registration: its thumbprints and public key.
@@ -251,10 +257,11 @@ impl Simulator {
             clock_offset: chrono::Duration::zero(),
             report_arrivals: VecDeque::new(),
             protection_arrivals: VecDeque::new(),
+            directory: Default::default(),
         }))
     }
 
-    fn state(&self) -> MutexGuard<'_, SimState> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, SimState> {
         self.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
 

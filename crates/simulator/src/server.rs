@@ -21,6 +21,7 @@ use super::{
 };
 
 mod control;
+mod delta;
 mod query;
 mod token;
 
@@ -186,6 +187,10 @@ fn graph_reply(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap) -> Re
         );
     }
     let rest = format!("/{rest}");
+    let base = app.base.clone();
+    if let Some(reply) = delta::reply(&mut st, &base, (version, &rest), uri, headers) {
+        return reply;
+    }
     let Some(resource) = Resource::all()
         .iter()
         .copied()

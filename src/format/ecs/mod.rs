@@ -4,6 +4,7 @@
 //! Azure integration uses) and the Graph record, verbatim, in `event.original`.
 
 mod agents;
+mod inventory;
 mod provisioning;
 
 use super::json::Obj;
@@ -45,6 +46,8 @@ struct Head<'a> {
     reason: Option<&'a str>,
     /// `event.duration`, in nanoseconds.
     duration_ns: Option<i64>,
+    /// `event.kind` when not the native one (`asset` for the inventory).
+    kind: Option<&'static str>,
     message: String,
 }
 
@@ -57,6 +60,7 @@ impl Head<'_> {
             code: None,
             reason: None,
             duration_ns: None,
+            kind: None,
             message: String::new(),
         }
     }
@@ -92,6 +96,7 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
         StreamKind::RiskyUsers | StreamKind::RiskyServicePrincipals => risky_entity_head(n),
         StreamKind::Provisioning => provisioning::head(n),
         StreamKind::RiskyAgents | StreamKind::AgentRiskDetections => agents::head(n),
+        StreamKind::Users | StreamKind::Devices | StreamKind::RoleAssignments => inventory::head(n),
     };
     // An audit's targets, read once for the user/group fields and for the vendor list.
     let targets = match n.kind {
@@ -108,7 +113,7 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
     });
     doc.obj("event", |e| {
         e.str("id", n.summary("id"))
-            .str("kind", n.summary("kind"))
+            .str("kind", head.kind.unwrap_or(n.summary("kind")))
             .strs("category", &[head.category]);
         let types = if head.types[1].is_empty() {
             &head.types[..1]
@@ -157,6 +162,10 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
             agents::fields(n, &mut doc, &mut related);
             "identity_protection"
         }
+        StreamKind::Users | StreamKind::Devices | StreamKind::RoleAssignments => {
+            inventory::fields(n, &mut doc, &mut related);
+            "inventory"
+        }
     };
     dedup(&mut related.ip);
     dedup(&mut related.user);
@@ -188,6 +197,9 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
                 }
                 StreamKind::Provisioning => provisioning::vendor(n, v),
                 StreamKind::RiskyAgents | StreamKind::AgentRiskDetections => agents::vendor(n, v),
+                StreamKind::Users | StreamKind::Devices | StreamKind::RoleAssignments => {
+                    inventory::vendor(n, v)
+                }
             });
     });
     doc.end();

@@ -13,6 +13,7 @@ use crate::kind::StreamKind;
 use crate::record::Record;
 
 mod finding;
+mod inventory;
 mod provisioning;
 
 /// The schema version the events follow (`metadata.version`).
@@ -135,6 +136,10 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
             let (class, act) = provisioning::classify(n);
             (class, act, None)
         }
+        StreamKind::Users | StreamKind::Devices | StreamKind::RoleAssignments => {
+            let (class, act) = inventory::classify(n);
+            (class, act, None)
+        }
     };
     let mut m = Obj::start(out);
     m.int("activity_id", act.id)
@@ -173,6 +178,7 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
         Some(audit) => audit_fields(n, &mut m, audit),
         None if class.uid == AUTHENTICATION.uid => sign_in(n, &mut m),
         None if n.kind == StreamKind::Provisioning => provisioning::fields(n, &mut m, &class),
+        None if n.kind.is_inventory() => inventory::fields(n, &mut m),
         None => finding::fields(n, &mut m),
     }
     m.raw("unmapped", n.record.raw());
