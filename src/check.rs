@@ -54,6 +54,31 @@ pub struct TenantReport {
     pub tenant: String,
     pub token: TokenReport,
     pub streams: Vec<StreamReport>,
+    /// `[context]`: each part of the directory cache and whether the token's permissions read
+    /// it (a part the app cannot read is skipped; events go without that context).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<ContextReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ContextReport {
+    pub part: &'static str,
+    pub permission: &'static str,
+    pub granted: bool,
+}
+
+/// What the token's roles let the directory cache read.
+fn context_report(roles: &[String]) -> Vec<ContextReport> {
+    crate::context::Collection::ALL
+        .iter()
+        .map(|c| ContextReport {
+            part: c.name(),
+            permission: c.permission(),
+            granted: roles
+                .iter()
+                .any(|r| r == c.permission() || r == "Directory.Read.All"),
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -73,7 +98,11 @@ pub async fn check(config: Config, resolved: Resolved, json: bool) -> u8 {
     };
     let mut tenants = Vec::new();
     for (tenant, credential) in config.tenants.into_iter().zip(resolved.credentials) {
-        tenants.push(check_tenant(&http, tenant, credential, config.throttle).await);
+        let mut report = check_tenant(&http, tenant, credential, config.throttle).await;
+        if config.context.is_some() && report.token.ok {
+            report.context = context_report(&report.token.roles);
+        }
+        tenants.push(report);
     }
     let ok = tenants
         .iter()
@@ -117,6 +146,7 @@ async fn check_tenant(
                     error: Some(e.to_string()),
                 },
                 streams: Vec::new(),
+                context: Vec::new(),
             }
         }
     };
@@ -184,6 +214,7 @@ async fn check_tenant(
             error: None,
         },
         streams,
+        context: Vec::new(),
     }
 }
 
@@ -281,6 +312,22 @@ pub fn render(report: &Report) -> String {
             out.push_str(&format!(
                 "  {:<36} {:<24} {}\n",
                 s.stream, verdict, s.detail
+            ));
+        }
+        for c in &t.context {
+            let (verdict, detail) = if c.granted {
+                ("ok", String::new())
+            } else {
+                (
+                    "permission missing",
+                    format!("events go without this context; grant {} (or Directory.Read.All) with admin consent", c.permission),
+                )
+            };
+            out.push_str(&format!(
+                "  {:<36} {:<24} {}\n",
+                format!("context: {}", c.part),
+                verdict,
+                detail
             ));
         }
     }

@@ -13,6 +13,7 @@ pub mod checkpointer;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod demo;
 pub mod duration;
 pub mod event;

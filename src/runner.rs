@@ -92,6 +92,7 @@ pub async fn run(
         std::time::Duration::from_secs(10),
     ));
     let mut pollers = Vec::new();
+    let mut syncs = tokio::task::JoinSet::new();
     for (tenant, credential) in config.tenants.into_iter().zip(resolved.credentials) {
         let id = Arc::new(crate::tenant::TenantId::new(&tenant.id));
         let tokens = Arc::new(tenant.token_provider(&http, credential));
@@ -109,15 +110,31 @@ pub async fn run(
             )
             .with_shared_reports(shared_reports.clone()),
         );
+        let cache = match config.context {
+            None => None,
+            Some(refresh) => {
+                let path = crate::context::cache_path(&config.state_path, &tenant.id);
+                let cache = match crate::context::ContextCache::open(&path) {
+                    Ok(c) => Arc::new(c),
+                    Err(e) => return RunOutcome::Failed(e.to_string()),
+                };
+                let sync = crate::context::sync::ContextSync::new(
+                    cache.clone(),
+                    client.clone(),
+                    tenant.id.clone(),
+                    shutdown.clone(),
+                    refresh,
+                );
+                syncs.spawn(sync.run(once));
+                Some(cache)
+            }
+        };
         for settings in tenant.streams {
             for spec in crate::streams::specs(&settings) {
-                pollers.push(Arc::new(StreamPoller::new(
-                    id.clone(),
-                    spec,
-                    settings.clone(),
-                    client.clone(),
-                    &shared,
-                )));
+                let mut poller =
+                    StreamPoller::new(id.clone(), spec, settings.clone(), client.clone(), &shared);
+                poller.context = cache.clone();
+                pollers.push(Arc::new(poller));
             }
         }
     }
@@ -175,6 +192,11 @@ pub async fn run(
             Err(e) => failures.push(format!("a stream task crashed: {e}")),
         }
     }
+    // `--once`: the directory round finishes (its cache and links saved for the next run).
+    if once && !shutdown.is_set() {
+        while syncs.join_next().await.is_some() {}
+    }
+    syncs.abort_all();
     let (writes, bytes) = crate::telemetry::state_totals();
     tracing::info!(
         state_writes = writes,

@@ -67,6 +67,8 @@ pub struct Config {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// `[poll] request_attempts`.
     pub request_attempts: u32,
+    /// `[context] enabled` and `refresh`.
+    pub context: Option<Duration>,
 }
 
 impl Config {
@@ -216,6 +218,22 @@ impl Config {
             }
         }
         let tls_ca_file = raw.tls.ca_file.clone();
+        let context = match raw.context.enabled.unwrap_or(true) {
+            false => None,
+            true => Some(match raw.context.refresh.as_deref() {
+                None => Duration::from_secs(15 * 60),
+                Some(text) => crate::duration::parse_duration(text)
+                    .ok()
+                    .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(d))
+                    .ok_or_else(|| {
+                        invalid(
+                            "context.refresh",
+                            format!("\"{text}\""),
+                            "use a duration from \"1s\" to \"1d\", e.g. \"15m\"",
+                        )
+                    })?,
+            }),
+        };
         Ok(Config {
             tenants,
             state_path,
@@ -228,6 +246,7 @@ impl Config {
             native_profile,
             metrics_listen,
             request_attempts,
+            context,
         })
     }
 }

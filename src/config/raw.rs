@@ -30,6 +30,22 @@ pub struct RawConfig {
     pub throttle: RawThrottle,
     #[serde(default)]
     pub tls: RawTls,
+    /// User, device and service-principal context on events, from a directory cache.
+    #[serde(default)]
+    pub context: RawContext,
+}
+
+/// `[context]`: the directory cache that puts `context.user`, `context.device` and
+/// `context.service_principal` on sign-ins, audits and risk records.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawContext {
+    /// On by default; each part runs only while the app has its permission (User.Read.All,
+    /// Device.Read.All, Application.Read.All, RoleManagement.Read.Directory, or
+    /// Directory.Read.All for all).
+    pub enabled: Option<bool>,
+    /// How often the cache catches up with the directory (a delta round), e.g. "15m".
+    pub refresh: Option<String>,
 }
 
 /// `[tls]`: for networks that inspect TLS. (`HTTPS_PROXY` / `NO_PROXY` are read from the

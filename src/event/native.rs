@@ -215,6 +215,8 @@ pub struct NativeEvent<'a> {
     /// but provisioning, whose records carry a duration and an error code.
     pub duration_ms: i64,
     pub result_signature: Cow<'a, str>,
+    /// `context`: the subjects' directory context (JSON text), when cached.
+    pub context: Option<String>,
     pub record: Record<'a>,
 }
 
@@ -257,6 +259,7 @@ impl<'a> NativeEvent<'a> {
             columns_from: usize::MAX,
             duration_ms: 0,
             result_signature: Cow::Borrowed("None"),
+            context: None,
             record,
         }
     }
@@ -425,6 +428,10 @@ impl<'a> NativeEvent<'a> {
         if profile == Profile::Full {
             self.write_graph_keys(out);
         }
+        if let Some(c) = &self.context {
+            out.extend_from_slice(b",\"context\":");
+            out.extend_from_slice(c.as_bytes());
+        }
         out.extend_from_slice(b",\"properties\":");
         out.extend_from_slice(self.record.raw().as_bytes());
         out.push(b'}');
@@ -439,6 +446,7 @@ impl<'a> NativeEvent<'a> {
             seen.insert(k);
         }
         seen.insert("properties");
+        seen.insert("context");
         for (k, _) in &self.fields {
             seen.insert(k);
         }

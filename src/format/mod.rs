@@ -69,11 +69,13 @@ impl Format {
         let text = native.get("properties").unwrap_or(&Value::Null).to_string();
         let record = Record::new(&text);
         let strings = Strings::new();
+        let context = native.get("context").map(Value::to_string);
         let n = Native {
             view: View::of_value(native),
             record: &record,
             strings: &strings,
             kind,
+            context: context.as_deref(),
         };
         let mut out = Vec::new();
         self.write_mapped(&n, &mut out);
@@ -180,6 +182,8 @@ pub struct Native<'a> {
     strings: &'a Strings,
     /// The stream it came from (its `event.type`): the mappers match on it exhaustively.
     pub kind: StreamKind,
+    /// The event's `context` (JSON text), when the directory cache knew its subjects.
+    pub context: Option<&'a str>,
 }
 
 impl<'a> Native<'a> {
@@ -190,6 +194,7 @@ impl<'a> Native<'a> {
             record: &e.record,
             strings,
             kind: e.summary.stream,
+            context: e.context.as_deref(),
         }
     }
 
@@ -355,6 +360,7 @@ mod tests {
             record: &record,
             strings: &strings,
             kind: StreamKind::DirectoryAudits,
+            context: None,
         };
         assert_eq!(
             n.modified_property(&target, "Role.DisplayName"),

@@ -128,6 +128,16 @@ impl GraphClient {
     }
 
     /// Checks that a nextLink stays on the configured Graph host before the token goes there.
+    /// A page's nextLink and deltaLink, each checked ([`Self::check_next_link`]).
+    pub fn links(&self, page: &Page) -> Result<(Option<Url>, Option<Url>), GraphError> {
+        let check = |l: &Option<Url>| {
+            l.as_ref()
+                .map(|l| self.check_next_link(l.as_str()))
+                .transpose()
+        };
+        Ok((check(&page.next_link)?, check(&page.delta_link)?))
+    }
+
     pub fn check_next_link(&self, link: &str) -> Result<Url, GraphError> {
         let foreign = || GraphError::ForeignNextLink {
             link: link.to_string(),

@@ -63,16 +63,7 @@ impl StreamPoller {
             };
             stats.pages += 1;
             self.count(|c| c.page_read());
-            let next = page
-                .next_link
-                .as_ref()
-                .map(|l| self.client.check_next_link(l.as_str()))
-                .transpose()?;
-            let delta = page
-                .delta_link
-                .as_ref()
-                .map(|l| self.client.check_next_link(l.as_str()))
-                .transpose()?;
+            let (next, delta) = self.client.links(&page)?;
             self.write_inventory(kind, &page.records, since, &mut stats)
                 .await?;
             match (next, delta) {

@@ -139,6 +139,8 @@ pub struct StreamPoller {
     counters: std::sync::OnceLock<crate::telemetry::StreamCounters>,
     /// When it last warned that its budget cannot keep up.
     budget_warned: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The tenant's directory cache: `context` on its events (`[context]`).
+    pub context: Option<Arc<crate::context::ContextCache>>,
 }
 
 impl StreamPoller {
@@ -169,6 +171,7 @@ impl StreamPoller {
             snapshot_mode: AtomicBool::new(false),
             counters: std::sync::OnceLock::new(),
             budget_warned: std::sync::Mutex::new(None),
+            context: None,
         }
     }
 
@@ -450,6 +453,8 @@ impl StreamPoller {
         let mut newest: Option<DateTime<Utc>> = None;
         let mut in_page = HashSet::new();
         let mut rest = records.records().peekable();
+        // One read of the directory cache for the page's lookups.
+        let context = self.context.as_ref().and_then(|c| c.reader());
         while rest.peek().is_some() {
             {
                 let st = self.state.lock().await;
@@ -467,7 +472,11 @@ impl StreamPoller {
                         continue;
                     }
                     new_keys.push((key, at));
-                    page.push(&self.spec.event(record, &ctx))?;
+                    let mut e = self.spec.event(record, &ctx);
+                    if let Some(c) = &context {
+                        c.enrich(&mut e);
+                    }
+                    page.push(&e)?;
                     if page.is_full() {
                         break;
                     }

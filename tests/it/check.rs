@@ -39,7 +39,7 @@ fn verdicts(report: &Value) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_ok_then_a_permission_then_a_licence_missing() {
     let h = Harness::new("").await;
-    h.write_streams(ALL_STREAMS);
+    h.write_streams(&format!("{ALL_STREAMS}[context]\n"));
     let (text, report) = check(&h).await;
     assert_eq!(text.code, Some(0), "{}{}", text.stdout, text.stderr);
     assert_eq!(report["ok"], true);
@@ -50,6 +50,11 @@ async fn all_ok_then_a_permission_then_a_licence_missing() {
         .contains(&format!("tenant {TENANT_ID}: token ok, expires ")));
     assert!(text.stdout.contains("IdentityRiskyUser.Read.All"));
     assert!(!h.state.exists(), "check must not write a state file");
+    // [context] (on by default): each part of the directory cache and its permission.
+    let context = report["tenants"][0]["context"].as_array().unwrap();
+    assert_eq!(context.len(), 4);
+    assert!(context.iter().all(|c| c["granted"] == true), "{context:?}");
+    assert!(text.stdout.contains("context: devices"), "{}", text.stdout);
     // Exactly one $top=1 request per enabled stream, per check run (text and JSON).
     let graph = h.graph_requests();
     assert_eq!(graph.len(), 24);

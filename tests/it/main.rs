@@ -9,6 +9,7 @@ mod backfill;
 mod check;
 mod columns;
 mod config_examples;
+mod context;
 mod credentials;
 mod delivery;
 mod errors;

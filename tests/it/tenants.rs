@@ -131,7 +131,7 @@ async fn tenants_are_paced_together_under_the_app_budget_and_fairly() {
     }
     let secret = h.dir.path().join("secret");
     let mut config = format!(
-        "[throttle]\nreports_requests_per_10s = 5\napp_reports_requests_per_10s = 4\nidentity_protection_requests_per_second = 1000\n\n[state]\npath = \"{}\"\n\n[streams.directory_audits]\n\n",
+        "[context]\nenabled = false\n\n[throttle]\nreports_requests_per_10s = 5\napp_reports_requests_per_10s = 4\nidentity_protection_requests_per_second = 1000\n\n[state]\npath = \"{}\"\n\n[streams.directory_audits]\n\n",
         h.state.display()
     );
     for (sim, id) in sims.iter().zip([A, B]) {

@@ -18,6 +18,7 @@ use crate::Simulator;
 pub enum DirectoryKind {
     Users,
     Devices,
+    ServicePrincipals,
     DirectoryRoles,
 }
 
@@ -26,6 +27,7 @@ impl DirectoryKind {
         match self {
             DirectoryKind::Users => "users",
             DirectoryKind::Devices => "devices",
+            DirectoryKind::ServicePrincipals => "servicePrincipals",
             DirectoryKind::DirectoryRoles => "directoryRoles",
         }
     }
@@ -34,6 +36,7 @@ impl DirectoryKind {
         [
             DirectoryKind::Users,
             DirectoryKind::Devices,
+            DirectoryKind::ServicePrincipals,
             DirectoryKind::DirectoryRoles,
         ]
         .into_iter()
@@ -45,6 +48,7 @@ impl DirectoryKind {
         match self {
             DirectoryKind::Users => ["User.Read.All", "Directory.Read.All"],
             DirectoryKind::Devices => ["Device.Read.All", "Directory.Read.All"],
+            DirectoryKind::ServicePrincipals => ["Application.Read.All", "Directory.Read.All"],
             DirectoryKind::DirectoryRoles => {
                 ["RoleManagement.Read.Directory", "Directory.Read.All"]
             }
@@ -55,6 +59,7 @@ impl DirectoryKind {
         match self {
             DirectoryKind::Users => "#microsoft.graph.user",
             DirectoryKind::Devices => "#microsoft.graph.device",
+            DirectoryKind::ServicePrincipals => "#microsoft.graph.servicePrincipal",
             DirectoryKind::DirectoryRoles => "#microsoft.graph.directoryRole",
         }
     }
@@ -134,6 +139,20 @@ impl Directory {
             let device = device(rng, i);
             self.put(DirectoryKind::Devices, device);
         }
+        for (i, name) in ["contoso-automation", "Contoso HR Connector", "Backup Agent"]
+            .iter()
+            .enumerate()
+        {
+            let sp = json!({
+                "@odata.type": "#microsoft.graph.servicePrincipal",
+                "id": rng.guid(),
+                "appId": rng.guid(),
+                "displayName": name,
+                "servicePrincipalType": if i == 2 { "ManagedIdentity" } else { "Application" },
+                "accountEnabled": true
+            });
+            self.put(DirectoryKind::ServicePrincipals, sp);
+        }
         for (template, name) in ROLES {
             let id = rng.guid();
             self.put(
@@ -143,12 +162,24 @@ impl Directory {
         }
         // The first user is a Global Administrator, the second a User Administrator.
         let users: Vec<String> = self.ids(DirectoryKind::Users).into_iter().take(2).collect();
-        let roles = self.ids(DirectoryKind::DirectoryRoles);
-        for (user, role) in users.iter().zip([0usize, 2]) {
-            if let Some(role) = roles.get(role) {
-                self.set_member(role, user, true);
+        for (user, role) in users
+            .iter()
+            .zip(["Global Administrator", "User Administrator"])
+        {
+            if let Some(id) = self.role_id(role) {
+                self.set_member(&id, user, true);
             }
         }
+    }
+
+    /// The id of the activated role named `name`.
+    fn role_id(&self, name: &str) -> Option<String> {
+        self.objects
+            .get(&DirectoryKind::DirectoryRoles)
+            .into_iter()
+            .flatten()
+            .find(|(_, o)| o.json["displayName"] == name)
+            .map(|(id, _)| id.clone())
     }
 
     pub(crate) fn ids(&self, kind: DirectoryKind) -> Vec<String> {
@@ -179,13 +210,32 @@ impl Directory {
         }
     }
 
-    /// The objects of one round after `token` (all live ones for a baseline), in id order.
-    pub(crate) fn round(&self, kind: DirectoryKind, token: Option<u64>) -> Vec<Value> {
+    /// One page of a round after `token` (all live objects for a baseline), in id order: the
+    /// objects from `offset`, at most `size`, and whether more follow. Only the page's objects
+    /// are copied (a baseline of 200,000 users is 200 pages).
+    pub(crate) fn round(
+        &self,
+        kind: DirectoryKind,
+        token: Option<u64>,
+        (offset, size): (usize, usize),
+    ) -> (Vec<Value>, bool) {
         let since = token.unwrap_or(0);
         let mut out = Vec::new();
-        for (id, o) in self.objects.get(&kind).into_iter().flatten() {
-            if token.is_none() && o.deleted || o.changed <= since && token.is_some() {
-                continue;
+        let mut more = false;
+        let in_round = |o: &&DirObject| {
+            !(token.is_none() && o.deleted || o.changed <= since && token.is_some())
+        };
+        for (id, o) in self
+            .objects
+            .get(&kind)
+            .into_iter()
+            .flatten()
+            .filter(|(_, o)| in_round(o))
+            .skip(offset)
+        {
+            if out.len() == size {
+                more = true;
+                break;
             }
             if o.deleted {
                 out.push(json!({"@odata.type": kind.odata_type(), "id": id, "@removed": {"reason": "changed"}}));
@@ -217,7 +267,7 @@ impl Directory {
             }
             out.push(v);
         }
-        out
+        (out, more)
     }
 }
 
@@ -281,6 +331,13 @@ impl Simulator {
         self.state().directory.ids(kind)
     }
 
+    /// A live object of `kind`, as Graph holds it.
+    pub fn directory_object(&self, kind: DirectoryKind, id: &str) -> Option<Value> {
+        let st = self.state();
+        let o = st.directory.objects.get(&kind)?.get(id)?;
+        (!o.deleted).then(|| o.json.clone())
+    }
+
     /// Merges `patch` into an object (a change the next delta round returns).
     pub fn directory_update(&self, kind: DirectoryKind, id: &str, patch: Value) -> bool {
         let mut st = self.state();
@@ -317,14 +374,7 @@ impl Simulator {
     pub fn directory_role_member(&self, role: &str, member: &str, present: bool) -> bool {
         let mut st = self.state();
         let d = &mut st.directory;
-        let id = d
-            .objects
-            .get(&DirectoryKind::DirectoryRoles)
-            .into_iter()
-            .flatten()
-            .find(|(_, o)| o.json["displayName"] == role)
-            .map(|(id, _)| id.clone());
-        match id {
+        match d.role_id(role) {
             Some(id) => {
                 d.set_member(&id, member, present);
                 true

@@ -157,7 +157,7 @@ pub(crate) struct SimState {
 }
 
 /// Every application permission the simulated app can hold.
-pub const ALL_ROLES: [&str; 9] = [
+pub const ALL_ROLES: [&str; 10] = [
     "AuditLog.Read.All",
     "Directory.Read.All",
     "IdentityRiskyUser.Read.All",
@@ -167,6 +167,7 @@ pub const ALL_ROLES: [&str; 9] = [
     "User.Read.All",
     "Device.Read.All",
     "RoleManagement.Read.Directory",
+    "Application.Read.All",
 ];
 
 /// A certificate uploaded to the app registration: its thumbprints and public key.

@@ -173,6 +173,21 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
         r.strs_if_any("ip", &related.ip)
             .strs_if_any("user", &related.user);
     });
+    // A sign-in's device, from the directory cache.
+    if let Some(device) = n
+        .context
+        .map(Record::new)
+        .and_then(|c| c.get("device").map(Record::nested))
+    {
+        doc.obj_if_any("host", |h| {
+            h.opt_str("id", n.s_in(&device, "device_id"))
+                .opt_str("name", n.s_in(&device, "name"))
+                .obj_if_any("os", |o| {
+                    o.opt_str("name", n.s_in(&device, "operating_system"))
+                        .opt_str("version", n.s_in(&device, "operating_system_version"));
+                });
+        });
+    }
     doc.obj("cloud", |c| {
         c.str("provider", "azure")
             .obj("account", |a| {
@@ -183,6 +198,10 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
             });
     });
     doc.obj("azure", |a| {
+        if let Some(c) = n.context {
+            // The subjects' directory context, as entra-source's native event has it.
+            a.raw("context", c);
+        }
         a.str("tenant_id", n.summary("tenant_id"))
             .opt_str("correlation_id", n.s("correlationId"))
             .opt_str("category", n.envelope("category"))
@@ -266,6 +285,21 @@ fn sign_in<'a>(n: &Native<'a>, doc: &mut Obj<'_>, related: &mut Related<'a>) {
             user(u, n.s("servicePrincipalId"), name, name);
         } else {
             user(u, n.s("userId"), upn, n.s("userDisplayName"));
+            // The directory roles the user holds (`context.user.admin_roles`).
+            let roles: Vec<String> = n
+                .context
+                .map(Record::new)
+                .and_then(|c| c.get("user").map(Record::nested))
+                .and_then(|u| u.get("admin_roles"))
+                .map(|a| {
+                    crate::record::elements(a)
+                        .into_iter()
+                        .filter_map(|r| crate::record::string(r).map(|s| s.into_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+            u.strs_if_any("roles", &roles);
         }
     });
     let ip = n.ip("ipAddress");

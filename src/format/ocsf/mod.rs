@@ -256,8 +256,32 @@ fn service_principal(o: &mut Obj<'_>, id: Option<&str>, name: Option<&str>) {
 
 /// A `network_endpoint` from an IP address and a Graph `signInLocation`, left out when empty.
 fn endpoint(n: &Native<'_>, o: &mut Obj<'_>, key: &str, ip_path: &str, location: &str) {
+    endpoint_with(n, o, key, (ip_path, location), None);
+}
+
+/// [`endpoint`], with the device the directory cache knows (`context.device`).
+fn endpoint_with(
+    n: &Native<'_>,
+    o: &mut Obj<'_>,
+    key: &str,
+    (ip_path, location): (&str, &str),
+    device: Option<&Record<'_>>,
+) {
     o.obj_if_any(key, |e| {
         e.opt_str("ip", n.ip(ip_path));
+        if let Some(d) = device {
+            e.opt_str("uid", n.s_in(d, "device_id"))
+                .opt_str("name", n.s_in(d, "name"))
+                .opt_str("hostname", n.s_in(d, "name"));
+            if let Some(os) = n.s_in(d, "operating_system") {
+                e.obj("os", |s| {
+                    s.str("name", os)
+                        .int("type_id", 99)
+                        .str("type", "Other")
+                        .opt_str("version", n.s_in(d, "operating_system_version"));
+                });
+            }
+        }
         let Some(loc) = n.raw(location).map(Record::nested) else {
             return;
         };
@@ -296,7 +320,18 @@ fn sign_in(n: &Native<'_>, m: &mut Obj<'_>) {
             );
         }
     });
-    endpoint(n, m, "src_endpoint", "ipAddress", "location");
+    // The client is the signing-in device: its directory context (`context.device`).
+    let device = n
+        .context
+        .map(Record::new)
+        .and_then(|c| c.get("device").map(Record::nested));
+    endpoint_with(
+        n,
+        m,
+        "src_endpoint",
+        ("ipAddress", "location"),
+        device.as_ref(),
+    );
     m.obj_if_any("service", |s| {
         s.opt_str("name", n.s("resourceDisplayName"))
             .opt_str("uid", n.s("resourceId"));

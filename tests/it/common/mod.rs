@@ -147,10 +147,18 @@ impl Harness {
         self.write_config(&format!("{FAST}[poll]\ninterval_seconds = 1\n\n{body}"));
     }
 
+    /// Writes the config. `[context]` (on by default in entra-source) is off unless `body`
+    /// sets it: its directory rounds would add requests to every test that counts them
+    /// (`tests/it/context.rs` turns it on).
     pub fn write_config(&self, body: &str) {
+        let body = if body.contains("[context]") {
+            body.to_string()
+        } else {
+            format!("{body}\n[context]\nenabled = false\n")
+        };
         std::fs::write(
             &self.config,
-            self.sim.config_toml(&self.secret_file, &self.state, body),
+            self.sim.config_toml(&self.secret_file, &self.state, &body),
         )
         .unwrap();
     }

@@ -107,12 +107,10 @@ pub(super) fn reply(
             "Resync required. Replace any local cached copy with the current data and restart with an empty delta token.",
         ));
     }
-    let all = st.directory.round(kind, from);
     let size = page_size(headers);
-    let page: Vec<Value> = all
+    let (page, more) = st.directory.round(kind, from, (offset, size));
+    let page: Vec<Value> = page
         .iter()
-        .skip(offset)
-        .take(size)
         .map(|v| selected(v, select.as_deref()))
         .collect();
     let mut query = select
@@ -124,7 +122,7 @@ pub(super) fn reply(
         "@odata.context": format!("{base}/{version}/$metadata#{segment}"),
         "value": page,
     });
-    if offset + size < all.len() {
+    if more {
         query.push_str(&format!("$skiptoken={}", encode(from, end, offset + size)));
         body["@odata.nextLink"] = format!("{link_base}?{query}").into();
     } else {
