@@ -121,6 +121,17 @@ async fn events_carry_the_directory_context_of_their_subjects_in_every_format() 
     let events = run("ocsf").await;
     let (ok, report) = validate_ocsf(&events, "3002");
     assert!(ok, "{report}");
+    let admin = events
+        .iter()
+        .find(|e| e["user"]["uid"] == users[0].as_str())
+        .expect("the admin's sign-in");
+    assert_eq!(admin["user"]["type"], "Admin", "a Global Administrator");
+    assert!(admin["user"]["org"]["ou_name"].is_string());
+    let audit = events
+        .iter()
+        .find(|e| e["actor"]["user"]["uid"] == users[1].as_str())
+        .expect("the audit");
+    assert!(audit["actor"]["user"]["org"]["ou_name"].is_string());
     assert!(events
         .iter()
         .any(|e| e["src_endpoint"]["name"] == device["displayName"]));

@@ -232,18 +232,40 @@ fn metadata(n: &Native<'_>, o: &mut Obj<'_>) {
 
 /// An OCSF `user`: an Entra user (`type_id` 1) with its Entra account.
 fn user(o: &mut Obj<'_>, id: Option<&str>, upn: Option<&str>, display: Option<&str>) {
+    user_in(o, (id, upn, display), None);
+}
+
+/// [`user`], with what the directory cache knows of it (`context.user`): an Admin (`type_id`
+/// 2) when it holds a directory role, its department as `org.ou_name`.
+fn user_in(
+    o: &mut Obj<'_>,
+    (id, upn, display): (Option<&str>, Option<&str>, Option<&str>),
+    context: Option<&Record<'_>>,
+) {
+    let admin = context
+        .and_then(|c| c.get("admin_roles"))
+        .is_some_and(|r| !crate::record::elements(r).is_empty());
+    let department = context
+        .and_then(|c| c.get("department"))
+        .and_then(crate::record::string)
+        .filter(|d| !d.is_empty());
     o.opt_str("uid", id)
         .opt_str("name", upn.or(display))
         .opt_str("full_name", display)
         .opt_str("domain", upn.and_then(upn_domain))
-        .int("type_id", 1)
-        .str("type", "User")
-        .obj("account", |a| {
-            a.opt_str("uid", id)
-                .opt_str("name", upn)
-                .int("type_id", 6)
-                .str("type", "Azure AD Account");
+        .int("type_id", if admin { 2 } else { 1 })
+        .str("type", if admin { "Admin" } else { "User" });
+    if let Some(d) = department {
+        o.obj("org", |g| {
+            g.str("ou_name", &d);
         });
+    }
+    o.obj("account", |a| {
+        a.opt_str("uid", id)
+            .opt_str("name", upn)
+            .int("type_id", 6)
+            .str("type", "Azure AD Account");
+    });
 }
 
 /// A service principal as an OCSF `user` (`type_id` 99 Other).
@@ -302,6 +324,13 @@ fn endpoint_with(
 }
 
 /// The ms-since-epoch value of a Graph time field.
+/// A member of the event's `context` (`user`, `device`, …), when the cache knew it.
+fn context_part<'a>(n: &Native<'a>, key: &str) -> Option<Record<'a>> {
+    n.context
+        .map(Record::new)
+        .and_then(|c| c.get(key).map(Record::nested))
+}
+
 fn ms(n: &Native<'_>, path: &str) -> Option<i64> {
     n.s(path).and_then(parse_time).map(|t| t.timestamp_millis())
 }
@@ -312,19 +341,20 @@ fn sign_in(n: &Native<'_>, m: &mut Obj<'_>) {
         if sp {
             service_principal(u, n.s("servicePrincipalId"), n.s("servicePrincipalName"));
         } else {
-            user(
+            let ctx = context_part(n, "user");
+            user_in(
                 u,
-                n.s("userId"),
-                n.s("userPrincipalName"),
-                n.s("userDisplayName"),
+                (
+                    n.s("userId"),
+                    n.s("userPrincipalName"),
+                    n.s("userDisplayName"),
+                ),
+                ctx.as_ref(),
             );
         }
     });
     // The client is the signing-in device: its directory context (`context.device`).
-    let device = n
-        .context
-        .map(Record::new)
-        .and_then(|c| c.get("device").map(Record::nested));
+    let device = context_part(n, "device");
     endpoint_with(
         n,
         m,
@@ -534,11 +564,15 @@ fn audit_fields(n: &Native<'_>, m: &mut Obj<'_>, audit: Audit<'_, '_>) {
             .is_some()
         {
             a.obj("user", |u| {
-                user(
+                let ctx = context_part(n, "user");
+                user_in(
                     u,
-                    n.s("initiatedBy/user/id"),
-                    n.s("initiatedBy/user/userPrincipalName"),
-                    n.s("initiatedBy/user/displayName"),
+                    (
+                        n.s("initiatedBy/user/id"),
+                        n.s("initiatedBy/user/userPrincipalName"),
+                        n.s("initiatedBy/user/displayName"),
+                    ),
+                    ctx.as_ref(),
                 );
             });
         }
