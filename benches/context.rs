@@ -12,7 +12,7 @@ use entra_simulator::{DirectoryKind, Resource, Simulator, Spread, CLIENT_SECRET}
 use serde_json::json;
 
 mod common;
-use common::rss_kib;
+use common::run_once_sampled;
 
 /// CPU seconds (user + system) of the children reaped so far.
 fn children_cpu() -> f64 {
@@ -23,27 +23,11 @@ fn children_cpu() -> f64 {
     t(u.ru_utime) + t(u.ru_stime)
 }
 
+/// One `run --once`: (peak RSS MiB, CPU s, wall s).
 async fn run(config: &std::path::Path) -> (f64, f64, f64) {
     let cpu0 = children_cpu();
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_entra-source"))
-        .args(["run", "--once", "--config", config.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
-    let mut peak = 0u64;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if let Some(k) = rss_kib(pid) {
-            peak = peak.max(k);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    };
-    assert!(status.success());
+    let peak = run_once_sampled(config).await;
     (
         peak as f64 / 1024.0,
         children_cpu() - cpu0,

@@ -9,7 +9,7 @@ use entra_simulator::{Resource, Simulator, Spread, CLIENT_SECRET};
 use entra_source::streams::{NormalizeContext, StreamKind};
 
 mod common;
-use common::rss_kib;
+use common::run_once_sampled;
 
 fn main() {
     let records: u64 = std::env::var("BENCH_RECORDS")
@@ -54,25 +54,8 @@ fn main() {
         .unwrap();
         // The real binary, events to /dev/null, its peak RSS sampled from /proc while it runs.
         let started = Instant::now();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_entra-source"))
-            .args(["run", "--once", "--config", config_path.to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let pid = child.id().unwrap();
-        let mut peak_kib = 0u64;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if let Some(kib) = rss_kib(pid) {
-                peak_kib = peak_kib.max(kib);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        };
+        let peak_kib = run_once_sampled(&config_path).await;
         let took = started.elapsed();
-        assert!(status.success());
         let requests = sim.requests().iter().filter(|r| r.is_graph()).count();
         let state_bytes = std::fs::metadata(dir.join("state.json")).map(|m| m.len()).unwrap_or(0);
         let _ = std::fs::remove_dir_all(&dir);
