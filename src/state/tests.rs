@@ -290,3 +290,36 @@ fn corrupt_and_future_files_are_refused_and_left_untouched() {
         assert_eq!(fs::read(&path).unwrap(), bytes);
     }
 }
+
+/// Version 6 added `read_from`, `gaps` and `delta_link`: a version 5 journal is read, and
+/// rewritten under the version 6 header on the first write, so an older entra-source then
+/// refuses it by its version instead of by an unknown field.
+#[test]
+fn a_version_5_journal_is_read_and_rewritten_as_version_6() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    {
+        let mut st = open(&path);
+        st.stream_mut("t", "directory_audits").cursor = Some(t("2026-01-01T10:00:00Z"));
+        st.save().unwrap();
+    }
+    let mut bytes = fs::read(&path).unwrap();
+    let at = journal::header(5).len() - 4;
+    bytes[at..at + 4].copy_from_slice(&5u32.to_le_bytes());
+    fs::write(&path, &bytes).unwrap();
+    let mut st = open(&path);
+    let s = st.stream_mut("t", "directory_audits");
+    assert_eq!(s.cursor, Some(t("2026-01-01T10:00:00Z")));
+    s.read_from = Some(t("2026-01-01T09:00:00Z"));
+    st.save().unwrap();
+    drop(st);
+    let bytes = fs::read(&path).unwrap();
+    assert_eq!(
+        bytes[at..at + 4],
+        6u32.to_le_bytes(),
+        "the header says version 6"
+    );
+    let st = open(&path);
+    let s = st.stream("t", "directory_audits").unwrap();
+    assert_eq!(s.read_from, Some(t("2026-01-01T09:00:00Z")));
+}
