@@ -34,6 +34,9 @@ event_types = ["interactiveUser", "nonInteractiveUser", "servicePrincipal", "man
 [streams.role_assignments]
 "#;
 
+/// Sign-ins by directory users the demo adds, to show `context`.
+const DEMO_CONTEXT_SIGN_INS: usize = 5;
+
 /// Removes the throwaway directory however the demo ends.
 struct TempDir(PathBuf);
 
@@ -58,6 +61,25 @@ pub async fn demo(events: u32, follow: bool, format: crate::format::Format) -> u
         u32::from(follow),
     );
     sim.directory_seed(events as usize, events as usize);
+    // A few sign-ins by directory users on directory devices: their events show `context`.
+    let users = sim.directory_ids(entra_simulator::DirectoryKind::Users);
+    let devices = sim.directory_ids(entra_simulator::DirectoryKind::Devices);
+    for (user, device) in users.iter().zip(&devices).take(DEMO_CONTEXT_SIGN_INS) {
+        let device_id = sim
+            .directory_object(entra_simulator::DirectoryKind::Devices, device)
+            .and_then(|d| d["deviceId"].as_str().map(str::to_string));
+        sim.generate_with(
+            entra_simulator::Resource::SignIns,
+            1,
+            entra_simulator::Spread::Between(
+                now - chrono::Duration::minutes(10),
+                now - chrono::Duration::minutes(1),
+            ),
+            serde_json::json!({"signInEventTypes": ["interactiveUser"], "userId": user,
+                "deviceDetail": {"deviceId": device_id}}),
+            true,
+        );
+    }
     let dir = TempDir(std::env::temp_dir().join(format!(
         "entra-source-demo-{}-{}",
         std::process::id(),
@@ -80,7 +102,7 @@ pub async fn demo(events: u32, follow: bool, format: crate::format::Format) -> u
         );
         return 1;
     }
-    let (config, resolved) = match Config::load(&config_path).and_then(|c| {
+    let (mut config, resolved) = match Config::load(&config_path).and_then(|c| {
         let r = c.resolve()?;
         Ok((c, r))
     }) {
@@ -90,6 +112,7 @@ pub async fn demo(events: u32, follow: bool, format: crate::format::Format) -> u
             return 2;
         }
     };
+    config.context_first = true;
     tracing::info!(
         simulator = %sim.base_url(),
         events,

@@ -125,6 +125,9 @@ pub async fn run(
                     shutdown.clone(),
                     refresh,
                 );
+                if config.context_first {
+                    sync.round().await;
+                }
                 syncs.spawn(sync.run(once));
                 Some(cache)
             }

@@ -69,6 +69,9 @@ pub struct Config {
     pub request_attempts: u32,
     /// `[context] enabled` and `refresh`.
     pub context: Option<Duration>,
+    /// Fill the directory cache before the first poll (`demo` only: a collector never holds
+    /// records back for context).
+    pub context_first: bool,
 }
 
 impl Config {
@@ -247,6 +250,7 @@ impl Config {
             metrics_listen,
             request_attempts,
             context,
+            context_first: false,
         })
     }
 }

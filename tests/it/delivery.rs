@@ -438,8 +438,14 @@ async fn demo_prints_valid_events_and_exits_zero() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let events = r.events();
     // 25 records of each of the nine resources, sign-ins of each of the four event types,
-    // and the directory's 25 users, 25 devices and two role members.
-    assert_eq!(events.len(), 25 * 12 + 25 + 25 + 2, "{}", r.stderr);
+    // the directory's 25 users, 25 devices and two role members, and five sign-ins by
+    // directory users, which carry their `context`.
+    assert_eq!(events.len(), 25 * 12 + 25 + 25 + 2 + 5, "{}", r.stderr);
+    let with_context = events
+        .iter()
+        .filter(|e| e["context"]["user"]["user_principal_name"].is_string())
+        .count();
+    assert_eq!(with_context, 5, "the demo shows context");
     assert_eq!(
         events
             .iter()
@@ -464,9 +470,11 @@ async fn demo_prints_valid_events_and_exits_zero() {
         "RiskyServicePrincipals",
         "ServicePrincipalRiskEvents",
     ] {
+        // The five sign-ins by directory users are interactive.
+        let extra = if category == "SignInLogs" { 5 } else { 0 };
         assert_eq!(
             events.iter().filter(|e| e["category"] == category).count(),
-            25,
+            25 + extra,
             "{category}"
         );
     }
