@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::logging::{self, LogFormat};
 use crate::output::Output;
 use crate::runner;
+use crate::shard::{Shard, ShardError};
 use crate::shutdown;
 
 /// Exit statuses and environment, printed under every `--help`.
@@ -52,6 +53,8 @@ enum Command {
         /// One catch-up pass of every stream, then exit (Vector scheduled mode, Fluent Bit).
         #[arg(long)]
         once: bool,
+        #[command(flatten)]
+        shard: ShardArgs,
         /// Diagnostics on stderr as text or as one JSON object per line.
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
@@ -61,6 +64,8 @@ enum Command {
         /// The TOML config file (as for `run`).
         #[arg(long)]
         config: PathBuf,
+        #[command(flatten)]
+        shard: ShardArgs,
         /// A table, or the same as one JSON object.
         #[arg(long, value_enum, default_value = "text")]
         output: OutputFormat,
@@ -112,6 +117,8 @@ enum StateCommand {
         /// The TOML config file of the run whose state to show.
         #[arg(long)]
         config: PathBuf,
+        #[command(flatten)]
+        shard: ShardArgs,
         /// A table, or the same as one JSON object.
         #[arg(long, value_enum, default_value = "text")]
         output: OutputFormat,
@@ -150,6 +157,65 @@ enum StateCommand {
     },
 }
 
+/// Which tenants of the config this process takes (`src/shard.rs`).
+#[derive(Debug, clap::Args)]
+struct ShardArgs {
+    /// Only the tenants rendezvous hashing gives shard INDEX of COUNT (0-based), e.g. 2/4;
+    /// also ENTRA_SOURCE_SHARD.
+    #[arg(long, value_name = "INDEX/COUNT")]
+    shard: Option<String>,
+    /// The shard is this host's StatefulSet ordinal (`entra-source-3` → 3), of --shard-count.
+    #[arg(long)]
+    shard_from_hostname: bool,
+    /// The number of shards, with --shard-from-hostname; also ENTRA_SOURCE_SHARD_COUNT.
+    #[arg(long, value_name = "N")]
+    shard_count: Option<String>,
+}
+
+impl ShardArgs {
+    fn resolve(&self) -> Result<Option<Shard>, ShardError> {
+        if let Some(s) = &self.shard {
+            return Shard::parse(s).map(Some);
+        }
+        if self.shard_from_hostname {
+            let count = self
+                .shard_count
+                .clone()
+                .or_else(|| std::env::var("ENTRA_SOURCE_SHARD_COUNT").ok())
+                .ok_or(ShardError::NoCount)?;
+            let host = std::env::var("HOSTNAME")
+                .ok()
+                .filter(|h| !h.trim().is_empty())
+                .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+                .unwrap_or_default();
+            return Shard::from_hostname(&host, &count).map(Some);
+        }
+        match std::env::var("ENTRA_SOURCE_SHARD") {
+            Ok(s) if !s.trim().is_empty() => Shard::parse(&s).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Keeps the config's tenants this shard polls, saying how many.
+    fn apply(&self, config: &mut Config) -> Result<Option<Shard>, ShardError> {
+        let Some(shard) = self.resolve()? else {
+            return Ok(None);
+        };
+        let all = config.tenants.len();
+        config.tenants.retain(|t| shard.owns(&t.id));
+        tracing::info!(
+            shard = %format!("{}/{}", shard.index, shard.count),
+            tenants = config.tenants.len(),
+            of = all,
+            "shard {}/{}: {} of the config's {all} tenants",
+            shard.index,
+            shard.count,
+            config.tenants.len()
+        );
+        Ok(Some(shard))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum OutputFormat {
     Text,
@@ -168,12 +234,15 @@ pub enum CliError {
     Output(#[from] crate::output::OutputError),
     #[error(transparent)]
     State(#[from] crate::state_tools::StateToolError),
+    /// Exit 2: `--shard` and its kin.
+    #[error(transparent)]
+    Shard(#[from] ShardError),
 }
 
 impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
-            CliError::Config(_) => 2,
+            CliError::Config(_) | CliError::Shard(_) => 2,
             CliError::Runtime(_) | CliError::Output(_) => 1,
             CliError::State(e) => e.exit_code(),
         }
@@ -230,8 +299,22 @@ fn run(command: Command) -> Result<u8, CliError> {
         .build()
         .map_err(CliError::Runtime)?;
     let code = match command {
-        Command::Run { config, once, .. } => {
-            let config = Config::load(&config)?;
+        Command::Run {
+            config,
+            once,
+            shard,
+            ..
+        } => {
+            let mut config = Config::load(&config)?;
+            if shard.apply(&mut config)?.is_some() && config.tenants.is_empty() && !once {
+                // An idle pod: no tenant hashes to it (yet); it waits to be stopped.
+                rt.block_on(async {
+                    let (trigger, shutdown) = shutdown::channel();
+                    shutdown::install_signal_handlers(trigger);
+                    shutdown.wait().await;
+                });
+                return Ok(0);
+            }
             let resolved = config.resolve()?;
             rt.block_on(async {
                 let (trigger, shutdown) = shutdown::channel();
@@ -251,8 +334,14 @@ fn run(command: Command) -> Result<u8, CliError> {
                 )
             })?
         }
-        Command::Check { config, output, .. } => {
-            let config = Config::load(&config)?;
+        Command::Check {
+            config,
+            output,
+            shard,
+            ..
+        } => {
+            let mut config = Config::load(&config)?;
+            shard.apply(&mut config)?;
             let resolved = config.resolve()?;
             rt.block_on(crate::check::check(
                 config,
@@ -283,10 +372,14 @@ fn run(command: Command) -> Result<u8, CliError> {
                 | StateCommand::Reset { config, .. } => config,
             };
             // No credential is read: the state commands never authenticate.
-            let config = Config::load(path)?;
+            let mut config = Config::load(path)?;
+            let shard = match &action {
+                StateCommand::Show { shard, .. } => shard.apply(&mut config)?,
+                _ => None,
+            };
             match action {
                 StateCommand::Show { output, .. } => {
-                    crate::state_tools::show(&config, output == OutputFormat::Json)?;
+                    crate::state_tools::show(&config, output == OutputFormat::Json, shard)?;
                     0
                 }
                 StateCommand::Export { .. } => {

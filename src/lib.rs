@@ -30,6 +30,7 @@ pub mod poll;
 pub mod progress;
 pub mod record;
 pub mod runner;
+pub mod shard;
 pub mod shutdown;
 pub mod state;
 pub mod state_tools;

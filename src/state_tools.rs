@@ -219,9 +219,17 @@ fn by_stream(sections: Map<String, Value>) -> Map<String, Value> {
 }
 
 /// `state show`: a table, or one JSON object.
-pub fn show(config: &Config, as_json: bool) -> Result<(), StateToolError> {
+pub fn show(
+    config: &Config,
+    as_json: bool,
+    shard: Option<crate::shard::Shard>,
+) -> Result<(), StateToolError> {
     let store = StateStore::read_only(&config.state_path)?;
-    let tenants = collect(config, &store);
+    let mut tenants = collect(config, &store);
+    // A shard's view: its own tenants, not the sections other shards keep in a shared file.
+    if let Some(shard) = shard {
+        tenants.retain(|id, _| shard.owns(id));
+    }
     if as_json {
         let tenants: Map<String, Value> = tenants
             .into_iter()

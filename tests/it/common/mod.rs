@@ -179,6 +179,8 @@ impl Harness {
             "AZURE_FEDERATED_TOKEN_FILE",
             "IDENTITY_ENDPOINT",
             "IDENTITY_HEADER",
+            "ENTRA_SOURCE_SHARD",
+            "ENTRA_SOURCE_SHARD_COUNT",
         ] {
             c.env_remove(var);
         }
