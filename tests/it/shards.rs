@@ -162,3 +162,30 @@ async fn a_bad_shard_exits_2_with_the_fix() {
         r.fails_with(2, &[needle]);
     }
 }
+
+/// A shard that hashes no tenant of the config: `--once` says so and exits 0 with nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_without_tenants_says_so_and_polls_nothing() {
+    let h = Harness::new("").await;
+    h.audits(5, between_minutes_ago(10, 1));
+    let tenant = entra_simulator::TENANT_ID;
+    let empty = (0..2u32)
+        .find(|i| entra_source::shard::owner(tenant, 2) != *i)
+        .unwrap();
+    let arg = format!("{empty}/2");
+    let cfg = h.config.to_str().unwrap();
+    let r = h
+        .run_args(&["run", "--config", cfg, "--once", "--shard", &arg])
+        .await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.events().is_empty());
+    assert!(
+        r.stderr.contains("0 of the config's 1 tenants"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        h.graph_requests().is_empty(),
+        "no request for another shard's tenant"
+    );
+}
