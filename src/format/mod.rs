@@ -198,6 +198,13 @@ impl<'a> Native<'a> {
         }
     }
 
+    /// A member of the event's `context` (`user`, `device`, …), when the cache knew it.
+    pub fn context_part(&self, key: &str) -> Option<Record<'a>> {
+        self.context
+            .map(Record::new)
+            .and_then(|c| c.get(key).map(Record::nested))
+    }
+
     /// `event.<key>` of the summary.
     pub fn summary(&self, key: &str) -> &'a str {
         let v = &self.view;

@@ -45,9 +45,15 @@ async fn each_directory_change_is_one_state_event_and_a_410_resyncs() {
         .count();
     assert_eq!(user_pages, 2);
 
+    let before = h.graph_requests().len();
     let r = h.run_once().await;
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(r.events().is_empty(), "nothing changed: {}", r.stdout);
+    assert_eq!(
+        h.graph_requests().len() - before,
+        3,
+        "an unchanged directory: one request per inventory stream"
+    );
 
     let (changed, deleted, promoted, demoted) = (&users[5], &users[6], &users[7], &members[0]);
     assert!(h.sim.directory_update(

@@ -174,11 +174,7 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
             .strs_if_any("user", &related.user);
     });
     // A sign-in's device, from the directory cache.
-    if let Some(device) = n
-        .context
-        .map(Record::new)
-        .and_then(|c| c.get("device").map(Record::nested))
-    {
+    if let Some(device) = n.context_part("device") {
         doc.obj_if_any("host", |h| {
             h.opt_str("id", n.s_in(&device, "device_id"))
                 .opt_str("name", n.s_in(&device, "name"))
@@ -287,9 +283,7 @@ fn sign_in<'a>(n: &Native<'a>, doc: &mut Obj<'_>, related: &mut Related<'a>) {
             user(u, n.s("userId"), upn, n.s("userDisplayName"));
             // The directory roles the user holds (`context.user.admin_roles`).
             let roles: Vec<String> = n
-                .context
-                .map(Record::new)
-                .and_then(|c| c.get("user").map(Record::nested))
+                .context_part("user")
                 .and_then(|u| u.get("admin_roles"))
                 .map(|a| {
                     crate::record::elements(a)

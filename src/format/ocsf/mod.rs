@@ -324,13 +324,6 @@ fn endpoint_with(
 }
 
 /// The ms-since-epoch value of a Graph time field.
-/// A member of the event's `context` (`user`, `device`, …), when the cache knew it.
-fn context_part<'a>(n: &Native<'a>, key: &str) -> Option<Record<'a>> {
-    n.context
-        .map(Record::new)
-        .and_then(|c| c.get(key).map(Record::nested))
-}
-
 fn ms(n: &Native<'_>, path: &str) -> Option<i64> {
     n.s(path).and_then(parse_time).map(|t| t.timestamp_millis())
 }
@@ -341,7 +334,7 @@ fn sign_in(n: &Native<'_>, m: &mut Obj<'_>) {
         if sp {
             service_principal(u, n.s("servicePrincipalId"), n.s("servicePrincipalName"));
         } else {
-            let ctx = context_part(n, "user");
+            let ctx = n.context_part("user");
             user_in(
                 u,
                 (
@@ -354,7 +347,7 @@ fn sign_in(n: &Native<'_>, m: &mut Obj<'_>) {
         }
     });
     // The client is the signing-in device: its directory context (`context.device`).
-    let device = context_part(n, "device");
+    let device = n.context_part("device");
     endpoint_with(
         n,
         m,
@@ -564,7 +557,7 @@ fn audit_fields(n: &Native<'_>, m: &mut Obj<'_>, audit: Audit<'_, '_>) {
             .is_some()
         {
             a.obj("user", |u| {
-                let ctx = context_part(n, "user");
+                let ctx = n.context_part("user");
                 user_in(
                     u,
                     (
