@@ -118,6 +118,8 @@ enum StateCommand {
         #[arg(long)]
         config: PathBuf,
         #[command(flatten)]
+        store: StoreArg,
+        #[command(flatten)]
         shard: ShardArgs,
         /// A table, or the same as one JSON object.
         #[arg(long, value_enum, default_value = "text")]
@@ -126,12 +128,49 @@ enum StateCommand {
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
-    /// Print the whole store as one JSON document (read-only; works beside a running run):
-    /// every section's fields and its remembered ids' fingerprints.
+    /// Print the store (or some tenants of it) as one JSON document: every section's fields
+    /// and its remembered ids' fingerprints. Read-only beside a running run, except --remove.
     Export {
         /// The TOML config file of the run whose state to print.
         #[arg(long)]
         config: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+        /// Only this tenant (GUID, or a domain a run recorded); repeat for more.
+        #[arg(long)]
+        tenant: Vec<String>,
+        /// Only the tenants of the config that this shard polls (e.g. the shard a re-shard
+        /// moves them to).
+        #[command(flatten)]
+        shard: ShardArgs,
+        /// Write the document to FILE (fsynced; never overwritten) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Once FILE is durable, take the exported tenants out of this store (refused while a
+        /// run holds its lock): they move to the store that imports FILE.
+        #[arg(long)]
+        remove: bool,
+        /// Diagnostics on stderr as text or as one JSON object per line.
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+    /// Add the tenants of `state export` files to this store (all of them or none; refused
+    /// while a run holds its lock).
+    Import {
+        /// The TOML config file of the run whose state receives the tenants.
+        #[arg(long)]
+        config: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+        /// Refuse tenants that this shard does not poll.
+        #[command(flatten)]
+        shard: ShardArgs,
+        /// Overwrite checkpoints this store already has for an imported tenant.
+        #[arg(long)]
+        replace: bool,
+        /// `state export --out` files; - reads stdin.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
         /// Diagnostics on stderr as text or as one JSON object per line.
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
@@ -155,6 +194,23 @@ enum StateCommand {
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
+}
+
+/// The store a `state` command reads or changes.
+#[derive(Debug, clap::Args)]
+struct StoreArg {
+    /// This state file instead of the config's `[state] path` (e.g. another shard's volume
+    /// mounted for a re-shard).
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+}
+
+impl StoreArg {
+    fn apply(&self, config: &mut Config) {
+        if let Some(p) = &self.state {
+            config.state_path = p.clone();
+        }
+    }
 }
 
 /// Which tenants of the config this process takes (`src/shard.rs`).
@@ -277,6 +333,7 @@ pub fn main() -> ExitCode {
             action:
                 StateCommand::Show { log_format, .. }
                 | StateCommand::Export { log_format, .. }
+                | StateCommand::Import { log_format, .. }
                 | StateCommand::Reset { log_format, .. },
         } => *log_format,
     };
@@ -369,21 +426,47 @@ fn run(command: Command) -> Result<u8, CliError> {
             let path = match &action {
                 StateCommand::Show { config, .. }
                 | StateCommand::Export { config, .. }
+                | StateCommand::Import { config, .. }
                 | StateCommand::Reset { config, .. } => config,
             };
             // No credential is read: the state commands never authenticate.
             let mut config = Config::load(path)?;
             let shard = match &action {
-                StateCommand::Show { shard, .. } => shard.apply(&mut config)?,
+                StateCommand::Show { shard, .. } | StateCommand::Export { shard, .. } => {
+                    shard.apply(&mut config)?
+                }
+                // The whole config: a tenant of another shard is named with its shard.
+                StateCommand::Import { shard, .. } => shard.resolve()?,
                 _ => None,
             };
+            if let StateCommand::Show { store, .. }
+            | StateCommand::Export { store, .. }
+            | StateCommand::Import { store, .. } = &action
+            {
+                store.apply(&mut config);
+            }
             match action {
                 StateCommand::Show { output, .. } => {
                     crate::state_tools::show(&config, output == OutputFormat::Json, shard)?;
                     0
                 }
-                StateCommand::Export { .. } => {
-                    crate::state_tools::export(&config)?;
+                StateCommand::Export {
+                    tenant,
+                    out,
+                    remove,
+                    ..
+                } => {
+                    let opts = crate::state_tools::Export {
+                        tenants: &tenant,
+                        by_shard: shard.is_some(),
+                        out: out.as_deref(),
+                        remove,
+                    };
+                    crate::state_tools::export(&config, opts)?;
+                    0
+                }
+                StateCommand::Import { files, replace, .. } => {
+                    crate::state_tools::import(&config, shard, &files, replace)?;
                     0
                 }
                 StateCommand::Reset {

@@ -44,6 +44,43 @@ impl RunOutcome {
     }
 }
 
+/// A tenant without a checkpoint starts from `initial_lookback`: normal on a first run, and
+/// said loudly when other tenants of the store have one, since it is then a new tenant or one
+/// moved here without its state (whose records its old shard emitted come again).
+fn announce_missing_checkpoints(state: &StateStore, config: &Config) {
+    let polled = |key: &str| {
+        state.data().tenants.get(key).is_some_and(|t| {
+            t.streams
+                .values()
+                .any(|s| s.cursor.is_some() || s.delta_link.is_some())
+        })
+    };
+    let others = state.data().tenants.keys().any(|k| polled(k));
+    let missing: Vec<&str> = config
+        .tenants
+        .iter()
+        .map(|t| t.id.as_str())
+        .filter(|id| !polled(&state.tenant_key(id)))
+        .collect();
+    if !others {
+        if !missing.is_empty() {
+            tracing::info!(
+                tenants = missing.len(),
+                "a new state file: every tenant starts from initial_lookback"
+            );
+        }
+        return;
+    }
+    for id in missing {
+        tracing::warn!(
+            tenant = %id,
+            state_path = %config.state_path.display(),
+            "tenant {id} has no checkpoint in {}, though other tenants do: it starts from initial_lookback. If it is a new tenant, that is expected; if it moved here from another shard or host, records its old store already emitted are emitted again: stop this run, `entra-source state export --tenant {id} --out FILE --remove` on the old store, `entra-source state import FILE` on this one, then start again",
+            config.state_path.display()
+        );
+    }
+}
+
 /// Runs every enabled stream of every tenant until done (`once`) or stopped.
 pub async fn run(
     config: Config,
@@ -57,6 +94,7 @@ pub async fn run(
         Ok(s) => s,
         Err(e) => return RunOutcome::Failed(e.to_string()),
     };
+    announce_missing_checkpoints(&state, &config);
     let http = match http_client(resolved.extra_ca_pem.as_deref()) {
         Ok(h) => h,
         Err(e) => return RunOutcome::Failed(format!("cannot build the HTTP client: {e}")),

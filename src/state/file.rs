@@ -109,6 +109,16 @@ pub(super) fn read_file(
             })
         }
     };
+    decode(&bytes, path, tolerate_torn_tail)
+}
+
+/// A store's bytes (journal, or JSON of versions 1 to 4 or a `state export`); `path` names
+/// where they came from in errors.
+pub(super) fn decode(
+    bytes: &[u8],
+    path: &Path,
+    tolerate_torn_tail: bool,
+) -> Result<Option<Found>, StateError> {
     // A file created empty beforehand (a volume mount, `touch`, configuration management)
     // holds no checkpoint yet: it is a new state, not a corrupt one.
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -118,11 +128,11 @@ pub(super) fn read_file(
         path: path.to_path_buf(),
         reason,
     };
-    if !journal::is_journal(&bytes) {
+    if !journal::is_journal(bytes) {
         if bytes.starts_with(&journal::MAGIC[..4]) {
             return Err(corrupt("the header is damaged".into()));
         }
-        let data = legacy::read_json(&bytes, path)?;
+        let data = legacy::read_json(bytes, path)?;
         return Ok(Some(Found {
             data,
             converted: true,
@@ -131,7 +141,7 @@ pub(super) fn read_file(
             snapshot_bytes: 0,
         }));
     }
-    match journal::decode(&bytes, STATE_VERSION) {
+    match journal::decode(bytes, STATE_VERSION) {
         Ok(d) if d.torn_tail && !tolerate_torn_tail => {
             Err(corrupt("its last frame is incomplete".into()))
         }

@@ -1,5 +1,7 @@
 //! State files of versions 1 to 4: one JSON document, rewritten whole on every checkpoint.
-//! Read once and converted: the first write after it is a journal ([`super::journal`]).
+//! Read once and converted: the first write after it is a journal ([`super::journal`]). The
+//! same reader takes `state export`'s document (versions 5 and up, fingerprints in
+//! `seen_fingerprints`), which `state import` reads.
 
 use std::path::Path;
 
@@ -16,6 +18,7 @@ pub fn read_json(bytes: &[u8], path: &Path) -> Result<StateData, StateError> {
         serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not JSON: {e}")))?;
     match v.get("version").and_then(serde_json::Value::as_u64) {
         Some(1..=4) => {}
+        Some(n) if n <= u64::from(STATE_VERSION) => {}
         Some(n) => {
             return Err(StateError::Version {
                 path: path.to_path_buf(),

@@ -303,6 +303,14 @@ impl StateStore {
         &self.path
     }
 
+    /// The tenants `state import` takes: a `state export` document or a store file's bytes
+    /// (`source` names where they came from in errors). Nothing is locked or written.
+    pub fn read_transfer(bytes: &[u8], source: &Path) -> Result<StateData, StateError> {
+        Ok(file::decode(bytes, source, false)?
+            .map(|f| f.data)
+            .unwrap_or_default())
+    }
+
     pub fn data(&self) -> &StateData {
         &self.data
     }

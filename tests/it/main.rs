@@ -22,6 +22,7 @@ mod inventory;
 mod metrics;
 mod network;
 mod otlp;
+mod reshard;
 mod shards;
 mod sigma;
 mod simulator;

@@ -1,9 +1,8 @@
 //! `entra-source state show|reset`: read or change the checkpoint file of a configured run.
 //! `show` reads the file without the lock (it is replaced atomically, so it always reads a whole
 //! version) and works beside a running `run`; `reset` takes the lock without waiting, so it
-//! never changes a file a run is using.
-
-use std::io::Write;
+//! never changes a file a run is using. `export` and `import` ([`transfer`]) move tenants'
+//! checkpoints between stores.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
@@ -11,6 +10,9 @@ use serde_json::{json, Map, Value};
 use crate::config::Config;
 use crate::kind::StreamKind;
 use crate::state::{StateError, StateStore, StreamState};
+
+mod transfer;
+pub use transfer::{export, import, Export};
 
 /// Why a `state` command did nothing; [`crate::cli`] prints it as the last stderr line.
 #[derive(Debug, thiserror::Error)]
@@ -86,42 +88,6 @@ fn row(s: Option<&StreamState>, configured: bool, now: DateTime<Utc>) -> Value {
                 .collect()
         }),
     })
-}
-
-/// The whole store as one JSON document (`state export`): every section's fields, and its
-/// remembered ids as `seen_fingerprints` (record second → base64url of each 12-byte
-/// fingerprint), which versions 1 to 4's reader takes too.
-pub fn export(config: &Config) -> Result<(), StateToolError> {
-    use base64::Engine;
-    let store = StateStore::read_only(&config.state_path)?;
-    let mut doc = serde_json::to_value(store.data()).unwrap_or_default();
-    for (tenant, ts) in &store.data().tenants {
-        for (name, section) in &ts.streams {
-            let fps: Map<String, Value> = section
-                .seen
-                .seconds()
-                .map(|(sec, fps)| {
-                    let at = DateTime::<Utc>::from_timestamp(sec, 0).unwrap_or_default();
-                    let texts: Vec<Value> = fps
-                        .iter()
-                        .map(|f| {
-                            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                                .encode(f)
-                                .into()
-                        })
-                        .collect();
-                    (
-                        at.to_rfc3339_opts(SecondsFormat::Secs, true),
-                        Value::Array(texts),
-                    )
-                })
-                .collect();
-            doc["tenants"][tenant]["streams"][name]["seen_fingerprints"] = Value::Object(fps);
-        }
-    }
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{doc}");
-    Ok(())
 }
 
 /// Every configured stream section of every tenant, then the state file's other sections.
