@@ -81,10 +81,48 @@ fn context_report(roles: &[String]) -> Vec<ContextReport> {
         .collect()
 }
 
+/// One app registration: its tenants, its budget and whether all of them passed.
+#[derive(Debug, Serialize)]
+pub struct AppReport {
+    pub app: String,
+    pub client_id: String,
+    pub tenants: Vec<String>,
+    /// Requests per 10 s to the audit and sign-in logs across its tenants.
+    pub reports_requests_per_10s: u32,
+    /// What each of its tenants is paced at.
+    pub per_tenant_requests_per_10s: u32,
+    pub ok: bool,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub ok: bool,
+    pub apps: Vec<AppReport>,
     pub tenants: Vec<TenantReport>,
+}
+
+/// The apps of the config's tenants, in the order they first appear.
+fn app_reports(config: &Config) -> Vec<AppReport> {
+    let mut apps: Vec<AppReport> = Vec::new();
+    for t in &config.tenants {
+        match apps.iter_mut().find(|a| a.app == t.app.name) {
+            Some(a) => a.tenants.push(t.id.clone()),
+            None => apps.push(AppReport {
+                app: t.app.name.clone(),
+                client_id: t.client_id.clone(),
+                tenants: vec![t.id.clone()],
+                reports_requests_per_10s: t.app.reports_per_10s,
+                per_tenant_requests_per_10s: 0,
+                ok: true,
+            }),
+        }
+    }
+    for a in &mut apps {
+        let mut throttle = config.throttle;
+        throttle.app_reports_per_10s = a.reports_requests_per_10s;
+        a.per_tenant_requests_per_10s = throttle.reports_share(a.tenants.len());
+    }
+    apps
 }
 
 /// Runs the checks and prints the report; returns the exit status.
@@ -96,6 +134,7 @@ pub async fn check(config: Config, resolved: Resolved, json: bool) -> u8 {
             return 1;
         }
     };
+    let mut apps = app_reports(&config);
     let mut tenants = Vec::new();
     for (tenant, credential) in config.tenants.into_iter().zip(resolved.credentials) {
         let mut report = check_tenant(&http, tenant, credential, config.throttle).await;
@@ -104,9 +143,15 @@ pub async fn check(config: Config, resolved: Resolved, json: bool) -> u8 {
         }
         tenants.push(report);
     }
-    let ok = tenants
-        .iter()
-        .all(|t| t.token.ok && t.streams.iter().all(|s| s.verdict == Verdict::Ok));
+    let passed =
+        |t: &TenantReport| t.token.ok && t.streams.iter().all(|s| s.verdict == Verdict::Ok);
+    let ok = tenants.iter().all(passed);
+    for a in &mut apps {
+        a.ok = tenants
+            .iter()
+            .filter(|t| a.tenants.contains(&t.tenant))
+            .all(passed);
+    }
     for t in tenants.iter().filter(|t| !t.token.ok) {
         tracing::error!(
             "tenant {}: {}",
@@ -114,7 +159,7 @@ pub async fn check(config: Config, resolved: Resolved, json: bool) -> u8 {
             t.token.error.as_deref().unwrap_or("no token")
         );
     }
-    let report = Report { ok, tenants };
+    let report = Report { ok, apps, tenants };
     if json {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {
@@ -280,6 +325,33 @@ fn verdict(kind: StreamKind, roles: &[String], result: Result<(), GraphError>) -
 /// The report as a table per tenant.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
+    // One app written as the tenant's own client id: no app line (the tenant's says it all).
+    let named = report.apps.len() > 1 || report.apps.iter().any(|a| a.app != a.client_id);
+    for a in report.apps.iter().filter(|_| named) {
+        let failing = report
+            .tenants
+            .iter()
+            .filter(|t| a.tenants.contains(&t.tenant))
+            .filter(|t| !(t.token.ok && t.streams.iter().all(|s| s.verdict == Verdict::Ok)))
+            .count();
+        out.push_str(&format!(
+            "app {}{}: {} tenant(s), {} report requests per 10 s, each tenant paced at {}: {}\n",
+            a.app,
+            if a.app == a.client_id || a.client_id.is_empty() {
+                String::new()
+            } else {
+                format!(" (client {})", a.client_id)
+            },
+            a.tenants.len(),
+            a.reports_requests_per_10s,
+            a.per_tenant_requests_per_10s,
+            if failing == 0 {
+                "ok".to_string()
+            } else {
+                format!("{failing} of {} tenant(s) failing", a.tenants.len())
+            }
+        ));
+    }
     for t in &report.tenants {
         if !t.token.ok {
             out.push_str(&format!(

@@ -44,6 +44,43 @@ impl RunOutcome {
     }
 }
 
+/// Graph's application-wide reports limit, per app registration: one pacer holds all of an
+/// app's tenants under its budget, and each tenant is paced at an equal share of it when they
+/// together would exceed it.
+fn app_budgets(
+    config: &Config,
+) -> std::collections::HashMap<String, (Arc<crate::graph::Pacer>, crate::graph::Throttle)> {
+    let mut tenants: std::collections::BTreeMap<&str, (u32, usize)> = Default::default();
+    for t in &config.tenants {
+        tenants
+            .entry(t.app.name.as_str())
+            .or_insert((t.app.reports_per_10s, 0))
+            .1 += 1;
+    }
+    tenants
+        .into_iter()
+        .map(|(app, (budget, n))| {
+            let mut throttle = config.throttle;
+            throttle.app_reports_per_10s = budget;
+            throttle.reports_per_10s = throttle.reports_share(n);
+            if throttle.reports_per_10s < config.throttle.reports_per_10s {
+                tracing::info!(
+                    app,
+                    tenants = n,
+                    app_budget = budget,
+                    per_tenant = throttle.reports_per_10s,
+                    "app {app}: its {n} tenants share its audit and sign-in budget of {budget} requests per 10 s; each is paced at an equal share"
+                );
+            }
+            let pacer = Arc::new(crate::graph::Pacer::new(
+                budget,
+                std::time::Duration::from_secs(10),
+            ));
+            (app.to_string(), (pacer, throttle))
+        })
+        .collect()
+}
+
 /// A tenant without a checkpoint starts from `initial_lookback`: normal on a first run, and
 /// said loudly when other tenants of the store have one, since it is then a new tenant or one
 /// moved here without its state (whose records its old shard emitted come again).
@@ -112,26 +149,13 @@ pub async fn run(
         }
     }
 
-    // Graph's application-wide reports limit, shared fairly: each tenant's budget is an equal
-    // share when the tenants together would exceed it, and one pacer holds them all under it.
-    let tenants = config.tenants.len();
-    let mut throttle = config.throttle;
-    throttle.reports_per_10s = config.throttle.reports_share(tenants);
-    if throttle.reports_per_10s < config.throttle.reports_per_10s {
-        tracing::info!(
-            tenants,
-            app_budget = config.throttle.app_reports_per_10s,
-            per_tenant = throttle.reports_per_10s,
-            "the tenants share the app's audit and sign-in budget: each is paced at an equal share per 10 s"
-        );
-    }
-    let shared_reports = Arc::new(crate::graph::Pacer::new(
-        config.throttle.app_reports_per_10s,
-        std::time::Duration::from_secs(10),
-    ));
+    let budgets = app_budgets(&config);
     let mut pollers = Vec::new();
     let mut syncs = tokio::task::JoinSet::new();
     for (tenant, credential) in config.tenants.into_iter().zip(resolved.credentials) {
+        let Some((shared_reports, throttle)) = budgets.get(&tenant.app.name).cloned() else {
+            continue;
+        };
         let id = Arc::new(crate::tenant::TenantId::new(&tenant.id));
         let tokens = Arc::new(tenant.token_provider(&http, credential));
         let client = Arc::new(

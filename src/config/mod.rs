@@ -3,6 +3,7 @@
 //!
 //! Every error names the key and the fix, and is found before any network call (exit status 2).
 
+mod apps;
 mod credential;
 mod error;
 mod output;
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use apps::App;
 pub use credential::{IMDS_HOST, IMDS_TOKEN_URL};
 use error::invalid;
 pub use error::ConfigError;
@@ -150,9 +152,12 @@ impl Config {
         let native_profile = output::validate_profile(&raw.output, format)?;
         let output_target = validate_target(&raw.output)?;
 
+        let app_budget = raw.throttle.app_reports_requests_per_10s.unwrap_or(122);
+        let apps = apps::Apps::validate(raw.apps.unwrap_or_default(), app_budget.max(1), env)?;
+        let app_of = |client_id: &str| apps.of(client_id, app_budget);
         let mut tenants = Vec::new();
         let multi = tenants_raw.len() > 1;
-        for (i, t) in tenants_raw.into_iter().enumerate() {
+        for (i, mut t) in tenants_raw.into_iter().enumerate() {
             let prefix = if multi {
                 format!("tenants[{i}]")
             } else {
@@ -171,7 +176,13 @@ impl Config {
                 poll_late.clone(),
                 poll_settle_only,
             )?;
-            tenants.push(validate_tenant(&prefix, t, streams, env)?);
+            apps.fill(&prefix, &mut t)?;
+            let credential = apps.credential(&t);
+            let mut settings = validate_tenant(&prefix, t, streams, &app_of, env)?;
+            if let Some(c) = credential {
+                settings.credential = c;
+            }
+            tenants.push(settings);
         }
         let mut seen = BTreeMap::new();
         for t in &tenants {
@@ -191,7 +202,7 @@ impl Config {
         });
         let throttle = Throttle {
             reports_per_10s: raw.throttle.reports_requests_per_10s.unwrap_or(5),
-            app_reports_per_10s: raw.throttle.app_reports_requests_per_10s.unwrap_or(122),
+            app_reports_per_10s: app_budget,
             identity_protection_per_second: raw
                 .throttle
                 .identity_protection_requests_per_second

@@ -15,6 +15,9 @@ pub struct RawConfig {
     pub tenant: Option<RawTenant>,
     /// Several tenants, each with the keys of `[tenant]`.
     pub tenants: Option<Vec<RawTenant>>,
+    /// App registrations tenants name with `app = "<name>"`: each its own credential and its
+    /// own share of Graph's application-wide budget.
+    pub apps: Option<Vec<RawApp>>,
     #[serde(default)]
     pub state: RawState,
     #[serde(default)]
@@ -75,12 +78,34 @@ pub struct RawThrottle {
     pub directory_requests_per_second: Option<u32>,
 }
 
+/// `[[apps]]`: one app registration (a multi-tenant app consented in each of its tenants).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApp {
+    /// What tenants write in `app = "<name>"`.
+    pub name: Option<String>,
+    /// The app registration's application (client) id.
+    pub client_id: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub client_secret: Option<String>,
+    pub certificate_file: Option<PathBuf>,
+    pub certificate_password_env: Option<String>,
+    pub certificate_signature: Option<String>,
+    pub federated_token_file: Option<PathBuf>,
+    /// Requests per 10 s to the audit and sign-in logs across all of this app's tenants (Graph:
+    /// 122 per app; default `[throttle] app_reports_requests_per_10s`).
+    pub reports_requests_per_10s: Option<u32>,
+}
+
 /// `[tenant]` / `[[tenants]]`: who to read and with which credentials.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTenant {
     /// Tenant GUID or verified domain (never `common`).
     pub id: Option<String>,
+    /// The `[[apps]]` entry whose credential reads this tenant (instead of the keys below).
+    pub app: Option<String>,
     /// The app registration's application (client) id.
     pub client_id: Option<String>,
     /// Name of the environment variable holding the client secret.

@@ -14,6 +14,8 @@ use crate::streams::settings::StreamSettings;
 pub struct TenantSettings {
     pub id: String,
     pub client_id: String,
+    /// The app registration it is read with (`[[apps]]`, or its own client id) and its budget.
+    pub app: super::apps::App,
     /// Where the credential comes from; [`crate::config::Config::resolve`] reads it.
     pub credential: CredentialSource,
     pub cloud: Cloud,
@@ -84,6 +86,7 @@ pub(crate) fn validate_tenant(
     prefix: &str,
     t: RawTenant,
     streams: Vec<StreamSettings>,
+    app_of: &dyn Fn(&str) -> super::apps::App,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<TenantSettings, ConfigError> {
     let key = |k: &str| format!("{prefix}.{k}");
@@ -172,6 +175,7 @@ pub(crate) fn validate_tenant(
 
     Ok(TenantSettings {
         id,
+        app: app_of(&client_id),
         client_id,
         credential,
         cloud,

@@ -82,3 +82,21 @@ fn every_config_key_is_in_the_readme_table() {
         "keys missing from README's table: {missing:?}"
     );
 }
+
+#[test]
+fn the_apps_example_reads_each_tenant_with_its_app_and_budget() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config-examples/entra-source-apps.toml");
+    let c = Config::load(&path).unwrap();
+    let apps: Vec<&str> = c.tenants.iter().map(|t| t.app.name.as_str()).collect();
+    assert_eq!(
+        apps,
+        ["msp-collector-1", "msp-collector-1", "msp-collector-2"]
+    );
+    assert_eq!(
+        c.tenants[2].client_id,
+        "00000000-0000-0000-0000-000000000002"
+    );
+    assert_eq!(c.tenants[2].streams.len(), 1);
+    assert!(c.tenants.iter().all(|t| t.app.reports_per_10s == 122));
+}

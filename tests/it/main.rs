@@ -5,6 +5,7 @@
 mod common;
 
 mod agents;
+mod apps;
 mod backfill;
 mod check;
 mod columns;

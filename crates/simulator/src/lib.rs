@@ -116,6 +116,8 @@ pub(crate) struct PagePosition {
 #[derive(Debug)]
 pub(crate) struct SimState {
     started: Instant,
+    /// The app registration the tenant consented to (default [`CLIENT_ID`]).
+    client_id: String,
     secret: String,
     secret_expired: bool,
     tokens: HashMap<String, Instant>,
@@ -229,6 +231,7 @@ impl Simulator {
     fn new_state() -> Arc<Mutex<SimState>> {
         Arc::new(Mutex::new(SimState {
             started: Instant::now(),
+            client_id: CLIENT_ID.to_string(),
             secret: CLIENT_SECRET.to_string(),
             secret_expired: false,
             tokens: HashMap::new(),
@@ -469,6 +472,14 @@ impl Simulator {
         let mut st = self.state();
         st.secret = secret.to_string();
         st.secret_expired = false;
+    }
+
+    /// Another app registration is the one consented here (with this secret): tokens for
+    /// [`CLIENT_ID`] are refused (AADSTS700016).
+    pub fn set_app(&self, client_id: &str, secret: &str) {
+        let mut st = self.state();
+        st.client_id = client_id.to_string();
+        st.secret = secret.to_string();
     }
 
     /// Marks the app's secret as expired (AADSTS7000222) or valid.

@@ -58,7 +58,7 @@ fn issue_token(app: &App, tenant: &str, form: &HashMap<String, String>) -> Reply
             "The app requested an unsupported grant type.",
         );
     }
-    if f("client_id") != CLIENT_ID {
+    if f("client_id") != app.state().client_id {
         return aad_error(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
