@@ -120,7 +120,8 @@ fn app_reports(config: &Config) -> Vec<AppReport> {
     for a in &mut apps {
         let mut throttle = config.throttle;
         throttle.app_reports_per_10s = a.reports_requests_per_10s;
-        a.per_tenant_requests_per_10s = throttle.reports_share(a.tenants.len());
+        let all = config.app_tenants.get(&a.app).copied().unwrap_or(0);
+        a.per_tenant_requests_per_10s = throttle.reports_share(all.max(a.tenants.len()));
     }
     apps
 }

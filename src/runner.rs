@@ -44,9 +44,10 @@ impl RunOutcome {
     }
 }
 
-/// Graph's application-wide reports limit, per app registration: one pacer holds all of an
-/// app's tenants under its budget, and each tenant is paced at an equal share of it when they
-/// together would exceed it.
+/// Graph's application-wide reports limit, per app registration: each tenant is paced at an
+/// equal share of its app's budget over all the app's tenants in the config (every shard's),
+/// so the shards of one app together stay under it, and one pacer per app holds this process's
+/// tenants under their part.
 fn app_budgets(
     config: &Config,
 ) -> std::collections::HashMap<String, (Arc<crate::graph::Pacer>, crate::graph::Throttle)> {
@@ -59,7 +60,8 @@ fn app_budgets(
     }
     tenants
         .into_iter()
-        .map(|(app, (budget, n))| {
+        .map(|(app, (budget, here))| {
+            let n = config.app_tenants.get(app).copied().unwrap_or(here).max(here);
             let mut throttle = config.throttle;
             throttle.app_reports_per_10s = budget;
             throttle.reports_per_10s = throttle.reports_share(n);
@@ -72,8 +74,9 @@ fn app_budgets(
                     "app {app}: its {n} tenants share its audit and sign-in budget of {budget} requests per 10 s; each is paced at an equal share"
                 );
             }
+            let part = (throttle.reports_per_10s as usize * here).min(budget as usize);
             let pacer = Arc::new(crate::graph::Pacer::new(
-                budget,
+                u32::try_from(part).unwrap_or(budget).max(1),
                 std::time::Duration::from_secs(10),
             ));
             (app.to_string(), (pacer, throttle))
@@ -276,5 +279,65 @@ pub async fn run(
         0 => RunOutcome::Completed,
         1 => RunOutcome::Failed(failures.remove(0)),
         n => RunOutcome::Failed(format!("{n} streams failed; {}", failures.join("; "))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 30 tenants of one app (122 per 10 s) and 2 of another, over three shards.
+    fn fleet() -> Config {
+        let mut text = String::from(
+            "[[apps]]\nname = \"big\"\nclient_id = \"11111111-1111-4111-8111-111111111111\"\nclient_secret_env = \"S\"\n\n[streams.directory_audits]\n",
+        );
+        for i in 0..32 {
+            let app = if i < 30 {
+                "app = \"big\"".to_string()
+            } else {
+                "client_id = \"22222222-2222-4222-8222-222222222222\"\nclient_secret_env = \"T\""
+                    .to_string()
+            };
+            text.push_str(&format!(
+                "[[tenants]]\nid = \"{i:08x}-0000-4000-8000-000000000000\"\n{app}\n"
+            ));
+        }
+        let path = std::path::Path::new("/etc/entra-source/fleet.toml");
+        Config::validate(
+            path,
+            crate::config::parse_raw(path, &text).unwrap(),
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn each_shard_paces_an_apps_tenants_at_their_share_of_the_whole_fleet() {
+        let whole = app_budgets(&fleet());
+        assert_eq!(whole["big"].1.reports_per_10s, 4, "122 / 30");
+        assert_eq!(
+            whole["22222222-2222-4222-8222-222222222222"]
+                .1
+                .reports_per_10s,
+            5
+        );
+        let mut total = 0;
+        for index in 0..3 {
+            let shard = crate::shard::Shard::new(index, 3).unwrap();
+            let mut config = fleet();
+            config.tenants.retain(|t| shard.owns(&t.id));
+            let here = config
+                .tenants
+                .iter()
+                .filter(|t| t.app.name == "big")
+                .count();
+            let budgets = app_budgets(&config);
+            if here > 0 {
+                // Not 122 / here: every shard of the app together stays under 122.
+                assert_eq!(budgets["big"].1.reports_per_10s, 4, "shard {index}");
+            }
+            total += here * 4;
+        }
+        assert!(total <= 122, "{total}");
     }
 }

@@ -71,6 +71,10 @@ pub struct Config {
     pub request_attempts: u32,
     /// `[context] enabled` and `refresh`.
     pub context: Option<Duration>,
+    /// Tenants per app (by [`App::name`]) in the whole config: a shard keeps fewer tenants but
+    /// paces each at its share of the app's budget over all of them, so that the shards of
+    /// one app together stay under Graph's limit.
+    pub app_tenants: BTreeMap<String, usize>,
     /// Fill the directory cache before the first poll (`demo` only: a collector never holds
     /// records back for context).
     pub context_first: bool,
@@ -195,6 +199,10 @@ impl Config {
             }
         }
 
+        let mut app_tenants = BTreeMap::new();
+        for t in &tenants {
+            *app_tenants.entry(t.app.name.clone()).or_insert(0) += 1;
+        }
         let state_path = raw.state.path.unwrap_or_else(|| {
             let mut p = path.as_os_str().to_owned();
             p.push(".state.json");
@@ -261,6 +269,7 @@ impl Config {
             metrics_listen,
             request_attempts,
             context,
+            app_tenants,
             context_first: false,
         })
     }
