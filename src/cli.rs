@@ -290,6 +290,11 @@ pub enum CliError {
     Output(#[from] crate::output::OutputError),
     #[error(transparent)]
     State(#[from] crate::state_tools::StateToolError),
+    #[error("cannot serve metrics on {listen} ([metrics] listen): {source}; choose a free port")]
+    Metrics {
+        listen: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     /// Exit 2: `--shard` and its kin.
     #[error(transparent)]
     Shard(#[from] ShardError),
@@ -299,7 +304,7 @@ impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             CliError::Config(_) | CliError::Shard(_) => 2,
-            CliError::Runtime(_) | CliError::Output(_) => 1,
+            CliError::Runtime(_) | CliError::Output(_) | CliError::Metrics { .. } => 1,
             CliError::State(e) => e.exit_code(),
         }
     }
@@ -364,12 +369,19 @@ fn run(command: Command) -> Result<u8, CliError> {
         } => {
             let mut config = Config::load(&config)?;
             if shard.apply(&mut config)?.is_some() && config.tenants.is_empty() && !once {
-                // An idle pod: no tenant hashes to it (yet); it waits to be stopped.
+                // An idle pod: no tenant hashes to it (yet); it waits to be stopped, answering
+                // its probes (/health: nothing failing) meanwhile.
                 rt.block_on(async {
                     let (trigger, shutdown) = shutdown::channel();
                     shutdown::install_signal_handlers(trigger);
+                    if let Some(listen) = config.metrics_listen {
+                        crate::metrics::serve(listen, shutdown.clone())
+                            .await
+                            .map_err(|source| CliError::Metrics { listen, source })?;
+                    }
                     shutdown.wait().await;
-                });
+                    Ok::<_, CliError>(())
+                })?;
                 return Ok(0);
             }
             let resolved = config.resolve()?;

@@ -1,6 +1,9 @@
 //! `[metrics] listen`: serves the process's telemetry as Prometheus text at `/metrics` and a
 //! JSON `/health` that answers 200 while every enabled stream polled successfully within two
 //! intervals (or the run is younger than that), 503 otherwise, naming the failing streams.
+//! `/health/live` answers 200 while the process serves at all: a liveness probe (a restart
+//! mends a wedged process, never a revoked permission or a Graph outage, which `/health`
+//! reports).
 
 use std::net::SocketAddr;
 
@@ -37,8 +40,12 @@ pub async fn serve(
                 };
                 (code, axum::Json(body)).into_response()
             }),
+        )
+        .route(
+            "/health/live",
+            route(|| async { axum::Json(serde_json::json!({ "status": "alive" })) }),
         );
-    tracing::info!(%listen, "serving /metrics and /health");
+    tracing::info!(%listen, "serving /metrics, /health and /health/live");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.wait().await })

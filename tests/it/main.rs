@@ -20,6 +20,7 @@ mod golden;
 mod health;
 mod host_configs;
 mod inventory;
+mod kubernetes;
 mod metrics;
 mod network;
 mod otlp;

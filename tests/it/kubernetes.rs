@@ -1,0 +1,500 @@
+//! `config-examples/kubernetes/`: the manifests agree with each other and with the
+//! entra-source and Vector configs they mount (names, ports, paths, the shard count, the
+//! secret's variables), and the commands they give run against the simulator: each
+//! StatefulSet pod's command (from the Vector sidecar's exec source, with the pod's environment
+//! and host name) polls only its shard; the re-shard Job's command moves the moved tenants'
+//! checkpoints from three shards' volumes to four; every record arrives exactly once across
+//! both layouts; a pod answers `/health/live` and `/health` on the annotated port.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+use entra_simulator::{Resource, Simulator, Spread, CLIENT_ID, CLIENT_SECRET};
+use entra_source::shard::owner;
+use serde::Deserialize;
+use serde_json::Value;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config-examples/kubernetes")
+}
+
+fn text(name: &str) -> String {
+    std::fs::read_to_string(dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Every YAML document of a file.
+fn docs(name: &str) -> Vec<Value> {
+    let text = text(name);
+    yaml_serde::Deserializer::from_str(&text)
+        .map(|d| Value::deserialize(d).unwrap_or_else(|e| panic!("{name}: {e}")))
+        .collect()
+}
+
+fn doc(name: &str, kind: &str) -> Value {
+    docs(name)
+        .into_iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("{name}: no {kind}"))
+}
+
+fn toml_example() -> Value {
+    let v: toml::Value = toml::from_str(&text("entra-source.toml")).unwrap();
+    serde_json::to_value(v).unwrap()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn named<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {list}"))
+}
+
+fn env_value(container: &Value, name: &str) -> String {
+    named(&container["env"], name)["value"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The container's mount at `path`, and the pod volume it mounts.
+fn mount_at<'a>(pod: &'a Value, container: &Value, path: &str) -> &'a Value {
+    let m = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == path)
+        .unwrap_or_else(|| panic!("nothing mounted at {path}"));
+    named(&pod["volumes"], m["name"].as_str().unwrap())
+}
+
+#[test]
+fn the_manifests_agree_with_each_other_and_with_the_configs() {
+    let set = doc("statefulset.yaml", "StatefulSet");
+    let pod = &set["spec"]["template"]["spec"];
+    let vector_c = named(&pod["containers"], "vector");
+    let toml = toml_example();
+    let vector: Value = yaml_serde::from_str(&text("vector.yaml")).unwrap();
+
+    // The entra-source config every pod reads is valid.
+    let config = entra_source::config::Config::load(&dir().join("entra-source.toml")).unwrap();
+    assert!(config.tenants.len() >= 2 && config.metrics_listen.is_some());
+
+    // One shard per pod: the count is the replica count; the pod's ordinal is the shard.
+    let replicas = set["spec"]["replicas"].as_u64().unwrap();
+    assert_eq!(
+        env_value(vector_c, "ENTRA_SOURCE_SHARD_COUNT"),
+        replicas.to_string()
+    );
+    let src = &vector["sources"]["entra"];
+    let argv = strings(&src["command"]);
+    assert!(argv.contains(&"--shard-from-hostname".into()), "{argv:?}");
+    assert!(
+        argv.windows(2).any(|w| w == ["--log-format", "json"]),
+        "{argv:?}"
+    );
+    assert_eq!(
+        set["spec"]["serviceName"],
+        doc("service.yaml", "Service")["metadata"]["name"]
+    );
+    assert_eq!(doc("service.yaml", "Service")["spec"]["clusterIP"], "None");
+    assert_eq!(
+        set["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"],
+        set["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
+    );
+
+    // The binary the exec source runs is the one the init container installs.
+    let install = named(&pod["initContainers"], "install-entra-source");
+    let cp = strings(&install["command"]);
+    assert_eq!(cp.last().unwrap(), &argv[0]);
+    let bin_dir = Path::new(&argv[0]).parent().unwrap().to_str().unwrap();
+    assert_eq!(mount_at(pod, vector_c, bin_dir)["name"], "bin");
+    assert_eq!(mount_at(pod, install, bin_dir)["name"], "bin");
+
+    // The config the command names is the ConfigMap's entra-source.toml; the Vector config too.
+    let config_path = &argv[argv.iter().position(|a| a == "--config").unwrap() + 1];
+    let cm = mount_at(pod, vector_c, config_path);
+    let kustomize: Value = yaml_serde::from_str(&text("kustomization.yaml")).unwrap();
+    let generated = named(
+        &kustomize["configMapGenerator"],
+        cm["configMap"]["name"].as_str().unwrap(),
+    );
+    assert!(strings(&generated["files"]).contains(&"entra-source.toml".into()));
+    assert!(strings(&generated["files"]).contains(&"vector.yaml".into()));
+    let vector_args = strings(&vector_c["args"]);
+    mount_at(pod, vector_c, &vector_args[1]);
+    for f in strings(&kustomize["resources"]) {
+        assert!(dir().join(&f).exists(), "{f}");
+    }
+
+    // State and Vector's disk buffer on the pod's own volume.
+    let state = toml["state"]["path"].as_str().unwrap();
+    let state_dir = Path::new(state).parent().unwrap().to_str().unwrap();
+    let claim = &set["spec"]["volumeClaimTemplates"][0];
+    let data = vector_c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == state_dir)
+        .unwrap();
+    assert_eq!(data["name"], claim["metadata"]["name"]);
+    assert!(vector["data_dir"].as_str().unwrap().starts_with(state_dir));
+
+    // Metrics: the annotated port is the one entra-source listens on and the probes use.
+    let listen = toml["metrics"]["listen"].as_str().unwrap();
+    let port = listen.rsplit(':').next().unwrap();
+    let annotations = &set["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(annotations["prometheus.io/scrape"], "true");
+    assert_eq!(annotations["prometheus.io/port"], port);
+    assert_eq!(annotations["prometheus.io/path"], "/metrics");
+    let metrics_port = named(&vector_c["ports"], "metrics");
+    assert_eq!(metrics_port["containerPort"].to_string(), port);
+    assert_eq!(vector_c["livenessProbe"]["httpGet"]["path"], "/health/live");
+    assert_eq!(vector_c["livenessProbe"]["httpGet"]["port"], "metrics");
+    assert_eq!(vector_c["readinessProbe"]["httpGet"]["path"], "/health");
+
+    // Every secret variable the config names comes from the Secret.
+    let secret = doc("secret.yaml", "Secret");
+    assert_eq!(
+        named(
+            &vector_c["envFrom"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["secretRef"].clone())
+                .collect::<Value>(),
+            secret["metadata"]["name"].as_str().unwrap()
+        )["name"],
+        secret["metadata"]["name"]
+    );
+    for app in toml["apps"].as_array().unwrap() {
+        let var = app["client_secret_env"].as_str().unwrap();
+        assert!(
+            secret["stringData"].get(var).is_some(),
+            "{var} not in the Secret"
+        );
+    }
+    assert_eq!(
+        pod["serviceAccountName"],
+        doc("serviceaccount.yaml", "ServiceAccount")["metadata"]["name"]
+    );
+
+    // Vector: the exec source as the hosts need it, Kafka with back-pressure and no drops.
+    assert_eq!(
+        (src["type"].as_str(), src["mode"].as_str()),
+        (Some("exec"), Some("streaming"))
+    );
+    assert_eq!(src["include_stderr"], true);
+    assert_eq!(src["decoding"]["codec"], "json");
+    assert!(
+        src["framing"]["newline_delimited"]["max_length"]
+            .as_u64()
+            .unwrap()
+            >= 1 << 20
+    );
+    assert!(src["streaming"]["respawn_interval_secs"].as_u64().unwrap() >= 30);
+    let kafka = &vector["sinks"]["kafka"];
+    assert_eq!(kafka["type"], "kafka");
+    assert_eq!(kafka["acknowledgements"]["enabled"], true);
+    assert_eq!(kafka["buffer"]["type"], "disk");
+    assert_eq!(kafka["buffer"]["when_full"], "block");
+    assert_eq!(strings(&kafka["inputs"]), ["entra_events"]);
+
+    // The re-shard Job: a volume per shard of the larger count, named as the StatefulSet names
+    // them, each mounted where STATE_PATTERN puts that shard's state file.
+    let job = doc("reshard-job.yaml", "Job");
+    let jc = &job["spec"]["template"]["spec"]["containers"][0];
+    let jpod = &job["spec"]["template"]["spec"];
+    let args = strings(&jc["args"]);
+    let (old, new): (u32, u32) = (args[0].parse().unwrap(), args[1].parse().unwrap());
+    assert_eq!(
+        u64::from(old),
+        replicas,
+        "the Job starts from the StatefulSet's count"
+    );
+    let pattern = env_value(jc, "STATE_PATTERN");
+    assert_eq!(
+        Path::new(&pattern).file_name(),
+        Path::new(state).file_name(),
+        "the state file's name on each volume"
+    );
+    let set_name = set["metadata"]["name"].as_str().unwrap();
+    let claim_name = claim["metadata"]["name"].as_str().unwrap();
+    for i in 0..old.max(new) {
+        let file = pattern.replace("%d", &i.to_string());
+        let at = Path::new(&file).parent().unwrap().to_str().unwrap();
+        let v = mount_at(jpod, jc, at);
+        assert_eq!(
+            v["persistentVolumeClaim"]["claimName"],
+            format!("{claim_name}-{set_name}-{i}")
+        );
+    }
+    let pvc = doc("reshard-job.yaml", "PersistentVolumeClaim");
+    assert_eq!(
+        pvc["metadata"]["name"],
+        format!("{claim_name}-{set_name}-{}", new - 1)
+    );
+    assert_eq!(
+        mount_at(jpod, jc, &env_value(jc, "CONFIG"))["configMap"]["name"],
+        cm["configMap"]["name"]
+    );
+    let script = strings(&jc["command"]);
+    let script_dir = Path::new(&script[1]).parent().unwrap().to_str().unwrap();
+    let script_cm = mount_at(jpod, jc, script_dir)["configMap"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        strings(&named(&kustomize["configMapGenerator"], &script_cm)["files"])
+            .contains(&"reshard.sh".into())
+    );
+    assert_eq!(
+        env_value(jc, "ENTRA_SOURCE"),
+        cp[1],
+        "the Job runs the image's binary"
+    );
+}
+
+const APP2_ID: &str = "6e7f8a9b-0c1d-4e2f-8a3b-4c5d6e7f8a9b";
+const APP2_SECRET: &str = "app2~An0ther.Secret-value-9876543210";
+
+/// The example's config with the simulators for tenants and `volume` for its state directory.
+fn pod_config(sims: &[(String, Simulator)], volume: &Path, metrics: u16) -> String {
+    let mut v: toml::Value = toml::from_str(&text("entra-source.toml")).unwrap();
+    let t = v.as_table_mut().unwrap();
+    let apps = t["apps"].as_array_mut().unwrap();
+    apps[0]["client_id"] = CLIENT_ID.into();
+    apps[1]["client_id"] = APP2_ID.into();
+    let app_names: Vec<String> = apps
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
+    let table = |pairs: &[(&str, toml::Value)]| -> toml::Value {
+        toml::Value::Table(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
+    };
+    let tenants: Vec<toml::Value> = sims
+        .iter()
+        .enumerate()
+        .map(|(i, (id, sim))| {
+            table(&[
+                ("id", id.as_str().into()),
+                ("app", app_names[i % 2].as_str().into()),
+                ("login_url", sim.base_url().into()),
+                ("graph_url", sim.base_url().into()),
+            ])
+        })
+        .collect();
+    t.insert("tenants".into(), tenants.into());
+    let state = Path::new(t["state"]["path"].as_str().unwrap())
+        .file_name()
+        .unwrap()
+        .to_owned();
+    t["state"]["path"] = volume.join(state).display().to_string().into();
+    t["metrics"]["listen"] = format!("127.0.0.1:{metrics}").into();
+    t.insert("context".into(), table(&[("enabled", false.into())]));
+    t.insert(
+        "throttle".into(),
+        table(&[
+            ("reports_requests_per_10s", 1000.into()),
+            ("identity_protection_requests_per_second", 1000.into()),
+        ]),
+    );
+    t.insert("streams".into(), table(&[("directory_audits", table(&[]))]));
+    toml::to_string(&v).unwrap()
+}
+
+/// The pod's command: the Vector exec source's, the binary and config swapped for the test's.
+fn pod_command(
+    h: &Harness,
+    config: &Path,
+    ordinal: u32,
+    count: &str,
+    once: bool,
+) -> tokio::process::Command {
+    let vector: Value = yaml_serde::from_str(&text("vector.yaml")).unwrap();
+    let argv = strings(&vector["sources"]["entra"]["command"]);
+    let mut args: Vec<String> = argv[1..]
+        .iter()
+        .map(|a| {
+            if a.ends_with(".toml") {
+                config.display().to_string()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    if once {
+        args.push("--once".into());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = h.command(&args);
+    cmd.env("HOSTNAME", format!("entra-source-{ordinal}"))
+        .env("ENTRA_SOURCE_SHARD_COUNT", count)
+        .env("ENTRA_APP1_SECRET", CLIENT_SECRET)
+        .env("ENTRA_APP2_SECRET", APP2_SECRET);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statefulset_pods_and_the_reshard_job_deliver_every_record_once() {
+    let h = Harness::new("").await;
+    let mut sims = Vec::new();
+    let mut expected = HashSet::new();
+    for i in 0..8usize {
+        let id = format!("{:08x}-1111-4000-8000-{:012x}", i + 1, i + 1);
+        let sim = Simulator::start().await.unwrap();
+        sim.accept_tenant(&id);
+        if i % 2 == 1 {
+            sim.set_app(APP2_ID, APP2_SECRET);
+        }
+        let ids = sim.generate(
+            Resource::DirectoryAudits,
+            4 + i as u64,
+            between_minutes_ago(50, 1),
+        );
+        expected.extend(ids.into_iter().map(|r| (id.clone(), r)));
+        sims.push((id, sim));
+    }
+    let set = doc("statefulset.yaml", "StatefulSet");
+    let replicas = set["spec"]["replicas"].as_u64().unwrap() as u32;
+    let volumes = h.dir.path().join("shards");
+    let volume = |i: u32| volumes.join(i.to_string());
+    let port = free_port();
+    let config = |i: u32| {
+        std::fs::create_dir_all(volume(i)).unwrap();
+        let p = h.dir.path().join(format!("pod-{i}.toml"));
+        std::fs::write(&p, pod_config(&sims, &volume(i), port)).unwrap();
+        p
+    };
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    let run_pods = |count: u32| {
+        let configs: Vec<PathBuf> = (0..count).map(config).collect();
+        let h = &h;
+        async move {
+            let mut got = Vec::new();
+            for (i, cfg) in configs.iter().enumerate() {
+                let r = finish(
+                    pod_command(h, cfg, i as u32, &count.to_string(), true)
+                        .spawn()
+                        .unwrap(),
+                )
+                .await;
+                assert_eq!(r.code, Some(0), "pod {i}: {}", r.stderr);
+                for e in r.events() {
+                    let t = e["event"]["tenant_id"].as_str().unwrap().to_string();
+                    assert_eq!(owner(&t, count), i as u32, "pod {i} of {count} polled {t}");
+                    got.push((t, e["event"]["id"].as_str().unwrap().to_string()));
+                }
+            }
+            got
+        }
+    };
+    for k in run_pods(replicas).await {
+        *seen.entry(k).or_default() += 1;
+    }
+    assert_eq!(seen.keys().cloned().collect::<HashSet<_>>(), expected);
+
+    // Late records, then the Job's re-shard with every pod stopped.
+    for (id, sim) in &sims {
+        let now = sim.now();
+        let ids = sim.generate(
+            Resource::DirectoryAudits,
+            3,
+            Spread::Between(
+                now - chrono::Duration::seconds(50),
+                now - chrono::Duration::seconds(2),
+            ),
+        );
+        expected.extend(ids.into_iter().map(|r| (id.clone(), r)));
+        sim.advance_clock(chrono::Duration::minutes(21));
+    }
+    let job = doc("reshard-job.yaml", "Job");
+    let jc = &job["spec"]["template"]["spec"]["containers"][0];
+    let command = strings(&jc["command"]);
+    let args = strings(&jc["args"]);
+    let new: u32 = args[1].parse().unwrap();
+    let pattern = env_value(jc, "STATE_PATTERN");
+    let shards_root = Path::new(&pattern)
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let out = std::process::Command::new(&command[0])
+        .arg(dir().join(Path::new(&command[1]).file_name().unwrap()))
+        .args(&args)
+        .env("CONFIG", config(0))
+        .env(
+            "STATE_PATTERN",
+            pattern.replace(&shards_root, volumes.to_str().unwrap()),
+        )
+        .env("ENTRA_SOURCE", BIN)
+        .env_remove("ENTRA_SOURCE_SHARD")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    for k in run_pods(new).await {
+        *seen.entry(k).or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "emitted twice: {twice:?}");
+    assert_eq!(
+        seen.keys().cloned().collect::<HashSet<_>>(),
+        expected,
+        "every record"
+    );
+
+    // Long-running pods answer their probes on the annotated port and stop on SIGTERM: one
+    // polling tenants, and one that no tenant hashes to (it must not restart-loop).
+    let busy = owner(&sims[0].0, new);
+    let idle = (0..new).find(|i| sims.iter().all(|(id, _)| owner(id, new) != *i));
+    for ordinal in std::iter::once(busy).chain(idle) {
+        let mut pod = pod_command(&h, &config(ordinal), ordinal, &new.to_string(), false)
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut answered = HashMap::new();
+        while answered.len() < 2 {
+            for path in ["/health/live", "/health"] {
+                if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}{path}")).await {
+                    answered.insert(path, r.status().as_u16());
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                pod.start_kill().unwrap();
+                let r = finish(pod).await;
+                panic!("pod {ordinal}: no answer on {port}: {}", r.stderr);
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(answered["/health/live"], 200, "pod {ordinal}");
+        assert_eq!(answered["/health"], 200, "pod {ordinal} is ready");
+        let (status, took) = sigterm(&mut pod).await;
+        assert!(
+            status.success() && took < std::time::Duration::from_secs(3),
+            "pod {ordinal}: {status:?} {took:?}"
+        );
+    }
+    assert!(idle.is_some(), "these tenants leave a pod of {new} idle");
+}
