@@ -12,16 +12,7 @@ use entra_simulator::{DirectoryKind, Resource, Simulator, Spread, CLIENT_SECRET}
 use serde_json::json;
 
 mod common;
-use common::run_once_sampled;
-
-/// CPU seconds (user + system) of the children reaped so far.
-fn children_cpu() -> f64 {
-    // SAFETY: getrusage fills the struct it is given; RUSAGE_CHILDREN is a valid target.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
-    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
-    t(u.ru_utime) + t(u.ru_stime)
-}
+use common::{children_cpu, run_once_sampled};
 
 /// One `run --once`: (peak RSS MiB, CPU s, wall s).
 async fn run(config: &std::path::Path) -> (f64, f64, f64) {

@@ -10,15 +10,7 @@ use std::time::Instant;
 use entra_simulator::{Resource, Simulator, Spread, CLIENT_ID, CLIENT_SECRET};
 
 mod common;
-use common::run_once_sampled;
-
-fn children_cpu() -> f64 {
-    // SAFETY: getrusage fills the struct it is given; RUSAGE_CHILDREN is a valid target.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
-    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
-    t(u.ru_utime) + t(u.ru_stime)
-}
+use common::{children_cpu, run_once_sampled};
 
 fn main() {
     let records: u64 = std::env::var("BENCH_RECORDS")

@@ -12,6 +12,16 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// CPU seconds (user + system) of the children reaped so far.
+#[allow(dead_code)] // not every bench measures children
+pub fn children_cpu() -> f64 {
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_CHILDREN is a valid target.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
 /// Runs `entra-source run --once --config <config>` with events and diagnostics discarded,
 /// sampling its peak RSS from /proc while it runs; returns the peak in KiB once it succeeded.
 #[allow(dead_code)] // not every bench runs the binary this way

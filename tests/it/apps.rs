@@ -69,20 +69,9 @@ async fn each_app_paces_its_own_tenants_under_its_own_budget() {
     let r = f.h.run_once().await;
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_eq!(r.events().len(), 5000);
-    let mut arrivals: Vec<(std::time::Instant, usize)> = Vec::new();
-    for (i, sim) in f.sims.iter().enumerate() {
-        for req in sim.requests().into_iter().filter(|r| r.is_graph()) {
-            arrivals.push((req.at, i));
-        }
-    }
-    arrivals.sort();
+    let arrivals = graph_arrivals(&f.sims);
     assert_eq!(arrivals.len(), 6);
-    for (k, (start, _)) in arrivals.iter().enumerate() {
-        let window: Vec<usize> = arrivals[k..]
-            .iter()
-            .take_while(|(t, _)| t.duration_since(*start) < std::time::Duration::from_secs(10))
-            .map(|(_, i)| *i)
-            .collect();
+    for window in ten_second_windows(&arrivals) {
         for app in 0..2 {
             let n = window.iter().filter(|i| **i == app).count();
             assert!(n <= 2, "app {app}: {n} requests within 10 s");

@@ -127,6 +127,27 @@ impl Fleet {
         }
     }
 
+    /// `reshard.sh OLD NEW` over the shards' volumes, as the Kubernetes Job runs it; its stderr.
+    fn reshard(&self, old: u32, new: u32) -> String {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("config-examples/kubernetes/reshard.sh");
+        let out = std::process::Command::new("sh")
+            .arg(&script)
+            .args([old.to_string(), new.to_string()])
+            .env("CONFIG", self.shard_config(0))
+            .env(
+                "STATE_PATTERN",
+                self.h.dir.path().join("shards/%d/state.bin"),
+            )
+            .env("ENTRA_SOURCE", env!("CARGO_BIN_EXE_entra-source"))
+            .env_remove("ENTRA_SOURCE_SHARD")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "reshard.sh {old} {new}: {stderr}");
+        stderr
+    }
+
     fn assert_every_record_once(&self) {
         let twice: Vec<_> = self.seen.iter().filter(|(_, n)| **n > 1).collect();
         assert!(twice.is_empty(), "emitted more than once: {twice:?}");
@@ -158,20 +179,7 @@ async fn twelve_tenants_resharded_from_three_to_four_emit_every_record_once() {
 
     // Records arrive while the fleet is re-sharded (every shard stopped).
     f.late_audits_then_settle();
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("config-examples/kubernetes/reshard.sh");
-    let pattern = f.h.dir.path().join("shards/%d/state.bin");
-    let out = std::process::Command::new("sh")
-        .arg(&script)
-        .args(["3", "4"])
-        .env("CONFIG", f.shard_config(0))
-        .env("STATE_PATTERN", &pattern)
-        .env("ENTRA_SOURCE", env!("CARGO_BIN_EXE_entra-source"))
-        .env_remove("ENTRA_SOURCE_SHARD")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "reshard.sh: {stderr}");
+    let stderr = f.reshard(3, 4);
     for id in &moved {
         assert!(
             stderr.contains(&format!("imported tenant {id}")),
@@ -218,19 +226,7 @@ async fn twelve_tenants_resharded_from_three_to_four_emit_every_record_once() {
     }
     // And the way back (4 -> 3) loses and repeats nothing either.
     f.late_audits_then_settle();
-    let out = std::process::Command::new("sh")
-        .arg(&script)
-        .args(["4", "3"])
-        .env("CONFIG", f.shard_config(0))
-        .env("STATE_PATTERN", &pattern)
-        .env("ENTRA_SOURCE", env!("CARGO_BIN_EXE_entra-source"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    f.reshard(4, 3);
     f.run_shards(3).await;
     f.assert_every_record_once();
 }

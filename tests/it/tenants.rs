@@ -143,21 +143,10 @@ async fn tenants_are_paced_together_under_the_app_budget_and_fairly() {
     assert_eq!(r.events().len(), 5000);
     assert!(r.stderr.contains("equal share"), "{}", r.stderr);
     // Every request of both tenants on one clock.
-    let mut arrivals: Vec<(std::time::Instant, usize)> = Vec::new();
-    for (i, sim) in sims.iter().enumerate() {
-        for req in sim.requests().into_iter().filter(|r| r.is_graph()) {
-            arrivals.push((req.at, i));
-        }
-    }
-    arrivals.sort();
+    let arrivals = graph_arrivals(&sims);
     assert_eq!(arrivals.len(), 6);
     // In any 10 s: at most 4 together (the app budget) and 2 per tenant (its equal share).
-    for (k, (start, _)) in arrivals.iter().enumerate() {
-        let window: Vec<usize> = arrivals[k..]
-            .iter()
-            .take_while(|(t, _)| t.duration_since(*start) < std::time::Duration::from_secs(10))
-            .map(|(_, i)| *i)
-            .collect();
+    for window in ten_second_windows(&arrivals) {
         assert!(window.len() <= 4, "{} requests within 10 s", window.len());
         for tenant in 0..2 {
             let n = window.iter().filter(|i| **i == tenant).count();

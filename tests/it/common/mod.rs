@@ -393,3 +393,32 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Every Graph request the simulators received, on one clock, with the index of its simulator.
+pub fn graph_arrivals<'a>(
+    sims: impl IntoIterator<Item = &'a Simulator>,
+) -> Vec<(std::time::Instant, usize)> {
+    let mut arrivals: Vec<(std::time::Instant, usize)> = Vec::new();
+    for (i, sim) in sims.into_iter().enumerate() {
+        for req in sim.requests().into_iter().filter(|r| r.is_graph()) {
+            arrivals.push((req.at, i));
+        }
+    }
+    arrivals.sort();
+    arrivals
+}
+
+/// From each request on: which simulators' requests fall within the next 10 s (Graph's
+/// reports window).
+pub fn ten_second_windows(arrivals: &[(std::time::Instant, usize)]) -> Vec<Vec<usize>> {
+    (0..arrivals.len())
+        .map(|k| {
+            let start = arrivals[k].0;
+            arrivals[k..]
+                .iter()
+                .take_while(|(t, _)| t.duration_since(start) < Duration::from_secs(10))
+                .map(|(_, i)| *i)
+                .collect()
+        })
+        .collect()
+}
