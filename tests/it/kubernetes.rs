@@ -158,6 +158,13 @@ fn the_manifests_agree_with_each_other_and_with_the_configs() {
     assert_eq!(annotations["prometheus.io/path"], "/metrics");
     let metrics_port = named(&vector_c["ports"], "metrics");
     assert_eq!(metrics_port["containerPort"].to_string(), port);
+    let monitor = doc("podmonitor.yaml", "PodMonitor");
+    assert_eq!(
+        monitor["spec"]["selector"]["matchLabels"],
+        set["spec"]["template"]["metadata"]["labels"]
+    );
+    assert_eq!(monitor["spec"]["podMetricsEndpoints"][0]["port"], "metrics");
+    assert_eq!(monitor["spec"]["podMetricsEndpoints"][0]["path"], "/metrics");
     assert_eq!(vector_c["livenessProbe"]["httpGet"]["path"], "/health/live");
     assert_eq!(vector_c["livenessProbe"]["httpGet"]["port"], "metrics");
     assert_eq!(vector_c["readinessProbe"]["httpGet"]["path"], "/health");
