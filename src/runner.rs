@@ -115,7 +115,7 @@ fn announce_missing_checkpoints(state: &StateStore, config: &Config) {
         tracing::warn!(
             tenant = %id,
             state_path = %config.state_path.display(),
-            "tenant {id} has no checkpoint in {}, though other tenants do: it starts from initial_lookback. If it is a new tenant, that is expected; if it moved here from another shard or host, records its old store already emitted are emitted again: stop this run, `entra-source state export --tenant {id} --out FILE --remove` on the old store, `entra-source state import FILE` on this one, then start again",
+            "tenant {id} has no checkpoint in {}, though other tenants do: it starts from initial_lookback. If it is a new tenant, that is expected; if it moved here from another shard or host without its state, records its old store already emitted are emitted again, and any it had not read that are older than initial_lookback are never read: stop this run, `entra-source state export --tenant {id} --out FILE --remove` on the old store, `entra-source state import FILE` on this one, then start again",
             config.state_path.display()
         );
     }
