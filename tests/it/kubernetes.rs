@@ -164,7 +164,10 @@ fn the_manifests_agree_with_each_other_and_with_the_configs() {
         set["spec"]["template"]["metadata"]["labels"]
     );
     assert_eq!(monitor["spec"]["podMetricsEndpoints"][0]["port"], "metrics");
-    assert_eq!(monitor["spec"]["podMetricsEndpoints"][0]["path"], "/metrics");
+    assert_eq!(
+        monitor["spec"]["podMetricsEndpoints"][0]["path"],
+        "/metrics"
+    );
     assert_eq!(vector_c["livenessProbe"]["httpGet"]["path"], "/health/live");
     assert_eq!(vector_c["livenessProbe"]["httpGet"]["port"], "metrics");
     assert_eq!(vector_c["readinessProbe"]["httpGet"]["path"], "/health");
