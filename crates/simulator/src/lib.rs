@@ -474,8 +474,7 @@ impl Simulator {
         st.secret_expired = false;
     }
 
-    /// Another app registration is the one consented here (with this secret): tokens for
-    /// [`CLIENT_ID`] are refused (AADSTS700016).
+    /// Another app (client id, secret) is the one consented here: [`CLIENT_ID`] gets AADSTS700016.
     pub fn set_app(&self, client_id: &str, secret: &str) {
         let mut st = self.state();
         st.client_id = client_id.to_string();
