@@ -92,7 +92,7 @@ fn announce_missing_checkpoints(state: &StateStore, config: &Config) {
         state.data().tenants.get(key).is_some_and(|t| {
             t.streams
                 .values()
-                .any(|s| s.cursor.is_some() || s.delta_link.is_some())
+                .any(|s| s.cursor.is_some() || s.delta_link.is_some() || s.snapshot.is_some())
         })
     };
     let others = state.data().tenants.keys().any(|k| polled(k));
