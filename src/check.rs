@@ -91,6 +91,8 @@ pub struct AppReport {
     pub reports_requests_per_10s: u32,
     /// What each of its tenants is paced at.
     pub per_tenant_requests_per_10s: u32,
+    /// Its tenants whose token or a stream failed.
+    pub failing_tenants: usize,
     pub ok: bool,
 }
 
@@ -113,6 +115,7 @@ fn app_reports(config: &Config) -> Vec<AppReport> {
                 tenants: vec![t.id.clone()],
                 reports_requests_per_10s: t.app.reports_per_10s,
                 per_tenant_requests_per_10s: 0,
+                failing_tenants: 0,
                 ok: true,
             }),
         }
@@ -148,10 +151,11 @@ pub async fn check(config: Config, resolved: Resolved, json: bool) -> u8 {
         |t: &TenantReport| t.token.ok && t.streams.iter().all(|s| s.verdict == Verdict::Ok);
     let ok = tenants.iter().all(passed);
     for a in &mut apps {
-        a.ok = tenants
+        a.failing_tenants = tenants
             .iter()
-            .filter(|t| a.tenants.contains(&t.tenant))
-            .all(passed);
+            .filter(|t| a.tenants.contains(&t.tenant) && !passed(t))
+            .count();
+        a.ok = a.failing_tenants == 0;
     }
     for t in tenants.iter().filter(|t| !t.token.ok) {
         tracing::error!(
@@ -329,12 +333,7 @@ pub fn render(report: &Report) -> String {
     // One app written as the tenant's own client id: no app line (the tenant's says it all).
     let named = report.apps.len() > 1 || report.apps.iter().any(|a| a.app != a.client_id);
     for a in report.apps.iter().filter(|_| named) {
-        let failing = report
-            .tenants
-            .iter()
-            .filter(|t| a.tenants.contains(&t.tenant))
-            .filter(|t| !(t.token.ok && t.streams.iter().all(|s| s.verdict == Verdict::Ok)))
-            .count();
+        let failing = a.failing_tenants;
         out.push_str(&format!(
             "app {}{}: {} tenant(s), {} report requests per 10 s, each tenant paced at {}: {}\n",
             a.app,

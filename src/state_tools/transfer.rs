@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use super::StateToolError;
 use crate::config::Config;
 use crate::shard::{owner, Shard};
-use crate::state::{StateData, StateError, StateStore, TenantState};
+use crate::state::{PendingWrite, StateData, StateError, StateStore, TenantState};
 
 /// What `state export` writes.
 pub struct Export<'a> {
@@ -94,7 +94,15 @@ pub fn export(config: &Config, opts: Export<'_>) -> Result<(), StateToolError> {
         );
         return Ok(());
     }
-    write_durably(out, format!("{doc}\n").as_bytes())?;
+    // The store's own durable replace: temp file, fsync, rename, fsync the directory.
+    let mut tmp = out.as_os_str().to_owned();
+    tmp.push(".tmp");
+    PendingWrite::Replace {
+        bytes: format!("{doc}\n").into_bytes(),
+        path: out.to_path_buf(),
+        tmp: PathBuf::from(tmp),
+    }
+    .write()?;
     tracing::info!(
         tenants = keys.len(),
         "exported {} tenant(s) to {}: {}",
@@ -152,36 +160,6 @@ fn tenant_doc(ts: &TenantState) -> Value {
         doc["streams"][name]["seen_fingerprints"] = Value::Object(fps);
     }
     doc
-}
-
-/// Temp file, fsync, rename, fsync the directory: the file is whole or absent.
-fn write_durably(out: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let io = |action, source| StateError::Io {
-        action,
-        path: out.to_path_buf(),
-        source,
-    };
-    let mut tmp = out.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = crate::fs::private_file(
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true),
-    )
-    .open(&tmp)
-    .map_err(|e| io("write", e))?;
-    f.write_all(bytes).map_err(|e| io("write", e))?;
-    f.sync_all().map_err(|e| io("fsync", e))?;
-    drop(f);
-    std::fs::rename(&tmp, out).map_err(|e| io("rename", e))?;
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
 }
 
 /// `state import FILE...` (`-` reads stdin): every tenant of the files joins this store, or
