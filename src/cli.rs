@@ -53,6 +53,11 @@ enum Command {
         /// One catch-up pass of every stream, then exit (Vector scheduled mode, Fluent Bit).
         #[arg(long)]
         once: bool,
+        /// With --once: stop after this long (e.g. 4m), finishing the page in flight and
+        /// checkpointing it, and exit 0 saying there is more to do; set it below the host's
+        /// schedule interval, so that a long catch-up is never killed mid-page.
+        #[arg(long, requires = "once", value_parser = max_duration)]
+        max_duration: Option<std::time::Duration>,
         #[command(flatten)]
         shard: ShardArgs,
         /// Diagnostics on stderr as text or as one JSON object per line.
@@ -213,6 +218,14 @@ impl StoreArg {
     }
 }
 
+/// `--max-duration`: a duration of at least one second.
+fn max_duration(text: &str) -> Result<std::time::Duration, String> {
+    match crate::duration::parse_duration(text)? {
+        d if d.is_zero() => Err("it must be at least 1s, e.g. 4m".into()),
+        d => Ok(d),
+    }
+}
+
 /// Which tenants of the config this process takes (`src/shard.rs`).
 #[derive(Debug, clap::Args)]
 struct ShardArgs {
@@ -364,11 +377,30 @@ fn run(command: Command) -> Result<u8, CliError> {
         Command::Run {
             config,
             once,
+            max_duration,
             shard,
             ..
         } => {
             let mut config = Config::load(&config)?;
-            if shard.apply(&mut config)?.is_some() && config.tenants.is_empty() && !once {
+            let sharded = match shard.apply(&mut config) {
+                Ok(s) => s.is_some(),
+                // A StatefulSet scaled past ENTRA_SOURCE_SHARD_COUNT: the extra pod says so and
+                // stays unready (a crash loop would hide why), polling nothing.
+                Err(ShardError::Range { index, count })
+                    if shard.shard_from_hostname && !once && count > 0 =>
+                {
+                    crate::telemetry::Misconfigured {
+                        reason: format!(
+                            "shard mismatch: this pod's ordinal {index} is not below the shard count {count} (ENTRA_SOURCE_SHARD_COUNT / --shard-count), so it polls nothing and the tenants of shards {count} and up are not polled by anyone. Keep the StatefulSet's replicas equal to the shard count (one value in the kustomization), and re-shard as the Kubernetes docs say"
+                        ),
+                    }
+                    .emit();
+                    config.tenants.clear();
+                    true
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if sharded && config.tenants.is_empty() && !once {
                 // An idle pod: no tenant hashes to it (yet); it waits to be stopped, answering
                 // its probes (/health: nothing failing) meanwhile.
                 rt.block_on(async {
@@ -388,6 +420,10 @@ fn run(command: Command) -> Result<u8, CliError> {
             rt.block_on(async {
                 let (trigger, shutdown) = shutdown::channel();
                 shutdown::install_signal_handlers(trigger.clone());
+                shutdown::watch_host(trigger.clone());
+                if let Some(limit) = max_duration {
+                    shutdown::stop_after(limit, trigger.clone(), shutdown.clone());
+                }
                 let output = Output::for_target(
                     &config.output_target,
                     config.format,

@@ -1,9 +1,11 @@
 //! `[metrics] listen`: serves the process's telemetry as Prometheus text at `/metrics` and a
 //! JSON `/health` that answers 200 while every enabled stream polled successfully within two
 //! intervals (or the run is younger than that), 503 otherwise, naming the failing streams.
-//! `/health/live` answers 200 while the process serves at all: a liveness probe (a restart
-//! mends a wedged process, never a revoked permission or a Graph outage, which `/health`
-//! reports).
+//! `/health/ready` is for a readiness probe: 503 only when the process cannot work at all (a
+//! shard mismatch) or every tenant is failing, so one tenant that revoked consent does not take
+//! a pod out. `/health/live` answers 200 while the process serves at all: a liveness probe (a
+//! restart mends a wedged process, never a revoked permission or a Graph outage, which
+//! `/health` reports).
 
 use std::net::SocketAddr;
 
@@ -42,10 +44,22 @@ pub async fn serve(
             }),
         )
         .route(
+            "/health/ready",
+            route(|| async {
+                let (ok, body) = crate::telemetry::readiness();
+                let code = if ok {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                (code, axum::Json(body)).into_response()
+            }),
+        )
+        .route(
             "/health/live",
             route(|| async { axum::Json(serde_json::json!({ "status": "alive" })) }),
         );
-    tracing::info!(%listen, "serving /metrics, /health and /health/live");
+    tracing::info!(%listen, "serving /metrics, /health, /health/ready and /health/live");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.wait().await })

@@ -43,4 +43,4 @@ while [ "$j" -lt "$new" ]; do
   done
   j=$((j + 1))
 done
-echo "re-shard $old -> $new done: start the StatefulSet with $new replicas and ENTRA_SOURCE_SHARD_COUNT=$new" >&2
+echo "re-shard $old -> $new done: set replicas: $new in statefulset.yaml and kubectl apply -k (the shard count follows replicas)" >&2

@@ -9,6 +9,32 @@ use super::url::validate_url;
 use super::{format_duration, MAX_LATE_ARRIVAL};
 use crate::output::{OutputTarget, DEFAULT_LINE_BYTES, MAX_ROTATE_KEEP, MIN_LINE_BYTES};
 
+/// `{prefix}_timeout_seconds` and `{prefix}_give_up_after` of a push output.
+fn push_limits(
+    prefix: &str,
+    timeout: Option<u32>,
+    give_up_after: &Option<String>,
+) -> Result<(Duration, Duration), ConfigError> {
+    let timeout = timeout.unwrap_or(30);
+    if timeout == 0 {
+        return Err(invalid(
+            format!("output.{prefix}_timeout_seconds"),
+            timeout,
+            "it must be at least 1",
+        ));
+    }
+    let key = format!("output.{prefix}_give_up_after");
+    let give_up_after = opt_duration(&key, give_up_after)?.unwrap_or(Duration::from_secs(600));
+    if give_up_after.is_zero() || give_up_after > MAX_LATE_ARRIVAL {
+        return Err(invalid(
+            &key,
+            format!("\"{}\"", format_duration(give_up_after)),
+            "it must be more than zero and at most \"7d\", e.g. \"10m\"",
+        ));
+    }
+    Ok((Duration::from_secs(u64::from(timeout)), give_up_after))
+}
+
 pub(crate) fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError> {
     if o.path.is_none() {
         for (key, set) in [
@@ -20,32 +46,62 @@ pub(crate) fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError
             }
         }
     }
-    if o.otlp_endpoint.is_none() {
-        for (key, set) in [
-            ("output.otlp_batch_records", o.otlp_batch_records.is_some()),
-            (
-                "output.otlp_timeout_seconds",
-                o.otlp_timeout_seconds.is_some(),
+    let destinations = [
+        ("output.otlp_endpoint", o.otlp_endpoint.is_some()),
+        ("output.http_endpoint", o.http_endpoint.is_some()),
+        ("output.path", o.path.is_some()),
+    ];
+    let chosen: Vec<&str> = destinations
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(k, _)| *k)
+        .collect();
+    if chosen.len() > 1 {
+        return Err(invalid(
+            chosen[1],
+            "a value",
+            format!(
+                "it cannot be combined with {}; choose one destination",
+                chosen[0]
             ),
-            ("output.otlp_give_up_after", o.otlp_give_up_after.is_some()),
-        ] {
-            if set {
+        ));
+    }
+    for (prefix, endpoint, keys) in [
+        (
+            "otlp",
+            &o.otlp_endpoint,
+            &[
+                ("output.otlp_batch_records", o.otlp_batch_records.is_some()),
+                (
+                    "output.otlp_timeout_seconds",
+                    o.otlp_timeout_seconds.is_some(),
+                ),
+                ("output.otlp_give_up_after", o.otlp_give_up_after.is_some()),
+            ][..],
+        ),
+        (
+            "http",
+            &o.http_endpoint,
+            &[
+                (
+                    "output.http_timeout_seconds",
+                    o.http_timeout_seconds.is_some(),
+                ),
+                ("output.http_give_up_after", o.http_give_up_after.is_some()),
+            ][..],
+        ),
+    ] {
+        if endpoint.is_none() {
+            if let Some((key, _)) = keys.iter().find(|(_, set)| *set) {
                 return Err(invalid(
-                    key,
+                    *key,
                     "a value",
-                    "it applies only with output.otlp_endpoint",
+                    format!("it applies only with output.{prefix}_endpoint"),
                 ));
             }
         }
     }
     if let Some(endpoint) = &o.otlp_endpoint {
-        if o.path.is_some() {
-            return Err(invalid(
-                "output.otlp_endpoint",
-                format!("\"{endpoint}\""),
-                "it cannot be combined with output.path; choose one destination",
-            ));
-        }
         let mut url = validate_url("output.otlp_endpoint", endpoint)?;
         if !url.path().ends_with("/v1/logs") {
             let base = url.path().trim_end_matches('/').to_string();
@@ -59,27 +115,22 @@ pub(crate) fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError
                 "it must be at least 1",
             ));
         }
-        let timeout = o.otlp_timeout_seconds.unwrap_or(30);
-        if timeout == 0 {
-            return Err(invalid(
-                "output.otlp_timeout_seconds",
-                timeout,
-                "it must be at least 1",
-            ));
-        }
-        let give_up_after = opt_duration("output.otlp_give_up_after", &o.otlp_give_up_after)?
-            .unwrap_or(Duration::from_secs(600));
-        if give_up_after.is_zero() || give_up_after > MAX_LATE_ARRIVAL {
-            return Err(invalid(
-                "output.otlp_give_up_after",
-                format!("\"{}\"", format_duration(give_up_after)),
-                "it must be more than zero and at most \"7d\", e.g. \"10m\"",
-            ));
-        }
+        let (timeout, give_up_after) =
+            push_limits("otlp", o.otlp_timeout_seconds, &o.otlp_give_up_after)?;
         return Ok(OutputTarget::Otlp {
             url,
             batch_records: batch as usize,
-            timeout: Duration::from_secs(u64::from(timeout)),
+            timeout,
+            give_up_after,
+        });
+    }
+    if let Some(endpoint) = &o.http_endpoint {
+        let url = validate_url("output.http_endpoint", endpoint)?;
+        let (timeout, give_up_after) =
+            push_limits("http", o.http_timeout_seconds, &o.http_give_up_after)?;
+        return Ok(OutputTarget::Http {
+            url,
+            timeout,
             give_up_after,
         });
     }

@@ -231,6 +231,18 @@ pub struct RawOutput {
     /// unreachable, answering 5xx/429) is retried before the run stops with exit 1 (default
     /// "10m"). Nothing past the last acknowledged page is checkpointed; the next run resends.
     pub otlp_give_up_after: Option<String>,
+    /// Push to an HTTP receiver instead of stdout: each part of a page is POSTed as
+    /// newline-delimited JSON (the lines stdout would carry, in the configured format) and the
+    /// checkpoint moves only after a 2xx. For Vector's `http_server` source with
+    /// acknowledgements on: a host crash then loses nothing. `https://`, or `http://` to
+    /// loopback (a sidecar).
+    pub http_endpoint: Option<String>,
+    /// With `http_endpoint`: how long one POST may take (default 30).
+    pub http_timeout_seconds: Option<u32>,
+    /// With `http_endpoint`: how long a POST the receiver does not acknowledge (down,
+    /// unreachable, answering 5xx/429) is retried before the run stops with exit 1 (default
+    /// "10m"). Nothing past the last acknowledged page is checkpointed; the next run resends.
+    pub http_give_up_after: Option<String>,
     /// Append to this file instead of stdout (for the Collector's filelog receiver or any
     /// tailer): whole lines, fsynced before the checkpoint moves, rotated by size.
     pub path: Option<PathBuf>,

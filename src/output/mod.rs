@@ -6,7 +6,9 @@
 
 mod encode;
 mod file;
+mod http;
 pub mod otlp;
+mod push;
 
 use std::io::ErrorKind;
 
@@ -17,7 +19,9 @@ use crate::event::{NativeEvent, Profile, View};
 use crate::format::Format;
 pub use encode::{Encoder, DEFAULT_LINE_BYTES, MIN_LINE_BYTES};
 use file::FileSink;
+use http::HttpSink;
 use otlp::OtlpSink;
+use push::Pusher;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -31,10 +35,10 @@ pub enum OutputError {
     File(std::io::Error),
     #[error("OTLP export failed: {0}")]
     Otlp(String),
-    /// Stopped (SIGTERM) while an export waited to be acknowledged: not written, not checkpointed.
-    #[error(
-        "stopped before the Collector acknowledged the page; it is sent again on the next run"
-    )]
+    #[error("HTTP push failed: {0}")]
+    Http(String),
+    /// Stopped (SIGTERM) while a push waited to be acknowledged: not written, not checkpointed.
+    #[error("stopped before the receiver acknowledged the page; it is sent again on the next run")]
     Shutdown,
 }
 
@@ -48,6 +52,15 @@ impl From<std::io::Error> for OutputError {
     }
 }
 
+/// The HTTP client of a push sink.
+fn push_client(
+    extra_ca_pem: Option<&[u8]>,
+    error: fn(String) -> OutputError,
+) -> Result<reqwest::Client, OutputError> {
+    crate::http::http_client(extra_ca_pem)
+        .map_err(|e| error(format!("cannot build the HTTP client: {e}")))
+}
+
 /// Where the events go.
 enum Sink {
     /// The process's stdout, written in place by the poller's worker thread: tokio's stdout
@@ -56,6 +69,7 @@ enum Sink {
     Stream(Box<dyn AsyncWrite + Send + Unpin>),
     File(FileSink),
     Otlp(OtlpSink),
+    Http(HttpSink),
 }
 
 /// The most rotated files `[output] rotate_keep` may ask for.
@@ -77,6 +91,12 @@ pub enum OutputTarget {
         batch_records: usize,
         timeout: std::time::Duration,
         /// How long an unacknowledged batch is retried before the run stops.
+        give_up_after: std::time::Duration,
+    },
+    /// Newline-delimited JSON POSTed to an acknowledging receiver (Vector's `http_server`).
+    Http {
+        url: url::Url,
+        timeout: std::time::Duration,
         give_up_after: std::time::Duration,
     },
 }
@@ -206,21 +226,39 @@ impl Output {
                 timeout,
                 give_up_after,
             } => {
-                let client = crate::http::http_client(extra_ca_pem)
-                    .map_err(|e| OutputError::Otlp(format!("cannot build the HTTP client: {e}")))?;
-                let mut out = Output::new(Box::new(tokio::io::sink()));
-                out.w = Sink::Otlp(OtlpSink::new(
-                    client,
+                let pusher = Pusher::new(
+                    push_client(extra_ca_pem, OutputError::Otlp)?,
                     url.clone(),
-                    *batch_records,
                     *timeout,
                     *give_up_after,
                     shutdown,
-                ));
-                out
+                    OtlpSink::receiver(),
+                );
+                Output::with_sink(Sink::Otlp(OtlpSink::new(pusher, *batch_records)))
+            }
+            OutputTarget::Http {
+                url,
+                timeout,
+                give_up_after,
+            } => {
+                let pusher = Pusher::new(
+                    push_client(extra_ca_pem, OutputError::Http)?,
+                    url.clone(),
+                    *timeout,
+                    *give_up_after,
+                    shutdown,
+                    HttpSink::receiver(),
+                );
+                Output::with_sink(Sink::Http(HttpSink::new(pusher)))
             }
         };
         Ok(out.with_max_line_bytes(max_line_bytes).with_format(format))
+    }
+
+    fn with_sink(w: Sink) -> Output {
+        let mut out = Output::new(Box::new(tokio::io::sink()));
+        out.w = w;
+        out
     }
 
     /// `[output] max_line_bytes`: no line (newline included) is ever longer.
@@ -316,6 +354,7 @@ impl Output {
                 tokio::task::block_in_place(|| f.append(buf, end)).map_err(OutputError::File)?;
             }
             Sink::Otlp(o) => o.export(&page.records).await?,
+            Sink::Http(h) => h.send(&page.buf).await?,
         }
         page.buf.clear();
         page.records.clear();

@@ -1,19 +1,14 @@
 //! `[output] otlp_endpoint`: OTLP/HTTP JSON export (`ExportLogsServiceRequest` to `/v1/logs`) for
 //! an OpenTelemetry Collector. Delivery is acknowledged here: a page counts as written only when
-//! every batch of it was answered 2xx, so the checkpoint never moves past an unacknowledged event.
-//! 429, 502, 503 and 504 (and a Collector that is down) are retried, obeying `Retry-After`,
-//! until they succeed or the run is stopped; 413 halves the batch; other answers stop the run.
-
-use std::time::Duration;
+//! every batch of it was answered 2xx ([`Pusher`]), so the checkpoint never moves past an
+//! unacknowledged event; 413 halves the batch.
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
-use url::Url;
 
+use super::push::{Pusher, Receiver};
 use super::OutputError;
 use crate::event::View;
-use crate::http::{parse_retry_after, Retrier, RetryPolicy, Stop};
-use crate::shutdown::Shutdown;
 
 /// The largest export request body built (well under the Collector's 20 MiB default limit).
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
@@ -32,18 +27,8 @@ impl Record {
 }
 
 pub struct OtlpSink {
-    client: reqwest::Client,
-    url: Url,
+    pusher: Pusher,
     batch_records: usize,
-    timeout: Duration,
-    retry: RetryPolicy,
-    shutdown: Shutdown,
-    /// Export requests answered 2xx.
-    pub requests_ok: u64,
-    /// Export requests retried (429/5xx/unreachable).
-    pub retries: u64,
-    /// Log records the Collector reported rejecting in a partial success.
-    pub rejected: u64,
 }
 
 /// `severityNumber` from `event.severity`: info 9 (INFO), low 10 (INFO2), medium 13 (WARN),
@@ -213,48 +198,22 @@ pub fn export_request(records: &[Record]) -> Vec<u8> {
     out
 }
 
-/// What one POST came to.
-enum Posted {
-    Acknowledged,
-    TooLarge,
-    Retry(Option<Duration>, String),
-}
-
-/// Seconds left before an export that keeps failing is given up.
-fn give_up_in(policy: &RetryPolicy, elapsed: Duration) -> u64 {
-    policy
-        .give_up_after
-        .map_or(u64::MAX, |g| g.saturating_sub(elapsed).as_secs())
-}
-
-/// While a Collector stays down, a warning at least this often.
-const PROGRESS_EVERY: Duration = Duration::from_secs(30);
-
 impl OtlpSink {
-    pub fn new(
-        client: reqwest::Client,
-        url: Url,
-        batch_records: usize,
-        timeout: Duration,
-        give_up_after: Duration,
-        shutdown: Shutdown,
-    ) -> OtlpSink {
+    pub fn new(pusher: Pusher, batch_records: usize) -> OtlpSink {
         OtlpSink {
-            client,
-            url,
+            pusher,
             batch_records: batch_records.max(1),
-            timeout,
-            // An unacknowledged batch is retried this long, then the run stops (exit 1).
-            retry: RetryPolicy {
-                max_attempts: u32::MAX,
-                base: Duration::from_millis(500),
-                cap: Duration::from_secs(30),
-                give_up_after: Some(give_up_after),
-            },
-            shutdown,
-            requests_ok: 0,
-            retries: 0,
-            rejected: 0,
+        }
+    }
+
+    /// How [`Pusher`] names and reaches a Collector.
+    pub fn receiver() -> Receiver {
+        Receiver {
+            name: "the Collector",
+            content_type: "application/json",
+            give_up_key: "[output] otlp_give_up_after",
+            not_found_hint: "no OTLP/HTTP logs receiver there; point otlp_endpoint at the receiver's address (usually port 4318) and enable `protocols: http` in its otlp receiver",
+            error: OutputError::Otlp,
         }
     }
 
@@ -273,171 +232,20 @@ impl OtlpSink {
                 bytes += rest[n].bytes();
                 n += 1;
             }
-            if self.export_batch(&rest[..n]).await? {
+            if self.pusher.deliver(&export_request(&rest[..n]), n).await? {
                 rest = &rest[n..];
                 batch = self.batch_records;
             } else if n > 1 {
                 batch = n / 2;
-                tracing::warn!(records = n, next = batch, url = %self.url, "the Collector refused an export as too large (413); halving the batch");
+                tracing::warn!(records = n, next = batch, url = %self.pusher.url, "the Collector refused an export as too large (413); halving the batch");
             } else {
                 return Err(OutputError::Otlp(format!(
                     "the Collector at {} refused a single log record as too large (413); raise its receiver's max_request_body_size or lower [output] max_line_bytes",
-                    self.url
+                    self.pusher.url
                 )));
             }
         }
         Ok(())
-    }
-
-    /// One batch until acknowledged. `false` when it was refused as too large. A Collector
-    /// that stays down is logged when it first fails and at least every [`PROGRESS_EVERY`],
-    /// and given up on after `give_up_after` (nothing of the batch is checkpointed).
-    async fn export_batch(&mut self, records: &[Record]) -> Result<bool, OutputError> {
-        let body = export_request(records);
-        let (policy, shutdown) = (self.retry.clone(), self.shutdown.clone());
-        let mut retrier = Retrier::new(&policy, &shutdown, 0);
-        let mut last_warn: Option<std::time::Instant> = None;
-        loop {
-            if shutdown.is_set() {
-                return Err(OutputError::Shutdown);
-            }
-            let (after, reason) = match self.post(&body, records.len()).await? {
-                Posted::Retry(after, why) => (after, why),
-                done => {
-                    let acknowledged = matches!(done, Posted::Acknowledged);
-                    self.requests_ok += u64::from(acknowledged);
-                    if retrier.has_failed() && acknowledged {
-                        tracing::info!(
-                            url = %self.url,
-                            attempts = retrier.failures + 1,
-                            "the Collector acknowledged the export again"
-                        );
-                    }
-                    return Ok(acknowledged);
-                }
-            };
-            self.retries += 1;
-            let url = &self.url;
-            let waited = retrier
-                .failed(after, reason, |r| {
-                    // The first failure and then at least every PROGRESS_EVERY: a Collector
-                    // that stays down neither floods the log nor goes unmentioned.
-                    if last_warn.is_none_or(|w| w.elapsed() >= PROGRESS_EVERY) {
-                        last_warn = Some(std::time::Instant::now());
-                        tracing::warn!(
-                            url = %url,
-                            attempt = r.attempt,
-                            down_seconds = r.elapsed.as_secs(),
-                            give_up_in_seconds = give_up_in(&policy, r.elapsed),
-                            "OTLP export not acknowledged ({}); retrying, the checkpoint waits",
-                            r.reason
-                        );
-                    } else {
-                        tracing::debug!(
-                            url = %url,
-                            attempt = r.attempt,
-                            "OTLP export not acknowledged ({}); retrying",
-                            r.reason
-                        );
-                    }
-                })
-                .await;
-            match waited {
-                Ok(()) => {}
-                Err(Stop::Shutdown) => return Err(OutputError::Shutdown),
-                Err(Stop::TimedOut {
-                    attempts,
-                    elapsed,
-                    last,
-                }) => {
-                    return Err(OutputError::Otlp(format!(
-                        "the Collector at {} has not acknowledged an export for {} ({attempts} attempts, last: {last}); giving up ([output] otlp_give_up_after). Nothing past the last acknowledged page was checkpointed: the next run sends it again. Check that the Collector runs and that its OTLP/HTTP receiver listens there (firewall, proxy, DNS)",
-                        self.url,
-                        crate::duration::format_duration(Duration::from_secs(elapsed.as_secs().max(1))),
-                    )))
-                }
-                Err(Stop::Exhausted { attempts, last }) => {
-                    return Err(OutputError::Otlp(format!(
-                        "the Collector at {} did not acknowledge an export in {attempts} attempts (last: {last})",
-                        self.url
-                    )))
-                }
-            }
-        }
-    }
-
-    /// One POST and what it came to; `Err` when the Collector refused it for good.
-    async fn post(&mut self, body: &[u8], records: usize) -> Result<Posted, OutputError> {
-        let send = self
-            .client
-            .post(self.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .timeout(self.timeout)
-            .body(body.to_vec())
-            .send();
-        let resp = tokio::select! {
-            r = send => r,
-            _ = self.shutdown.wait() => return Err(OutputError::Shutdown),
-        };
-        let resp = match resp {
-            Ok(r) => r,
-            Err(e) => {
-                if let Some(tls) = crate::http::tls_problem(&self.url, &e) {
-                    return Err(OutputError::Otlp(tls));
-                }
-                return Ok(Posted::Retry(None, format!("{e}")));
-            }
-        };
-        let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let text = resp.text().await.unwrap_or_default();
-        if status.is_success() {
-            self.note_partial_success(&text, records);
-            return Ok(Posted::Acknowledged);
-        }
-        match status.as_u16() {
-            429 | 502 | 503 | 504 => Ok(Posted::Retry(retry_after, format!("HTTP {status}"))),
-            413 => Ok(Posted::TooLarge),
-            404 => Err(OutputError::Otlp(format!(
-                "the Collector at {} answered 404: no OTLP/HTTP logs receiver there; point otlp_endpoint at the receiver's address (usually port 4318) and enable `protocols: http` in its otlp receiver",
-                self.url
-            ))),
-            code => Err(OutputError::Otlp(format!(
-                "the Collector at {} refused the export with HTTP {code}: {}; check the receiver's configuration and its logs",
-                self.url,
-                text.chars().take(300).collect::<String>()
-            ))),
-        }
-    }
-
-    /// A 2xx may still carry `partialSuccess`: those records are rejected for good (OTLP says
-    /// not to retry them), so they are counted and logged.
-    fn note_partial_success(&mut self, text: &str, records: usize) {
-        let Ok(v) = serde_json::from_str::<Value>(text) else {
-            return;
-        };
-        let rejected = match v.pointer("/partialSuccess/rejectedLogRecords") {
-            Some(Value::String(s)) => s.parse::<u64>().unwrap_or(0),
-            Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
-            _ => 0,
-        };
-        if rejected > 0 {
-            self.rejected += rejected;
-            let msg = v
-                .pointer("/partialSuccess/errorMessage")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            tracing::warn!(
-                rejected,
-                sent = records,
-                rejected_total = self.rejected,
-                "the Collector accepted the export but rejected some log records: {msg}"
-            );
-        }
     }
 }
 

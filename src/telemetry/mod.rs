@@ -11,14 +11,13 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 /// One label per dimension: `stream="sign_ins"` and `sign_in_type="interactiveUser"` (empty,
 /// and so absent to Prometheus, for the other streams), never a composite value.
@@ -146,6 +145,8 @@ struct Metrics {
     behind_budget: Family<StreamLabels, Gauge>,
     streams: Mutex<BTreeMap<(String, String), StreamStatus>>,
     started: Mutex<(DateTime<Utc>, Duration)>,
+    /// Why this process cannot do its job at all (a shard mismatch): `/health/ready` says it.
+    misconfigured: Mutex<Option<String>>,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -178,6 +179,7 @@ impl Metrics {
             behind_budget: Family::default(),
             streams: Mutex::new(BTreeMap::new()),
             started: Mutex::new((Utc::now(), Duration::from_secs(300))),
+            misconfigured: Mutex::new(None),
         };
         registry.register(
             "events",
@@ -326,47 +328,6 @@ impl Metrics {
             tracing::warn!("cannot encode metrics: {e}");
         }
         out
-    }
-
-    /// `/health`: (healthy, JSON body).
-    fn health(&self) -> (bool, serde_json::Value) {
-        let now = Utc::now();
-        let (started, interval) = *lock(&self.started);
-        let allowance = chrono::Duration::from_std(interval * 2).unwrap_or_default();
-        let mut failing = Vec::new();
-        let mut streams = serde_json::Map::new();
-        for ((tenant, stream), s) in lock(&self.streams).iter() {
-            let since = s.last_success.unwrap_or(started);
-            let ok = now - since <= allowance && s.health != Some(Health::Error);
-            let t =
-                |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
-            let (name, sign_in_type) = split_section(stream);
-            let v = json!({
-                "tenant": tenant,
-                "stream": name,
-                "sign_in_type": sign_in_type,
-                "healthy": ok,
-                "health": s.health.map_or("starting", Health::as_str),
-                "last_success": t(s.last_success),
-                "cursor": t(s.cursor),
-                "lag_seconds": s.cursor.map(|c| (now - c).num_seconds().max(0)),
-                "consecutive_failures": s.consecutive_failures,
-                "last_error": s.last_error,
-            });
-            if !ok {
-                failing.push(v.clone());
-            }
-            streams.insert(format!("{tenant}/{stream}"), v);
-        }
-        let healthy = failing.is_empty();
-        (
-            healthy,
-            json!({
-                "status": if healthy { "ok" } else { "failing" },
-                "failing": failing,
-                "streams": streams,
-            }),
-        )
     }
 }
 
@@ -575,6 +536,11 @@ pub fn health() -> (bool, serde_json::Value) {
     get().health()
 }
 
+/// `/health/ready`: (ready, JSON body).
+pub fn readiness() -> (bool, serde_json::Value) {
+    get().readiness()
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -591,6 +557,9 @@ fn resource_of(url: &url::Url) -> String {
     parts.truncate(2);
     parts.join("/")
 }
+
+mod health;
+pub use health::Misconfigured;
 
 #[cfg(test)]
 mod tests;

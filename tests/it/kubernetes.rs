@@ -77,30 +77,111 @@ fn mount_at<'a>(pod: &'a Value, container: &Value, path: &str) -> &'a Value {
     named(&pod["volumes"], m["name"].as_str().unwrap())
 }
 
+/// Every container of a pod spec, sidecars (init containers) included.
+fn all_containers(pod: &Value) -> Vec<&Value> {
+    ["initContainers", "containers"]
+        .iter()
+        .filter_map(|k| pod[*k].as_array())
+        .flatten()
+        .collect()
+}
+
+/// Pod Security "restricted": what the admission controller checks on the pod and on every
+/// container.
+fn assert_restricted(what: &str, pod: &Value) {
+    let psc = &pod["securityContext"];
+    assert_eq!(psc["runAsNonRoot"], true, "{what}: runAsNonRoot");
+    assert_eq!(
+        psc["seccompProfile"]["type"], "RuntimeDefault",
+        "{what}: seccompProfile"
+    );
+    for c in all_containers(pod) {
+        let sc = &c["securityContext"];
+        let name = &c["name"];
+        assert_eq!(
+            sc["allowPrivilegeEscalation"], false,
+            "{what} {name}: allowPrivilegeEscalation"
+        );
+        assert!(
+            sc["capabilities"]["drop"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|x| x == "ALL")),
+            "{what} {name}: capabilities.drop [ALL]"
+        );
+        assert!(
+            sc["capabilities"]["add"].is_null(),
+            "{what} {name}: adds a capability"
+        );
+        assert_ne!(sc["privileged"], true, "{what} {name}: privileged");
+        assert_ne!(sc["runAsUser"], 0, "{what} {name}: root");
+    }
+}
+
+/// The entra-source container's arguments.
+fn pod_args(set: &Value) -> Vec<String> {
+    let pod = &set["spec"]["template"]["spec"];
+    strings(&named(&pod["containers"], "entra-source")["args"])
+}
+
 #[test]
 fn the_manifests_agree_with_each_other_and_with_the_configs() {
     let set = doc("statefulset.yaml", "StatefulSet");
     let pod = &set["spec"]["template"]["spec"];
-    let vector_c = named(&pod["containers"], "vector");
+    let es = named(&pod["containers"], "entra-source");
+    let vector_c = named(&pod["initContainers"], "vector");
     let toml = toml_example();
     let vector: Value = yaml_serde::from_str(&text("vector.yaml")).unwrap();
+    let kustomize: Value = yaml_serde::from_str(&text("kustomization.yaml")).unwrap();
 
     // The entra-source config every pod reads is valid.
     let config = entra_source::config::Config::load(&dir().join("entra-source.toml")).unwrap();
     assert!(config.tenants.len() >= 2 && config.metrics_listen.is_some());
 
-    // One shard per pod: the count is the replica count; the pod's ordinal is the shard.
+    // One shard per pod: the pod's ordinal is the shard, and the count is the replica count,
+    // copied there by the kustomization (one value).
     let replicas = set["spec"]["replicas"].as_u64().unwrap();
-    assert_eq!(
-        env_value(vector_c, "ENTRA_SOURCE_SHARD_COUNT"),
-        replicas.to_string()
-    );
-    let src = &vector["sources"]["entra"];
-    let argv = strings(&src["command"]);
+    let argv = pod_args(&set);
     assert!(argv.contains(&"--shard-from-hostname".into()), "{argv:?}");
     assert!(
         argv.windows(2).any(|w| w == ["--log-format", "json"]),
         "{argv:?}"
+    );
+    let at = argv
+        .iter()
+        .position(|a| a.starts_with("--shard-count="))
+        .expect("--shard-count=N in the pod's arguments");
+    assert_eq!(argv[at], format!("--shard-count={replicas}"));
+    let r = &kustomize["replacements"][0];
+    assert_eq!(
+        (
+            &r["source"]["kind"],
+            &r["source"]["name"],
+            &r["source"]["fieldPath"]
+        ),
+        (
+            &set["kind"],
+            &set["metadata"]["name"],
+            &Value::from("spec.replicas")
+        )
+    );
+    let target = &r["targets"][0];
+    assert_eq!(target["select"]["name"], set["metadata"]["name"]);
+    assert_eq!(
+        strings(&target["fieldPaths"]),
+        [format!(
+            "spec.template.spec.containers.[name=entra-source].args.{at}"
+        )]
+    );
+    assert_eq!(
+        (&target["options"]["delimiter"], &target["options"]["index"]),
+        (&Value::from("="), &Value::from(1))
+    );
+    assert!(
+        std::env::var_os("ENTRA_SOURCE_SHARD_COUNT").is_none()
+            && es["env"]
+                .as_array()
+                .is_none_or(|e| e.iter().all(|v| v["name"] != "ENTRA_SOURCE_SHARD_COUNT")),
+        "a second place for the count"
     );
     assert_eq!(
         set["spec"]["serviceName"],
@@ -112,18 +193,16 @@ fn the_manifests_agree_with_each_other_and_with_the_configs() {
         set["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
     );
 
-    // The binary the exec source runs is the one the init container installs.
-    let install = named(&pod["initContainers"], "install-entra-source");
-    let cp = strings(&install["command"]);
-    assert_eq!(cp.last().unwrap(), &argv[0]);
-    let bin_dir = Path::new(&argv[0]).parent().unwrap().to_str().unwrap();
-    assert_eq!(mount_at(pod, vector_c, bin_dir)["name"], "bin");
-    assert_eq!(mount_at(pod, install, bin_dir)["name"], "bin");
+    // Pod Security "restricted" for the pods and the re-shard Job.
+    assert_restricted("StatefulSet", pod);
+    assert_restricted(
+        "re-shard Job",
+        &doc("reshard-job.yaml", "Job")["spec"]["template"]["spec"],
+    );
 
     // The config the command names is the ConfigMap's entra-source.toml; the Vector config too.
     let config_path = &argv[argv.iter().position(|a| a == "--config").unwrap() + 1];
-    let cm = mount_at(pod, vector_c, config_path);
-    let kustomize: Value = yaml_serde::from_str(&text("kustomization.yaml")).unwrap();
+    let cm = mount_at(pod, es, config_path);
     let generated = named(
         &kustomize["configMapGenerator"],
         cm["configMap"]["name"].as_str().unwrap(),
@@ -134,19 +213,26 @@ fn the_manifests_agree_with_each_other_and_with_the_configs() {
     mount_at(pod, vector_c, &vector_args[1]);
     for f in strings(&kustomize["resources"]) {
         assert!(dir().join(&f).exists(), "{f}");
+        // `kubectl apply -k` must never replace the real credentials with placeholders.
+        assert!(
+            docs(&f).iter().all(|d| d["kind"] != "Secret"),
+            "{f}: a Secret in the kustomization's resources"
+        );
     }
 
     // State and Vector's disk buffer on the pod's own volume.
     let state = toml["state"]["path"].as_str().unwrap();
     let state_dir = Path::new(state).parent().unwrap().to_str().unwrap();
     let claim = &set["spec"]["volumeClaimTemplates"][0];
-    let data = vector_c["volumeMounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["mountPath"] == state_dir)
-        .unwrap();
-    assert_eq!(data["name"], claim["metadata"]["name"]);
+    for c in [es, vector_c] {
+        let data = c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mountPath"] == state_dir)
+            .unwrap_or_else(|| panic!("{}: no volume at {state_dir}", c["name"]));
+        assert_eq!(data["name"], claim["metadata"]["name"]);
+    }
     assert!(vector["data_dir"].as_str().unwrap().starts_with(state_dir));
 
     // Metrics: the annotated port is the one entra-source listens on and the probes use.
@@ -156,7 +242,7 @@ fn the_manifests_agree_with_each_other_and_with_the_configs() {
     assert_eq!(annotations["prometheus.io/scrape"], "true");
     assert_eq!(annotations["prometheus.io/port"], port);
     assert_eq!(annotations["prometheus.io/path"], "/metrics");
-    let metrics_port = named(&vector_c["ports"], "metrics");
+    let metrics_port = named(&es["ports"], "metrics");
     assert_eq!(metrics_port["containerPort"].to_string(), port);
     let monitor = doc("podmonitor.yaml", "PodMonitor");
     assert_eq!(
@@ -168,23 +254,22 @@ fn the_manifests_agree_with_each_other_and_with_the_configs() {
         monitor["spec"]["podMetricsEndpoints"][0]["path"],
         "/metrics"
     );
-    assert_eq!(vector_c["livenessProbe"]["httpGet"]["path"], "/health/live");
-    assert_eq!(vector_c["livenessProbe"]["httpGet"]["port"], "metrics");
-    assert_eq!(vector_c["readinessProbe"]["httpGet"]["path"], "/health");
+    assert_eq!(es["livenessProbe"]["httpGet"]["path"], "/health/live");
+    assert_eq!(es["livenessProbe"]["httpGet"]["port"], "metrics");
+    // Readiness that one failing tenant does not flip.
+    assert_eq!(es["readinessProbe"]["httpGet"]["path"], "/health/ready");
 
-    // Every secret variable the config names comes from the Secret.
-    let secret = doc("secret.yaml", "Secret");
-    assert_eq!(
-        named(
-            &vector_c["envFrom"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["secretRef"].clone())
-                .collect::<Value>(),
-            secret["metadata"]["name"].as_str().unwrap()
-        )["name"],
-        secret["metadata"]["name"]
+    // Every secret variable the config names comes from the Secret, which is an example to
+    // create out of band.
+    let secret = doc("secret.example.yaml", "Secret");
+    let secret_name = secret["metadata"]["name"].as_str().unwrap();
+    assert!(
+        es["envFrom"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["secretRef"]["name"] == secret_name),
+        "the pod reads {secret_name}"
     );
     for app in toml["apps"].as_array().unwrap() {
         let var = app["client_secret_env"].as_str().unwrap();
@@ -198,26 +283,50 @@ fn the_manifests_agree_with_each_other_and_with_the_configs() {
         doc("serviceaccount.yaml", "ServiceAccount")["metadata"]["name"]
     );
 
-    // Vector: the exec source as the hosts need it, Kafka with back-pressure and no drops.
+    // Acknowledged delivery: entra-source pushes to the sidecar's http_server source on
+    // loopback, which Vector answers once the Kafka sink's disk buffer has the events.
+    let endpoint = url::Url::parse(toml["output"]["http_endpoint"].as_str().unwrap()).unwrap();
+    let src = &vector["sources"]["entra"];
+    assert_eq!(src["type"], "http_server");
     assert_eq!(
-        (src["type"].as_str(), src["mode"].as_str()),
-        (Some("exec"), Some("streaming"))
+        src["address"].as_str().unwrap(),
+        format!(
+            "{}:{}",
+            endpoint.host_str().unwrap(),
+            endpoint.port().unwrap()
+        )
     );
-    assert_eq!(src["include_stderr"], true);
+    assert_eq!(endpoint.host_str(), Some("127.0.0.1"));
     assert_eq!(src["decoding"]["codec"], "json");
+    assert_eq!(src["framing"]["method"], "newline_delimited");
     assert!(
         src["framing"]["newline_delimited"]["max_length"]
             .as_u64()
             .unwrap()
             >= 1 << 20
     );
-    assert!(src["streaming"]["respawn_interval_secs"].as_u64().unwrap() >= 30);
+    assert_eq!(
+        vector_c["startupProbe"]["tcpSocket"]["port"].as_u64(),
+        endpoint.port().map(u64::from),
+        "entra-source starts once the sidecar listens"
+    );
+    assert_eq!(vector_c["restartPolicy"], "Always", "a native sidecar");
     let kafka = &vector["sinks"]["kafka"];
     assert_eq!(kafka["type"], "kafka");
     assert_eq!(kafka["acknowledgements"]["enabled"], true);
     assert_eq!(kafka["buffer"]["type"], "disk");
     assert_eq!(kafka["buffer"]["when_full"], "block");
     assert_eq!(strings(&kafka["inputs"]), ["entra_events"]);
+    assert_eq!(
+        strings(&vector["transforms"]["entra_events"]["inputs"]),
+        ["entra"]
+    );
+    assert_eq!(
+        vector["sources"].as_object().unwrap().len()
+            + vector["transforms"].as_object().unwrap().len(),
+        2,
+        "every source and transform has a consumer"
+    );
 
     // The re-shard Job: a volume per shard of the larger count, named as the StatefulSet names
     // them, each mounted where STATE_PATTERN puts that shard's state file.
@@ -267,10 +376,66 @@ fn the_manifests_agree_with_each_other_and_with_the_configs() {
         strings(&named(&kustomize["configMapGenerator"], &script_cm)["files"])
             .contains(&"reshard.sh".into())
     );
-    assert_eq!(
-        env_value(jc, "ENTRA_SOURCE"),
-        cp[1],
+    assert_eq!(jc["image"], es["image"], "the Job runs the pods' image");
+    let dockerfile =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Dockerfile"))
+            .unwrap();
+    assert!(
+        dockerfile.contains(&format!(
+            "ENTRYPOINT [\"{}\"]",
+            env_value(jc, "ENTRA_SOURCE")
+        )),
         "the Job runs the image's binary"
+    );
+}
+
+/// `kubectl kustomize` (where kubectl is installed) renders the count from replicas, as a
+/// string argument the API server accepts, whatever replicas says.
+#[test]
+fn the_kustomization_gives_every_pod_the_replica_count_as_its_shard_count() {
+    if std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no kubectl on PATH to render the kustomization (the manifest test checks its replacement)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), tmp.path().join(entry.file_name())).unwrap();
+    }
+    let sts = tmp.path().join("statefulset.yaml");
+    let text = std::fs::read_to_string(&sts).unwrap();
+    std::fs::write(&sts, text.replacen("replicas: 3", "replicas: 7", 1)).unwrap();
+    let out = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rendered = String::from_utf8(out.stdout).unwrap();
+    let set = yaml_serde::Deserializer::from_str(&rendered)
+        .map(|d| Value::deserialize(d).unwrap())
+        .find(|d| d["kind"] == "StatefulSet")
+        .unwrap();
+    assert_eq!(set["spec"]["replicas"], 7);
+    let args = &set["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert!(
+        args.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--shard-count=7"),
+        "{args}"
+    );
+    assert!(
+        !rendered.contains("kind: Secret"),
+        "the kustomization applies a Secret"
     );
 }
 
@@ -315,6 +480,8 @@ fn pod_config(sims: &[(String, Simulator)], volume: &Path, metrics: u16) -> Stri
         .to_owned();
     t["state"]["path"] = volume.join(state).display().to_string().into();
     t["metrics"]["listen"] = format!("127.0.0.1:{metrics}").into();
+    // Counted on stdout here; the push to Vector is the interop suite's.
+    t.remove("output");
     t.insert("context".into(), table(&[("enabled", false.into())]));
     t.insert(
         "throttle".into(),
@@ -327,7 +494,8 @@ fn pod_config(sims: &[(String, Simulator)], volume: &Path, metrics: u16) -> Stri
     toml::to_string(&v).unwrap()
 }
 
-/// The pod's command: the Vector exec source's, the binary and config swapped for the test's.
+/// The pod's command: the entra-source container's arguments, the config swapped for the
+/// test's and the shard count for `count`.
 fn pod_command(
     h: &Harness,
     config: &Path,
@@ -335,13 +503,14 @@ fn pod_command(
     count: &str,
     once: bool,
 ) -> tokio::process::Command {
-    let vector: Value = yaml_serde::from_str(&text("vector.yaml")).unwrap();
-    let argv = strings(&vector["sources"]["entra"]["command"]);
-    let mut args: Vec<String> = argv[1..]
+    let set = doc("statefulset.yaml", "StatefulSet");
+    let mut args: Vec<String> = pod_args(&set)
         .iter()
         .map(|a| {
             if a.ends_with(".toml") {
                 config.display().to_string()
+            } else if a.starts_with("--shard-count=") {
+                format!("--shard-count={count}")
             } else {
                 a.clone()
             }
@@ -353,7 +522,7 @@ fn pod_command(
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut cmd = h.command(&args);
     cmd.env("HOSTNAME", format!("entra-source-{ordinal}"))
-        .env("ENTRA_SOURCE_SHARD_COUNT", count)
+        .env_remove("ENTRA_SOURCE_SHARD_COUNT")
         .env("ENTRA_APP1_SECRET", CLIENT_SECRET)
         .env("ENTRA_APP2_SECRET", APP2_SECRET);
     cmd
@@ -476,19 +645,22 @@ async fn statefulset_pods_and_the_reshard_job_deliver_every_record_once() {
     );
 
     // Long-running pods answer their probes on the annotated port and stop on SIGTERM: one
-    // polling tenants, and one that no tenant hashes to (it must not restart-loop).
+    // polling tenants, one that no tenant hashes to (it must not restart-loop), and one the
+    // StatefulSet was scaled to past the shard count (it says so and is not ready).
     let busy = owner(&sims[0].0, new);
     let idle = (0..new).find(|i| sims.iter().all(|(id, _)| owner(id, new) != *i));
-    for ordinal in std::iter::once(busy).chain(idle) {
+    let past = new;
+    for ordinal in [busy].into_iter().chain(idle).chain([past]) {
         let mut pod = pod_command(&h, &config(ordinal), ordinal, &new.to_string(), false)
             .spawn()
             .unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         let mut answered = HashMap::new();
         while answered.len() < 2 {
-            for path in ["/health/live", "/health"] {
+            for path in ["/health/live", "/health/ready"] {
                 if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}{path}")).await {
-                    answered.insert(path, r.status().as_u16());
+                    let code = r.status().as_u16();
+                    answered.insert(path, (code, r.json::<Value>().await.unwrap()));
                 }
             }
             if std::time::Instant::now() > deadline {
@@ -498,13 +670,27 @@ async fn statefulset_pods_and_the_reshard_job_deliver_every_record_once() {
             }
             tokio::task::yield_now().await;
         }
-        assert_eq!(answered["/health/live"], 200, "pod {ordinal}");
-        assert_eq!(answered["/health"], 200, "pod {ordinal} is ready");
+        assert_eq!(answered["/health/live"].0, 200, "pod {ordinal}");
+        let (ready, body) = &answered["/health/ready"];
+        if ordinal == past {
+            assert_eq!(*ready, 503, "pod {ordinal} of {new}: {body}");
+            let reason = body["reason"].as_str().unwrap();
+            assert!(
+                reason.contains("shard mismatch") && reason.contains(&format!("ordinal {past}")),
+                "{reason}"
+            );
+        } else {
+            assert_eq!(*ready, 200, "pod {ordinal} is ready: {body}");
+        }
         let (status, took) = sigterm(&mut pod).await;
         assert!(
             status.success() && took < std::time::Duration::from_secs(3),
             "pod {ordinal}: {status:?} {took:?}"
         );
+        if ordinal == past {
+            let r = finish(pod).await;
+            assert!(r.stderr.contains("shard mismatch"), "{}", r.stderr);
+        }
     }
     assert!(idle.is_some(), "these tenants leave a pod of {new} idle");
 }
