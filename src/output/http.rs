@@ -34,6 +34,7 @@ impl HttpSink {
     /// How [`Pusher`] names and reaches an HTTP receiver.
     pub fn receiver() -> Receiver {
         Receiver {
+            what: "HTTP push",
             name: "the HTTP receiver",
             content_type: "application/x-ndjson",
             give_up_key: "[output] http_give_up_after",

@@ -209,6 +209,7 @@ impl OtlpSink {
     /// How [`Pusher`] names and reaches a Collector.
     pub fn receiver() -> Receiver {
         Receiver {
+            what: "OTLP export",
             name: "the Collector",
             content_type: "application/json",
             give_up_key: "[output] otlp_give_up_after",

@@ -17,6 +17,8 @@ use crate::shutdown::Shutdown;
 pub struct Receiver {
     /// "the Collector", "the HTTP receiver".
     pub name: &'static str,
+    /// "OTLP export", "HTTP push".
+    pub what: &'static str,
     /// The body's `Content-Type`.
     pub content_type: &'static str,
     /// The config key that bounds the retries, e.g. `[output] otlp_give_up_after`.
@@ -119,7 +121,7 @@ impl Pusher {
                 }
             };
             self.retries += 1;
-            let (url, name) = (&self.url, self.receiver.name);
+            let (url, name, what) = (&self.url, self.receiver.name, self.receiver.what);
             let waited = retrier
                 .failed(after, reason, |r| {
                     // The first failure and then at least every PROGRESS_EVERY: a receiver
@@ -131,14 +133,14 @@ impl Pusher {
                             attempt = r.attempt,
                             down_seconds = r.elapsed.as_secs(),
                             give_up_in_seconds = give_up_in(&policy, r.elapsed),
-                            "push not acknowledged by {name} ({}); retrying, the checkpoint waits",
+                            "{what} not acknowledged by {name} ({}); retrying, the checkpoint waits",
                             r.reason
                         );
                     } else {
                         tracing::debug!(
                             url = %url,
                             attempt = r.attempt,
-                            "push not acknowledged by {name} ({}); retrying",
+                            "{what} not acknowledged by {name} ({}); retrying",
                             r.reason
                         );
                     }
@@ -214,7 +216,7 @@ impl Pusher {
                 self.receiver.name, self.url, self.receiver.not_found_hint
             ))),
             code => Err(self.fail(format!(
-                "{} at {} refused the push with HTTP {code}: {}; check its configuration and its logs",
+                "{} at {} refused the push with HTTP {code}: {}; check the receiver's configuration and its logs",
                 self.receiver.name,
                 self.url,
                 text.chars().take(300).collect::<String>()

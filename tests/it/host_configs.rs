@@ -148,7 +148,15 @@ async fn vector_configs() {
         );
         if mode == "scheduled" {
             assert!(argv.contains(&"--once".to_string()));
-            assert!(src["scheduled"]["exec_interval_secs"].as_u64().unwrap() >= 60);
+            let interval = src["scheduled"]["exec_interval_secs"].as_u64().unwrap();
+            assert!(interval >= 60);
+            // Vector kills a run at its interval: each run stops itself before that.
+            let budget = &argv[argv.iter().position(|a| a == "--max-duration").unwrap() + 1];
+            let budget = entra_source::duration::parse_duration(budget).unwrap();
+            assert!(
+                budget.as_secs() + 30 <= interval,
+                "{name}: {budget:?} vs {interval} s"
+            );
         } else {
             assert!(src["streaming"]["respawn_interval_secs"].as_u64().unwrap() >= 30);
         }
@@ -156,8 +164,71 @@ async fn vector_configs() {
             v["transforms"]["entra_dedupe"]["fields"]["match"][0],
             "event.id"
         );
+        every_output_is_consumed(name, &v);
+        // The exec source's own fields are dropped before the sink.
+        let trim = v["transforms"]["entra_trim"]["source"].as_str().unwrap();
+        for field in ["command", "pid", "source_type", "stream", "timestamp"] {
+            assert!(trim.contains(&format!("del(.{field})")), "{name}: {field}");
+        }
+        assert_eq!(v["sinks"]["entra_events"]["inputs"][0], "entra_trim");
         runs_against_the_simulator(&h, &argv).await;
     }
+}
+
+/// Vector warned "has no consumers" for the route's `_unmatched` output and, in the scheduled
+/// example, for the diagnostics nobody read: every output of every source and transform (each
+/// route of a `route`, `_unmatched` unless turned off) must be some component's input.
+fn every_output_is_consumed(name: &str, v: &Value) {
+    let inputs: Vec<&str> = ["transforms", "sinks"]
+        .iter()
+        .filter_map(|k| v[*k].as_object())
+        .flat_map(|m| m.values())
+        .flat_map(|c| c["inputs"].as_array().unwrap().iter())
+        .map(|i| i.as_str().unwrap())
+        .collect();
+    let mut outputs: Vec<String> = v["sources"].as_object().unwrap().keys().cloned().collect();
+    for (id, t) in v["transforms"].as_object().into_iter().flatten() {
+        if t["type"] == "route" {
+            for route in t["route"].as_object().unwrap().keys() {
+                outputs.push(format!("{id}.{route}"));
+            }
+            if t["reroute_unmatched"] != false {
+                outputs.push(format!("{id}._unmatched"));
+            }
+        } else {
+            outputs.push(id.clone());
+        }
+    }
+    for o in outputs {
+        assert!(inputs.contains(&o.as_str()), "{name}: {o} has no consumers");
+    }
+}
+
+/// The acknowledged path into Vector: entra-source-http.toml pushes where vector-http.toml's
+/// http_server source listens, and the sink acknowledges from a disk buffer that blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vector_http_config_acknowledges_what_entra_source_pushes() {
+    let v = toml_file("vector-http.toml");
+    let raw: toml::Value = toml::from_str(&example("entra-source-http.toml")).unwrap();
+    let endpoint = url::Url::parse(raw["output"]["http_endpoint"].as_str().unwrap()).unwrap();
+    let src = &v["sources"]["entra"];
+    assert_eq!(src["type"], "http_server");
+    assert_eq!(
+        src["address"].as_str().unwrap(),
+        format!(
+            "{}:{}",
+            endpoint.host_str().unwrap(),
+            endpoint.port().unwrap()
+        )
+    );
+    assert_eq!(src["decoding"]["codec"], "json");
+    assert_eq!(src["framing"]["method"], "newline_delimited");
+    let sink = &v["sinks"]["entra_events"];
+    assert_eq!(sink["acknowledgements"]["enabled"], true);
+    assert_eq!(sink["buffer"]["type"], "disk");
+    assert_eq!(sink["buffer"]["when_full"], "block");
+    every_output_is_consumed("vector-http.toml", &v);
+    // entra-source-http.toml itself is validated with every example (config_examples.rs).
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,6 +258,18 @@ async fn fluent_bit_configs() {
         .iter()
         .any(|(s, kv)| s == "PARSER" && kv.contains(&("Name".into(), parser.clone()))));
     let command = get("Command");
+    let budget = command
+        .split_whitespace()
+        .skip_while(|a| *a != "--max-duration")
+        .nth(1)
+        .expect("--max-duration in the scheduled command");
+    assert!(
+        entra_source::duration::parse_duration(budget)
+            .unwrap()
+            .as_secs()
+            + 30
+            <= get("Interval_Sec").parse::<u64>().unwrap()
+    );
     let argv: Vec<String> = command
         .strip_prefix("exec ")
         .expect("exec replaces the shell")

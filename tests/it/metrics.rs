@@ -143,11 +143,12 @@ async fn health_turns_503_while_a_stream_fails_and_200_when_it_recovers() {
     let mut child = h.spawn_run();
     // Drain stdout meanwhile: a full pipe would stall the run.
     let mut lines = stdout_lines(&mut child);
-    // The 50 audits and two connector_health events: degraded, then ok again.
+    // The 50 audits and two connector_health events: degraded, then ok again. The reader
+    // hands back its end of the pipe: closing it would tell the run its host is gone.
     let reader = tokio::spawn(async move {
         let mut got = Vec::new();
         read_lines(&mut lines, 52, &mut got).await;
-        got
+        (got, lines)
     });
     let failing = health_until(port, "503 while failing", |s, _| s == 503).await;
     let f = &failing["failing"][0];
@@ -162,7 +163,8 @@ async fn health_turns_503_while_a_stream_fails_and_200_when_it_recovers() {
     // The faults run out: the next poll succeeds and health recovers.
     let ok = health_until(port, "200 after recovery", |s, _| s == 200).await;
     assert_eq!(ok["status"], "ok");
-    let events = parse_lines(&reader.await.unwrap().join("\n"));
+    let (got, _pipe) = reader.await.unwrap();
+    let events = parse_lines(&got.join("\n"));
     let health: Vec<&str> = events
         .iter()
         .filter(|e| e["event"]["type"] == "connector_health")
