@@ -41,12 +41,21 @@ fn failing_reason(
     }
     let since = s.last_success.unwrap_or(started);
     (now - since > allowance).then(|| {
-        let minutes = (now - since).num_minutes();
-        match s.last_success {
-            Some(_) => format!("no successful poll for {minutes} min (allowed: two intervals)"),
-            None => format!(
-                "no successful poll since the start {minutes} min ago (allowed: two intervals)"
-            ),
+        let secs = (now - since).num_seconds();
+        let ago = if secs < 120 {
+            format!("{secs} s")
+        } else {
+            format!("{} min", secs / 60)
+        };
+        let what = match s.last_success {
+            Some(_) => format!("no successful poll for {ago} (allowed: two intervals)"),
+            None => {
+                format!("no successful poll in the {ago} since the start (allowed: two intervals)")
+            }
+        };
+        match &s.last_error {
+            Some(e) => format!("{what}; last error: {e}"),
+            None => what,
         }
     })
 }

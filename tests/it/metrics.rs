@@ -246,3 +246,96 @@ async fn a_stream_stuck_failing_logs_one_line_per_poll_not_one_per_retry() {
         .unwrap();
     assert!(line.contains("503") && line.contains('8'), "{line}");
 }
+
+/// Readiness was `/health`, so one tenant that revoked consent took a pod serving many out of
+/// its Service (and blocked rolling updates), with no reason in the answer. `/health/ready`
+/// stays 200 while any tenant works; `/health` says which tenant fails and why.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_failing_tenant_leaves_the_process_ready_and_health_names_it() {
+    use entra_simulator::{Simulator, CLIENT_ID, CLIENT_SECRET};
+    const GOOD: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
+    const BAD: &str = "cccccccc-0000-4000-8000-00000000000c";
+    let h = Harness::new("").await;
+    let sims = [
+        Simulator::start().await.unwrap(),
+        Simulator::start().await.unwrap(),
+    ];
+    for (sim, id) in sims.iter().zip([GOOD, BAD]) {
+        sim.accept_tenant(id);
+        sim.generate(
+            entra_simulator::Resource::DirectoryAudits,
+            20,
+            between_minutes_ago(50, 1),
+        );
+    }
+    // The bad tenant's secret was rotated; the file holds the old one.
+    sims[1].set_secret("a-newer-secret");
+    std::fs::write(&h.secret_file, CLIENT_SECRET).unwrap();
+    let port = free_port();
+    let write = |ids: &[&str]| {
+        let mut config = format!(
+            "{FAST}[state]\npath = \"{}\"\n\n[poll]\ninterval_seconds = 1\n\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[context]\nenabled = false\n\n[streams.directory_audits]\n\n",
+            h.state.display()
+        );
+        for (sim, id) in sims.iter().zip(ids) {
+            let base = sim.base_url();
+            config.push_str(&format!(
+                "[[tenants]]\nid = \"{id}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_file = \"{}\"\nlogin_url = \"{base}\"\ngraph_url = \"{base}\"\n\n",
+                h.secret_file.display()
+            ));
+        }
+        std::fs::write(&h.config, config).unwrap();
+    };
+    write(&[GOOD, BAD]);
+    let mut child = h.spawn_run();
+    let mut lines = stdout_lines(&mut child);
+    let mut got = Vec::new();
+    read_lines(&mut lines, 20, &mut got).await;
+    let health = health_until(port, "the bad tenant failing", |s, v| {
+        s == 503 && v["tenants"][BAD]["healthy"] == false
+    })
+    .await;
+    let reason = health["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("1 of 2 streams failing") && reason.contains(BAD),
+        "{reason}"
+    );
+    assert_eq!(health["tenants"][GOOD]["healthy"], true, "{health}");
+    assert!(
+        health["tenants"][BAD]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("AADSTS7000215"),
+        "{health}"
+    );
+    let (ready, body) = get(port, "/health/ready").await.unwrap();
+    assert_eq!(ready, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["tenants_failing"], 1);
+    sigterm(&mut child).await;
+    drop(lines);
+
+    // Every tenant failing: not ready, and it says why.
+    sims[0].set_secret("a-newer-secret");
+    let _ = std::fs::remove_file(&h.state);
+    write(&[GOOD, BAD]);
+    let mut child = h.spawn_run();
+    let _lines = stdout_lines(&mut child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        if let Some((503, body)) = get(port, "/health/ready").await {
+            break serde_json::from_str::<Value>(&body).unwrap();
+        }
+        assert!(Instant::now() < deadline, "/health/ready never 503");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(body["status"], "not_ready");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("every tenant is failing (2 of 2)"),
+        "{body}"
+    );
+    sigterm(&mut child).await;
+}
