@@ -108,7 +108,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
-    /// Show or change the checkpoint file (refused while a run holds its lock).
+    /// Show, move or change the checkpoint file (`show` and `export` read beside a running run;
+    /// `reset`, `import` and `export --remove` are refused while a run holds its lock).
     State {
         #[command(subcommand)]
         action: StateCommand,

@@ -49,6 +49,8 @@ pub fn init(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| crate::progress::Writer)
+        // Its report of a failed write is an eprintln!, which panics when stderr is closed.
+        .log_internal_errors(false)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let _ = match format {

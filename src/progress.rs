@@ -115,17 +115,19 @@ fn new_bar(stream: &str, total_seconds: u64) -> Option<ProgressBar> {
 /// Log output that does not tear the bars: written while they are hidden.
 pub struct Writer;
 
+/// A diagnostic that cannot be written is dropped: stderr closed by a host that died must not
+/// stop (or, through tracing's internal error report, panic) the run that is shutting down.
 impl Write for Writer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match bars() {
-            Some(m) => m
-                .suspend(|| std::io::stderr().write_all(buf))
-                .map(|_| buf.len()),
-            None => std::io::stderr().write(buf),
-        }
+        let _ = match bars() {
+            Some(m) => m.suspend(|| std::io::stderr().write_all(buf)),
+            None => std::io::stderr().write_all(buf),
+        };
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+        let _ = std::io::stderr().flush();
+        Ok(())
     }
 }

@@ -29,11 +29,16 @@ pub enum RunOutcome {
 
 impl RunOutcome {
     /// Logs a failure as the run's last stderr line and returns the exit status.
+    /// Exec hosts do not log their child's exit status, so the run says it in its last line.
     pub fn report(self) -> u8 {
-        if let RunOutcome::Failed(msg) = &self {
-            tracing::error!("{msg}");
+        let code = self.exit_code();
+        match &self {
+            RunOutcome::Failed(msg) => tracing::error!(exit_status = code, "{msg}"),
+            RunOutcome::Completed | RunOutcome::OutputClosed => {
+                tracing::info!(exit_status = code, "run finished (exit {code})")
+            }
         }
-        self.exit_code()
+        code
     }
 
     pub fn exit_code(&self) -> u8 {
@@ -95,12 +100,15 @@ fn announce_missing_checkpoints(state: &StateStore, config: &Config) {
                 .any(|s| s.cursor.is_some() || s.delta_link.is_some() || s.snapshot.is_some())
         })
     };
-    let others = state.data().tenants.keys().any(|k| polled(k));
+    // A store that gave tenants away (state export --remove) is not new either.
+    let others = state.data().tenants.keys().any(|k| polled(k)) || !state.data().moved.is_empty();
     let missing: Vec<&str> = config
         .tenants
         .iter()
         .map(|t| t.id.as_str())
         .filter(|id| !polled(&state.tenant_key(id)))
+        // A tenant moved away is refused by its pollers, with the fix (poll/claim.rs).
+        .filter(|id| state.moved(&state.tenant_key(id), id).is_none())
         .collect();
     if !others {
         if !missing.is_empty() {

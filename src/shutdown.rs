@@ -114,6 +114,8 @@ pub fn watch_host(trigger: ShutdownTrigger) {
                 // SAFETY: as above.
                 let orphaned = parent > 1 && unsafe { libc::getppid() } != parent;
                 if hung_up || orphaned {
+                    // First: the log line below may go nowhere (stderr died with the host).
+                    trigger.trigger();
                     tracing::warn!(
                         stdout_closed = hung_up,
                         parent_exited = orphaned,
@@ -124,7 +126,6 @@ pub fn watch_host(trigger: ShutdownTrigger) {
                             "the parent process exited"
                         }
                     );
-                    trigger.trigger();
                     return;
                 }
             });

@@ -189,12 +189,12 @@ impl Config {
             tenants.push(settings);
         }
         let mut seen = BTreeMap::new();
-        for t in &tenants {
-            if seen.insert(t.id.to_lowercase(), ()).is_some() {
+        for (i, t) in tenants.iter().enumerate() {
+            if let Some(first) = seen.insert(t.id.to_lowercase(), i) {
                 return Err(invalid(
-                    "tenants.id",
+                    format!("tenants[{i}].id"),
                     &t.id,
-                    "the same tenant is listed twice; list each tenant once",
+                    format!("the same tenant as tenants[{first}] is listed twice (both entries would poll it and emit every record twice); list each tenant once"),
                 ));
             }
         }

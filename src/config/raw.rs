@@ -164,11 +164,38 @@ pub struct RawPoll {
 }
 
 /// `late_arrival`: one age or a list of them.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum LateArrival {
     One(String),
     Many(Vec<String>),
+}
+
+/// By hand rather than `untagged`, so that `late_arrival = 1200` is answered with what to
+/// write instead of "data did not match any variant of untagged enum LateArrival".
+impl<'de> Deserialize<'de> for LateArrival {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Ages;
+        impl<'de> serde::de::Visitor<'de> for Ages {
+            type Value = LateArrival;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a duration like \"20m\" or a list of them like [\"5m\", \"20m\"]")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LateArrival, E> {
+                Ok(LateArrival::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<LateArrival, A::Error> {
+                let mut ages = Vec::new();
+                while let Some(age) = seq.next_element::<String>()? {
+                    ages.push(age);
+                }
+                Ok(LateArrival::Many(ages))
+            }
+        }
+        d.deserialize_any(Ages)
+    }
 }
 
 /// `[streams]`: one optional table per Graph resource.

@@ -68,7 +68,15 @@ pub(crate) fn late_arrival(
         ages.push(d);
     }
     ages.sort();
+    let given = ages.len();
     ages.dedup();
+    if ages.len() < given {
+        return Err(invalid(
+            key,
+            "a list",
+            "an age is given twice; each age is one more read of every record, so list each once, e.g. [\"5m\", \"20m\"]",
+        ));
+    }
     Ok(Some(ages))
 }
 

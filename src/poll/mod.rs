@@ -10,6 +10,7 @@
 //! against the fingerprints kept in the state file.
 
 pub mod budget;
+mod claim;
 mod delta;
 mod health;
 mod outcome;
@@ -45,6 +46,9 @@ pub enum PollError {
     Output(#[from] OutputError),
     #[error(transparent)]
     State(#[from] StateError),
+    /// An operator's mistake that would duplicate records (`claim.rs`).
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl PollError {
@@ -106,6 +110,8 @@ pub struct Shared {
     pub checkpointer: crate::checkpointer::Checkpointer,
     pub output: Arc<Mutex<Output>>,
     pub shutdown: Shutdown,
+    /// Which entry polls each tenant GUID.
+    pub claims: claim::Claims,
 }
 
 impl Shared {
@@ -117,6 +123,7 @@ impl Shared {
             state,
             output: Arc::new(Mutex::new(output)),
             shutdown,
+            claims: claim::Claims::default(),
         }
     }
 }
@@ -141,6 +148,7 @@ pub struct StreamPoller {
     budget_warned: std::sync::Mutex<Option<std::time::Instant>>,
     /// The tenant's directory cache: `context` on its events (`[context]`).
     pub context: Option<Arc<crate::context::ContextCache>>,
+    claims: claim::Claims,
 }
 
 impl StreamPoller {
@@ -172,6 +180,7 @@ impl StreamPoller {
             counters: std::sync::OnceLock::new(),
             budget_warned: std::sync::Mutex::new(None),
             context: None,
+            claims: shared.claims.clone(),
         }
     }
 
@@ -191,7 +200,12 @@ impl StreamPoller {
             .resolve(
                 async || Ok::<_, PollError>(self.client.tenant_guid().await?),
                 async |configured: &str, guid: &str| {
-                    let moved = self.state.lock().await.adopt_tenant_alias(configured, guid);
+                    let mut st = self.state.lock().await;
+                    self.claims
+                        .claim(&st, configured, guid)
+                        .map_err(PollError::Refused)?;
+                    let moved = st.adopt_tenant_alias(configured, guid);
+                    drop(st);
                     if moved {
                         self.checkpointer.checkpoint().await?;
                     }

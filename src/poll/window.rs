@@ -18,8 +18,8 @@ use crate::state::StreamState;
 /// A catch-up longer than this is read window by window, each checkpointed when drained.
 pub const BACKFILL_WINDOW: Duration = Duration::days(1);
 
-/// The furthest a cursor may run ahead of this host's clock before it is taken for a broken
-/// clock or state file rather than skew.
+/// The furthest a cursor may run ahead of the clock the run plans on (Graph's `Date`) before
+/// it is taken for a broken clock or state file rather than skew.
 pub const MAX_CLOCK_SKEW: Duration = Duration::days(1);
 
 /// What the stream's settings say about its reads.

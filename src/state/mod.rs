@@ -48,18 +48,30 @@ pub enum StateError {
     Version { path: PathBuf, found: u64 },
     #[error("state file {path} is locked by another entra-source process{holder}; stop that process, or give this instance its own [state] path")]
     Locked { path: PathBuf, holder: String },
-    #[error("the checkpoint of {stream} ({cursor}) is more than a day ahead of this host's clock ({now}); fix the clock (NTP), or rewind the stream with `entra-source state reset --stream {stream} --since <time>`")]
+    #[error("the checkpoint of {stream} ({cursor}) is more than a day ahead of Graph's clock ({now}, the Date of its answers; this host's clock only when they carry none): the checkpoint came from a host whose clock was wrong, or from an imported state; rewind the stream with `entra-source state reset --stream {stream} --since <time>`")]
     FutureCursor {
         stream: String,
         cursor: String,
         now: String,
     },
-    #[error("cannot {action} state file {path}: {source}; check the directory exists and is writable by this user")]
+    #[error("cannot {action} state file {path}: {source}; {}", io_hint(.source))]
     Io {
         action: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// What to do about a state file I/O error, by its kind: a fixed hint sent users to check
+/// permissions for a full disk.
+fn io_hint(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => "free space on that file system (nothing was checkpointed past the last page written; the run resumes from there)",
+        Some(libc::EROFS) => "the file system is read-only: point [state] path at a writable one",
+        Some(libc::EACCES) | Some(libc::EPERM) => "make the directory writable by this user, or point [state] path elsewhere",
+        Some(libc::ENOENT) => "create the directory, or point [state] path at an existing one",
+        _ => "check the directory exists and is writable by this user, and the disk",
+    }
 }
 
 /// The whole file.
@@ -69,6 +81,20 @@ pub struct StateData {
     pub version: u32,
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantState>,
+    /// Tenants `state export --remove` took out of this store, by GUID: a run refuses them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub moved: BTreeMap<String, Moved>,
+}
+
+/// Where a tenant went: the export file and when.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Moved {
+    pub to: String,
+    pub at: DateTime<Utc>,
+    /// The tenant's other names (domains) this store knew.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 /// One tenant's sections, keyed in [`StateData::tenants`] by the tenant's GUID.
@@ -270,6 +296,7 @@ impl StateStore {
             data: StateData {
                 version: STATE_VERSION,
                 tenants: BTreeMap::new(),
+                moved: BTreeMap::new(),
             },
             dirty: BTreeSet::new(),
             full: true,
@@ -357,6 +384,18 @@ impl StateStore {
     /// the id (a domain, an upper-case GUID) move to the GUID, where the GUID's own section
     /// does not already have them, and a domain is remembered as an alias. Returns whether
     /// anything changed (then the caller saves).
+    /// Where `state export --remove` sent the tenant `guid` (configured as `configured`), if
+    /// it did.
+    pub fn moved(&self, guid: &str, configured: &str) -> Option<&Moved> {
+        let alias = configured.to_ascii_lowercase();
+        self.data.moved.get(guid).or_else(|| {
+            self.data
+                .moved
+                .values()
+                .find(|m| m.aliases.contains(&alias))
+        })
+    }
+
     pub fn adopt_tenant_alias(&mut self, configured: &str, guid: &str) -> bool {
         let old: Vec<String> = self
             .data

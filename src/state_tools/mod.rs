@@ -63,6 +63,8 @@ fn row(s: Option<&StreamState>, configured: bool, now: DateTime<Utc>) -> Value {
         "configured": configured,
         "cursor": time(cursor),
         "lag_seconds": cursor.map(|c| (now - c).num_seconds().max(0)),
+        // A checkpoint ahead of this host's clock: a lag of 0 would hide it.
+        "ahead_seconds": cursor.map(|c| (c - now).num_seconds()).filter(|a| *a > 0),
         "last_success": time(s.and_then(|s| s.last_success)),
         "last_error": s.and_then(|s| s.last_error.clone()),
         "last_error_at": time(s.and_then(|s| s.last_error_at)),
@@ -171,6 +173,7 @@ fn by_stream(sections: Map<String, Value>) -> Map<String, Value> {
             "configured": rows.iter().any(|r| r["configured"] == true),
             "cursor": oldest("cursor"),
             "lag_seconds": max("lag_seconds"),
+            "ahead_seconds": max("ahead_seconds"),
             "last_success": oldest("last_success"),
             "last_error": latest_error.map_or(Value::Null, |r| r["last_error"].clone()),
             "last_error_at": latest_error.map_or(Value::Null, |r| r["last_error_at"].clone()),
@@ -221,9 +224,14 @@ pub fn show(
     for (tenant, t) in &tenants {
         for (key, r) in t["streams"].as_object().into_iter().flatten() {
             let s = |k: &str| r[k].as_str().unwrap_or("-").to_string();
-            let lag = r["lag_seconds"].as_i64().map_or("-".to_string(), |l| {
-                crate::duration::format_duration(std::time::Duration::from_secs(l as u64))
-            });
+            let lag = match (r["ahead_seconds"].as_i64(), r["lag_seconds"].as_i64()) {
+                (Some(a), _) if a >= 86_400 => format!("AHEAD {}d", a / 86_400),
+                (Some(a), _) => format!("AHEAD {a}s"),
+                (None, Some(l)) => {
+                    crate::duration::format_duration(std::time::Duration::from_secs(l as u64))
+                }
+                (None, None) => "-".to_string(),
+            };
             let mut health = s("health");
             if r["configured"] == false {
                 health.push_str(" (not configured)");

@@ -111,6 +111,7 @@ pub fn export(config: &Config, opts: Export<'_>) -> Result<(), StateToolError> {
         keys.join(", ")
     );
     if opts.remove {
+        let at = chrono::Utc::now();
         for key in &keys {
             let aliases = store
                 .data_mut()
@@ -118,6 +119,15 @@ pub fn export(config: &Config, opts: Export<'_>) -> Result<(), StateToolError> {
                 .remove(key)
                 .map(|t| t.aliases)
                 .unwrap_or_default();
+            // Remembered, so that a run whose config still names it refuses it.
+            store.data_mut().moved.insert(
+                key.clone(),
+                crate::state::Moved {
+                    to: out.display().to_string(),
+                    at,
+                    aliases: aliases.clone(),
+                },
+            );
             // The directory cache is rebuilt by the tenant's new shard; a copy left here
             // would only fill the disk.
             for name in std::iter::once(key).chain(&aliases) {
@@ -216,6 +226,23 @@ pub fn import(
                 }
             }
         }
+        // A checkpoint from a host whose clock ran ahead would skip everything up to it.
+        let now = chrono::Utc::now();
+        for (name, s) in &ts.streams {
+            if let Some(c) = s
+                .cursor
+                .filter(|c| *c > now + crate::poll::window::MAX_CLOCK_SKEW)
+            {
+                problems.push(format!(
+                    "tenant {key} stream {name} (from {}): its checkpoint {} is {} days ahead of this host's clock ({}), so importing it would skip every record up to then; the exporting host's clock was wrong or the file was edited: fix that host's clock and export again, or rewind that store first with `entra-source state reset --stream {} --since TIME`",
+                    file.display(),
+                    c.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    (c - now).num_days(),
+                    now.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    crate::telemetry::split_section(name).0,
+                ));
+            }
+        }
         let here = std::iter::once(key)
             .chain(&ts.aliases)
             .map(|name| store.tenant_key(name))
@@ -242,6 +269,8 @@ pub fn import(
         for alias in &ts.aliases {
             data.tenants.remove(alias);
         }
+        // Brought back (or here for the first time): no longer refused.
+        data.moved.remove(&key);
         let streams: Vec<String> = ts
             .streams
             .iter()

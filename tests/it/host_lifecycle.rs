@@ -171,3 +171,31 @@ async fn max_duration_needs_once_and_a_duration() {
         assert!(r.stderr.contains("--max-duration"), "{}", r.stderr);
     }
 }
+
+/// Under Vector, a SIGKILLed host closes both ends: the run's next diagnostic went to a closed
+/// stderr, tracing reported that failure with `eprintln!`, which panicked (exit 101), and in
+/// the host watch the panic came before the stop, so the orphan ran on until its next page.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_stderr_never_panics_the_run_or_delays_its_stop() {
+    let h = Harness::new("").await;
+    h.audits(2500, between_minutes_ago(55, 1));
+    h.write_config(SLOW);
+    let mut child = h
+        .command(&[
+            "run",
+            "--config",
+            h.config.to_str().unwrap(),
+            "--log-format",
+            "json",
+        ])
+        .spawn()
+        .unwrap();
+    let mut lines = stdout_lines(&mut child);
+    let mut got = Vec::new();
+    read_lines(&mut lines, 1000, &mut got).await;
+    drop(child.stderr.take());
+    drop(lines);
+    let status = exits_within(&mut child, Duration::from_secs(3)).await;
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    lock_is_free(&h).await;
+}

@@ -25,6 +25,7 @@ mod interop;
 mod inventory;
 mod kubernetes;
 mod metrics;
+mod mistakes;
 mod network;
 mod otlp;
 mod reshard;

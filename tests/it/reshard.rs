@@ -231,8 +231,14 @@ async fn twelve_tenants_resharded_from_three_to_four_emit_every_record_once() {
     f.assert_every_record_once();
 }
 
+/// A store remembers the tenants `state export --remove` took out of it: a run whose config
+/// still names one refused it only after re-emitting every record the new store had already
+/// emitted ("a new state file"). It is now refused with the file and the two fixes, the other
+/// tenants go on, and importing it back makes it poll again without repeating a record. A
+/// tenant that simply has no checkpoint in a store holding others is announced and read from
+/// `initial_lookback`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tenant_moved_without_its_checkpoint_is_announced_and_read_from_initial_lookback() {
+async fn a_tenant_moved_away_is_refused_by_its_old_store_and_one_without_state_is_announced() {
     let mut f = Fleet::new(4).await;
     f.audits(chrono::Duration::minutes(50), chrono::Duration::minutes(1));
     let moving = f
@@ -245,38 +251,73 @@ async fn a_tenant_moved_without_its_checkpoint_is_announced_and_read_from_initia
     // Shard 1 of 2 starts on an empty store without importing: a new state file, said quietly.
     let r = f.run_shards(2).await;
     assert!(r[1].stderr.contains("a new state file"), "{}", r[1].stderr);
-    // Shard 0's store still holds the moved tenant; a store with others and without it warns.
+    // Shard 0's store gives the moved tenant away; its config (unsharded here) still names it.
     let cfg = f.shard_config(0);
     let cfg = cfg.to_str().unwrap();
+    let file = f.h.dir.path().join("moving.json");
+    let file = file.to_str().unwrap();
     let gone =
         f.h.run_args(&[
-            "state",
-            "export",
-            "--config",
-            cfg,
-            "--tenant",
-            &moving,
-            "--out",
-            f.h.dir.path().join("moving.json").to_str().unwrap(),
-            "--remove",
+            "state", "export", "--config", cfg, "--tenant", &moving, "--out", file, "--remove",
         ])
         .await;
     assert_eq!(gone.code, Some(0), "{}", gone.stderr);
     let r = f.h.run_args(&["run", "--config", cfg, "--once"]).await;
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    for needle in [
+        moving.as_str(),
+        "moved out of",
+        file,
+        "Take it out of this config",
+        "state import",
+    ] {
+        assert!(
+            r.last_stderr_line().contains(needle),
+            "{needle}: {}",
+            r.stderr
+        );
+    }
+    assert!(!r.stderr.contains("a new state file"), "{}", r.stderr);
+    assert!(
+        r.events()
+            .iter()
+            .all(|e| e["event"]["tenant_id"] != moving.as_str()),
+        "the moved tenant's records again"
+    );
+    // Brought back: it polls again, and repeats nothing.
+    let back =
+        f.h.run_args(&["state", "import", "--config", cfg, file])
+            .await;
+    assert_eq!(back.code, Some(0), "{}", back.stderr);
+    let r = f.h.run_args(&["run", "--config", cfg, "--once"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.events().len(), 0, "{}", r.stderr);
+
+    // Shard 1's store, run for every tenant: shard 0's tenants have no checkpoint there while
+    // others do: each is announced, and read again from initial_lookback.
+    let cfg = f.shard_config(1);
+    let cfg = cfg.to_str().unwrap();
+    let r = f.h.run_args(&["run", "--config", cfg, "--once"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let stranger = f
+        .sims
+        .iter()
+        .map(|(id, _)| id.clone())
+        .find(|id| owner(id, 2) == 0)
+        .unwrap();
     assert!(
         r.stderr
-            .contains(&format!("tenant {moving} has no checkpoint"))
+            .contains(&format!("tenant {stranger} has no checkpoint"))
             && r.stderr.contains("state import"),
         "{}",
         r.stderr
     );
-    // Read again from initial_lookback: every record of the tenant once more.
     let again = r
         .events()
         .iter()
-        .filter(|e| e["event"]["tenant_id"] == moving.as_str())
+        .filter(|e| e["event"]["tenant_id"] == stranger.as_str())
         .count();
-    let all = f.expected.iter().filter(|(t, _)| *t == moving).count();
+    let all = f.expected.iter().filter(|(t, _)| *t == stranger).count();
     assert_eq!(again, all);
 }
 

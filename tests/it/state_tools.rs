@@ -267,5 +267,5 @@ async fn absurd_checkpoints_neither_walk_empty_windows_nor_panic() {
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     }
     let r = h.run_once().await;
-    r.fails_with(1, &["ahead of this host's clock", "state reset"]);
+    r.fails_with(1, &["ahead of Graph's clock", "state reset"]);
 }
