@@ -323,3 +323,23 @@ fn a_version_5_journal_is_read_and_rewritten_as_version_6() {
     let s = st.stream("t", "directory_audits").unwrap();
     assert_eq!(s.read_from, Some(t("2026-01-01T09:00:00Z")));
 }
+
+/// A full disk was answered "check the directory exists and is writable by this user".
+#[test]
+fn a_state_write_error_says_what_fits_it() {
+    let err = |code| {
+        StateError::Io {
+            action: "append to",
+            path: std::path::PathBuf::from("/var/lib/entra-source/state.bin"),
+            source: std::io::Error::from_raw_os_error(code),
+        }
+        .to_string()
+    };
+    let full = err(libc::ENOSPC);
+    assert!(
+        full.contains("free space") && !full.contains("writable"),
+        "{full}"
+    );
+    assert!(err(libc::EROFS).contains("read-only"));
+    assert!(err(libc::EACCES).contains("writable by this user"));
+}

@@ -191,3 +191,19 @@ async fn late_arrival_mistakes_are_named_with_the_fix() {
         r.stderr
     );
 }
+
+/// `state --help` said every state command is refused while a run holds the lock; `show` and
+/// `export` are not.
+#[tokio::test(flavor = "multi_thread")]
+async fn state_help_says_which_commands_the_lock_refuses() {
+    let h = Harness::new("").await;
+    let r = h.run_args(&["state", "--help"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("`show` and `export` read beside a running run")
+            && !r.stdout.contains("(refused while a run holds its lock)"),
+        "{}",
+        r.stdout
+    );
+}
