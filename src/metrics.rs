@@ -9,13 +9,24 @@
 
 use std::net::SocketAddr;
 
+/// 200 or 503 with the JSON body.
+fn verdict((ok, body): (bool, serde_json::Value)) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(body)).into_response()
+}
+
 /// Serves `/metrics` and `/health` on `listen` until `shutdown`.
 pub async fn serve(
     listen: SocketAddr,
     shutdown: crate::shutdown::Shutdown,
 ) -> Result<(), std::io::Error> {
-    use axum::http::{header, StatusCode};
-    use axum::response::IntoResponse;
+    use axum::http::header;
     use axum::routing::get as route;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let app = axum::Router::new()
@@ -33,27 +44,11 @@ pub async fn serve(
         )
         .route(
             "/health",
-            route(|| async {
-                let (ok, body) = crate::telemetry::health();
-                let code = if ok {
-                    StatusCode::OK
-                } else {
-                    StatusCode::SERVICE_UNAVAILABLE
-                };
-                (code, axum::Json(body)).into_response()
-            }),
+            route(|| async { verdict(crate::telemetry::health()) }),
         )
         .route(
             "/health/ready",
-            route(|| async {
-                let (ok, body) = crate::telemetry::readiness();
-                let code = if ok {
-                    StatusCode::OK
-                } else {
-                    StatusCode::SERVICE_UNAVAILABLE
-                };
-                (code, axum::Json(body)).into_response()
-            }),
+            route(|| async { verdict(crate::telemetry::readiness()) }),
         )
         .route(
             "/health/live",

@@ -52,13 +52,24 @@ impl From<std::io::Error> for OutputError {
     }
 }
 
-/// The HTTP client of a push sink.
-fn push_client(
+/// A push sink's [`Pusher`]: its HTTP client, `url`, (timeout, give-up) and receiver.
+fn pusher(
     extra_ca_pem: Option<&[u8]>,
-    error: fn(String) -> OutputError,
-) -> Result<reqwest::Client, OutputError> {
-    crate::http::http_client(extra_ca_pem)
-        .map_err(|e| error(format!("cannot build the HTTP client: {e}")))
+    url: &url::Url,
+    (timeout, give_up_after): (std::time::Duration, std::time::Duration),
+    shutdown: crate::shutdown::Shutdown,
+    receiver: push::Receiver,
+) -> Result<Pusher, OutputError> {
+    let client = crate::http::http_client(extra_ca_pem)
+        .map_err(|e| (receiver.error)(format!("cannot build the HTTP client: {e}")))?;
+    Ok(Pusher::new(
+        client,
+        url.clone(),
+        timeout,
+        give_up_after,
+        shutdown,
+        receiver,
+    ))
 }
 
 /// Where the events go.
@@ -226,14 +237,8 @@ impl Output {
                 timeout,
                 give_up_after,
             } => {
-                let pusher = Pusher::new(
-                    push_client(extra_ca_pem, OutputError::Otlp)?,
-                    url.clone(),
-                    *timeout,
-                    *give_up_after,
-                    shutdown,
-                    OtlpSink::receiver(),
-                );
+                let limits = (*timeout, *give_up_after);
+                let pusher = pusher(extra_ca_pem, url, limits, shutdown, OtlpSink::receiver())?;
                 Output::with_sink(Sink::Otlp(OtlpSink::new(pusher, *batch_records)))
             }
             OutputTarget::Http {
@@ -241,14 +246,8 @@ impl Output {
                 timeout,
                 give_up_after,
             } => {
-                let pusher = Pusher::new(
-                    push_client(extra_ca_pem, OutputError::Http)?,
-                    url.clone(),
-                    *timeout,
-                    *give_up_after,
-                    shutdown,
-                    HttpSink::receiver(),
-                );
+                let limits = (*timeout, *give_up_after);
+                let pusher = pusher(extra_ca_pem, url, limits, shutdown, HttpSink::receiver())?;
                 Output::with_sink(Sink::Http(HttpSink::new(pusher)))
             }
         };
