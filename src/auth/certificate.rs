@@ -1,10 +1,11 @@
 //! Certificate credentials (Microsoft identity platform "certificate credentials"): a client
 //! assertion JWT signed with the certificate's private key, PS256 with `x5t#S256` by default,
 //! RS256 with `x5t` (SHA-1) as the legacy option; `aud` = the token endpoint, a fresh `jti`, a
-//! ten-minute `exp`.
+//! ten-minute `exp`. Signed with `ring` (the constant-time RSA that rustls already brings), not
+//! the `rsa` crate (RUSTSEC-2023-0071: timing side channels on the private key).
 
 use base64::Engine;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use ring::signature::RsaKeyPair;
 use serde::Serialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -21,8 +22,52 @@ pub enum Signature {
 /// A certificate and its private key, ready to sign assertions.
 pub struct ClientCertificate {
     der: Vec<u8>,
-    key: EncodingKey,
+    key: RsaKeyPair,
     signature: Signature,
+}
+
+/// An RSA private key from PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`) DER.
+fn rsa_key(der: &[u8], pkcs1: bool) -> Result<RsaKeyPair, String> {
+    let parsed = if pkcs1 {
+        RsaKeyPair::from_der(der)
+    } else {
+        RsaKeyPair::from_pkcs8(der)
+    };
+    parsed.map_err(|e| format!("its private key is not an RSA key Entra accepts ({e})"))
+}
+
+/// `header.claims.signature`, each base64url.
+fn sign_jwt(
+    key: &RsaKeyPair,
+    header: &serde_json::Value,
+    claims: &impl Serialize,
+    pss: bool,
+) -> Result<String, String> {
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let mut message = b64(&json(header)?);
+    message.push('.');
+    message.push_str(&b64(&json(claims)?));
+    let padding: &dyn ring::signature::RsaEncoding = if pss {
+        &ring::signature::RSA_PSS_SHA256
+    } else {
+        &ring::signature::RSA_PKCS1_SHA256
+    };
+    let mut sig = vec![0; key.public().modulus_len()];
+    key.sign(
+        padding,
+        &ring::rand::SystemRandom::new(),
+        message.as_bytes(),
+        &mut sig,
+    )
+    .map_err(|_| "signing the client assertion failed".to_string())?;
+    message.push('.');
+    message.push_str(&b64(&sig));
+    Ok(message)
+}
+
+/// A header or the claims as JSON.
+fn json(v: &impl Serialize) -> Result<Vec<u8>, String> {
+    serde_json::to_vec(v).map_err(|e| format!("cannot encode the client assertion ({e})"))
 }
 
 impl std::fmt::Debug for ClientCertificate {
@@ -72,8 +117,7 @@ impl ClientCertificate {
             .ok_or(
                 "it holds no unencrypted PRIVATE KEY block (the key must sit in the same file)",
             )?;
-        let key = EncodingKey::from_rsa_pem(pem::encode(key_block).as_bytes())
-            .map_err(|e| format!("its private key is not an RSA key Entra accepts ({e})"))?;
+        let key = rsa_key(key_block.contents(), key_block.tag() == "RSA PRIVATE KEY")?;
         Ok(ClientCertificate {
             der,
             key,
@@ -102,9 +146,7 @@ impl ClientCertificate {
             .ok_or("its private key has no certificate")?
             .as_der()
             .to_vec();
-        let key_pem = pem::encode(&pem::Pem::new("PRIVATE KEY", chain.key().as_der().to_vec()));
-        let key = EncodingKey::from_rsa_pem(key_pem.as_bytes())
-            .map_err(|e| format!("its private key is not an RSA key Entra accepts ({e})"))?;
+        let key = rsa_key(chain.key().as_der(), false)?;
         Ok(ClientCertificate {
             der,
             key,
@@ -114,19 +156,14 @@ impl ClientCertificate {
 
     /// A signed client assertion for `client_id` at the token endpoint `audience`.
     pub fn assertion(&self, client_id: &str, audience: &str) -> Result<String, String> {
-        let mut header = match self.signature {
-            Signature::Ps256 => {
-                let mut h = Header::new(Algorithm::PS256);
-                h.x5t_s256 = Some(thumbprint_sha256(&self.der));
-                h
-            }
-            Signature::Rs256 => {
-                let mut h = Header::new(Algorithm::RS256);
-                h.x5t = Some(thumbprint_sha1(&self.der));
-                h
-            }
+        let header = match self.signature {
+            Signature::Ps256 => serde_json::json!({
+                "typ": "JWT", "alg": "PS256", "x5t#S256": thumbprint_sha256(&self.der),
+            }),
+            Signature::Rs256 => serde_json::json!({
+                "typ": "JWT", "alg": "RS256", "x5t": thumbprint_sha1(&self.der),
+            }),
         };
-        header.typ = Some("JWT".into());
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             aud: audience,
@@ -137,7 +174,11 @@ impl ClientCertificate {
             iat: now,
             exp: now + 600,
         };
-        jsonwebtoken::encode(&header, &claims, &self.key)
-            .map_err(|e| format!("signing the client assertion failed ({e})"))
+        sign_jwt(
+            &self.key,
+            &header,
+            &claims,
+            self.signature == Signature::Ps256,
+        )
     }
 }

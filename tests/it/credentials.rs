@@ -241,26 +241,29 @@ async fn credential_config_errors_name_the_keys() {
 
 /// An RSA key and a self-signed certificate for it, as `openssl req -x509` would make: (cert
 /// PEM, private key PEM, public key PEM).
-fn rsa_certificate() -> (String, String, String) {
-    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
-    let key_pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
-    let public_pem = key
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
+/// A test-only key of `testdata/keys/` in `form` (`key`: PKCS#8, `rsa`: PKCS#1, `pub`: the
+/// public key).
+fn test_key(name: &str, form: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("testdata/keys/test-only-{name}.{form}.pem"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A self-signed certificate for test key `name`: (certificate, PKCS#8 key, public key).
+fn rsa_certificate(name: &str) -> (String, String, String) {
+    let key_pem = test_key(name, "key");
     let signer = rcgen::KeyPair::from_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256).unwrap();
     let cert = rcgen::CertificateParams::new(vec!["entra-source".to_string()])
         .unwrap()
         .self_signed(&signer)
         .unwrap();
-    (cert.pem(), key_pem, public_pem)
+    (cert.pem(), key_pem, test_key(name, "pub"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_credentials_ps256_by_default_rs256_as_an_option_and_wrong_ones_explained() {
     let h = Harness::new("").await;
-    let (cert, key, public) = rsa_certificate();
+    let (cert, key, public) = rsa_certificate("a");
     h.sim.register_certificate(&cert, &public).unwrap();
     let cert_file = h.dir.path().join("entra-source.pem");
     std::fs::write(&cert_file, format!("{cert}{key}")).unwrap();
@@ -294,8 +297,22 @@ async fn certificate_credentials_ps256_by_default_rs256_as_an_option_and_wrong_o
     );
     assert!(!r.stderr.contains("PRIVATE KEY"));
 
+    // The key in PKCS#1 form (`RSA PRIVATE KEY`, as `openssl genrsa` writes it).
+    let pkcs1 = test_key("a", "rsa");
+    assert!(pkcs1.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    std::fs::write(&cert_file, format!("{cert}{pkcs1}")).unwrap();
+    std::fs::write(&h.config, with("")).unwrap();
+    let third = h.audits(2, Spread::Between(seconds_ago(20), seconds_ago(2)));
+    h.settle();
+    let r = h.run_once().await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        event_ids(&r.events()).into_iter().collect::<HashSet<_>>(),
+        third.into_iter().collect()
+    );
+
     // A certificate the app registration does not know.
-    let (other, other_key, _) = rsa_certificate();
+    let (other, other_key, _) = rsa_certificate("b");
     std::fs::write(&cert_file, format!("{other}{other_key}")).unwrap();
     std::fs::write(&h.config, with("")).unwrap();
     let r = h.run_once().await;

@@ -176,7 +176,8 @@ pub const ALL_ROLES: [&str; 10] = [
 pub(crate) struct RegisteredCertificate {
     pub(crate) sha256: String,
     pub(crate) sha1: String,
-    pub(crate) key: jsonwebtoken::DecodingKey,
+    /// Its RSA public key (`RSAPublicKey` DER), which verifies assertions.
+    pub(crate) key: Vec<u8>,
 }
 
 impl std::fmt::Debug for RegisteredCertificate {
@@ -497,8 +498,12 @@ impl Simulator {
         let der = pem::parse(cert_pem)
             .map_err(|e| e.to_string())?
             .into_contents();
-        let key = jsonwebtoken::DecodingKey::from_rsa_pem(public_key_pem.as_bytes())
-            .map_err(|e| e.to_string())?;
+        let spki = pem::parse(public_key_pem).map_err(|e| e.to_string())?;
+        let key = match spki.tag() {
+            "RSA PUBLIC KEY" => spki.contents().to_vec(),
+            _ => crate::server::rsa_public_key(spki.contents())
+                .ok_or("not an RSA SubjectPublicKeyInfo")?,
+        };
         self.state().certificates.push(RegisteredCertificate {
             sha256: crate::graph::thumbprint_sha256(&der),
             sha1: crate::graph::thumbprint_sha1(&der),

@@ -22,6 +22,8 @@ use super::{
 
 mod control;
 mod delta;
+mod jwt;
+pub(crate) use jwt::rsa_public_key;
 mod query;
 mod token;
 

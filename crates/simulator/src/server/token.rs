@@ -93,8 +93,8 @@ fn issue_token(app: &App, tenant: &str, form: &HashMap<String, String>) -> Reply
             );
         }
         let audience = format!("{}/{tenant}/oauth2/v2.0/token", app.base);
-        let checked = match jsonwebtoken::decode_header(assertion) {
-            Ok(h) if h.x5t_s256.is_some() || h.x5t.is_some() => {
+        let checked = match super::jwt::header(assertion) {
+            Some(h) if h.get("x5t#S256").is_some() || h.get("x5t").is_some() => {
                 check_certificate_assertion(&st, assertion, &h, &audience)
             }
             _ => check_federated_assertion(&mut st, assertion),
@@ -132,46 +132,24 @@ fn issue_token(app: &App, tenant: &str, form: &HashMap<String, String>) -> Reply
 fn check_certificate_assertion(
     st: &SimState,
     assertion: &str,
-    header: &jsonwebtoken::Header,
+    header: &Value,
     audience: &str,
 ) -> Result<(), Reply> {
     let refuse =
         |code: u64, text: &str| aad_error(StatusCode::UNAUTHORIZED, "invalid_client", code, text);
-    let cert = st.certificates.iter().find(|c| {
-        header.x5t_s256.as_deref() == Some(c.sha256.as_str())
-            || header.x5t.as_deref() == Some(c.sha1.as_str())
-    });
+    let (s256, s1) = (header["x5t#S256"].as_str(), header["x5t"].as_str());
+    let cert = st
+        .certificates
+        .iter()
+        .find(|c| s256 == Some(c.sha256.as_str()) || s1 == Some(c.sha1.as_str()));
     let Some(cert) = cert else {
-        let thumb = header
-            .x5t_s256
-            .clone()
-            .or(header.x5t.clone())
-            .unwrap_or_default();
+        let thumb = s256.or(s1).unwrap_or_default();
         return Err(refuse(700027, &format!("Client assertion failed signature validation. [Reason - The key was not found., Thumbprint of key used by client: '{thumb}']")));
     };
-    if !matches!(
-        header.alg,
-        jsonwebtoken::Algorithm::PS256 | jsonwebtoken::Algorithm::RS256
-    ) {
-        return Err(refuse(700027, "Client assertion failed signature validation. [Reason - The provided signature algorithm is not supported.]"));
-    }
-    let mut validation = jsonwebtoken::Validation::new(header.alg);
-    validation.set_audience(&[audience]);
-    validation.set_issuer(&[CLIENT_ID]);
-    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-    match jsonwebtoken::decode::<Value>(assertion, &cert.key, &validation) {
-        Ok(data) if data.claims["sub"] == CLIENT_ID => Ok(()),
-        Ok(_) => Err(refuse(
-            50013,
-            "Assertion failed validation: the subject is not the client.",
-        )),
-        Err(e) => match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => Err(refuse(
-                700027,
-                "Client assertion contains an invalid signature.",
-            )),
-            _ => Err(refuse(50013, &format!("Assertion failed validation: {e}."))),
-        },
+    match super::jwt::verify(assertion, &cert.key, audience, CLIENT_ID) {
+        Ok(_) => Ok(()),
+        Err(super::jwt::Refusal::Signature(m)) => Err(refuse(700027, &m)),
+        Err(super::jwt::Refusal::Claims(m)) => Err(refuse(50013, &m)),
     }
 }
 

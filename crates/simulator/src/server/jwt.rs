@@ -1,0 +1,128 @@
+//! Certificate client assertions as Entra checks them: the header's thumbprint names the
+//! certificate, its RSA key verifies the PS256 or RS256 signature (ring, constant-time), and the
+//! claims must be for this app at this token endpoint and within their validity.
+
+use base64::Engine;
+use serde_json::Value;
+
+/// Why an assertion was refused: a bad signature (AADSTS700027) or bad claims (AADSTS50013).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    Signature(String),
+    Claims(String),
+}
+
+fn b64(part: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .ok()
+}
+
+/// The header of a compact JWT, if it is one.
+pub fn header(jwt: &str) -> Option<Value> {
+    serde_json::from_slice(&b64(jwt.split('.').next()?)?).ok()
+}
+
+/// The `RSAPublicKey` inside a `PUBLIC KEY` (SubjectPublicKeyInfo) DER: the contents of its
+/// BIT STRING, after the unused-bits byte. ring verifies RSA against that form.
+pub fn rsa_public_key(spki: &[u8]) -> Option<Vec<u8>> {
+    /// (tag, contents, rest) of the DER element at the start of `b`.
+    fn element(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, b) = b.split_first()?;
+        let (&first, mut b) = b.split_first()?;
+        let len = if first < 0x80 {
+            usize::from(first)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 || b.len() < n {
+                return None;
+            }
+            let len = b[..n]
+                .iter()
+                .fold(0usize, |l, x| (l << 8) | usize::from(*x));
+            b = &b[n..];
+            len
+        };
+        (b.len() >= len).then(|| (tag, &b[..len], &b[len..]))
+    }
+    let (0x30, spki, _) = element(spki)? else {
+        return None;
+    };
+    let (0x30, _algorithm, rest) = element(spki)? else {
+        return None;
+    };
+    let (0x03, bits, _) = element(rest)? else {
+        return None;
+    };
+    let (0, key) = bits.split_first()? else {
+        return None;
+    };
+    Some(key.to_vec())
+}
+
+/// Verifies `jwt` with `key` (an `RSAPublicKey` DER) and checks its claims: `aud` is
+/// `audience`, `iss` and `sub` are `client_id`, `exp` not passed (60 s leeway, as Entra allows
+/// for skew), `nbf` reached.
+pub fn verify(jwt: &str, key: &[u8], audience: &str, client_id: &str) -> Result<Value, Refusal> {
+    let sig = |m: &str| Refusal::Signature(m.to_string());
+    let claims_err = |m: String| Refusal::Claims(m);
+    let mut parts = jwt.split('.');
+    let (Some(h), Some(c), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(sig("Client assertion is not a compact JWT."));
+    };
+    let header = header(jwt).ok_or_else(|| sig("Client assertion header is not JSON."))?;
+    let algorithm: &dyn ring::signature::VerificationAlgorithm = match header["alg"].as_str() {
+        Some("PS256") => &ring::signature::RSA_PSS_2048_8192_SHA256,
+        Some("RS256") => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        _ => {
+            return Err(sig(
+                "Client assertion failed signature validation. [Reason - The provided signature algorithm is not supported.]",
+            ))
+        }
+    };
+    let signature = b64(s).ok_or_else(|| sig("Client assertion contains an invalid signature."))?;
+    ring::signature::UnparsedPublicKey::new(algorithm, key)
+        .verify(format!("{h}.{c}").as_bytes(), &signature)
+        .map_err(|_| sig("Client assertion contains an invalid signature."))?;
+    let claims: Value = b64(c)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| {
+            claims_err("Assertion failed validation: the claims are not JSON.".into())
+        })?;
+    for required in ["exp", "aud", "iss", "sub"] {
+        if claims.get(required).is_none() {
+            return Err(claims_err(format!(
+                "Assertion failed validation: the claim {required} is missing."
+            )));
+        }
+    }
+    let now = chrono::Utc::now().timestamp();
+    if claims["exp"].as_i64().is_none_or(|exp| exp + 60 < now) {
+        return Err(claims_err(
+            "Assertion failed validation: it has expired.".into(),
+        ));
+    }
+    if claims["nbf"].as_i64().is_some_and(|nbf| nbf - 60 > now) {
+        return Err(claims_err(
+            "Assertion failed validation: it is not valid yet.".into(),
+        ));
+    }
+    if claims["aud"] != audience {
+        return Err(claims_err(format!(
+            "Assertion failed validation: the audience is not {audience}."
+        )));
+    }
+    if claims["iss"] != client_id {
+        return Err(claims_err(
+            "Assertion failed validation: the issuer is not the client.".into(),
+        ));
+    }
+    if claims["sub"] != client_id {
+        return Err(claims_err(
+            "Assertion failed validation: the subject is not the client.".into(),
+        ));
+    }
+    Ok(claims)
+}
