@@ -495,18 +495,12 @@ impl Simulator {
     /// Uploads a certificate (PEM) and its RSA public key (PEM) to the app registration, as
     /// Entra keeps them in `keyCredentials`: assertions signed with its key are accepted.
     pub fn register_certificate(&self, cert_pem: &str, public_key_pem: &str) -> Result<(), String> {
-        let der = pem::parse(cert_pem)
-            .map_err(|e| e.to_string())?
-            .into_contents();
-        let spki = pem::parse(public_key_pem).map_err(|e| e.to_string())?;
-        let key = match spki.tag() {
-            "RSA PUBLIC KEY" => spki.contents().to_vec(),
-            _ => crate::server::rsa_public_key(spki.contents())
-                .ok_or("not an RSA SubjectPublicKeyInfo")?,
-        };
+        let der = pem::parse(cert_pem).map_err(|e| e.to_string())?;
+        let der = der.contents();
+        let key = crate::server::rsa_public_key_pem(public_key_pem)?;
         self.state().certificates.push(RegisteredCertificate {
-            sha256: crate::graph::thumbprint_sha256(&der),
-            sha1: crate::graph::thumbprint_sha1(&der),
+            sha256: crate::graph::thumbprint_sha256(der),
+            sha1: crate::graph::thumbprint_sha1(der),
             key,
         });
         Ok(())

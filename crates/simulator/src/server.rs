@@ -23,7 +23,7 @@ use super::{
 mod control;
 mod delta;
 mod jwt;
-pub(crate) use jwt::rsa_public_key;
+pub(crate) use jwt::rsa_public_key_pem;
 mod query;
 mod token;
 

@@ -25,7 +25,7 @@ pub fn header(jwt: &str) -> Option<Value> {
 
 /// The `RSAPublicKey` inside a `PUBLIC KEY` (SubjectPublicKeyInfo) DER: the contents of its
 /// BIT STRING, after the unused-bits byte. ring verifies RSA against that form.
-pub fn rsa_public_key(spki: &[u8]) -> Option<Vec<u8>> {
+fn rsa_public_key(spki: &[u8]) -> Option<Vec<u8>> {
     /// (tag, contents, rest) of the DER element at the start of `b`.
     fn element(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         let (&tag, b) = b.split_first()?;
@@ -58,6 +58,16 @@ pub fn rsa_public_key(spki: &[u8]) -> Option<Vec<u8>> {
         return None;
     };
     Some(key.to_vec())
+}
+
+/// An RSA public key PEM (`PUBLIC KEY` or `RSA PUBLIC KEY`) as the `RSAPublicKey` DER ring
+/// verifies with.
+pub fn rsa_public_key_pem(text: &str) -> Result<Vec<u8>, String> {
+    let block = pem::parse(text).map_err(|e| e.to_string())?;
+    match block.tag() {
+        "RSA PUBLIC KEY" => Ok(block.contents().to_vec()),
+        _ => rsa_public_key(block.contents()).ok_or_else(|| "not an RSA public key".to_string()),
+    }
 }
 
 /// Verifies `jwt` with `key` (an `RSAPublicKey` DER) and checks its claims: `aud` is
@@ -125,4 +135,85 @@ pub fn verify(jwt: &str, key: &[u8], audience: &str, client_id: &str) -> Result<
         ));
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A test-only key of the repository's `testdata/keys/`.
+    fn key_of(name: &str, form: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/../../testdata/keys/test-only-{name}.{form}.pem",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn key(form: &str) -> String {
+        key_of("a", form)
+    }
+
+    fn signed(claims: Value, alg: &str) -> String {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let pair =
+            ring::signature::RsaKeyPair::from_pkcs8(pem::parse(key("key")).unwrap().contents())
+                .unwrap();
+        let head = serde_json::json!({"alg": alg, "typ": "JWT", "x5t": "t"});
+        let msg = format!(
+            "{}.{}",
+            b64(head.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let mut sig = vec![0; pair.public().modulus_len()];
+        let padding: &dyn ring::signature::RsaEncoding = if alg == "PS256" {
+            &ring::signature::RSA_PSS_SHA256
+        } else {
+            &ring::signature::RSA_PKCS1_SHA256
+        };
+        pair.sign(
+            padding,
+            &ring::rand::SystemRandom::new(),
+            msg.as_bytes(),
+            &mut sig,
+        )
+        .unwrap();
+        format!("{msg}.{}", b64(&sig))
+    }
+
+    #[test]
+    fn assertions_verify_only_with_their_key_and_claims() {
+        let public = rsa_public_key_pem(&key("pub")).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let good =
+            serde_json::json!({"aud": "A", "iss": "C", "sub": "C", "exp": now + 600, "nbf": now});
+        for alg in ["PS256", "RS256"] {
+            let jwt = signed(good.clone(), alg);
+            assert!(verify(&jwt, &public, "A", "C").is_ok(), "{alg}");
+            let mut tampered = jwt.clone();
+            tampered.insert(tampered.find('.').unwrap() + 3, 'x');
+            assert!(matches!(
+                verify(&tampered, &public, "A", "C"),
+                Err(Refusal::Signature(_))
+            ));
+            assert!(matches!(
+                verify(&jwt, &public, "B", "C"),
+                Err(Refusal::Claims(_))
+            ));
+        }
+        let mut expired = good.clone();
+        expired["exp"] = (now - 3600).into();
+        assert!(matches!(
+            verify(&signed(expired, "PS256"), &public, "A", "C"),
+            Err(Refusal::Claims(_))
+        ));
+        let other = rsa_public_key_pem(&key("pub").replace('A', "B"));
+        assert!(
+            other.is_err() || verify(&signed(good, "PS256"), &other.unwrap(), "A", "C").is_err()
+        );
+        assert!(
+            rsa_public_key(b"\x30\x03\x02\x01\x00").is_none(),
+            "not an SPKI"
+        );
+    }
 }
