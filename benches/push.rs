@@ -14,7 +14,7 @@ use chrono::Utc;
 use entra_simulator::{Resource, Simulator, Spread, CLIENT_SECRET};
 
 mod common;
-use common::children_cpu;
+use common::{children_cpu, env_or};
 
 #[derive(Default)]
 struct Received {
@@ -48,14 +48,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let records: u64 = std::env::var("BENCH_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50_000);
-    let rounds: usize = std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    let records: u64 = env_or("BENCH_RECORDS", 50_000);
+    let rounds: usize = env_or("BENCH_ROUNDS", 3);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -46,3 +46,12 @@ pub async fn run_once_sampled(config: &std::path::Path) -> u64 {
     assert!(status.success(), "entra-source run --once failed");
     peak_kib
 }
+
+/// `name` from the environment as a number, else `default`.
+#[allow(dead_code)] // not every bench takes sizes from the environment
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

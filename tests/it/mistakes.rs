@@ -14,6 +14,18 @@ fn entry(h: &Harness, id: &str) -> String {
     )
 }
 
+/// `state export --out FILE --remove`: the store gives its tenant away.
+async fn export_remove(h: &Harness, file: &std::path::Path) {
+    let config = h.config.to_str().unwrap();
+    let out = file.to_str().unwrap();
+    let r = h
+        .run_args(&[
+            "state", "export", "--config", config, "--out", out, "--remove",
+        ])
+        .await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+}
+
 /// Listed by domain in one entry and by GUID in another, both tokens carry the same `tid` and
 /// both entries wrote the same state section: 4,571 to 5,672 of 6,000 records came twice. The
 /// entry that reaches the GUID second is refused, naming both; every record comes once, in
@@ -92,19 +104,7 @@ async fn a_tenant_moved_away_and_still_configured_is_refused() {
     let r = h.run_once().await;
     assert_eq!(r.events().len(), 8, "{}", r.stderr);
     let file = h.dir.path().join("moved.json");
-    let config = h.config.to_str().unwrap();
-    let r = h
-        .run_args(&[
-            "state",
-            "export",
-            "--config",
-            config,
-            "--out",
-            file.to_str().unwrap(),
-            "--remove",
-        ])
-        .await;
-    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    export_remove(&h, &file).await;
     let r = h.run_once().await;
     r.fails_with(
         1,
@@ -128,18 +128,7 @@ async fn cursors_from_another_clock_are_refused_on_import_and_shown_ahead() {
     assert_eq!(h.run_once().await.code, Some(0));
     let config = h.config.to_str().unwrap();
     let file = h.dir.path().join("t.json");
-    let r = h
-        .run_args(&[
-            "state",
-            "export",
-            "--config",
-            config,
-            "--out",
-            file.to_str().unwrap(),
-            "--remove",
-        ])
-        .await;
-    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    export_remove(&h, &file).await;
     let mut doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let next_year = (chrono::Utc::now() + chrono::Duration::days(400))
