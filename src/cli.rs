@@ -406,6 +406,7 @@ fn run(command: Command) -> Result<u8, CliError> {
                 // its probes (/health: nothing failing) meanwhile.
                 rt.block_on(async {
                     let (trigger, shutdown) = shutdown::channel();
+                    shutdown::watch_host(trigger.clone());
                     shutdown::install_signal_handlers(trigger);
                     if let Some(listen) = config.metrics_listen {
                         crate::metrics::serve(listen, shutdown.clone())

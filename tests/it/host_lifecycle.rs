@@ -199,3 +199,36 @@ async fn a_closed_stderr_never_panics_the_run_or_delays_its_stop() {
     assert_eq!(status.code(), Some(0), "{status:?}");
     lock_is_free(&h).await;
 }
+
+/// A shard no tenant hashes to waits for SIGTERM; under an exec host it must go with the host
+/// too, not linger.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_shard_goes_when_its_host_closes_stdout() {
+    let h = Harness::new("").await;
+    let idle = 1 - entra_source::shard::owner(entra_simulator::TENANT_ID, 2);
+    let mut child = h
+        .command(&[
+            "run",
+            "--config",
+            h.config.to_str().unwrap(),
+            "--shard",
+            &format!("{idle}/2"),
+        ])
+        .spawn()
+        .unwrap();
+    let mut err = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    // Once it has said it polls nothing, the host goes.
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), err.next_line())
+            .await
+            .expect("no start-up line")
+            .unwrap()
+            .expect("it exited early");
+        if line.contains("0 of the config's 1 tenants") {
+            break;
+        }
+    }
+    drop(child.stdout.take());
+    let status = exits_within(&mut child, Duration::from_secs(3)).await;
+    assert!(status.success(), "{status:?}");
+}
