@@ -35,11 +35,7 @@ fn main() {
     };
     let directory = env("BENCH_DIRECTORY", 200_000) as usize;
     let records = env("BENCH_RECORDS", 20_000);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     rt.block_on(async {
         let sim = Simulator::start().await.unwrap();
         sim.directory_seed(directory, directory);

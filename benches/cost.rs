@@ -140,11 +140,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let per_stream = env("BENCH_RECORDS", 20_000);
     let rounds = env("BENCH_ROUNDS", 3).max(1);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let sim = rt.block_on(Simulator::start()).unwrap();
     let now = Utc::now();
     let spread = Spread::Between(

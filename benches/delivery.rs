@@ -296,11 +296,7 @@ fn main() {
             .filter_map(|i| i.trim().parse().ok())
             .collect(),
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     rt.block_on(async {
         if seconds > 0 {
             println!("Steady state, {seconds} s each, Graph's limits enforced, interval 3 s : late_arrival 12 s");

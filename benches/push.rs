@@ -50,11 +50,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let records: u64 = env_or("BENCH_RECORDS", 50_000);
     let rounds: usize = env_or("BENCH_ROUNDS", 3);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     rt.block_on(async {
         let sim = Simulator::start().await.unwrap();
         let now = Utc::now();

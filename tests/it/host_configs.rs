@@ -210,23 +210,11 @@ fn every_output_is_consumed(name: &str, v: &Value) {
 async fn vector_http_config_acknowledges_what_entra_source_pushes() {
     let v = toml_file("vector-http.toml");
     let raw: toml::Value = toml::from_str(&example("entra-source-http.toml")).unwrap();
-    let endpoint = url::Url::parse(raw["output"]["http_endpoint"].as_str().unwrap()).unwrap();
-    let src = &v["sources"]["entra"];
-    assert_eq!(src["type"], "http_server");
-    assert_eq!(
-        src["address"].as_str().unwrap(),
-        format!(
-            "{}:{}",
-            endpoint.host_str().unwrap(),
-            endpoint.port().unwrap()
-        )
+    assert_acknowledged_push(
+        &v["sources"]["entra"],
+        &v["sinks"]["entra_events"],
+        raw["output"]["http_endpoint"].as_str().unwrap(),
     );
-    assert_eq!(src["decoding"]["codec"], "json");
-    assert_eq!(src["framing"]["method"], "newline_delimited");
-    let sink = &v["sinks"]["entra_events"];
-    assert_eq!(sink["acknowledgements"]["enabled"], true);
-    assert_eq!(sink["buffer"]["type"], "disk");
-    assert_eq!(sink["buffer"]["when_full"], "block");
     every_output_is_consumed("vector-http.toml", &v);
     // entra-source-http.toml itself is validated with every example (config_examples.rs).
 }

@@ -422,3 +422,31 @@ pub fn ten_second_windows(arrivals: &[(std::time::Instant, usize)]) -> Vec<Vec<u
         })
         .collect()
 }
+
+/// Vector's side of an acknowledged push: `src` is an `http_server` source listening where
+/// entra-source's `http_endpoint` points, taking its NDJSON lines whole, and `sink` answers only
+/// once its disk buffer (blocking when full) holds the events.
+pub fn assert_acknowledged_push(src: &Value, sink: &Value, http_endpoint: &str) {
+    let endpoint = url::Url::parse(http_endpoint).unwrap();
+    assert_eq!(src["type"], "http_server");
+    assert_eq!(
+        src["address"].as_str().unwrap(),
+        format!(
+            "{}:{}",
+            endpoint.host_str().unwrap(),
+            endpoint.port().unwrap()
+        )
+    );
+    assert_eq!(src["decoding"]["codec"], "json");
+    assert_eq!(src["framing"]["method"], "newline_delimited");
+    assert!(
+        src["framing"]["newline_delimited"]["max_length"]
+            .as_u64()
+            .unwrap()
+            >= 1 << 20,
+        "max_length below max_line_bytes"
+    );
+    assert_eq!(sink["acknowledgements"]["enabled"], true);
+    assert_eq!(sink["buffer"]["type"], "disk");
+    assert_eq!(sink["buffer"]["when_full"], "block");
+}
