@@ -67,17 +67,14 @@ fn main() {
         let texts: Vec<String> = sample_records.iter().map(|r| r.to_string()).collect();
         let mut line = Vec::with_capacity(1 << 16);
         let mut format_rows = Vec::new();
-        for f in [
-            entra_source::format::Format::Native,
-            entra_source::format::Format::Ecs,
-            entra_source::format::Format::Ocsf,
-        ] {
+        for f in entra_source::format::Format::all() {
+            let ctx = ctx.clone().with_columns(f.needs_columns());
             let started = Instant::now();
             let mut fbytes = 0usize;
             for t in &texts {
                 line.clear();
                 let e = spec.event(entra_source::record::Record::new(t), &ctx);
-                f.write(&e, entra_source::event::Profile::Full, &mut line);
+                f.write(&e, false, &mut line);
                 fbytes += line.len() + 1;
             }
             format_rows.push((f.name(), started.elapsed(), fbytes));

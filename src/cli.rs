@@ -433,7 +433,7 @@ fn run(command: Command) -> Result<u8, CliError> {
                     resolved.extra_ca_pem.as_deref(),
                     shutdown.clone(),
                 )?
-                .with_profile(config.native_profile);
+                .with_keep_null(config.keep_null_columns);
                 Ok::<_, CliError>(
                     runner::run(config, resolved, once, output, trigger, shutdown)
                         .await

@@ -124,7 +124,7 @@ pub async fn demo(events: u32, follow: bool, format: crate::format::Format) -> u
     let output = Output::stdout()
         .with_max_line_bytes(config.max_line_bytes)
         .with_format(format)
-        .with_profile(config.native_profile);
+        .with_keep_null(config.keep_null_columns);
     let outcome = runner::run(config, resolved, !follow, output, trigger, shutdown).await;
     let graph_requests = sim.requests().iter().filter(|r| r.is_graph()).count();
     tracing::info!(graph_requests, "demo finished");

@@ -63,8 +63,8 @@ pub struct Config {
     pub output_target: OutputTarget,
     /// `[output] format`.
     pub format: crate::format::Format,
-    /// `[output] native_profile`.
-    pub native_profile: crate::event::Profile,
+    /// `[output] keep_null_columns`.
+    pub keep_null_columns: bool,
     /// `[metrics] listen`: where `/metrics` and `/health` are served.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// `[poll] request_attempts`.
@@ -153,7 +153,7 @@ impl Config {
             })?),
         };
         let (format, max_line_bytes) = validate_output(&raw.output)?;
-        let native_profile = output::validate_profile(&raw.output, format)?;
+        let keep_null_columns = output::validate_columns(&raw.output, format)?;
         let output_target = validate_target(&raw.output)?;
 
         let app_budget = raw.throttle.app_reports_requests_per_10s.unwrap_or(122);
@@ -240,7 +240,23 @@ impl Config {
             }
         }
         let tls_ca_file = raw.tls.ca_file.clone();
-        let context = match raw.context.enabled.unwrap_or(true) {
+        // Microsoft's export and its Log Analytics rows have no place for directory context: it
+        // is not fetched for them unless asked for, and asking for it is a mistake.
+        let carries_context = !matches!(
+            format,
+            crate::format::Format::AzureMonitor | crate::format::Format::LogAnalytics
+        );
+        if raw.context.enabled == Some(true) && !carries_context {
+            return Err(invalid(
+                "context.enabled",
+                "true",
+                format!(
+                    "format \"{}\" is Microsoft's own shape, which has no place for directory context: remove [context] enabled, or use format \"native\", \"ecs\" or \"ocsf\"",
+                    format.name()
+                ),
+            ));
+        }
+        let context = match raw.context.enabled.unwrap_or(carries_context) {
             false => None,
             true => Some(match raw.context.refresh.as_deref() {
                 None => Duration::from_secs(15 * 60),
@@ -265,7 +281,7 @@ impl Config {
             max_line_bytes,
             output_target,
             format,
-            native_profile,
+            keep_null_columns,
             metrics_listen,
             request_attempts,
             context,

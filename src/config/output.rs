@@ -163,32 +163,30 @@ pub(crate) fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError
     })
 }
 
-/// `[output] native_profile`: only for the native format.
-pub(crate) fn validate_profile(
+/// `[output] keep_null_columns` (only with `log_analytics`), and `native_profile`, which is
+/// gone: a config that still sets it is told what replaced it.
+pub(crate) fn validate_columns(
     o: &RawOutput,
     format: crate::format::Format,
-) -> Result<crate::event::Profile, ConfigError> {
-    let Some(p) = o.native_profile.as_deref() else {
-        return Ok(crate::event::Profile::Full);
-    };
-    let profile = crate::event::Profile::parse(p).ok_or_else(|| {
-        invalid(
-            "output.native_profile",
-            format!("\"{p}\""),
-            "use \"full\" (every Log Analytics column) or \"lean\" (summary, envelope and the record)",
-        )
-    })?;
-    if format != crate::format::Format::Native {
-        return Err(invalid(
-            "output.native_profile",
-            format!("\"{p}\""),
+) -> Result<bool, ConfigError> {
+    if let Some(p) = o.native_profile.as_deref() {
+        let fix = match p {
+            "lean" => "the native event is now what `lean` was, without the envelope: remove native_profile",
+            _ => "the Log Analytics columns moved to their own format: set format = \"log_analytics\" (Microsoft's export envelope: format = \"azure_monitor\") and remove native_profile",
+        };
+        return Err(invalid("output.native_profile", format!("\"{p}\""), fix));
+    }
+    match o.keep_null_columns {
+        Some(_) if format != crate::format::Format::LogAnalytics => Err(invalid(
+            "output.keep_null_columns",
+            "true",
             format!(
-                "it shapes native events only, and format is \"{}\": remove native_profile or set format = \"native\"",
+                "it applies to Log Analytics rows only, and format is \"{}\": remove it or set format = \"log_analytics\"",
                 format.name()
             ),
-        ));
+        )),
+        keep => Ok(keep.unwrap_or(false)),
     }
-    Ok(profile)
 }
 
 pub(crate) fn validate_output(o: &RawOutput) -> Result<(crate::format::Format, u64), ConfigError> {
@@ -198,7 +196,7 @@ pub(crate) fn validate_output(o: &RawOutput) -> Result<(crate::format::Format, u
             invalid(
                 "output.format",
                 format!("\"{f}\""),
-                "use \"native\", \"ecs\" or \"ocsf\"",
+                "use \"native\", \"azure_monitor\", \"log_analytics\", \"ecs\" or \"ocsf\"",
             )
         })?,
     };

@@ -240,12 +240,12 @@ pub struct RawStream {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawOutput {
-    /// `native` (default), `ecs` or `ocsf`.
+    /// `native` (default), `azure_monitor`, `log_analytics`, `ecs` or `ocsf`.
     pub format: Option<String>,
-    /// With `format = "native"`: `full` (default: summary, envelope, every Log Analytics
-    /// column, the record's keys, the record in `properties`: what SigmaHQ's Azure rules match)
-    /// or `lean` (summary, envelope and `properties` only: about the record's own bytes).
+    /// Removed (the native event is one schema now): read only to say what replaced it.
     pub native_profile: Option<String>,
+    /// With `format = "log_analytics"`: keep null and empty columns (default false).
+    pub keep_null_columns: Option<bool>,
     /// Push to an OpenTelemetry Collector instead of stdout: the base URL of its OTLP/HTTP
     /// receiver (`/v1/logs` is appended unless the URL already ends with it). `https://`, or
     /// `http://` to loopback (a Collector sidecar). The checkpoint moves only after a 2xx.

@@ -43,21 +43,26 @@ fn output_formats_and_otlp_endpoint() {
     );
     let e = with("format = \"cef\"").unwrap_err().to_string();
     assert!(e.contains("output.format") && e.contains("\"ocsf\""), "{e}");
-    use crate::event::Profile;
-    assert_eq!(with("").unwrap().native_profile, Profile::Full);
-    assert_eq!(
-        with("native_profile = \"lean\"").unwrap().native_profile,
-        Profile::Lean
-    );
-    let e = with("native_profile = \"slim\"").unwrap_err().to_string();
+    for f in crate::format::Format::all() {
+        let c = with(&format!("format = \"{}\"", f.name())).unwrap();
+        assert_eq!(c.format, f);
+        assert!(!c.keep_null_columns);
+    }
+    // `native_profile` is gone: a config that sets it is told what replaced it.
+    let e = with("native_profile = \"full\"").unwrap_err().to_string();
     assert!(
-        e.contains("output.native_profile") && e.contains("\"lean\""),
+        e.contains("output.native_profile") && e.contains("format = \"log_analytics\""),
         "{e}"
     );
-    let e = with("format = \"ecs\"\nnative_profile = \"lean\"")
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("shapes native events only"), "{e}");
+    let e = with("native_profile = \"lean\"").unwrap_err().to_string();
+    assert!(e.contains("remove native_profile"), "{e}");
+    assert!(
+        with("format = \"log_analytics\"\nkeep_null_columns = true")
+            .unwrap()
+            .keep_null_columns
+    );
+    let e = with("keep_null_columns = true").unwrap_err().to_string();
+    assert!(e.contains("Log Analytics rows only"), "{e}");
     for (endpoint, url) in [
         ("http://127.0.0.1:4318", "http://127.0.0.1:4318/v1/logs"),
         (
@@ -393,4 +398,25 @@ fn validation_reads_no_file_and_no_variable_and_resolve_names_what_is_missing() 
         &c.resolve().unwrap().credentials[0],
         Credential::Secret { secret, .. } if secret.expose() == "s3cret"
     ));
+}
+
+/// Microsoft's export and Log Analytics rows have no place for directory context: it is not
+/// fetched for them, and asking for it is refused with the fix.
+#[test]
+fn context_is_off_for_microsofts_shapes() {
+    let with = |extra: &str| load_str(&format!("{MINIMAL}{extra}"));
+    assert!(with("").unwrap().context.is_some());
+    for f in ["azure_monitor", "log_analytics"] {
+        let c = with(&format!("[output]\nformat = \"{f}\"\n")).unwrap();
+        assert!(c.context.is_none(), "{f}");
+        let e = with(&format!(
+            "[output]\nformat = \"{f}\"\n[context]\nenabled = true\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("context.enabled") && e.contains("no place"),
+            "{e}"
+        );
+    }
 }

@@ -1,4 +1,4 @@
-//! `event.type = "connector_health"`: a stream's collection health changing (ok, degraded,
+//! `event.dataset = "entra.connector_health"`: a stream's collection health changing (ok, degraded,
 //! error and back) or a range it could never read, as an event in the pipeline itself, so that
 //! the SIEM sees a collection gap when it opens. Rare (one per change), so built as a tree.
 
@@ -55,8 +55,8 @@ impl HealthChange<'_> {
     }
 }
 
-/// The native event (both profiles): the summary, the envelope, and entra-source's own record
-/// in `properties`.
+/// The native event: the summary, the time, and entra-source's own record in `properties`
+/// (`reported_at`: when it was written).
 pub fn event(c: &HealthChange<'_>, ingested: DateTime<Utc>) -> Value {
     let section = match c.sign_in_type {
         Some(t) => format!("{}.{t}", c.stream),
@@ -79,6 +79,7 @@ pub fn event(c: &HealthChange<'_>, ingested: DateTime<Utc>) -> Value {
         "detected_at": graph_time(c.at),
         "connector": "entra-source",
         "connector_version": env!("CARGO_PKG_VERSION"),
+        "reported_at": graph_time(ingested),
     });
     if let Some((from, to)) = c.gap {
         record["gap_from"] = graph_time(from).into();
@@ -87,22 +88,14 @@ pub fn event(c: &HealthChange<'_>, ingested: DateTime<Utc>) -> Value {
     json!({
         "event": {
             "id": id,
-            "category": "identity",
-            "type": EVENT_TYPE,
+            "dataset": DATASET,
             "kind": "state",
             "action": c.action(),
             "outcome": if c.state == "ok" { "success" } else { "failure" },
             "severity": c.severity(),
-            "dataset": DATASET,
             "tenant_id": c.tenant,
-            "ingested": graph_time(ingested),
         },
         "time": envelope_time(c.at),
-        "tenantId": c.tenant,
-        "category": CATEGORY,
-        "operationName": "Connector health",
-        "resultType": c.state,
-        "resultDescription": c.reason,
         "properties": record,
     })
 }
@@ -126,7 +119,7 @@ mod tests {
             at,
         };
         let e = event(&c, at);
-        assert_eq!(e["event"]["type"], "connector_health");
+        assert_eq!(e["event"]["dataset"], "entra.connector_health");
         assert_eq!(e["event"]["severity"], "high");
         assert_eq!(e["event"]["outcome"], "failure");
         assert_eq!(

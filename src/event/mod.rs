@@ -1,5 +1,5 @@
-//! The parts of a native event every stream shares (`CONTRACT.md` § Events): the `event` summary,
-//! the diagnostic-export envelope's time format, and helpers to read Graph records defensively.
+//! The parts of an event every stream shares (`CONTRACT.md` § Events): the `event` summary, the
+//! diagnostic-export envelope's time format, and helpers to read Graph records defensively.
 
 use std::borrow::Cow;
 
@@ -9,10 +9,9 @@ use serde_json::Value;
 use crate::record::Record;
 
 pub mod health;
-mod keyset;
 mod native;
 
-pub use native::{write_str, Field, NativeEvent, Profile, Summary, View};
+pub use native::{write_str, Field, NativeEvent, Summary, View};
 
 /// `event.severity`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -131,17 +130,6 @@ pub fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
-/// Top-level keys a host may add to an event (Vector's legacy namespace inserts these when
-/// absent): a Graph key with one of these names is left in `properties` only.
-pub const RESERVED_TOP_LEVEL: [&str; 6] = [
-    "stream",
-    "pid",
-    "command",
-    "host",
-    "source_type",
-    "timestamp",
-];
-
 /// An `event.id` for a record that lacks a usable `id`: a stable FNV-1a hash of its compact
 /// JSON text (as `serde_json` writes it, so the id does not depend on Graph's spacing).
 pub fn fallback_id(record: &Value) -> String {
@@ -239,9 +227,9 @@ pub struct NormalizeContext {
     ingested_text: String,
     /// The envelope `resourceId`.
     resource_id: String,
-    /// The native profile the event is written in: a `lean` event skips its columns while it
-    /// is made, not only when it is written.
-    pub profile: Profile,
+    /// Whether the Log Analytics columns are built (`log_analytics` writes them; every other
+    /// format skips them while the event is made, not only when it is written).
+    pub columns: bool,
     /// Inventory (delta) rounds: when the previous round began, or `None` for a baseline round
     /// (a first sync or a resync), whose objects are `present` rather than created or changed.
     pub since: Option<DateTime<Utc>>,
@@ -254,15 +242,15 @@ impl NormalizeContext {
             ingested,
             ingested_text: ingested.to_rfc3339_opts(SecondsFormat::Secs, true),
             resource_id: String::new(),
-            profile: Profile::Full,
+            columns: false,
             since: None,
         }
         .with_resource_id()
     }
 
-    /// The same context for events written in `profile`.
-    pub fn with_profile(mut self, profile: Profile) -> Self {
-        self.profile = profile;
+    /// The same context, building the Log Analytics columns or not.
+    pub fn with_columns(mut self, columns: bool) -> Self {
+        self.columns = columns;
         self
     }
 

@@ -1,46 +1,17 @@
-//! The native event as a list of fields over the record's own text, written straight into the
-//! output line: the summary, Microsoft's diagnostic-export envelope, the Log Analytics columns
-//! a stream adds, the record's top-level keys where they collide with nothing, and last the
-//! record verbatim in `properties`. Nothing is parsed into a tree or re-escaped on the way:
-//! a column that copies a record value copies its JSON text.
+//! A record as an event: entra-source's summary, Microsoft's export envelope members and the Log
+//! Analytics columns a stream sets, over the record's own text. Each output format writes the
+//! part it carries (`src/format/`): the native event is the summary, `context` and the record
+//! verbatim in `properties`. Nothing is parsed into a tree or re-escaped on the way: a member
+//! that copies a record value copies its JSON text.
 
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::keyset::KeySet;
-use super::{envelope_time, EventKind, NormalizeContext, Outcome, Severity, RESERVED_TOP_LEVEL};
+use super::{envelope_time, EventKind, NormalizeContext, Outcome, Severity};
 use crate::kind::StreamKind;
 use crate::record::Record;
-
-/// `[output] native_profile`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Profile {
-    /// The summary, the envelope, the Log Analytics columns, the record's top-level keys and
-    /// the record in `properties`: what SigmaHQ's Azure rules match without glue.
-    #[default]
-    Full,
-    /// The summary, the envelope and the record in `properties`: about the record's own bytes.
-    Lean,
-}
-
-impl Profile {
-    pub fn name(self) -> &'static str {
-        match self {
-            Profile::Full => "full",
-            Profile::Lean => "lean",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Profile> {
-        match s {
-            "full" => Some(Profile::Full),
-            "lean" => Some(Profile::Lean),
-            _ => None,
-        }
-    }
-}
 
 /// A field's value.
 #[derive(Debug, Clone)]
@@ -91,7 +62,8 @@ impl<'a, T: Into<Field<'a>>> From<Option<T>> for Field<'a> {
 }
 
 impl Field<'_> {
-    fn write(&self, out: &mut Vec<u8>) {
+    /// Appends the value as JSON.
+    pub fn write(&self, out: &mut Vec<u8>) {
         match self {
             Field::Null => out.extend_from_slice(b"null"),
             Field::Raw(r) => out.extend_from_slice(r.as_bytes()),
@@ -109,25 +81,51 @@ impl Field<'_> {
         }
     }
 
+    /// Appends the value as a JSON string: a string as it is, anything else (an object, an
+    /// array, a number) as its JSON text. What a Log Analytics `string` column holds.
+    pub fn write_as_text(&self, out: &mut Vec<u8>) {
+        match self {
+            Field::Raw(r) | Field::Text(r) => match r.as_bytes().first() {
+                Some(b'"') | Some(b'n') => out.extend_from_slice(r.as_bytes()),
+                _ => write_str(out, r),
+            },
+            Field::Int(i) => {
+                out.push(b'"');
+                out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes());
+                out.push(b'"');
+            }
+            Field::Bool(b) => out.extend_from_slice(if *b { b"\"true\"" } else { b"\"false\"" }),
+            Field::Json(v) => match v.as_ref() {
+                Value::String(s) => write_str(out, s),
+                Value::Null => out.extend_from_slice(b"null"),
+                other => write_str(out, &other.to_string()),
+            },
+            Field::Null | Field::Str(_) => self.write(out),
+        }
+    }
+
+    /// Appends the value as a JSON value: a record value as it is, even where a stream keeps
+    /// it as text. What a Log Analytics `dynamic` column holds.
+    pub fn write_as_value(&self, out: &mut Vec<u8>) {
+        match self {
+            Field::Text(r) => out.extend_from_slice(r.as_bytes()),
+            _ => self.write(out),
+        }
+    }
+
     /// `null`, or a record value that is `null`, or an empty string.
-    fn is_null(&self) -> bool {
+    pub fn is_null(&self) -> bool {
         match self {
             Field::Null => true,
             Field::Raw(r) | Field::Text(r) => matches!(*r, "null" | "\"\""),
             Field::Str(s) => s.is_empty(),
+            Field::Json(v) => v.is_null() || v.as_str() == Some(""),
             _ => false,
         }
     }
 }
 
 pub use crate::jsontext::write_str;
-
-/// A key known to need no escaping (this crate's own names), quoted, then `:`.
-fn write_key(out: &mut Vec<u8>, k: &str) {
-    out.push(b'"');
-    out.extend_from_slice(k.as_bytes());
-    out.extend_from_slice(b"\":");
-}
 
 /// entra-source's own summary, present in every native event.
 pub struct Summary {
@@ -174,7 +172,11 @@ impl<'a> View<'a> {
             severity: s("severity"),
             dataset: s("dataset"),
             tenant_id: s("tenant_id"),
-            ingested: s("ingested"),
+            // A health event says when it was written in its own record.
+            ingested: native
+                .pointer("/properties/reported_at")
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| s("ingested")),
             time: native.get("time").and_then(Value::as_str),
             category: native.get("category").and_then(Value::as_str),
         }
@@ -198,45 +200,32 @@ impl<'a> View<'a> {
     }
 }
 
-/// One record as a native event, ready to be written in any format.
+/// One record as an event, ready to be written in any format.
 pub struct NativeEvent<'a> {
     pub summary: Summary,
     pub ctx: &'a NormalizeContext,
-    /// The envelope `time` (seven fractional digits).
+    /// The event time: the export envelope's `time` (seven fractional digits).
     pub time: String,
-    /// The envelope `category` (diagnostic-export category).
+    /// The export envelope's `category` (the diagnostic-settings category).
     pub category: &'static str,
     pub operation_name: Cow<'a, str>,
-    /// After the envelope's constant keys: the stream's envelope fields, then (from
-    /// `columns_from`) the Log Analytics columns and aliases.
+    /// The export envelope members the stream sets (`resultType`, `resultDescription`,
+    /// `callerIpAddress`, `correlationId`, `identity`, `location`), then (from `columns_from`)
+    /// the Log Analytics columns, built only for `log_analytics`.
     fields: Vec<(&'static str, Field<'a>)>,
     columns_from: usize,
     /// The envelope's `durationMs` and `resultSignature`: 0 and `None` in every export category
-    /// but provisioning, whose records carry a duration and an error code.
+    /// but provisioning, whose records carry a duration and whose envelope has no signature.
     pub duration_ms: i64,
-    pub result_signature: Cow<'a, str>,
+    pub result_signature: Option<Cow<'a, str>>,
     /// `context`: the subjects' directory context (JSON text), when cached.
     pub context: Option<String>,
     pub record: Record<'a>,
 }
 
-/// The envelope's keys before the stream's own fields.
-const ENVELOPE_KEYS: [&str; 10] = [
-    "event",
-    "time",
-    "resourceId",
-    "tenantId",
-    "category",
-    "operationName",
-    "operationVersion",
-    "resultSignature",
-    "durationMs",
-    "Level",
-];
-
 impl<'a> NativeEvent<'a> {
-    /// Starts an event: the stream then adds its envelope fields, calls [`Self::columns`] and
-    /// adds its Log Analytics columns.
+    /// Starts an event: the stream then sets its envelope members, calls [`Self::columns`] and
+    /// sets its Log Analytics columns.
     pub fn new(
         summary: Summary,
         record: Record<'a>,
@@ -251,31 +240,31 @@ impl<'a> NativeEvent<'a> {
             time: envelope_time(time),
             category,
             operation_name: operation_name.into(),
-            // A sign-in's full event has some ninety fields; a lean one a handful.
-            fields: Vec::with_capacity(match ctx.profile {
-                Profile::Full => 96,
-                Profile::Lean => 12,
-            }),
+            // A sign-in's row has some ninety columns; its envelope a handful.
+            fields: Vec::with_capacity(if ctx.columns { 96 } else { 8 }),
             columns_from: usize::MAX,
             duration_ms: 0,
-            result_signature: Cow::Borrowed("None"),
+            result_signature: Some(Cow::Borrowed("None")),
             context: None,
             record,
         }
     }
 
-    /// Whether what is set now is left out: the columns of a `lean` event.
+    /// Whether what is set now is left out: the Log Analytics columns, unless the event is
+    /// written as a Log Analytics row.
     fn skipping(&self) -> bool {
-        self.ctx.profile == Profile::Lean && self.columns_from != usize::MAX
+        !self.ctx.columns && self.columns_from != usize::MAX
     }
 
-    /// Adds `key` (each key once: the stream's code never sets one twice).
+    /// Sets `key` (each key once: the stream's code never sets one twice).
     pub fn set(&mut self, key: &'static str, value: impl Into<Field<'a>>) -> &mut Self {
         if self.skipping() {
             return self;
         }
         debug_assert!(
-            !ENVELOPE_KEYS.contains(&key) && self.fields.iter().all(|(k, _)| *k != key),
+            self.fields[self.columns_from.min(self.fields.len())..]
+                .iter()
+                .all(|(k, _)| *k != key),
             "{key} set twice"
         );
         self.fields.push((key, value.into()));
@@ -319,8 +308,8 @@ impl<'a> NativeEvent<'a> {
 
     /// The columns every Log Analytics table of Entra logs has beside the record's own:
     /// `Type` (the table), `SourceSystem`, `TimeGenerated` (the event time) and, unless the
-    /// stream says otherwise, `DurationMs`, `OperationVersion`, `ResultSignature` and the
-    /// resource columns of the diagnostic export.
+    /// stream says otherwise, `DurationMs`, `Level`, `OperationVersion`, `ResultSignature` and
+    /// the resource columns of the diagnostic export.
     pub fn table(&mut self, table: &'static str, resource_columns: bool) -> &mut Self {
         self.table_from(table, resource_columns, "Azure AD".into())
     }
@@ -341,6 +330,7 @@ impl<'a> NativeEvent<'a> {
             .set("TimeGenerated", time);
         if resource_columns {
             self.set("DurationMs", Field::Int(0))
+                .set("Level", "4")
                 .set("OperationVersion", "1.0")
                 .set("ResultSignature", "None")
                 .set("Resource", "Microsoft.aadiam")
@@ -350,84 +340,61 @@ impl<'a> NativeEvent<'a> {
         self
     }
 
-    /// The envelope of a record no request caused (a state, an inventory object) and that no
-    /// Log Analytics table publishes: no result, caller or correlation; only who it is about.
+    /// The envelope of a record no request caused (a state, an inventory object): no result,
+    /// caller or correlation; only who it is about.
     pub fn stateless_envelope(&mut self, identity: Option<Cow<'a, str>>) -> &mut Self {
-        self.set("resultType", "")
-            .set("callerIpAddress", Field::Null)
-            .set("correlationId", Field::Null)
-            .set("identity", identity);
+        self.set("identity", identity);
         self.columns()
     }
 
-    /// What follows are Log Analytics columns and aliases (left out of the lean profile).
+    /// What follows are Log Analytics columns (built for `log_analytics` only).
     pub fn columns(&mut self) -> &mut Self {
         self.columns_from = self.fields.len();
         self
     }
 
-    /// Writes the event as one JSON object (no newline).
-    pub fn write(&self, profile: Profile, out: &mut Vec<u8>) {
+    /// The export envelope members the stream set, in the order it set them.
+    pub fn envelope_fields(&self) -> &[(&'static str, Field<'a>)] {
+        &self.fields[..self.columns_from.min(self.fields.len())]
+    }
+
+    /// The export envelope member `key`, when set and neither null nor empty.
+    pub fn envelope_field(&self, key: &str) -> Option<&Field<'a>> {
+        self.envelope_fields()
+            .iter()
+            .find(|(k, v)| *k == key && !v.is_null())
+            .map(|(_, v)| v)
+    }
+
+    /// The Log Analytics columns the stream set (empty unless the context builds them).
+    pub fn column_fields(&self) -> &[(&'static str, Field<'a>)] {
+        &self.fields[self.columns_from.min(self.fields.len())..]
+    }
+
+    /// Writes the native event as one JSON object (no newline): the summary, the event time,
+    /// `context` when cached, and the record verbatim in `properties`.
+    pub fn write_native(&self, out: &mut Vec<u8>) {
         let s = &self.summary;
-        let tenant = self.ctx.tenant_id.as_str();
         out.extend_from_slice(b"{\"event\":{\"id\":");
         write_str(out, &s.id);
-        out.extend_from_slice(b",\"category\":\"identity\",\"type\":\"");
-        out.extend_from_slice(s.stream.event_type().as_bytes());
+        out.extend_from_slice(b",\"dataset\":\"");
+        out.extend_from_slice(s.stream.dataset().as_bytes());
         out.extend_from_slice(b"\",\"kind\":\"");
         out.extend_from_slice(s.kind.as_str().as_bytes());
         out.extend_from_slice(b"\",\"action\":");
         write_str(out, &s.action);
-        out.extend_from_slice(b",\"outcome\":\"");
-        out.extend_from_slice(s.outcome.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"severity\":\"");
+        if s.outcome != Outcome::Unknown {
+            out.extend_from_slice(b",\"outcome\":\"");
+            out.extend_from_slice(s.outcome.as_str().as_bytes());
+            out.push(b'"');
+        }
+        out.extend_from_slice(b",\"severity\":\"");
         out.extend_from_slice(s.severity.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"dataset\":\"");
-        out.extend_from_slice(s.stream.dataset().as_bytes());
         out.extend_from_slice(b"\",\"tenant_id\":");
-        write_str(out, tenant);
-        out.extend_from_slice(b",\"ingested\":\"");
-        out.extend_from_slice(self.ctx.ingested_text().as_bytes());
-        out.extend_from_slice(b"\"},\"time\":\"");
+        write_str(out, &self.ctx.tenant_id);
+        out.extend_from_slice(b"},\"time\":\"");
         out.extend_from_slice(self.time.as_bytes());
-        if profile == Profile::Full {
-            out.extend_from_slice(b"\",\"resourceId\":");
-            write_str(out, self.ctx.resource_id());
-            out.extend_from_slice(b",\"tenantId\":");
-            write_str(out, tenant);
-            out.extend_from_slice(b",\"category\":\"");
-        } else {
-            // Lean: no member that is a constant or derived from another (resourceId,
-            // operationVersion, resultSignature, durationMs, Level) and no null.
-            out.extend_from_slice(b"\",\"tenantId\":");
-            write_str(out, tenant);
-            out.extend_from_slice(b",\"category\":\"");
-        }
-        out.extend_from_slice(self.category.as_bytes());
-        out.extend_from_slice(b"\",\"operationName\":");
-        write_str(out, &self.operation_name);
-        let fields = match profile {
-            Profile::Full => {
-                out.extend_from_slice(b",\"operationVersion\":\"1.0\",\"resultSignature\":");
-                write_str(out, &self.result_signature);
-                out.extend_from_slice(b",\"durationMs\":");
-                out.extend_from_slice(itoa::Buffer::new().format(self.duration_ms).as_bytes());
-                out.extend_from_slice(b",\"Level\":4");
-                &self.fields[..]
-            }
-            Profile::Lean => &self.fields[..self.columns_from.min(self.fields.len())],
-        };
-        for (k, v) in fields {
-            if profile == Profile::Lean && v.is_null() {
-                continue;
-            }
-            out.push(b',');
-            write_key(out, k);
-            v.write(out);
-        }
-        if profile == Profile::Full {
-            self.write_graph_keys(out);
-        }
+        out.push(b'"');
         if let Some(c) = &self.context {
             out.extend_from_slice(b",\"context\":");
             out.extend_from_slice(c.as_bytes());
@@ -435,37 +402,6 @@ impl<'a> NativeEvent<'a> {
         out.extend_from_slice(b",\"properties\":");
         out.extend_from_slice(self.record.raw().as_bytes());
         out.push(b'}');
-    }
-
-    /// The record's keys at the top level where they collide with nothing already there (and
-    /// are not OData annotations or host-reserved names), so rules written against Graph's
-    /// camelCase keys match without glue.
-    fn write_graph_keys(&self, out: &mut Vec<u8>) {
-        let mut seen = KeySet::with_capacity(ENVELOPE_KEYS.len() + 7 + self.fields.len());
-        for k in ENVELOPE_KEYS.iter().chain(&RESERVED_TOP_LEVEL) {
-            seen.insert(k);
-        }
-        seen.insert("properties");
-        seen.insert("context");
-        for (k, _) in &self.fields {
-            seen.insert(k);
-        }
-        for (i, m) in self.record.members().enumerate() {
-            if m.key.starts_with('@') || !seen.insert_new(m.key, i, &self.record) {
-                continue;
-            }
-            out.push(b',');
-            if m.escaped {
-                // Unescaped when read: escaped again.
-                write_str(out, m.key);
-                out.push(b':');
-            } else {
-                // The key's text holds no escape and no control character (the parser refuses
-                // those), so it is copied as it is.
-                write_key(out, m.key);
-            }
-            out.extend_from_slice(m.value.as_bytes());
-        }
     }
 }
 
@@ -478,93 +414,85 @@ mod tests {
         NormalizeContext::new("t", "2026-01-01T00:00:00Z".parse().unwrap())
     }
 
-    fn event<'a>(raw: &'a RawValue, ctx: &'a NormalizeContext) -> NativeEvent<'a> {
-        let summary = Summary {
+    fn summary(outcome: Outcome) -> Summary {
+        Summary {
             id: "e".into(),
             stream: StreamKind::SignIns,
             kind: EventKind::Event,
             action: "a \"quoted\" action".into(),
-            outcome: Outcome::Success,
+            outcome,
             severity: Severity::Info,
-        };
+        }
+    }
+
+    #[test]
+    fn the_native_line_is_the_summary_the_time_and_the_record() {
+        let raw = RawValue::from_string(
+            r#"{"id":"x","correlationId":"c","a":{"b":[1,"\u00e9"]},"@odata.type":"t"}"#.into(),
+        )
+        .unwrap();
+        let ctx = ctx();
         let mut e = NativeEvent::new(
-            summary,
+            summary(Outcome::Success),
             Record::new(raw.get()),
-            ctx,
+            &ctx,
             ctx.ingested,
             "SignInLogs",
             "Sign-in activity",
         );
-        e.set("resultType", "0")
-            .copy("correlationId", "correlationId");
-        e.columns();
-        e.copy_all(&[("Id", "id"), ("Nested", "a/b"), ("Missing", "nope")]);
-        e
-    }
-
-    #[test]
-    fn the_line_is_json_with_copies_and_the_record_last() {
-        let raw = RawValue::from_string(
-            r#"{"id":"x","correlationId":"c","category":"graph's","a":{"b":[1,"\u00e9"]},"@odata.type":"t","host":"h","id":"dup"}"#.into(),
-        )
-        .unwrap();
-        let ctx = ctx();
-        let e = event(&raw, &ctx);
-        let mut full = Vec::new();
-        e.write(Profile::Full, &mut full);
-        let v: Value = serde_json::from_slice(&full).unwrap();
-        assert_eq!(v["event"]["action"], "a \"quoted\" action");
-        assert_eq!(v["Nested"], serde_json::json!([1, "é"]));
-        assert_eq!(v["Missing"], Value::Null);
-        assert_eq!(
-            v["category"], "SignInLogs",
-            "an envelope key is not overwritten"
-        );
-        assert_eq!(v["a"]["b"][0], 1);
-        assert!(v.get("@odata.type").is_none() && v.get("host").is_none());
-        assert_eq!(v["id"], "x");
-        let text = String::from_utf8(full.clone()).unwrap();
-        assert_eq!(
-            text.matches("\"id\":\"dup\"").count(),
-            1,
-            "only in properties"
-        );
-        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
-        assert_eq!(keys.last().unwrap().as_str(), "properties");
-        assert!(text.ends_with(&format!("\"properties\":{}}}", raw.get())));
-
-        let mut lean = Vec::new();
-        e.write(Profile::Lean, &mut lean);
-        let l: Value = serde_json::from_slice(&lean).unwrap();
-        assert_eq!(l["resultType"], "0");
-        assert_eq!(l["correlationId"], "c");
-        assert!(l.get("Id").is_none() && l.get("a").is_none());
-        assert_eq!(l["properties"], v["properties"]);
-    }
-
-    /// A record read with its page kept a key's escape only as a flag the writer ignored: the
-    /// key `k"q` was written unescaped and the line was not JSON.
-    #[test]
-    fn a_graph_key_with_an_escape_is_written_escaped() {
-        let page = crate::graph::parse_page(
-            br#"{"value":[{"id":"x","k\"q":1,"\u0041b":2},{"id":"y"}]}"#.to_vec(),
-        )
-        .unwrap();
-        let ctx = ctx();
-        let record = page.records.records().next().unwrap();
-        let summary = Summary {
-            id: "x".into(),
-            stream: StreamKind::SignIns,
-            kind: EventKind::Event,
-            action: "a".into(),
-            outcome: Outcome::Success,
-            severity: Severity::Info,
-        };
-        let e = NativeEvent::new(summary, record, &ctx, ctx.ingested, "SignInLogs", "op");
+        e.copy("correlationId", "correlationId");
+        e.columns().copy("Id", "id");
         let mut line = Vec::new();
-        e.write(Profile::Full, &mut line);
-        let v: Value = serde_json::from_slice(&line).expect("the line is JSON");
-        assert_eq!(v["k\"q"], 1);
-        assert_eq!(v["Ab"], 2);
+        e.write_native(&mut line);
+        let v: Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["event"]["action"], "a \"quoted\" action");
+        assert_eq!(v["event"]["dataset"], "entra.sign_ins");
+        assert_eq!(v["event"]["outcome"], "success");
+        assert_eq!(v["time"], "2026-01-01T00:00:00.0000000Z");
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["event", "time", "properties"]);
+        let text = String::from_utf8(line).unwrap();
+        assert!(text.ends_with(&format!("\"properties\":{}}}", raw.get())));
+        assert!(
+            e.column_fields().is_empty(),
+            "columns are not built for native"
+        );
+        assert_eq!(e.envelope_fields().len(), 1);
+    }
+
+    /// `event.outcome` says something only where a request succeeded or failed.
+    #[test]
+    fn an_unknown_outcome_is_left_out() {
+        let ctx = ctx();
+        let e = NativeEvent::new(
+            summary(Outcome::Unknown),
+            Record::new("{}"),
+            &ctx,
+            ctx.ingested,
+            "RiskyUsers",
+            "Risky user",
+        );
+        let mut line = Vec::new();
+        e.write_native(&mut line);
+        let v: Value = serde_json::from_slice(&line).unwrap();
+        assert!(v["event"].get("outcome").is_none(), "{v}");
+    }
+
+    #[test]
+    fn a_field_is_written_as_its_column_type_asks() {
+        let text = |f: Field<'_>| {
+            let mut out = Vec::new();
+            f.write_as_text(&mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(text(Field::Raw(r#"{"a":1}"#)), r#""{\"a\":1}""#);
+        assert_eq!(text(Field::Raw(r#""s""#)), r#""s""#);
+        assert_eq!(text(Field::Raw("12")), r#""12""#);
+        assert_eq!(text(Field::Int(7)), r#""7""#);
+        assert_eq!(text(Field::Null), "null");
+        let mut out = Vec::new();
+        Field::Text("[1,2]").write_as_value(&mut out);
+        assert_eq!(out, b"[1,2]");
+        assert!(Field::Raw("\"\"").is_null() && Field::Str("".into()).is_null());
     }
 }

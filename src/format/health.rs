@@ -73,7 +73,7 @@ pub fn ecs(native: &Value) -> Value {
             "dataset": native["event"]["dataset"],
             "module": "entra",
             "provider": "entra-source",
-            "ingested": native["event"]["ingested"],
+            "ingested": native["properties"]["reported_at"],
             "reason": p["reason"],
             "original": p.to_string(),
         },
@@ -91,7 +91,7 @@ pub fn ecs(native: &Value) -> Value {
         },
         "azure": {
             "tenant_id": native["event"]["tenant_id"],
-            "category": native["category"],
+            "category": crate::event::health::CATEGORY,
             "connector_health": vendor,
         },
     })
@@ -142,8 +142,8 @@ pub fn ocsf(native: &Value) -> Value {
                 "feature": {"name": native["event"]["dataset"]},
             },
             "uid": native["event"]["id"],
-            "processed_time": ms(native, "/event/ingested"),
-            "log_name": native["category"],
+            "processed_time": ms(native, "/properties/reported_at"),
+            "log_name": crate::event::health::CATEGORY,
             "log_provider": "entra-source",
             "tenant_uid": native["event"]["tenant_id"],
         },

@@ -1,26 +1,36 @@
-//! `[output] format`: the shape of each event on the wire. Every stream normalizes a Graph record
-//! into the native event (`CONTRACT.md` § Events); `ecs` and `ocsf` are mapped from it here, so a
-//! stream module knows nothing about output schemas and every format carries the same records.
+//! `[output] format`: the shape of each event on the wire, one schema per format. Every stream
+//! turns a Graph record into a [`NativeEvent`] (its summary, the export envelope members and Log
+//! Analytics columns it knows, over the record's text); each format writes its own shape from it
+//! here, so a stream module knows nothing about output schemas and every format carries the same
+//! records.
 
 use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use crate::event::{parse_time, NativeEvent, Profile, View};
+#[cfg(test)]
+use crate::event::Field;
+use crate::event::{parse_time, NativeEvent, View};
 use crate::kind::StreamKind;
 use crate::record::{elements, string, Record};
 
+pub mod azure_monitor;
 pub mod ecs;
 mod health;
 pub mod json;
+pub mod log_analytics;
 pub mod ocsf;
 
 /// `[output] format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
-    /// The native event: summary, diagnostic-export envelope, Log Analytics columns, raw record.
+    /// entra-source's summary, `context` and the Graph record verbatim in `properties`.
     #[default]
     Native,
+    /// The record as Entra's diagnostic settings export it (Azure Monitor resource-log schema).
+    AzureMonitor,
+    /// The row of the stream's Log Analytics (Sentinel) table.
+    LogAnalytics,
     /// Elastic Common Schema 9.x; the raw record in `event.original`.
     Ecs,
     /// OCSF 1.5.0 classes; the raw record in `unmapped`.
@@ -31,75 +41,67 @@ impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::Native => "native",
+            Format::AzureMonitor => "azure_monitor",
+            Format::LogAnalytics => "log_analytics",
             Format::Ecs => "ecs",
             Format::Ocsf => "ocsf",
         }
     }
 
     pub fn parse(s: &str) -> Option<Format> {
-        match s {
-            "native" => Some(Format::Native),
-            "ecs" => Some(Format::Ecs),
-            "ocsf" => Some(Format::Ocsf),
-            _ => None,
-        }
+        Format::all().into_iter().find(|f| f.name() == s)
     }
 
-    /// The event in this format, as a tree (tests and tools; the poll loop writes lines with
-    /// [`Format::write`]). The mappers write the same line either way.
+    pub fn all() -> [Format; 5] {
+        [
+            Format::Native,
+            Format::AzureMonitor,
+            Format::LogAnalytics,
+            Format::Ecs,
+            Format::Ocsf,
+        ]
+    }
+
+    /// Whether events are made with their Log Analytics columns (only this format writes
+    /// them).
+    pub fn needs_columns(self) -> bool {
+        self == Format::LogAnalytics
+    }
+
+    /// An event given as a tree in this format: entra-source's own health events, which are
+    /// made as native trees; any other tree passes through unchanged (stream events are written
+    /// with [`Format::write`]).
     pub fn render(self, native: &Value) -> Value {
-        if native.pointer("/event/type").and_then(Value::as_str)
-            == Some(crate::event::health::EVENT_TYPE)
+        if native.pointer("/event/dataset").and_then(Value::as_str)
+            != Some(crate::event::health::DATASET)
         {
-            return match self {
-                Format::Native => native.clone(),
-                Format::Ecs => health::ecs(native),
-                Format::Ocsf => health::ocsf(native),
-            };
-        }
-        let kind = native
-            .pointer("/event/type")
-            .and_then(Value::as_str)
-            .and_then(StreamKind::from_event_type);
-        let (Format::Ecs | Format::Ocsf, Some(kind)) = (self, kind) else {
-            // Native, or an event of no stream this build knows: it passes through unmapped
-            // rather than under another stream's mapping.
             return native.clone();
-        };
-        let text = native.get("properties").unwrap_or(&Value::Null).to_string();
-        let record = Record::new(&text);
-        let strings = Strings::new();
-        let context = native.get("context").map(Value::to_string);
-        let n = Native {
-            view: View::of_value(native),
-            record: &record,
-            strings: &strings,
-            kind,
-            context: context.as_deref(),
-        };
-        let mut out = Vec::new();
-        self.write_mapped(&n, &mut out);
-        serde_json::from_slice(&out).unwrap_or(Value::Null)
+        }
+        match self {
+            // No Microsoft shape has entra-source's health: it stays native.
+            Format::Native | Format::AzureMonitor | Format::LogAnalytics => native.clone(),
+            Format::Ecs => health::ecs(native),
+            Format::Ocsf => health::ocsf(native),
+        }
     }
 
     /// Appends the event in this format as one JSON object (no newline). The record's text is
-    /// copied, never re-serialized: verbatim in native `properties` and OCSF `unmapped`, as one
-    /// escaped string in ECS `event.original`.
-    pub fn write(self, e: &NativeEvent<'_>, profile: Profile, out: &mut Vec<u8>) {
+    /// copied, never re-serialized: verbatim in native and Azure Monitor `properties` and OCSF
+    /// `unmapped`, as one escaped string in ECS `event.original`, column by column in a Log
+    /// Analytics row. `keep_null` keeps a row's null and empty columns.
+    pub fn write(self, e: &NativeEvent<'_>, keep_null: bool, out: &mut Vec<u8>) {
         match self {
-            Format::Native => e.write(profile, out),
-            Format::Ecs | Format::Ocsf => {
+            Format::Native => e.write_native(out),
+            Format::AzureMonitor => azure_monitor::write(e, out),
+            Format::LogAnalytics => log_analytics::write(e, keep_null, out),
+            Format::Ecs => {
                 let strings = Strings::new();
-                self.write_mapped(&Native::of(e, &strings), out);
+                ecs::write(&Native::of(e, &strings), out);
             }
-        }
-    }
-
-    fn write_mapped(self, n: &Native<'_>, out: &mut Vec<u8>) {
-        match self {
-            Format::Ecs => ecs::write(n, out),
-            Format::Ocsf => ocsf::write(n, out),
-            Format::Native => {}
+            Format::Ocsf => {
+                let strings = Strings::new();
+                ocsf::write(&Native::of(e, &strings), out);
+            }
         }
     }
 
@@ -112,13 +114,25 @@ impl Format {
         };
         let mut m = obj.clone();
         match self {
-            Format::Native => {
+            Format::Native | Format::AzureMonitor => {
                 if minimal {
-                    m.retain(|k, _| NATIVE_ESSENTIAL_KEYS.contains(&k.as_str()));
+                    m.retain(|k, _| ESSENTIAL_KEYS.contains(&k.as_str()));
                 } else {
                     m.insert("properties".into(), Value::Null);
                 }
                 m.insert("entra_source".into(), marker);
+            }
+            Format::LogAnalytics => {
+                // A row holds the record column by column: its structured columns go, then
+                // (minimal) everything but the columns that identify the row.
+                m.retain(|k, v| {
+                    if minimal {
+                        log_analytics::ESSENTIAL_COLUMNS.contains(&k.as_str())
+                    } else {
+                        !(v.is_object() || v.is_array())
+                    }
+                });
+                m.insert("EntraSource".into(), marker);
             }
             Format::Ecs => {
                 if let Some(Value::Object(e)) = m.get_mut("event") {
@@ -150,24 +164,19 @@ impl Format {
     }
 }
 
-/// The native keys an over-long event keeps when even without its raw record it is too long.
-const NATIVE_ESSENTIAL_KEYS: [&str; 16] = [
+/// The keys an over-long native or Azure Monitor event keeps when even without its raw record
+/// it is too long.
+const ESSENTIAL_KEYS: [&str; 10] = [
     "event",
     "time",
-    "resourceId",
     "tenantId",
     "category",
     "operationName",
-    "operationVersion",
     "resultType",
-    "resultSignature",
-    "resultDescription",
-    "durationMs",
-    "callerIpAddress",
     "correlationId",
     "identity",
+    "callerIpAddress",
     "Level",
-    "location",
 ];
 
 /// The unescaped strings of the record being mapped (most are borrowed from its text; one that
@@ -340,16 +349,15 @@ pub fn upn_domain(upn: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    /// ECS and OCSF chose their mapping by the text of `event.type` with a catch-all branch,
-    /// so an event of a stream they did not know got another stream's mapping.
+    /// A tree that is no health event passes through every format unchanged: stream events
+    /// are written from their records, never re-mapped from a tree.
     #[test]
-    fn an_event_of_no_known_stream_is_not_mapped_as_another() {
-        let foreign = json!({"event": {"id": "x", "type": "not_a_stream", "severity": "low"},
+    fn a_tree_of_no_health_event_is_not_mapped() {
+        let foreign = json!({"event": {"id": "x", "dataset": "not_a_stream", "severity": "low"},
             "properties": {"id": "x"}});
-        assert_eq!(Format::Ecs.render(&foreign), foreign);
-        assert_eq!(Format::Ocsf.render(&foreign), foreign);
-        for kind in StreamKind::all() {
-            assert_eq!(StreamKind::from_event_type(kind.event_type()), Some(kind));
+        for f in Format::all() {
+            assert_eq!(f.render(&foreign), foreign, "{f:?}");
+            assert_eq!(Format::parse(f.name()), Some(f));
         }
     }
     use serde_json::json;
@@ -378,13 +386,40 @@ mod tests {
 
     #[test]
     fn slim_drops_the_raw_record_in_every_format() {
-        let native = json!({"event": {"id": "e", "type": "sign_in", "severity": "low",
-            "outcome": "success", "kind": "event", "tenant_id": "t", "dataset": "entra.sign_ins",
-            "ingested": "2026-01-01T00:00:00Z"},
-            "time": "2026-01-01T00:00:00.0000000Z", "category": "SignInLogs",
-            "properties": {"id": "e", "blob": "x".repeat(100)}});
-        for f in [Format::Native, Format::Ecs, Format::Ocsf] {
-            let slim = f.slim(&f.render(&native), json!({"truncated": true}), false);
+        use crate::event::{EventKind, NormalizeContext, Outcome, Severity, Summary};
+        let ctx =
+            NormalizeContext::new("t", "2026-01-01T00:00:00Z".parse().unwrap()).with_columns(true);
+        let text = format!(r#"{{"id":"e","blob":"{}"}}"#, "x".repeat(100));
+        let summary = Summary {
+            id: "e".into(),
+            stream: StreamKind::SignIns,
+            kind: EventKind::Event,
+            action: "a".into(),
+            outcome: Outcome::Success,
+            severity: Severity::Low,
+        };
+        let mut e = NativeEvent::new(
+            summary,
+            Record::new(&text),
+            &ctx,
+            ctx.ingested,
+            "SignInLogs",
+            "Sign-in activity",
+        );
+        e.columns()
+            .table("SigninLogs", true)
+            .copy("Id", "id")
+            .set(
+                "DeviceDetail",
+                Field::Json(Box::new(json!({"blob": "x".repeat(100)}))),
+            )
+            .copy("UserAgent", "blob");
+        for f in Format::all() {
+            let mut line = Vec::new();
+            f.write(&e, false, &mut line);
+            let rendered: Value = serde_json::from_slice(&line).unwrap();
+            assert!(rendered.to_string().contains("xxxxx"), "{f:?}: {rendered}");
+            let slim = f.slim(&rendered, json!({"truncated": true}), true);
             assert!(!slim.to_string().contains("xxxxx"), "{f:?}: {slim}");
             assert!(slim.to_string().contains("\"truncated\":true"), "{f:?}");
         }

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::OutputError;
-use crate::event::{NativeEvent, Profile};
+use crate::event::NativeEvent;
 use crate::format::Format;
 
 /// The shortest `max_line_bytes`: room for an event's summary, envelope and marker.
@@ -16,7 +16,8 @@ pub const DEFAULT_LINE_BYTES: u64 = 1024 * 1024;
 /// Makes each event's line.
 pub struct Encoder {
     pub format: Format,
-    pub profile: Profile,
+    /// `[output] keep_null_columns`: a Log Analytics row keeps its null and empty columns.
+    pub keep_null: bool,
     max_line_bytes: usize,
     /// Events whose raw record was trimmed to respect `max_line_bytes`.
     pub lines_trimmed: u64,
@@ -29,10 +30,10 @@ fn write_line(buf: &mut Vec<u8>, e: &Value) -> Result<(), OutputError> {
 }
 
 impl Encoder {
-    pub fn new(format: Format, profile: Profile, max_line_bytes: u64) -> Encoder {
+    pub fn new(format: Format, keep_null: bool, max_line_bytes: u64) -> Encoder {
         Encoder {
             format,
-            profile,
+            keep_null,
             max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(usize::MAX),
             lines_trimmed: 0,
         }
@@ -45,7 +46,7 @@ impl Encoder {
     /// Appends the event `e` to `buf` as one line in the format, trimmed to fit.
     pub fn line(&mut self, e: &NativeEvent<'_>, buf: &mut Vec<u8>) -> Result<(), OutputError> {
         let start = buf.len();
-        self.format.write(e, self.profile, buf);
+        self.format.write(e, self.keep_null, buf);
         buf.push(b'\n');
         let len = buf.len() - start;
         if len <= self.max_line_bytes {
@@ -59,7 +60,7 @@ impl Encoder {
         Ok(())
     }
 
-    /// Appends an event given as a tree (native, full profile) in the format: tests and tools.
+    /// Appends an event given as a tree (a health event, made native) in the format.
     pub fn line_of_value(&mut self, e: &Value, buf: &mut Vec<u8>) -> Result<(), OutputError> {
         let rendered = self.format.render(e);
         let start = buf.len();

@@ -15,7 +15,7 @@ use std::io::ErrorKind;
 use serde_json::Value;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use crate::event::{NativeEvent, Profile, View};
+use crate::event::{NativeEvent, View};
 use crate::format::Format;
 pub use encode::{Encoder, DEFAULT_LINE_BYTES, MIN_LINE_BYTES};
 use file::FileSink;
@@ -140,7 +140,7 @@ impl Page {
         Ok(())
     }
 
-    /// Adds an event given as a tree (native, full profile): tests and tools.
+    /// Adds an event given as a tree (a health event, made native).
     pub fn push_value(&mut self, e: &Value) -> Result<(), OutputError> {
         let start = self.buf.len();
         self.encoder.line_of_value(e, &mut self.buf)?;
@@ -165,13 +165,10 @@ impl Page {
         self.count
     }
 
-    /// The native profile its events are made in. ECS and OCSF map the summary and the record,
-    /// never the Log Analytics columns, so their events are made without them.
-    pub fn profile(&self) -> Profile {
-        match self.encoder.format {
-            Format::Native => self.encoder.profile,
-            Format::Ecs | Format::Ocsf => Profile::Lean,
-        }
+    /// Whether its events are made with their Log Analytics columns: only a Log Analytics row
+    /// writes them.
+    pub fn columns(&self) -> bool {
+        self.encoder.format.needs_columns()
     }
 
     /// Whether what the page holds should be sent ([`Output::write_part`]) before more is
@@ -202,7 +199,7 @@ impl Output {
     pub fn new(w: Box<dyn AsyncWrite + Send + Unpin>) -> Output {
         Output {
             w: Sink::Stream(w),
-            encoder: Encoder::new(Format::Native, Profile::Full, DEFAULT_LINE_BYTES),
+            encoder: Encoder::new(Format::Native, false, DEFAULT_LINE_BYTES),
             lines_written: 0,
         }
     }
@@ -262,7 +259,7 @@ impl Output {
 
     /// `[output] max_line_bytes`: no line (newline included) is ever longer.
     pub fn with_max_line_bytes(mut self, max: u64) -> Output {
-        self.encoder = Encoder::new(self.encoder.format, self.encoder.profile, max);
+        self.encoder = Encoder::new(self.encoder.format, self.encoder.keep_null, max);
         self
     }
 
@@ -276,9 +273,9 @@ impl Output {
         self
     }
 
-    /// `[output] native_profile`.
-    pub fn with_profile(mut self, profile: Profile) -> Output {
-        self.encoder.profile = profile;
+    /// `[output] keep_null_columns`.
+    pub fn with_keep_null(mut self, keep_null: bool) -> Output {
+        self.encoder.keep_null = keep_null;
         self
     }
 
@@ -292,7 +289,7 @@ impl Output {
         Page {
             encoder: Encoder::new(
                 self.encoder.format,
-                self.encoder.profile,
+                self.encoder.keep_null,
                 self.encoder.max_line_bytes() as u64,
             ),
             otlp: matches!(self.w, Sink::Otlp(_)),

@@ -90,7 +90,7 @@ impl StreamPoller {
         stats: &mut PollStats,
     ) -> Result<(), PollError> {
         let mut page = self.output.lock().await.page();
-        let mut ctx = self.context().with_profile(page.profile());
+        let mut ctx = self.context().with_columns(page.columns());
         ctx.since = since;
         if kind == StreamKind::RoleAssignments {
             let memberships: Vec<String> = records

@@ -461,7 +461,7 @@ impl StreamPoller {
         // Each event becomes its line at once: a page in flight holds its lines, not the
         // events' trees.
         let mut page = self.output.lock().await.page();
-        let ctx = self.context().with_profile(page.profile());
+        let ctx = self.context().with_columns(page.columns());
         // Each key is hashed once: looked up, checked against the page, remembered.
         let mut new_keys: Vec<(Fingerprint, DateTime<Utc>)> = Vec::with_capacity(records.len());
         let mut newest: Option<DateTime<Utc>> = None;

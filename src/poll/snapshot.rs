@@ -31,7 +31,7 @@ impl StreamPoller {
             };
             let (records, next) = self.accept(page, &mut stats)?;
             let mut events = self.output.lock().await.page();
-            let ctx = self.context().with_profile(events.profile());
+            let ctx = self.context().with_columns(events.columns());
             let mut changed = Vec::new();
             {
                 let st = self.state.lock().await;

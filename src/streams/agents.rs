@@ -2,8 +2,8 @@
 //! (`/beta/identityProtection/riskyAgents`, state records: each change of an agent's risk is one
 //! `state` event, `event.id = id@riskLastModifiedDateTime`) and `agent_risk_detections`
 //! (`/beta/identityProtection/agentRiskDetections`, each state of a detection one `alert`,
-//! `event.id = id@lastModifiedDateTime`). Log Analytics publishes no table for them: the `full`
-//! profile carries the summary, the envelope and the record's keys.
+//! `event.id = id@lastModifiedDateTime`). Log Analytics publishes `AADRiskyAgents` for risky
+//! agents; agent risk detections have no table yet and become a custom table's row.
 
 use super::{NormalizeContext, Protection, StreamKind, StreamSpec};
 use crate::event::{self, EventKind, NativeEvent, Outcome, Severity, Summary};
@@ -75,6 +75,25 @@ fn normalize<'a>(
     };
     let mut e = NativeEvent::new(summary, record, ctx, time, category, operation);
     e.stateless_envelope(identity);
+    if agents {
+        // Log Analytics `AADRiskyAgents` (`testdata/log-analytics/AADRiskyAgents.tsv`): Graph
+        // relates a risky agent to no correlation id.
+        e.copy_all(&[
+            ("AgentDisplayName", "agentDisplayName"),
+            ("Id", "id"),
+            ("IdentityType", "identityType"),
+            ("IsDeleted", "isDeleted"),
+            ("IsEnabled", "isEnabled"),
+            ("IsProcessing", "isProcessing"),
+            ("RiskDetail", "riskDetail"),
+            ("RiskLastModifiedDateTime", "riskLastModifiedDateTime"),
+            ("RiskLevel", "riskLevel"),
+            ("RiskState", "riskState"),
+        ])
+        .set("CorrelationId", crate::event::Field::Null)
+        .set("OperationName", operation)
+        .table("AADRiskyAgents", false);
+    }
     e
 }
 

@@ -1,5 +1,7 @@
 //! `directory_audits`: `/auditLogs/directoryAudits`, cursor `activityDateTime`.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::{NormalizeContext, StreamKind, StreamSpec};
@@ -62,10 +64,13 @@ fn normalize<'a>(
     };
     let mut e = NativeEvent::new(summary, record, ctx, time, "AuditLogs", action.clone());
     // The rest of Microsoft's diagnostic-settings export envelope.
-    let result_type = result.clone().unwrap_or_default();
-    e.set("resultType", result.unwrap_or_default())
-        .copy("resultDescription", "resultReason")
-        .set("callerIpAddress", caller_ip)
+    let result_type = result.unwrap_or_default();
+    // Microsoft's export writes `<null>` for an audit no user's address is known for.
+    e.copy("resultDescription", "resultReason")
+        .set(
+            "callerIpAddress",
+            caller_ip.unwrap_or(Cow::Borrowed("<null>")),
+        )
         .copy("correlationId", "correlationId")
         .set("identity", identity.clone());
     // Log Analytics `AuditLogs` columns.
@@ -95,19 +100,7 @@ fn normalize<'a>(
         .set("Location", Field::Null)
         .set("ResourceId", ctx.resource_id())
         .set("ResultType", result_type);
-    // entra-source's own aliases for SigmaHQ rules written against older shapes (README).
-    e.set("properties.message", action)
-        .set("Status", outcome_status(outcome));
     e
-}
-
-/// entra-source's `Status` alias: `Success`, `Failure` or `Unknown`.
-pub(crate) fn outcome_status(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Success => "Success",
-        Outcome::Failure => "Failure",
-        Outcome::Unknown => "Unknown",
-    }
 }
 
 /// The severity table of `CONTRACT.md` for audits.

@@ -21,7 +21,8 @@ use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::event::{NativeEvent, Profile};
+use crate::event::NativeEvent;
+use crate::format::Format;
 use crate::record::Record;
 
 /// The resource-specific parts of an enabled stream: one per cursor (sign-ins have one
@@ -114,21 +115,35 @@ pub trait StreamSpec: Send + Sync {
     /// Turns one Graph record into a native event.
     fn event<'a>(&self, record: Record<'a>, ctx: &'a NormalizeContext) -> NativeEvent<'a>;
 
-    /// The native event (full profile) of a record given as a tree: for tests and tools, not
-    /// the poll loop.
+    /// The native event of a record given as a tree: for tests and tools, not the poll loop.
     fn normalize(&self, record: Value, ctx: &NormalizeContext) -> Value {
-        self.normalize_as(record, ctx, Profile::Full)
+        self.render(record, ctx, Format::Native)
     }
 
-    /// [`Self::normalize`] in a native profile.
-    fn normalize_as(&self, record: Value, ctx: &NormalizeContext, profile: Profile) -> Value {
+    /// The event of a record given as a tree, in `format` (null and empty Log Analytics
+    /// columns left out): for tests and tools.
+    fn render(&self, record: Value, ctx: &NormalizeContext, format: Format) -> Value {
+        self.render_with(record, ctx, format, false)
+    }
+
+    /// [`Self::render`], keeping a Log Analytics row's null and empty columns or not.
+    fn render_with(
+        &self,
+        record: Value,
+        ctx: &NormalizeContext,
+        format: Format,
+        keep_null: bool,
+    ) -> Value {
         // A Value always serializes, and the line written from it always parses.
         let text = RawValue::from_string(record.to_string())
             .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"));
         let mut line = Vec::new();
-        let ctx = ctx.clone().with_profile(profile);
-        self.event(Record::new(text.get()), &ctx)
-            .write(profile, &mut line);
+        let ctx = ctx.clone().with_columns(format.needs_columns());
+        format.write(
+            &self.event(Record::new(text.get()), &ctx),
+            keep_null,
+            &mut line,
+        );
         serde_json::from_slice(&line).unwrap_or(Value::Null)
     }
 

@@ -98,8 +98,8 @@ fn normalize<'a>(
         .map_or_else(|| "other".to_string(), |a| a.into_owned());
     let time = spec.record_time(&record).unwrap_or(ctx.ingested);
     let result = result_type(status.as_deref());
-    let error_code = record.str("provisioningStatusInfo/errorInformation/errorCode");
-    let identity = record.str("initiatedBy/displayName");
+    // The export's `identity` is the record's id, its `correlationId` the change id.
+    let identity = record.str("id");
     let summary = Summary {
         id: spec.event_id(&record),
         stream: StreamKind::Provisioning,
@@ -110,15 +110,13 @@ fn normalize<'a>(
     };
     let mut e = NativeEvent::new(summary, record, ctx, time, "ProvisioningLogs", OPERATION);
     e.duration_ms = e.record.int("durationInMilliseconds").unwrap_or(0);
-    if let Some(code) = &error_code {
-        e.result_signature = code.clone();
-    }
+    e.result_signature = None;
     e.set("resultType", result.clone())
         .copy(
             "resultDescription",
             "provisioningStatusInfo/errorInformation/reason",
         )
-        .copy("correlationId", "correlationId")
+        .copy("correlationId", "changeId")
         .set("identity", identity);
     // Log Analytics `AADProvisioningLogs` (`testdata/log-analytics/AADProvisioningLogs.tsv`):
     // its object columns are strings holding the JSON, as Log Analytics shows them.

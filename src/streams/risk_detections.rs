@@ -65,15 +65,18 @@ fn normalize<'a>(
     .iter()
     .find_map(|f| record.str(f).and_then(|s| event::parse_time(&s)))
     .unwrap_or(ctx.ingested);
-    let identity = if users {
-        record
-            .str("userPrincipalName")
-            .or_else(|| record.str("userDisplayName"))
-    } else {
-        record
-            .str("servicePrincipalDisplayName")
-            .or_else(|| record.str("appId"))
-    };
+    // The export's `identity` is the display name and its `location` the country, both in
+    // lower case; its `correlationId` is the detection's id.
+    let identity = record
+        .str(if users {
+            "userDisplayName"
+        } else {
+            "servicePrincipalDisplayName"
+        })
+        .map(|n| n.to_lowercase());
+    let country = record
+        .str("location/countryOrRegion")
+        .map(|c| c.to_lowercase());
     let caller_ip = event::ip_of(&record, "ipAddress");
     let info = additional_info(&record);
     let summary = Summary {
@@ -93,11 +96,10 @@ fn normalize<'a>(
         )
     };
     let mut e = NativeEvent::new(summary, record, ctx, time, category, operation);
-    e.set("resultType", "")
-        .set("callerIpAddress", caller_ip)
-        .copy("correlationId", "correlationId")
+    e.set("callerIpAddress", caller_ip)
+        .copy("correlationId", "id")
         .set("identity", identity)
-        .copy("location", "location/countryOrRegion");
+        .set("location", country);
     // Log Analytics `AADUserRiskEvents` / `AADServicePrincipalRiskEvents` columns.
     e.columns()
         .copy_all(&[
@@ -156,11 +158,14 @@ mod tests {
         let r = json!({"id": "d1", "riskEventType": "investigationsThreatIntelligence", "riskLevel": "high",
             "lastUpdatedDateTime": "2021-10-26T16:28:17.8202975Z)", "detectedDateTime": "2021-10-26T00:00:00Z",
             "ipAddress": "123.456.7.89", "additionalInfo": "[{\"Key\":\"alertUrl\",\"Value\":null}]"});
-        let e = spec(StreamKind::ServicePrincipalRiskDetections).normalize(r.clone(), &ctx);
+        let s = spec(StreamKind::ServicePrincipalRiskDetections);
+        let e = s.normalize(r.clone(), &ctx);
         assert_eq!(e["event"]["id"], "d1@2021-10-26T16:28:17.8202975Z)");
         assert_eq!(e["time"], "2021-10-26T00:00:00.0000000Z");
-        assert_eq!(e["callerIpAddress"], Value::Null);
-        assert_eq!(e["AdditionalInfo"][0]["Key"], "alertUrl");
+        let export = s.render(r.clone(), &ctx, crate::format::Format::AzureMonitor);
+        assert!(export.get("callerIpAddress").is_none(), "{export}");
+        let row = s.render(r.clone(), &ctx, crate::format::Format::LogAnalytics);
+        assert_eq!(row["AdditionalInfo"][0]["Key"], "alertUrl");
         assert_eq!(e["event"]["kind"], "alert");
         assert_eq!(e["event"]["severity"], "high");
         assert_eq!(e["properties"], r);

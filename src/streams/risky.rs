@@ -66,13 +66,14 @@ fn normalize<'a>(
         .str("riskState")
         .map_or_else(|| "unknown".to_string(), |s| s.into_owned());
     let time = spec.record_time(&record).unwrap_or(ctx.ingested);
-    let identity = if users {
-        record
-            .str("userPrincipalName")
-            .or_else(|| record.str("userDisplayName"))
-    } else {
-        record.str("displayName").or_else(|| record.str("appId"))
-    };
+    // The export's `identity` is the display name in lower case, its `correlationId` the id.
+    let identity = record
+        .str(if users {
+            "userDisplayName"
+        } else {
+            "displayName"
+        })
+        .map(|n| n.to_lowercase());
     let summary = Summary {
         id: spec.event_id(&record),
         stream: spec.kind(),
@@ -87,10 +88,7 @@ fn normalize<'a>(
         ("RiskyServicePrincipals", "Risky service principal")
     };
     let mut e = NativeEvent::new(summary, record, ctx, time, category, operation);
-    e.set("resultType", "")
-        .set("callerIpAddress", Field::Null)
-        .set("correlationId", Field::Null)
-        .set("identity", identity);
+    e.copy("correlationId", "id").set("identity", identity);
     // Log Analytics `AADRiskyUsers` / `AADRiskyServicePrincipals` columns.
     e.columns()
         .copy_all(&[

@@ -9,7 +9,6 @@ use super::settings::{SignInFilter, SignInOptions};
 use super::{NormalizeContext, StreamKind, StreamSpec};
 use crate::event::{self, EventKind, NativeEvent, Outcome, Severity, Summary};
 use crate::record::{self, Record};
-use crate::streams::directory_audits::outcome_status;
 
 /// The risk levels `filter = "risky"` asks for, one query each.
 pub const RISKY_LEVELS: [&str; 3] = ["low", "medium", "high"];
@@ -201,14 +200,8 @@ fn normalize<'a>(
         Severity::Info
     };
     let time = spec.record_time(&record).unwrap_or(ctx.ingested);
-    let identity = [
-        "userDisplayName",
-        "userPrincipalName",
-        "servicePrincipalName",
-        "appDisplayName",
-    ]
-    .iter()
-    .find_map(|f| record.str(f));
+    // The export's `identity` is the user's display name; an application's sign-in has none.
+    let identity = record.str("userDisplayName");
     let result_type = code.map(|c| c.to_string()).unwrap_or_default();
     let caller_ip = event::ip_of(&record, "ipAddress");
     let summary = Summary {
@@ -220,9 +213,12 @@ fn normalize<'a>(
         severity,
     };
     let mut e = NativeEvent::new(summary, record, ctx, time, category, "Sign-in activity");
-    e.set("resultType", result_type.clone())
-        .copy("resultDescription", "status/failureReason")
-        .set("callerIpAddress", caller_ip)
+    e.set("resultType", result_type.clone());
+    // The export describes failures only.
+    if code != Some(0) {
+        e.copy("resultDescription", "status/failureReason");
+    }
+    e.set("callerIpAddress", caller_ip)
         .copy("correlationId", "correlationId")
         .set("identity", identity.clone())
         .copy("location", "location/countryOrRegion");
@@ -334,9 +330,7 @@ fn normalize<'a>(
             ("SessionLifetimePolicies", "sessionLifetimePolicies"),
             ("SignInEventTypes", "signInEventTypes"),
         ]);
-    // entra-source's own alias (README): Log Analytics' `Status` is an object, kept in
-    // `properties.status`; SigmaHQ rules compare a string.
-    e.set("Status", outcome_status(outcome));
+    e.copy("Status", "status");
     e
 }
 
@@ -399,12 +393,17 @@ mod tests {
             json!({"id": "a", "status": {"errorCode": 50126}, "riskLevelDuringSignIn": "none"}),
             &ctx,
         );
+        assert_eq!(e["event"]["severity"], "low");
+        let r = json!({"id": "a", "status": {"errorCode": 50126}, "riskLevelDuringSignIn": "none"});
+        let export = s.render(r.clone(), &ctx, crate::format::Format::AzureMonitor);
+        assert_eq!(export["category"], "NonInteractiveUserSignInLogs");
+        let row = s.render(r, &ctx, crate::format::Format::LogAnalytics);
+        assert_eq!(row["Type"], "AADNonInteractiveUserSignInLogs");
+        assert_eq!(row["ResultType"], "50126");
         assert_eq!(
-            (e["event"]["severity"].as_str(), e["category"].as_str()),
-            (Some("low"), Some("NonInteractiveUserSignInLogs"))
+            row["Status"], r#"{"errorCode":50126}"#,
+            "a string in this table"
         );
-        assert_eq!(e["ResultType"], "50126");
-        assert_eq!(e["Status"], "Failure");
         let e = s.normalize(
             json!({"id": "b", "status": {"errorCode": 0}, "riskLevelAggregated": "high"}),
             &ctx,

@@ -68,7 +68,7 @@ async fn agentic_sign_ins_and_agent_risk_arrive_in_every_format_with_new_enum_me
                 for e in &signins {
                     // Without the Prefer header Graph says unknownFutureValue here.
                     assert_eq!(e["properties"]["agent"]["agentSubjectType"], "agentIDuser");
-                    assert_eq!(e["agent"]["agentType"], "agenticAppInstance");
+                    assert_eq!(e["properties"]["agent"]["agentType"], "agenticAppInstance");
                 }
                 let kinds: HashSet<&str> = of("entra.risky_agents")
                     .iter()

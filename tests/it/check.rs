@@ -243,7 +243,7 @@ async fn the_example_config_reads_sign_ins_on_a_p1_tenant() {
     let got: Vec<String> = r
         .events()
         .iter()
-        .filter(|e| e["event"]["type"] == "sign_in")
+        .filter(|e| e["event"]["dataset"] == "entra.sign_ins")
         .map(|e| e["event"]["id"].as_str().unwrap().to_string())
         .collect();
     assert!(

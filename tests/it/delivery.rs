@@ -449,33 +449,51 @@ async fn demo_prints_valid_events_and_exits_zero() {
     assert_eq!(
         events
             .iter()
-            .filter(|e| e["event"]["type"] == "provisioning" && e["Type"] == "AADProvisioningLogs")
+            .filter(|e| e["event"]["dataset"] == "entra.provisioning")
             .count(),
         25,
         "the demo shows provisioning"
     );
     let audits: Vec<_> = events
         .iter()
-        .filter(|e| e["event"]["type"] == "directory_audit")
+        .filter(|e| e["event"]["dataset"] == "entra.directory_audits")
         .collect();
     assert_eq!(audits.len(), 25);
     audits.into_iter().for_each(assert_native_audit_event);
-    for category in [
-        "SignInLogs",
-        "NonInteractiveUserSignInLogs",
-        "ServicePrincipalSignInLogs",
-        "ManagedIdentitySignInLogs",
-        "RiskyUsers",
-        "UserRiskEvents",
-        "RiskyServicePrincipals",
-        "ServicePrincipalRiskEvents",
+    for sign_in_type in [
+        "interactiveUser",
+        "nonInteractiveUser",
+        "servicePrincipal",
+        "managedIdentity",
     ] {
         // The five sign-ins by directory users are interactive.
-        let extra = if category == "SignInLogs" { 5 } else { 0 };
+        let extra = if sign_in_type == "interactiveUser" {
+            5
+        } else {
+            0
+        };
         assert_eq!(
-            events.iter().filter(|e| e["category"] == category).count(),
+            events
+                .iter()
+                .filter(|e| e["properties"]["signInEventTypes"][0] == sign_in_type)
+                .count(),
             25 + extra,
-            "{category}"
+            "{sign_in_type}"
+        );
+    }
+    for dataset in [
+        "entra.risky_users",
+        "entra.risk_detections",
+        "entra.risky_service_principals",
+        "entra.service_principal_risk_detections",
+    ] {
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e["event"]["dataset"] == dataset)
+                .count(),
+            25,
+            "{dataset}"
         );
     }
 }

@@ -14,6 +14,7 @@ mod context;
 mod credentials;
 mod delivery;
 mod errors;
+mod export_shape;
 mod file_output;
 mod formats;
 mod golden;

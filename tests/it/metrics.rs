@@ -167,7 +167,7 @@ async fn health_turns_503_while_a_stream_fails_and_200_when_it_recovers() {
     let events = parse_lines(&got.join("\n"));
     let health: Vec<&str> = events
         .iter()
-        .filter(|e| e["event"]["type"] == "connector_health")
+        .filter(|e| e["event"]["dataset"] == "entra.connector_health")
         .map(|e| e["properties"]["state"].as_str().unwrap())
         .collect();
     assert_eq!(health, ["degraded", "ok"]);

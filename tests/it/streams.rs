@@ -177,8 +177,9 @@ async fn provisioning_asks_its_window_with_gt_and_lt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beta_event_types_each_have_their_own_cursor_and_category() {
     let h = Harness::new("").await;
+    // The export's category names the event type.
     h.write_streams(
-        "[streams.sign_ins]\nevent_types = [\"interactiveUser\", \"nonInteractiveUser\", \"servicePrincipal\", \"managedIdentity\"]\n",
+        "[output]\nformat = \"azure_monitor\"\n[streams.sign_ins]\nevent_types = [\"interactiveUser\", \"nonInteractiveUser\", \"servicePrincipal\", \"managedIdentity\"]\n",
     );
     let mut expected = Vec::new();
     for (t, n, category) in [
@@ -204,7 +205,7 @@ async fn beta_event_types_each_have_their_own_cursor_and_category() {
         let got: HashSet<String> = events
             .iter()
             .filter(|e| e["category"] == *category)
-            .map(|e| e["event"]["id"].as_str().unwrap().to_string())
+            .map(|e| e["properties"]["id"].as_str().unwrap().to_string())
             .collect();
         assert_eq!(&got, ids, "{t}");
     }
@@ -238,7 +239,12 @@ async fn beta_event_types_each_have_their_own_cursor_and_category() {
     );
     h.settle();
     let r = h.run_once().await;
-    assert_eq!(set(&event_ids(&r.events())), set(&new));
+    let got: Vec<String> = r
+        .events()
+        .iter()
+        .map(|e| e["properties"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(set(&got), set(&new));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,9 +265,9 @@ async fn v1_sign_ins_are_interactive_only_without_beta_fields() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let events = r.events();
     assert_eq!(set(&event_ids(&events)), set(&interactive));
-    assert!(events.iter().all(
-        |e| e["properties"].get("signInEventTypes").is_none() && e["category"] == "SignInLogs"
-    ));
+    assert!(events
+        .iter()
+        .all(|e| e["properties"].get("signInEventTypes").is_none()));
     assert!(h
         .graph_requests()
         .iter()
@@ -457,13 +463,13 @@ async fn a_missing_licence_or_permission_disables_one_stream_and_the_others_deli
     let got = |t: &str| -> HashSet<String> {
         events
             .iter()
-            .filter(|e| e["event"]["type"] == t)
+            .filter(|e| e["event"]["dataset"] == t)
             .map(|e| e["properties"]["id"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(got("directory_audit"), set(&audits));
-    assert_eq!(got("risky_service_principal"), set(&sps));
-    assert!(got("sign_in").is_empty());
+    assert_eq!(got("entra.directory_audits"), set(&audits));
+    assert_eq!(got("entra.risky_service_principals"), set(&sps));
+    assert!(got("entra.sign_ins").is_empty());
     let licence_lines: Vec<&str> = r
         .stderr
         .lines()
@@ -497,7 +503,7 @@ async fn a_missing_licence_or_permission_disables_one_stream_and_the_others_deli
     assert_eq!(
         r.events()
             .iter()
-            .filter(|e| e["event"]["type"] == "risk_detection")
+            .filter(|e| e["event"]["dataset"] == "entra.risk_detections")
             .count(),
         detections.len()
     );
@@ -667,7 +673,8 @@ async fn simulate_with_a_rate_keeps_producing_sign_ins_of_every_type() {
         let r = h.run_once().await;
         assert_eq!(r.code, Some(0), "{}", r.stderr);
         for e in r.events() {
-            categories.insert(e["category"].as_str().unwrap().to_string());
+            let t = &e["properties"]["signInEventTypes"][0];
+            categories.insert(t.as_str().unwrap().to_string());
         }
     }
     sim.kill().await.unwrap();
