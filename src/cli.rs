@@ -86,8 +86,9 @@ enum Command {
         /// Keep polling while the simulator keeps producing records.
         #[arg(long)]
         follow: bool,
-        /// The event format, as `[output] format`: native, ecs or ocsf.
-        #[arg(long, default_value = "native", value_parser = ["native", "ecs", "ocsf"])]
+        /// The event format, as `[output] format`: native, azure_monitor, log_analytics, ecs or
+        /// ocsf.
+        #[arg(long, default_value = "native", value_parser = ["native", "azure_monitor", "log_analytics", "ecs", "ocsf"])]
         format: String,
         /// Diagnostics on stderr as text or as one JSON object per line.
         #[arg(long, value_enum, default_value = "text")]

@@ -113,6 +113,10 @@ pub async fn demo(events: u32, follow: bool, format: crate::format::Format) -> u
         }
     };
     config.context_first = true;
+    // Microsoft's shapes have no place for directory context: it is not fetched for them.
+    if !format.carries_context() {
+        config.context = None;
+    }
     tracing::info!(
         simulator = %sim.base_url(),
         events,

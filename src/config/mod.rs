@@ -242,10 +242,7 @@ impl Config {
         let tls_ca_file = raw.tls.ca_file.clone();
         // Microsoft's export and its Log Analytics rows have no place for directory context: it
         // is not fetched for them unless asked for, and asking for it is a mistake.
-        let carries_context = !matches!(
-            format,
-            crate::format::Format::AzureMonitor | crate::format::Format::LogAnalytics
-        );
+        let carries_context = format.carries_context();
         if raw.context.enabled == Some(true) && !carries_context {
             return Err(invalid(
                 "context.enabled",

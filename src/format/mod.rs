@@ -62,6 +62,12 @@ impl Format {
         ]
     }
 
+    /// Whether the format has a place for directory context (`context`): Microsoft's own two
+    /// shapes have none.
+    pub fn carries_context(self) -> bool {
+        !matches!(self, Format::AzureMonitor | Format::LogAnalytics)
+    }
+
     /// Whether events are made with their Log Analytics columns (only this format writes
     /// them).
     pub fn needs_columns(self) -> bool {

@@ -498,6 +498,31 @@ async fn demo_prints_valid_events_and_exits_zero() {
     }
 }
 
+/// `demo --format` shows every format, each with what makes it that schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_shows_every_format() {
+    let h = Harness::new("").await;
+    for (format, key) in [
+        ("azure_monitor", "/category"),
+        ("log_analytics", "/Type"),
+        ("ecs", "/ecs/version"),
+        ("ocsf", "/metadata/version"),
+    ] {
+        let r = h
+            .run_args(&["demo", "--events", "5", "--format", format])
+            .await;
+        assert_eq!(r.code, Some(0), "{format}: {}", r.stderr);
+        let events = records(r.events());
+        assert!(events.len() >= 5 * 12, "{format}: {}", events.len());
+        for e in &events {
+            assert!(e.pointer(key).is_some(), "{format}: no {key} in {e}");
+            assert!(e.get("context").is_none() || format == "ecs" || format == "ocsf");
+        }
+    }
+    let r = h.run_args(&["demo", "--format", "cef"]).await;
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_is_renewed_a_minute_before_it_expires_without_waiting_for_a_401() {
     let h = Harness::new("").await;

@@ -542,7 +542,8 @@ fn dedupe_key(e: &Value, fields: &[String]) -> Vec<Option<String>> {
 }
 
 /// Both Vector examples deduped on `event.id`, which OCSF events lack (their id is
-/// `metadata.uid`): every OCSF event after the first was dropped as a duplicate of "no value".
+/// `metadata.uid`): every OCSF event after the first was dropped as a duplicate of "no value"
+/// (and so would every `azure_monitor` and `log_analytics` event be).
 /// For every format, the fields each example names must identify every record, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_format_carries_the_dedup_key_the_vector_examples_name() {
@@ -585,7 +586,7 @@ async fn every_format_carries_the_dedup_key_the_vector_examples_name() {
             .len();
     }
     let streams = "[streams.directory_audits]\n[streams.sign_ins]\n[streams.risky_users]\n[streams.risk_detections]\n[streams.risky_service_principals]\n[streams.service_principal_risk_detections]\n[streams.provisioning]\n[streams.risky_agents]\n[streams.agent_risk_detections]\n";
-    for format in ["native", "ecs", "ocsf"] {
+    for format in ["native", "azure_monitor", "log_analytics", "ecs", "ocsf"] {
         h.write_streams(&format!("{streams}\n[output]\nformat = \"{format}\"\n"));
         let _ = std::fs::remove_file(&h.state);
         let r = h.run_once().await;
@@ -610,5 +611,33 @@ async fn every_format_carries_the_dedup_key_the_vector_examples_name() {
                 "{name}: {fields:?} is not unique per {format} record"
             );
         }
+    }
+}
+
+/// The log-tailing examples read native's `time` and `event.severity` only, and `ecs`/`ocsf`
+/// events fell back to the ingestion time silently: each now says, for every format, where its
+/// time (and severity) is, or that it cannot read it.
+#[test]
+fn the_log_tailing_examples_say_how_to_read_every_format() {
+    for name in [
+        "otel-collector-filelog.yaml",
+        "parsers.conf",
+        "fluent-bit.yaml",
+    ] {
+        let text = example(name);
+        for format in entra_source::format::Format::all() {
+            assert!(
+                text.contains(format.name()),
+                "{name} says nothing of {}",
+                format.name()
+            );
+        }
+        for field in ["TimeGenerated", "@timestamp"] {
+            assert!(text.contains(field), "{name}: where {field} is");
+        }
+    }
+    let filelog = example("otel-collector-filelog.yaml");
+    for needle in ["body.severity_id", "layout_type: epoch"] {
+        assert!(filelog.contains(needle), "{needle}");
     }
 }
