@@ -1,0 +1,96 @@
+//! `entra-source demo`: the events a newcomer sees first, from the built-in simulator, in every
+//! format.
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_prints_valid_events_and_exits_zero() {
+    let h = Harness::new("").await;
+    let r = h.run_args(&["demo", "--events", "25"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let events = r.events();
+    // 25 records of each of the nine resources, sign-ins of each of the four event types,
+    // the directory's 25 users, 25 devices and two role members, and five sign-ins by
+    // directory users, which carry their `context`.
+    assert_eq!(events.len(), 25 * 12 + 25 + 25 + 2 + 5, "{}", r.stderr);
+    let with_context = events
+        .iter()
+        .filter(|e| e["context"]["user"]["user_principal_name"].is_string())
+        .count();
+    assert_eq!(with_context, 5, "the demo shows context");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["event"]["dataset"] == "entra.provisioning")
+            .count(),
+        25,
+        "the demo shows provisioning"
+    );
+    let audits: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"]["dataset"] == "entra.directory_audits")
+        .collect();
+    assert_eq!(audits.len(), 25);
+    audits.into_iter().for_each(assert_native_audit_event);
+    for sign_in_type in [
+        "interactiveUser",
+        "nonInteractiveUser",
+        "servicePrincipal",
+        "managedIdentity",
+    ] {
+        // The five sign-ins by directory users are interactive.
+        let extra = if sign_in_type == "interactiveUser" {
+            5
+        } else {
+            0
+        };
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e["properties"]["signInEventTypes"][0] == sign_in_type)
+                .count(),
+            25 + extra,
+            "{sign_in_type}"
+        );
+    }
+    for dataset in [
+        "entra.risky_users",
+        "entra.risk_detections",
+        "entra.risky_service_principals",
+        "entra.service_principal_risk_detections",
+    ] {
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e["event"]["dataset"] == dataset)
+                .count(),
+            25,
+            "{dataset}"
+        );
+    }
+}
+
+/// `demo --format` shows every format, each with what makes it that schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_shows_every_format() {
+    let h = Harness::new("").await;
+    for (format, key) in [
+        ("azure_monitor", "/category"),
+        ("log_analytics", "/Type"),
+        ("ecs", "/ecs/version"),
+        ("ocsf", "/metadata/version"),
+    ] {
+        let r = h
+            .run_args(&["demo", "--events", "5", "--format", format])
+            .await;
+        assert_eq!(r.code, Some(0), "{format}: {}", r.stderr);
+        let events = records(r.events());
+        assert!(events.len() >= 5 * 12, "{format}: {}", events.len());
+        for e in &events {
+            assert!(e.pointer(key).is_some(), "{format}: no {key} in {e}");
+            assert!(e.get("context").is_none() || format == "ecs" || format == "ocsf");
+        }
+    }
+    let r = h.run_args(&["demo", "--format", "cef"]).await;
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+}
