@@ -105,6 +105,13 @@ enum Command {
         /// New records per second while running (0 = none).
         #[arg(long, default_value_t = 1)]
         rate: u32,
+        /// When Graph shows a record: `microsoft` (minutes after its timestamp, Microsoft's
+        /// published latencies), `slow_sign_ins` (sign-ins 5 to 30 minutes late) or `none`.
+        #[arg(long, default_value = "microsoft", value_parser = ["microsoft", "slow_sign_ins", "none"])]
+        delays: String,
+        /// Divide those delays by this (benches and demos run faster than real time).
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
         /// Diagnostics on stderr as text or as one JSON object per line.
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
@@ -471,8 +478,21 @@ fn run(command: Command) -> Result<u8, CliError> {
             listen,
             events,
             rate,
+            delays,
+            time_scale,
             ..
-        } => rt.block_on(entra_simulator::serve_forever(listen, events, rate)),
+        } => {
+            let appearance = match entra_simulator::DelayProfile::parse(&delays) {
+                Some(profile) => entra_simulator::Appearance::Delayed {
+                    profile,
+                    scale: time_scale.clamp(1.0, 3600.0),
+                },
+                None => entra_simulator::Appearance::Immediate,
+            };
+            rt.block_on(entra_simulator::serve_forever(
+                listen, events, rate, appearance,
+            ))
+        }
         Command::State { action } => {
             let path = match &action {
                 StateCommand::Show { config, .. }

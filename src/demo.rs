@@ -11,28 +11,46 @@ use crate::output::Output;
 use crate::runner;
 use entra_simulator::{Simulator, CLIENT_SECRET};
 
-/// Every stream, paced for the simulator (which enforces no limits unless asked).
-const DEMO_STREAMS: &str = r#"[throttle]
+/// Every stream, paced for the simulator (which enforces no limits unless asked). With
+/// `--follow` the simulator shows records as Graph does, minutes after their time, at
+/// [`FOLLOW_SCALE`] times real speed, and the reads follow the same scale: a sweep just past the
+/// usual delay, and one past the longest.
+fn demo_config(follow: bool) -> String {
+    let (sweeps, detections) = if follow {
+        (
+            "late_arrival = [\"5s\", \"20s\"]\n",
+            "late_arrival = [\"12s\", \"48m\"]\n",
+        )
+    } else {
+        ("", "")
+    };
+    format!(
+        r#"[throttle]
 reports_requests_per_10s = 1000
 identity_protection_requests_per_second = 100
 
 [poll]
 interval_seconds = 2
-
+{sweeps}
 [streams.directory_audits]
 [streams.sign_ins]
 event_types = ["interactiveUser", "nonInteractiveUser", "servicePrincipal", "managedIdentity"]
 [streams.risky_users]
 [streams.risk_detections]
-[streams.risky_service_principals]
+{detections}[streams.risky_service_principals]
 [streams.service_principal_risk_detections]
-[streams.provisioning]
+{detections}[streams.provisioning]
 [streams.risky_agents]
 [streams.agent_risk_detections]
-[streams.users]
+{detections}[streams.users]
 [streams.devices]
 [streams.role_assignments]
-"#;
+"#
+    )
+}
+
+/// How much faster than real time `demo --follow` runs Graph's delays (8 minutes: 8 s).
+const FOLLOW_SCALE: f64 = 60.0;
 
 /// Sign-ins by directory users the demo adds, to show `context`.
 const DEMO_CONTEXT_SIGN_INS: usize = 5;
@@ -55,6 +73,12 @@ pub async fn demo(events: u32, follow: bool, format: crate::format::Format) -> u
         }
     };
     let now = Utc::now();
+    if follow {
+        sim.set_appearance(entra_simulator::Appearance::Delayed {
+            profile: entra_simulator::DelayProfile::Microsoft,
+            scale: FOLLOW_SCALE,
+        });
+    }
     sim.populate(
         u64::from(events),
         chrono::Duration::minutes(50),
@@ -92,7 +116,11 @@ pub async fn demo(events: u32, follow: bool, format: crate::format::Format) -> u
         .and_then(|_| {
             std::fs::write(
                 &config_path,
-                sim.config_toml(&secret_path, &dir.0.join("state.json"), DEMO_STREAMS),
+                sim.config_toml(
+                    &secret_path,
+                    &dir.0.join("state.json"),
+                    &demo_config(follow),
+                ),
             )
         });
     if let Err(e) = setup {
@@ -123,6 +151,11 @@ pub async fn demo(events: u32, follow: bool, format: crate::format::Format) -> u
         follow,
         "demo: the connector reads the built-in Graph simulator; events follow on stdout"
     );
+    if follow {
+        tracing::info!(
+            "demo --follow: the simulator adds a record a second per stream and shows each as Graph does, 10 s to 8 min after its time, here {FOLLOW_SCALE}x faster; new events follow within seconds (Ctrl-C stops)"
+        );
+    }
     let (trigger, shutdown) = crate::shutdown::channel();
     crate::shutdown::install_signal_handlers(trigger.clone());
     let output = Output::stdout()

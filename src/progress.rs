@@ -49,7 +49,17 @@ pub struct Catchup {
 }
 
 impl Catchup {
-    pub fn new(label: &str, from: DateTime<Utc>, to: DateTime<Utc>, active: bool) -> Catchup {
+    /// The catch-up of `section` of `tenant`, labelled with the tenant's first block.
+    pub fn new(
+        tenant: &str,
+        section: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        active: bool,
+    ) -> Catchup {
+        let short = tenant.split(['-', '.']).next().unwrap_or(tenant);
+        let label = format!("{short}/{section}");
+        let label = label.as_str();
         let total = if active {
             (to - from).num_seconds().max(0) as u64
         } else {

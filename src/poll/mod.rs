@@ -315,7 +315,8 @@ impl StreamPoller {
         };
         let (from, to) = (plan.from().unwrap_or(now), plan.to().unwrap_or(now));
         let progress = crate::progress::Catchup::new(
-            &format!("{}/{}", short(self.tenant_id()), self.key()),
+            self.tenant_id(),
+            &self.key(),
             from,
             to,
             plan.backfilling,
@@ -515,8 +516,18 @@ impl StreamPoller {
                 window::reached(s, window.members, n, window.sched);
             }
         }
+        let cursor = s.cursor;
         drop(st);
         self.checkpointer.checkpoint().await?;
+        if let Some(cursor) = cursor {
+            let (tenant, section) = (self.tenant_id(), &self.key());
+            crate::telemetry::CursorMoved {
+                tenant,
+                section,
+                cursor,
+            }
+            .emit();
+        }
         Ok(newest)
     }
 
@@ -582,11 +593,6 @@ fn first_reads(plan: &window::Plan, sched: &window::Schedule) -> f64 {
         .filter(|m| Some(m.mark) == first)
         .map(|m| (m.to - m.from).num_milliseconds() as f64 / 1000.0)
         .sum()
-}
-
-/// The first block of a tenant id, for bar labels.
-fn short(tenant: &str) -> &str {
-    tenant.split(['-', '.']).next().unwrap_or(tenant)
 }
 
 #[cfg(test)]

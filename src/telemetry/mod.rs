@@ -407,6 +407,27 @@ impl PollDone<'_> {
     }
 }
 
+/// A page was checkpointed and moved the stream's cursor: the lag falls during a catch-up, not
+/// only when the whole poll ends.
+pub struct CursorMoved<'a> {
+    pub tenant: &'a str,
+    pub section: &'a str,
+    pub cursor: DateTime<Utc>,
+}
+
+impl CursorMoved<'_> {
+    pub fn emit(self) {
+        let m = get();
+        let mut streams = lock(&m.streams);
+        let s = streams
+            .entry((self.tenant.to_string(), self.section.to_string()))
+            .or_default();
+        if s.cursor.is_none_or(|c| c < self.cursor) {
+            s.cursor = Some(self.cursor);
+        }
+    }
+}
+
 /// A Graph request got an answer (`status`) or none (`None`: connection failure, timeout).
 pub struct GraphResponse<'a> {
     pub url: &'a url::Url,

@@ -94,3 +94,34 @@ async fn demo_shows_every_format() {
     let r = h.run_args(&["demo", "--format", "cef"]).await;
     assert_eq!(r.code, Some(2), "{}", r.stderr);
 }
+
+/// `demo --follow` printed nothing new for 30 seconds: the simulator stamped records in the
+/// past and they waited for the 20-minute sweep. Now Graph's delays run 60× faster there and
+/// the reads follow them: a record made after the start is printed within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_follow_prints_records_as_the_simulator_makes_them() {
+    let h = Harness::new("").await;
+    let started = chrono::Utc::now();
+    let mut child = h
+        .command(&["demo", "--events", "2", "--follow"])
+        .spawn()
+        .unwrap();
+    let mut lines = stdout_lines(&mut child);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut fresh = 0;
+    while fresh < 5 {
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .expect("five records made after the start within a minute")
+            .unwrap()
+            .expect("demo --follow keeps running");
+        let e: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let time = e["time"]
+            .as_str()
+            .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok());
+        if time.is_some_and(|t| t > started) {
+            fresh += 1;
+        }
+    }
+    let _ = child.kill().await;
+}

@@ -339,3 +339,58 @@ async fn one_failing_tenant_leaves_the_process_ready_and_health_names_it() {
     );
     sigterm(&mut child).await;
 }
+
+/// The lag gauge rose during a paced catch-up and never came down before the poll finished: it
+/// moved only when a whole poll ended. It now follows each checkpointed page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lag_falls_page_by_page_during_a_catch_up() {
+    let h = Harness::new("").await;
+    let port = free_port();
+    with_metrics(
+        &h,
+        port,
+        "[streams.directory_audits]\ninitial_lookback = \"10h\"\n",
+    );
+    h.audits(6000, between_minutes_ago(590, 2));
+    // Six pages, each answered slowly: the poll lasts some seconds.
+    h.sim.set_delay(Duration::from_millis(600));
+    let mut child = h.spawn_run();
+    // Drain stdout, or the run blocks on a full pipe.
+    let mut lines = stdout_lines(&mut child);
+    let drain = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let lag = "entra_source_stream_lag_seconds{";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen: Vec<f64> = Vec::new();
+    // Until the first poll has finished (its last-success timestamp appears).
+    loop {
+        if Instant::now() >= deadline {
+            let m = get(port, "/metrics").await;
+            let _ = child.kill().await;
+            let out = child.wait_with_output().await.unwrap();
+            panic!(
+                "lags seen: {seen:?}; metrics {m:?}; stderr {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        if let Some((_, text)) = get(port, "/metrics").await {
+            if let Some(v) = sample(&text, lag) {
+                if seen.last() != Some(&v) {
+                    seen.push(v);
+                }
+            }
+            if sample(&text, "entra_source_stream_last_success_timestamp_seconds{").is_some() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill().await;
+    drain.abort();
+    // Several values on the way down, from hours behind to minutes.
+    assert!(seen.len() >= 3, "lags seen: {seen:?}");
+    assert!(
+        seen.windows(2).any(|w| w[1] < w[0] - 600.0),
+        "lags seen: {seen:?}"
+    );
+    assert!(seen[0] > 3.0 * 3600.0, "lags seen: {seen:?}");
+}

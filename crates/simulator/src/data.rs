@@ -529,12 +529,32 @@ impl SimState {
                 merge(&mut record, overlay);
             }
             ids.push(crate::graph::record_id(&record));
-            self.insert(resource, record, visible);
+            // A draw only when delays are on, so that the tenant's records stay the same.
+            let delay = match self.appearance {
+                crate::Appearance::Immediate => std::time::Duration::ZERO,
+                a => {
+                    let u = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+                    a.delay(resource, &record, u)
+                }
+            };
+            let appears = at + chrono::Duration::from_std(delay).unwrap_or_default();
+            self.insert_appearing(resource, record, visible, appears);
         }
         ids
     }
 
     pub(crate) fn insert(&mut self, resource: Resource, json: Value, visible: bool) {
+        self.insert_appearing(resource, json, visible, DateTime::<chrono::Utc>::MIN_UTC);
+    }
+
+    /// [`Self::insert`], visible from `appears` on (when `visible`).
+    pub(crate) fn insert_appearing(
+        &mut self,
+        resource: Resource,
+        json: Value,
+        visible: bool,
+        appears: DateTime<chrono::Utc>,
+    ) {
         let time = json
             .get(resource.time_field())
             .and_then(Value::as_str)
@@ -550,6 +570,7 @@ impl SimState {
                 id,
                 json,
                 visible,
+                appears,
             },
         );
     }

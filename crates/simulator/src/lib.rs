@@ -9,6 +9,9 @@
 //! controls over HTTP under `/_sim/`.
 
 mod agents;
+mod appearance;
+pub use appearance::{Appearance, DelayProfile};
+use server::jwt::RegisteredCertificate;
 mod data;
 mod directory;
 pub mod filter;
@@ -104,6 +107,9 @@ pub(crate) struct SimRecord {
     id: String,
     json: Value,
     visible: bool,
+    /// When Graph shows it (its timestamp plus the appearance delay; revealed records and
+    /// records inserted as given: at once).
+    appears: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +162,8 @@ pub(crate) struct SimState {
     report_arrivals: VecDeque<Instant>,
     protection_arrivals: VecDeque<Instant>,
     pub(crate) directory: directory::Directory,
+    /// When generated records become visible ([`Simulator::set_appearance`]).
+    pub(crate) appearance: Appearance,
 }
 
 /// Every application permission the simulated app can hold.
@@ -171,20 +179,6 @@ pub const ALL_ROLES: [&str; 10] = [
     "RoleManagement.Read.Directory",
     "Application.Read.All",
 ];
-
-/// A certificate uploaded to the app registration: its thumbprints and public key.
-pub(crate) struct RegisteredCertificate {
-    pub(crate) sha256: String,
-    pub(crate) sha1: String,
-    /// Its RSA public key (`RSAPublicKey` DER), which verifies assertions.
-    pub(crate) key: Vec<u8>,
-}
-
-impl std::fmt::Debug for RegisteredCertificate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RegisteredCertificate({})", self.sha256)
-    }
-}
 
 /// A running simulator.
 pub struct Simulator {
@@ -263,6 +257,7 @@ impl Simulator {
             report_arrivals: VecDeque::new(),
             protection_arrivals: VecDeque::new(),
             directory: Default::default(),
+            appearance: Appearance::Immediate,
         }))
     }
 
@@ -441,6 +436,12 @@ impl Simulator {
     }
 
     /// Delays every response by `d`.
+    /// When records generated from now on become visible: at once (the default) or after a
+    /// delay drawn from a profile of Graph's (`POST /_sim/delays`).
+    pub fn set_appearance(&self, appearance: Appearance) {
+        self.state().appearance = appearance;
+    }
+
     /// Moves the simulated clock forward: every answer's `Date` (which entra-source plans its
     /// windows on), and the stamps of records generated or changed from then on (the times
     /// given to `generate` are read on the real clock and shifted by the advance).

@@ -2,10 +2,16 @@
 
 use std::net::SocketAddr;
 
-use crate::{Simulator, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
+use crate::{Appearance, Simulator, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
 
 /// `entra-source simulate`: serves until SIGINT/SIGTERM and prints how to point a config at it.
-pub async fn serve_forever(listen: SocketAddr, events: u32, rate: u32) -> u8 {
+/// `appearance`: when Graph shows each record (Microsoft's delays by default).
+pub async fn serve_forever(
+    listen: SocketAddr,
+    events: u32,
+    rate: u32,
+    appearance: Appearance,
+) -> u8 {
     let sim = match Simulator::start_on(listen).await {
         Ok(s) => s,
         Err(e) => {
@@ -15,9 +21,10 @@ pub async fn serve_forever(listen: SocketAddr, events: u32, rate: u32) -> u8 {
             return 1;
         }
     };
+    sim.set_appearance(appearance);
     sim.populate(u64::from(events), chrono::Duration::hours(1), rate);
     tracing::info!(
-        "Graph simulator on {base}: point a config at it with\n[tenant]\nid = \"{TENANT_ID}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_env = \"ENTRA_CLIENT_SECRET\"   # export ENTRA_CLIENT_SECRET='{CLIENT_SECRET}'\nlogin_url = \"{base}\"\ngraph_url = \"{base}\"\nControls: GET {base}/_sim/requests, POST {base}/_sim/records?resource=directory_audits&count=N[&hidden=1|&same_second=1], POST {base}/_sim/reveal, POST {base}/_sim/faults?kind=429|503|504|malformed|token_expired[&every=N|&count=N][&retry_after=S]",
+        "Graph simulator on {base}: point a config at it with\n[tenant]\nid = \"{TENANT_ID}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_env = \"ENTRA_CLIENT_SECRET\"   # export ENTRA_CLIENT_SECRET='{CLIENT_SECRET}'\nlogin_url = \"{base}\"\ngraph_url = \"{base}\"\nControls: GET {base}/_sim/requests, POST {base}/_sim/records?resource=directory_audits&count=N[&hidden=1|&same_second=1], POST {base}/_sim/reveal, POST {base}/_sim/delays?profile=microsoft|slow_sign_ins|none[&scale=N], POST {base}/_sim/clock?advance_seconds=N, POST {base}/_sim/faults?kind=429|503|504|malformed|token_expired[&every=N|&count=N][&retry_after=S]",
         base = sim.base_url()
     );
     // Until SIGINT or SIGTERM.

@@ -22,13 +22,14 @@ use super::{
 
 mod control;
 mod delta;
-mod jwt;
+pub(crate) mod jwt;
 pub(crate) use jwt::rsa_public_key_pem;
 mod query;
 mod token;
 
 use control::{
-    control_clock, control_faults, control_records, control_requests, control_reveal, stamp_date,
+    control_clock, control_delays, control_faults, control_records, control_requests,
+    control_reveal, stamp_date,
 };
 use query::{parse_filter, time_bounds, view_of};
 use token::{managed_identity, token};
@@ -55,6 +56,7 @@ pub(super) fn router(shared: Arc<Mutex<SimState>>, base: String) -> Router {
         .route("/_sim/reveal", post(control_reveal))
         .route("/_sim/faults", post(control_faults))
         .route("/_sim/clock", post(control_clock))
+        .route("/_sim/delays", post(control_delays))
         .fallback(graph)
         .layer(axum::middleware::from_fn_with_state(
             App {
@@ -460,8 +462,10 @@ fn list(
     let p2 = st.licences.contains(&Licence::P2);
     let reshape = sign_ins && (!beta || !p2 || !unknown_members);
     let case = resource.case_sensitive_filters();
+    let now = st.now();
     let matches = |r: &&super::SimRecord| {
         r.visible
+            && r.appears <= now
             && (!interactive_only || super::data::is_interactive(&r.json))
             && expr.as_ref().is_none_or(|e| {
                 filter::eval_with(e, &view_of(r, reshape, (beta, p2, unknown_members)), case)

@@ -122,3 +122,39 @@ pub(super) async fn stamp_date(
     }
     resp
 }
+
+/// `POST /_sim/delays?profile=microsoft|slow_sign_ins|none[&scale=N]`: when records generated
+/// from now on become visible (the appearance delay of Graph; `scale` divides it, for benches).
+pub(super) async fn control_delays(
+    State(app): State<App>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let scale = match q.get("scale").map(|s| s.parse::<f64>()) {
+        None => Ok(1.0),
+        Some(Ok(s)) if s.is_finite() && (1.0..=3600.0).contains(&s) => Ok(s),
+        Some(_) => Err("scale=N must be a number from 1 to 3600\n"),
+    };
+    let appearance = match (q.get("profile").map(String::as_str), scale) {
+        (_, Err(e)) => return (StatusCode::BAD_REQUEST, e).into_response(),
+        (Some("none"), _) => crate::Appearance::Immediate,
+        (Some(p), Ok(scale)) => match crate::DelayProfile::parse(p) {
+            Some(profile) => crate::Appearance::Delayed { profile, scale },
+            None => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    "profile=microsoft|slow_sign_ins|none is required\n",
+                )
+                    .into_response()
+            }
+        },
+        (None, _) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "profile=microsoft|slow_sign_ins|none is required\n",
+            )
+                .into_response()
+        }
+    };
+    app.state().appearance = appearance;
+    StatusCode::NO_CONTENT.into_response()
+}

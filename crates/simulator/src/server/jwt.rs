@@ -137,6 +137,20 @@ pub fn verify(jwt: &str, key: &[u8], audience: &str, client_id: &str) -> Result<
     Ok(claims)
 }
 
+/// A certificate uploaded to the app registration: its thumbprints and public key.
+pub(crate) struct RegisteredCertificate {
+    pub(crate) sha256: String,
+    pub(crate) sha1: String,
+    /// Its RSA public key (`RSAPublicKey` DER), which verifies assertions.
+    pub(crate) key: Vec<u8>,
+}
+
+impl std::fmt::Debug for RegisteredCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RegisteredCertificate({})", self.sha256)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
