@@ -54,6 +54,19 @@ fn failing_reason(
             }
         };
         match &s.last_error {
+            // The last poll went well: one is taking long (a catch-up), the stream is behind.
+            _ if s.health == Some(Health::Ok) => {
+                let lag = s
+                    .cursor
+                    .map(|c| {
+                        format!(
+                            "; its cursor is {} min behind",
+                            (now - c).num_minutes().max(0)
+                        )
+                    })
+                    .unwrap_or_default();
+                format!("lagging: {what}{lag}")
+            }
             Some(e) => format!("{what}; last error: {e}"),
             None => what,
         }
@@ -82,7 +95,11 @@ impl Metrics {
                 "stream": name,
                 "sign_in_type": sign_in_type,
                 "healthy": reason.is_none(),
-                "health": s.health.map_or("starting", Health::as_str),
+                // A stream whose last poll went well but that is overdue is lagging, not ok.
+                "health": match (&reason, s.health) {
+                    (Some(r), _) if r.starts_with("lagging") => "lagging",
+                    (_, h) => h.map_or("starting", Health::as_str),
+                },
                 "reason": reason,
                 "last_success": time(s.last_success),
                 "cursor": time(s.cursor),

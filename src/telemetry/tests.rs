@@ -70,6 +70,31 @@ fn health_allows_two_intervals_before_a_first_success_then_fails() {
     assert!(!m.health().0);
 }
 
+/// A stream whose last poll succeeded but whose next one runs long (a catch-up) said
+/// `"health": "ok"` beside `"healthy": false`: it is lagging, and says so.
+#[test]
+fn an_overdue_stream_after_a_success_is_lagging_with_the_reason() {
+    let m = Metrics::new();
+    m.set_run(Duration::from_secs(60));
+    m.register_stream("t", "sign_ins");
+    let cursor = Utc::now() - chrono::Duration::minutes(30);
+    m.poll_done("t", "sign_ins", Health::Ok, Some(cursor), None);
+    lock(&m.streams)
+        .get_mut(&("t".to_string(), "sign_ins".to_string()))
+        .unwrap()
+        .last_success = Some(Utc::now() - chrono::Duration::seconds(200));
+    let (ok, body) = m.health();
+    assert!(!ok);
+    let s = &body["streams"]["t/sign_ins"];
+    assert_eq!(s["health"], "lagging", "{body}");
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("lagging: no successful poll for"),
+        "{reason}"
+    );
+    assert!(reason.contains("30 min behind"), "{reason}");
+}
+
 #[test]
 fn a_stream_behind_its_budget_is_a_metric() {
     let m = Metrics::new();
