@@ -138,6 +138,35 @@ impl Appearance {
     }
 }
 
+impl crate::Simulator {
+    /// Every record of `resource` with its time and when Graph shows it (`None`: hidden until
+    /// revealed): what a latency measurement compares delivery with.
+    pub fn appearances(
+        &self,
+        resource: Resource,
+    ) -> Vec<(
+        String,
+        chrono::DateTime<chrono::Utc>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    )> {
+        self.state()
+            .records
+            .get(&resource)
+            .map(|v| {
+                v.iter()
+                    .map(|r| {
+                        (
+                            r.id.clone(),
+                            r.time,
+                            r.visible.then_some(r.appears.max(r.time)),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,34 +213,5 @@ mod tests {
             DelayProfile::parse("slow_sign_ins"),
             Some(DelayProfile::SlowSignIns)
         );
-    }
-}
-
-impl crate::Simulator {
-    /// Every record of `resource` with its time and when Graph shows it (`None`: hidden until
-    /// revealed): what a latency measurement compares delivery with.
-    pub fn appearances(
-        &self,
-        resource: Resource,
-    ) -> Vec<(
-        String,
-        chrono::DateTime<chrono::Utc>,
-        Option<chrono::DateTime<chrono::Utc>>,
-    )> {
-        self.state()
-            .records
-            .get(&resource)
-            .map(|v| {
-                v.iter()
-                    .map(|r| {
-                        (
-                            r.id.clone(),
-                            r.time,
-                            r.visible.then_some(r.appears.max(r.time)),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 }
