@@ -79,12 +79,14 @@ pub async fn demo(events: u32, follow: bool, format: crate::format::Format) -> u
             scale: FOLLOW_SCALE,
         });
     }
+    // The directory first: the records are then by its users, devices and service principals,
+    // and their events carry `context`.
+    sim.directory_seed(events as usize, events as usize);
     sim.populate(
         u64::from(events),
         chrono::Duration::minutes(50),
         u32::from(follow),
     );
-    sim.directory_seed(events as usize, events as usize);
     // A few sign-ins by directory users on directory devices: their events show `context`.
     let users = sim.directory_ids(entra_simulator::DirectoryKind::Users);
     let devices = sim.directory_ids(entra_simulator::DirectoryKind::Devices);

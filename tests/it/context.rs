@@ -40,7 +40,8 @@ async fn events_carry_the_directory_context_of_their_subjects_in_every_format() 
         Resource::SignIns,
         1,
         recent,
-        json!({"signInEventTypes": ["interactiveUser"], "userId": "00000000-0000-0000-0000-0000000000aa"}),
+        json!({"signInEventTypes": ["interactiveUser"], "userId": "00000000-0000-0000-0000-0000000000aa",
+            "deviceDetail": {"deviceId": null}}),
         true,
     );
     h.sim.generate_with(

@@ -412,3 +412,62 @@ async fn visible_audits(sim: &Simulator, token: &str) -> usize {
     }
     n
 }
+
+/// `POST /_sim/records?resource=users|devices|role_assignments` answered "resource=directory_audits
+/// is required": directory changes can now be tried outside the tests too.
+#[tokio::test]
+async fn directory_objects_and_role_members_can_be_added_over_http() {
+    let sim = Simulator::start().await.unwrap();
+    sim.directory_seed(3, 1);
+    let client = reqwest::Client::new();
+    let post = |q: &str| {
+        client
+            .post(format!("{}/_sim/records?{q}", sim.base_url()))
+            .send()
+    };
+    let users: Value = post("resource=users&count=2")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["ids"].as_array().unwrap().len(), 2);
+    let devices: Value = post("resource=devices&count=3")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(devices["ids"].as_array().unwrap().len(), 3);
+    let roles: Value = post("resource=role_assignments&count=1")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(roles["ids"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        sim.directory_ids(entra_simulator::DirectoryKind::Users)
+            .len(),
+        5
+    );
+    assert_eq!(
+        sim.directory_ids(entra_simulator::DirectoryKind::Devices)
+            .len(),
+        4
+    );
+    let bad = post("resource=groups").await.unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    // Records made now are by the directory's people.
+    let id = sim.generate(Resource::SignIns, 1, Spread::SameSecond(chrono::Utc::now()))[0].clone();
+    let record = sim
+        .records(Resource::SignIns)
+        .into_iter()
+        .find(|r| r["id"] == id.as_str())
+        .unwrap();
+    let user = record["userId"].as_str().unwrap();
+    assert!(sim
+        .directory_ids(entra_simulator::DirectoryKind::Users)
+        .iter()
+        .any(|u| u == user));
+}

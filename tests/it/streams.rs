@@ -635,6 +635,9 @@ async fn simulate_with_a_rate_keeps_producing_sign_ins_of_every_type() {
             "0",
             "--rate",
             "2",
+            // Visible at once: this is about what is produced, not when Graph shows it.
+            "--delays",
+            "none",
         ])
         .spawn()
         .unwrap();

@@ -525,6 +525,10 @@ impl SimState {
                 Resource::RiskyAgents => crate::agents::risky_agent(rng, n, at),
                 Resource::AgentRiskDetections => crate::agents::agent_risk_detection(rng, n, at),
             };
+            // By the tenant's own users and devices when it has a directory; the overlay wins.
+            if let Some(subjects) = self.directory.subjects(resource, &record, n) {
+                merge(&mut record, &subjects);
+            }
             if !overlay.is_null() {
                 merge(&mut record, overlay);
             }

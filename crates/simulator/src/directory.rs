@@ -389,3 +389,124 @@ impl Simulator {
         st.directory.expired_before = st.directory.seq + 1;
     }
 }
+
+impl Directory {
+    /// A live object of `kind`, picked by `n` (none when the directory has none).
+    fn pick(&self, kind: DirectoryKind, n: u64) -> Option<&Value> {
+        let live: Vec<&DirObject> = self
+            .objects
+            .get(&kind)?
+            .values()
+            .filter(|o| !o.deleted)
+            .collect();
+        (!live.is_empty()).then(|| &live[(n % live.len() as u64) as usize].json)
+    }
+
+    /// When the tenant has a directory, who a new record is about: its users, devices and
+    /// service principals, so that events carry their directory context as in a real tenant.
+    /// `None` without a directory (the record keeps its synthetic people).
+    pub(crate) fn subjects(
+        &self,
+        resource: crate::Resource,
+        record: &Value,
+        n: u64,
+    ) -> Option<Value> {
+        use crate::Resource as R;
+        let user = self.pick(DirectoryKind::Users, n);
+        let device = self.pick(DirectoryKind::Devices, n / 3);
+        let sp = self.pick(DirectoryKind::ServicePrincipals, n);
+        let person = |u: &Value| {
+            serde_json::json!({"userId": u["id"], "userPrincipalName": u["userPrincipalName"],
+                "userDisplayName": u["displayName"]})
+        };
+        match resource {
+            R::SignIns => {
+                let t = record
+                    .pointer("/signInEventTypes/0")
+                    .and_then(Value::as_str);
+                if matches!(t, Some("servicePrincipal" | "managedIdentity")) {
+                    let sp = sp?;
+                    return Some(serde_json::json!({"servicePrincipalId": sp["id"],
+                        "servicePrincipalName": sp["displayName"]}));
+                }
+                let mut patch = person(user?);
+                if let Some(d) = device {
+                    patch["deviceDetail"] = serde_json::json!({"deviceId": d["deviceId"],
+                        "displayName": d["displayName"]});
+                }
+                Some(patch)
+            }
+            R::RiskDetections => Some(person(user?)),
+            R::ServicePrincipalRiskDetections => {
+                let sp = sp?;
+                Some(serde_json::json!({"servicePrincipalId": sp["id"],
+                    "servicePrincipalDisplayName": sp["displayName"]}))
+            }
+            R::DirectoryAudits => {
+                let u = user?;
+                Some(serde_json::json!({"initiatedBy": {"user": {"id": u["id"],
+                    "userPrincipalName": u["userPrincipalName"], "displayName": u["displayName"]}}}))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Directory {
+    /// `POST /_sim/records?resource=users|devices|role_assignments&count=N`: `count` new users
+    /// or devices (created objects for a delta round), or the next `count` users added to the
+    /// Global Administrator role (a role `added`). Returns the ids touched.
+    pub(crate) fn add(&mut self, what: &str, count: usize) -> Option<Vec<String>> {
+        // Its own stream of ids: the seed's generator started where the tenant's record
+        // generator starts, and the two must not give the same ids.
+        let rng = &mut Rng::new(0xadd0_5eed ^ self.seq);
+        let mut out = Vec::new();
+        match what {
+            "users" => {
+                let base = self
+                    .objects
+                    .get(&DirectoryKind::Users)
+                    .map_or(0, |m| m.len());
+                for i in base..base + count {
+                    let (name, upn) = PEOPLE[i % PEOPLE.len()];
+                    let (local, domain) = upn.split_once('@').unwrap_or((upn, "contoso.com"));
+                    let u = user(
+                        rng,
+                        &format!("{name} {i}"),
+                        &format!("{local}{i}@{domain}"),
+                        i,
+                    );
+                    out.push(u["id"].as_str().unwrap_or_default().to_string());
+                    self.put(DirectoryKind::Users, u);
+                }
+            }
+            "devices" => {
+                let base = self
+                    .objects
+                    .get(&DirectoryKind::Devices)
+                    .map_or(0, |m| m.len());
+                for i in base..base + count {
+                    let d = device(rng, i);
+                    out.push(d["id"].as_str().unwrap_or_default().to_string());
+                    self.put(DirectoryKind::Devices, d);
+                }
+            }
+            "role_assignments" => {
+                let role = self.role_id("Global Administrator")?;
+                let members = self.members.get(&role).cloned().unwrap_or_default();
+                let candidates: Vec<String> = self
+                    .ids(DirectoryKind::Users)
+                    .into_iter()
+                    .filter(|u| members.get(u).is_none_or(|m| m.removed))
+                    .take(count)
+                    .collect();
+                for u in candidates {
+                    self.set_member(&role, &u, true);
+                    out.push(u);
+                }
+            }
+            _ => return None,
+        }
+        Some(out)
+    }
+}

@@ -22,9 +22,11 @@ pub async fn serve_forever(
         }
     };
     sim.set_appearance(appearance);
+    // A directory first, so that the records are by its users, devices and service principals.
+    sim.directory_seed(50, 20);
     sim.populate(u64::from(events), chrono::Duration::hours(1), rate);
     tracing::info!(
-        "Graph simulator on {base}: point a config at it with\n[tenant]\nid = \"{TENANT_ID}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_env = \"ENTRA_CLIENT_SECRET\"   # export ENTRA_CLIENT_SECRET='{CLIENT_SECRET}'\nlogin_url = \"{base}\"\ngraph_url = \"{base}\"\nControls: GET {base}/_sim/requests, POST {base}/_sim/records?resource=directory_audits&count=N[&hidden=1|&same_second=1], POST {base}/_sim/reveal, POST {base}/_sim/delays?profile=microsoft|slow_sign_ins|none[&scale=N], POST {base}/_sim/clock?advance_seconds=N, POST {base}/_sim/faults?kind=429|503|504|malformed|token_expired[&every=N|&count=N][&retry_after=S]",
+        "Graph simulator on {base}: point a config at it with\n[tenant]\nid = \"{TENANT_ID}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_env = \"ENTRA_CLIENT_SECRET\"   # export ENTRA_CLIENT_SECRET='{CLIENT_SECRET}'\nlogin_url = \"{base}\"\ngraph_url = \"{base}\"\nControls: GET {base}/_sim/requests, POST {base}/_sim/records?resource=directory_audits|sign_ins|users|devices|role_assignments&count=N[&hidden=1|&same_second=1], POST {base}/_sim/reveal, POST {base}/_sim/delays?profile=microsoft|slow_sign_ins|none[&scale=N], POST {base}/_sim/clock?advance_seconds=N, POST {base}/_sim/faults?kind=429|503|504|malformed|token_expired[&every=N|&count=N][&retry_after=S]",
         base = sim.base_url()
     );
     // Until SIGINT or SIGTERM.

@@ -10,14 +10,26 @@ pub(super) async fn control_records(
     State(app): State<App>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(resource) = q.get("resource").and_then(|r| Resource::from_name(r)) else {
+    let count: u64 = q.get("count").and_then(|c| c.parse().ok()).unwrap_or(1);
+    let name = q.get("resource").map(String::as_str).unwrap_or("");
+    if matches!(name, "users" | "devices" | "role_assignments") {
+        let ids = app.state().directory.add(name, count.min(10_000) as usize);
+        return match ids {
+            Some(ids) => axum::Json(json!({ "ids": ids })).into_response(),
+            None => (
+                StatusCode::CONFLICT,
+                "the directory has no Global Administrator role: seed it first (simulate does)\n",
+            )
+                .into_response(),
+        };
+    }
+    let Some(resource) = Resource::from_name(name) else {
         return (
             StatusCode::BAD_REQUEST,
-            "resource=directory_audits is required\n",
+            "resource=directory_audits|sign_ins|…|users|devices|role_assignments is required\n",
         )
             .into_response();
     };
-    let count: u64 = q.get("count").and_then(|c| c.parse().ok()).unwrap_or(1);
     // On the real clock: `generate` stamps them on the simulated one.
     let now = Utc::now();
     let spread = if q.contains_key("same_second") {
