@@ -166,16 +166,7 @@ async fn steady(s: &Steady, seconds: u64) {
     let generated = generated.lock().unwrap();
     let unique = emitted.len() as f64;
     let duplicates: u32 = emitted.values().map(|n| n - 1).sum();
-    let requests: Vec<_> = sim
-        .requests()
-        .into_iter()
-        .filter(|r| r.is_graph())
-        .collect();
-    let fetched: usize = requests
-        .iter()
-        .filter(|r| r.status == 200)
-        .map(|r| r.records)
-        .sum();
+    let (requests, fetched) = common::graph_requests(&sim);
     let throttled = requests.iter().filter(|r| r.status == 429).count();
     println!(
         "| {} | {} ({:.0} %) | {:.2} | {:.1} | {:.0} s → {:.0} s | {} of {} | {} | {} | {:.1} MiB | {:.0} |",

@@ -230,16 +230,7 @@ async fn run(
         }
     }
     let duplicates = by_id.values().map(|v| v.len() - 1).sum();
-    let requests: Vec<_> = sim
-        .requests()
-        .into_iter()
-        .filter(|r| r.is_graph())
-        .collect();
-    let fetched: usize = requests
-        .iter()
-        .filter(|r| r.status == 200)
-        .map(|r| r.records)
-        .sum();
+    let (requests, fetched) = common::graph_requests(&sim);
     let real_minutes = wall.as_secs_f64() * scale / 60.0;
     let _ = std::fs::remove_dir_all(&dir);
     Outcome {

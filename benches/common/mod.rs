@@ -64,3 +64,22 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// The simulator's Graph requests (token and control requests left out) and the records its
+/// 200s returned: what a bench divides by the records delivered.
+#[allow(dead_code)] // not every bench counts Graph's answers
+pub fn graph_requests(
+    sim: &entra_simulator::Simulator,
+) -> (Vec<entra_simulator::RequestLog>, usize) {
+    let requests: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_graph())
+        .collect();
+    let fetched = requests
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.records)
+        .sum();
+    (requests, fetched)
+}
