@@ -65,29 +65,6 @@ impl StreamKind {
         }
     }
 
-    /// `event.type` of its native events.
-    pub fn event_type(self) -> &'static str {
-        match self {
-            StreamKind::DirectoryAudits => "directory_audit",
-            StreamKind::SignIns => "sign_in",
-            StreamKind::RiskyUsers => "risky_user",
-            StreamKind::RiskDetections => "risk_detection",
-            StreamKind::RiskyServicePrincipals => "risky_service_principal",
-            StreamKind::ServicePrincipalRiskDetections => "service_principal_risk_detection",
-            StreamKind::Provisioning => "provisioning",
-            StreamKind::RiskyAgents => "risky_agent",
-            StreamKind::AgentRiskDetections => "agent_risk_detection",
-            StreamKind::Users => "user",
-            StreamKind::Devices => "device",
-            StreamKind::RoleAssignments => "role_assignment",
-        }
-    }
-
-    /// The kind whose native events carry this `event.type`.
-    pub fn from_event_type(t: &str) -> Option<StreamKind> {
-        StreamKind::all().into_iter().find(|k| k.event_type() == t)
-    }
-
     pub fn all() -> [StreamKind; 12] {
         [
             StreamKind::DirectoryAudits,

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{envelope_time, graph_time};
 
-/// `event.type`, `event.dataset` and the envelope `category` of health events.
+/// The prefix of a health event's id, its `event.dataset`, and its category in ECS and OCSF.
 pub const EVENT_TYPE: &str = "connector_health";
 pub const DATASET: &str = "entra.connector_health";
 pub const CATEGORY: &str = "ConnectorHealth";

@@ -10,16 +10,6 @@
 
 use crate::event::{write_str, NativeEvent};
 
-/// The members between `tenantId` and `Level`, in the export's order.
-const MIDDLE: [&str; 6] = [
-    "resultType",
-    "resultSignature",
-    "resultDescription",
-    "durationMs",
-    "callerIpAddress",
-    "correlationId",
-];
-
 /// Appends `e` as one export record (no newline).
 pub fn write(e: &NativeEvent<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"time\":\"");
@@ -32,21 +22,16 @@ pub fn write(e: &NativeEvent<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(e.category.as_bytes());
     out.extend_from_slice(b"\",\"tenantId\":");
     write_str(out, &e.ctx.tenant_id);
-    for key in MIDDLE {
-        match key {
-            "resultSignature" => {
-                if let Some(s) = &e.result_signature {
-                    out.extend_from_slice(b",\"resultSignature\":");
-                    write_str(out, s);
-                }
-            }
-            "durationMs" => {
-                out.extend_from_slice(b",\"durationMs\":");
-                out.extend_from_slice(itoa::Buffer::new().format(e.duration_ms).as_bytes());
-            }
-            _ => member(e, key, out),
-        }
+    member(e, "resultType", out);
+    if let Some(sig) = &e.result_signature {
+        out.extend_from_slice(b",\"resultSignature\":");
+        write_str(out, sig);
     }
+    member(e, "resultDescription", out);
+    out.extend_from_slice(b",\"durationMs\":");
+    out.extend_from_slice(itoa::Buffer::new().format(e.duration_ms).as_bytes());
+    member(e, "callerIpAddress", out);
+    member(e, "correlationId", out);
     member(e, "identity", out);
     out.extend_from_slice(b",\"Level\":4");
     member(e, "location", out);
