@@ -167,15 +167,26 @@ impl StreamKind {
         }
     }
 
-    /// `late_arrival` when neither the stream nor `[poll]` sets one: 20 minutes, 48 hours for
-    /// the risk detections (offline detections surface up to 48 h late).
-    pub fn default_late_arrival(self) -> Duration {
+    /// `late_arrival` when neither the stream nor `[poll]` sets one: a first sweep just past
+    /// Graph's usual delay and a last one past its tail (issue 27, `cargo bench --bench
+    /// latency`). Audits, provisioning and the risky-object lists: 5 and 20 minutes (Microsoft:
+    /// 2 minutes at p95, 5 at p99). Sign-ins: 5 and 40 minutes (non-interactive sign-ins are
+    /// observed up to 30 minutes late; a 20-minute last sweep lost them). Risk detections: 10
+    /// minutes (real-time detections take 5 to 10) and 48 hours (offline ones).
+    pub fn default_sweeps(self) -> Vec<Duration> {
+        let m = |m: u64| Duration::from_secs(m * 60);
         match self {
             StreamKind::RiskDetections
             | StreamKind::ServicePrincipalRiskDetections
-            | StreamKind::AgentRiskDetections => Duration::from_secs(48 * 3600),
-            _ => Duration::from_secs(20 * 60),
+            | StreamKind::AgentRiskDetections => vec![m(10), m(48 * 60)],
+            StreamKind::SignIns => vec![m(5), m(40)],
+            _ => vec![m(5), m(20)],
         }
+    }
+
+    /// The last of [`Self::default_sweeps`]: how late a record may turn up and still be read.
+    pub fn default_late_arrival(self) -> Duration {
+        self.default_sweeps().last().copied().unwrap_or_default()
     }
 }
 

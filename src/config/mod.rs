@@ -22,7 +22,7 @@ use error::invalid;
 pub use error::ConfigError;
 use output::{validate_output, validate_target};
 pub use raw::*;
-use streams::{late_arrival, lookback, validate_streams};
+use streams::{late_arrival, lookback, tail_check, validate_streams, PollDefaults};
 use tenant::validate_tenant;
 pub use tenant::{Cloud, TenantSettings};
 pub use url::{is_loopback, validate_url};
@@ -140,7 +140,14 @@ impl Config {
         }
         let poll_lookback = lookback("poll.initial_lookback", &raw.poll.initial_lookback)?;
         let poll_late = late_arrival("poll.late_arrival", &raw.poll.late_arrival)?;
-        let poll_settle_only = raw.poll.settle_only.unwrap_or(false);
+        let poll = PollDefaults {
+            lookback: poll_lookback,
+            late: poll_late,
+            settle_only: raw.poll.settle_only.unwrap_or(false),
+            learn_sweeps: raw.poll.learn_sweeps.unwrap_or(true),
+            tail_check: tail_check("poll.tail_check", &raw.poll.tail_check)?,
+            interval: Duration::from_secs(interval_seconds as u64),
+        };
 
         let metrics_listen = match raw.metrics.as_ref().and_then(|m| m.listen.as_deref()) {
             None => None,
@@ -173,13 +180,7 @@ impl Config {
             } else {
                 "streams".to_string()
             };
-            let streams = validate_streams(
-                &streams_prefix,
-                &streams_raw,
-                poll_lookback,
-                poll_late.clone(),
-                poll_settle_only,
-            )?;
+            let streams = validate_streams(&streams_prefix, &streams_raw, &poll)?;
             apps.fill(&prefix, &mut t)?;
             let credential = apps.credential(&t);
             let mut settings = validate_tenant(&prefix, t, streams, &app_of, env)?;

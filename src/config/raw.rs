@@ -153,11 +153,20 @@ pub struct RawPoll {
     /// How far back a stream without a checkpoint starts (default "1h", at most "30d").
     pub initial_lookback: Option<String>,
     /// The ages at which each time slice is read again, for records Graph shows late: one
-    /// ("20m", the default) or a list (["5m", "20m"]).
+    /// ("20m") or a list (["5m", "20m"]); default per stream: ["5m", "20m"], sign-ins
+    /// ["5m", "40m"], risk detections ["10m", "48h"].
     pub late_arrival: Option<LateArrival>,
     /// Read each slice only once it has settled (at the `late_arrival` ages), never fresh: one
     /// fetch per record, for tenants near Graph's budget (default false).
     pub settle_only: Option<bool>,
+    /// Add sweeps an interval apart between the last two `late_arrival` ages while the last
+    /// one keeps finding records every earlier read missed, and only while the budget has
+    /// room (default true; never in settle-only mode).
+    pub learn_sweeps: Option<bool>,
+    /// Once per this age, list again the hours this old and emit records every read missed
+    /// ("1d", or twice the last `late_arrival` age if longer; "off"; default off in
+    /// settle-only mode).
+    pub tail_check: Option<String>,
     /// Attempts per Graph or token request (the first included) before the poll gives up and
     /// the cursor stays put for the next one (default 8, backing off from 0.5 s to 60 s).
     pub request_attempts: Option<u32>,
@@ -226,6 +235,10 @@ pub struct RawStream {
     pub late_arrival: Option<LateArrival>,
     /// Overrides `[poll] settle_only` for this stream.
     pub settle_only: Option<bool>,
+    /// Overrides `[poll] learn_sweeps` for this stream.
+    pub learn_sweeps: Option<bool>,
+    /// Overrides `[poll] tail_check` for this stream.
+    pub tail_check: Option<String>,
     /// Overrides `[poll] initial_lookback` for this stream.
     pub initial_lookback: Option<String>,
     /// sign_ins only: `all`, `risky` or `failures`.

@@ -55,7 +55,7 @@ pub(crate) fn late_arrival(
             return Err(invalid(
                 key,
                 format!("\"{}\"", format_duration(d)),
-                "records settle within hours (offline risk detections within 48 h), and the last sweep re-reads each slice at this age; use \"7d\" or less (the defaults are 20m, and 48h for risk detections)",
+                "records settle within hours (offline risk detections within 48 h), and the last sweep re-reads each slice at this age; use \"7d\" or less (the defaults are [\"5m\", \"20m\"], [\"5m\", \"40m\"] for sign-ins and [\"10m\", \"48h\"] for risk detections)",
             ));
         }
         if d.is_zero() {
@@ -98,12 +98,50 @@ pub(crate) fn opt_duration(
         .transpose()
 }
 
+/// What `[poll]` says for every stream that does not say otherwise.
+#[derive(Debug, Clone)]
+pub(crate) struct PollDefaults {
+    pub lookback: Option<Duration>,
+    pub late: Option<Vec<Duration>>,
+    pub settle_only: bool,
+    pub learn_sweeps: bool,
+    /// `Some(None)`: "off".
+    pub tail_check: Option<Option<Duration>>,
+    pub interval: Duration,
+}
+
+/// `tail_check` unless set: a day's hours once a day.
+const DEFAULT_TAIL_CHECK: Duration = Duration::from_secs(86400);
+
+/// The longest `tail_check`: the check lists records this old, which Graph must still keep.
+const MAX_TAIL_CHECK: Duration = Duration::from_secs(7 * 86400);
+
+/// A `tail_check`: "off" or a duration of at least an hour and at most 7 days.
+pub(crate) fn tail_check(
+    key: &str,
+    value: &Option<String>,
+) -> Result<Option<Option<Duration>>, ConfigError> {
+    match value.as_deref() {
+        None => Ok(None),
+        Some("off") => Ok(Some(None)),
+        Some(_) => {
+            let d = opt_duration(key, value)?.unwrap_or_default();
+            if d < Duration::from_secs(3600) || d > MAX_TAIL_CHECK {
+                return Err(invalid(
+                    key,
+                    format!("\"{}\"", format_duration(d)),
+                    "the check lists whole hours once they are this old: give from \"1h\" to \"7d\" (default \"1d\"), or \"off\"",
+                ));
+            }
+            Ok(Some(Some(d)))
+        }
+    }
+}
+
 pub(crate) fn validate_streams(
     prefix: &str,
     raw: &RawStreams,
-    poll_lookback: Option<Duration>,
-    poll_late: Option<Vec<Duration>>,
-    poll_settle_only: bool,
+    poll: &PollDefaults,
 ) -> Result<Vec<StreamSettings>, ConfigError> {
     let tables = [
         (StreamKind::DirectoryAudits, &raw.directory_audits),
@@ -152,16 +190,37 @@ pub(crate) fn validate_streams(
         };
         // Each value is checked where it is written, so an error names the key the user wrote.
         let initial_lookback = lookback(&key("initial_lookback"), &s.initial_lookback)?
-            .or(poll_lookback)
+            .or(poll.lookback)
             .unwrap_or(DEFAULT_INITIAL_LOOKBACK);
         let sweeps = late_arrival(&key("late_arrival"), &s.late_arrival)?
-            .or_else(|| poll_late.clone())
-            .unwrap_or_else(|| vec![kind.default_late_arrival()]);
+            .or_else(|| poll.late.clone())
+            .unwrap_or_else(|| kind.default_sweeps());
+        let settle_only = s.settle_only.unwrap_or(poll.settle_only);
+        let last = sweeps.last().copied().unwrap_or_default();
+        let learn = s.learn_sweeps.unwrap_or(poll.learn_sweeps) && !settle_only;
+        let check = match tail_check(&key("tail_check"), &s.tail_check)?.or(poll.tail_check) {
+            Some(given) => given,
+            None if settle_only => None,
+            None => Some(DEFAULT_TAIL_CHECK.max(last * 2)),
+        };
+        if let Some(c) = check.filter(|c| *c < last * 2) {
+            return Err(invalid(
+                key("tail_check"),
+                format!("\"{}\"", format_duration(c)),
+                format!(
+                    "the check is for records later than the last late_arrival age ({}): give at least twice it, \"{}\", or \"off\"",
+                    format_duration(last),
+                    format_duration(last * 2)
+                ),
+            ));
+        }
         out.push(StreamSettings {
             kind,
-            late_arrival: sweeps.last().copied().unwrap_or_default(),
+            late_arrival: last,
             sweeps,
-            settle_only: s.settle_only.unwrap_or(poll_settle_only),
+            settle_only,
+            learn_step: learn.then_some(poll.interval),
+            tail_check: check,
             initial_lookback,
             sign_ins,
         });

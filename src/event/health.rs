@@ -27,8 +27,10 @@ pub struct HealthChange<'a> {
     pub reason: String,
     /// What to do about it (empty when nothing is needed).
     pub fix: String,
-    /// The range never read, for a gap.
+    /// The range never read, for a gap; the range checked, for late records.
     pub gap: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Late records: (found and emitted, counted but not singled out).
+    pub late: Option<(u64, u64)>,
     pub at: DateTime<Utc>,
 }
 
@@ -37,7 +39,7 @@ impl HealthChange<'_> {
     pub fn severity(&self) -> &'static str {
         match self.state {
             "error" | "gap" => "high",
-            "degraded" => "medium",
+            "degraded" | "late_records" => "medium",
             _ => "info",
         }
     }
@@ -49,6 +51,7 @@ impl HealthChange<'_> {
         };
         match (self.state, self.previous) {
             ("gap", _) => format!("collection gap in {stream}"),
+            ("late_records", _) => format!("records past the last sweep in {stream}"),
             (state, Some(previous)) => format!("{stream}: {previous} → {state}"),
             (state, None) => format!("{stream}: {state}"),
         }
@@ -81,9 +84,18 @@ pub fn event(c: &HealthChange<'_>, ingested: DateTime<Utc>) -> Value {
         "connector_version": env!("CARGO_PKG_VERSION"),
         "reported_at": graph_time(ingested),
     });
-    if let Some((from, to)) = c.gap {
-        record["gap_from"] = graph_time(from).into();
-        record["gap_to"] = graph_time(to).into();
+    match (c.gap, c.late) {
+        (Some((from, to)), Some((found, unmatched))) => {
+            record["checked_from"] = graph_time(from).into();
+            record["checked_to"] = graph_time(to).into();
+            record["late_found"] = found.into();
+            record["late_unmatched"] = unmatched.into();
+        }
+        (Some((from, to)), None) => {
+            record["gap_from"] = graph_time(from).into();
+            record["gap_to"] = graph_time(to).into();
+        }
+        _ => {}
     }
     json!({
         "event": {
@@ -116,6 +128,7 @@ mod tests {
             reason: "the app lacks AuditLog.Read.All".into(),
             fix: "grant it".into(),
             gap: None,
+            late: None,
             at,
         };
         let e = event(&c, at);

@@ -35,7 +35,8 @@ fn message(native: &Value) -> String {
 
 pub fn ecs(native: &Value) -> Value {
     let p = &native["properties"];
-    let gap = s(native, "/properties/state") == "gap";
+    // A gap and late records are news about the data, not a change of the connector.
+    let gap = matches!(s(native, "/properties/state"), "gap" | "late_records");
     let severity = match s(native, "/event/severity") {
         "low" => 21,
         "medium" => 47,
@@ -51,9 +52,14 @@ pub fn ecs(native: &Value) -> Value {
     if let Some(t) = p["sign_in_type"].as_str() {
         vendor["sign_in_type"] = t.into();
     }
-    for k in ["gap_from", "gap_to"] {
+    for k in ["gap_from", "gap_to", "checked_from", "checked_to"] {
         if let Some(t) = p[k].as_str() {
             vendor[k] = t.into();
+        }
+    }
+    for k in ["late_found", "late_unmatched"] {
+        if let Some(n) = p[k].as_u64() {
+            vendor[k] = n.into();
         }
     }
     if let Some(m) = vendor.as_object_mut() {
@@ -102,6 +108,7 @@ pub fn ocsf(native: &Value) -> Value {
     let state = s(native, "/properties/state");
     let (class_uid, class_name, activity_id, activity_name) = match state {
         "gap" => (6008, "Application Error", 1, "General Error"),
+        "late_records" => (6008, "Application Error", 99, "Late Records"),
         "ok" => (6002, "Application Lifecycle", 6, "Enable"),
         "error" => (6002, "Application Lifecycle", 7, "Disable"),
         _ => (6002, "Application Lifecycle", 99, "Degraded"),
@@ -160,8 +167,9 @@ pub fn ocsf(native: &Value) -> Value {
             "feature": {"name": p["stream"]},
         });
     } else {
-        e["start_time"] = ms(native, "/properties/gap_from").into();
-        e["end_time"] = ms(native, "/properties/gap_to").into();
+        let range = |a: &str, b: &str| ms(native, a).or_else(|| ms(native, b));
+        e["start_time"] = range("/properties/gap_from", "/properties/checked_from").into();
+        e["end_time"] = range("/properties/gap_to", "/properties/checked_to").into();
     }
     e
 }

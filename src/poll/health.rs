@@ -63,6 +63,7 @@ impl StreamPoller {
             reason: String::new(),
             fix: String::new(),
             gap: None,
+            late: None,
             at: Utc::now(),
         }
     }
@@ -138,6 +139,38 @@ impl StreamPoller {
             reason,
         });
         Ok(())
+    }
+}
+
+impl StreamPoller {
+    /// The long-age check of `[from, to)` found records Graph showed after the last sweep:
+    /// written as a `late_records` event with the counts and the setting that would have
+    /// caught them.
+    pub(super) async fn late_records(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        found: u64,
+        unmatched: u64,
+    ) -> Result<(), PollError> {
+        let last = self.settings.sweeps.last().copied().unwrap_or_default();
+        let previous = self.stream_state(|s| s.and_then(|s| s.health)).await;
+        let mut c = self.change(previous, "late_records");
+        c.reason = format!(
+            "the long-age check of {} to {} found {} records Graph showed after the last sweep ({} old): {found} emitted now, {unmatched} counted but not singled out (more than one late record in one hour)",
+            crate::event::graph_time(from),
+            crate::event::graph_time(to),
+            found + unmatched,
+            crate::duration::format_duration(last),
+        );
+        c.fix = format!(
+            "raise the last late_arrival age of [streams.{}] past {} if this recurs (each age is one more read of every record)",
+            self.name(),
+            crate::duration::format_duration(last)
+        );
+        c.gap = Some((from, to));
+        c.late = Some((found, unmatched));
+        self.write_health(&c).await
     }
 }
 

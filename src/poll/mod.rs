@@ -13,8 +13,12 @@ pub mod budget;
 mod claim;
 mod delta;
 mod health;
+mod ladder;
 mod outcome;
+mod shared;
 mod snapshot;
+pub use shared::Shared;
+mod tail;
 pub mod window;
 
 pub use outcome::{log_poll, Mode};
@@ -83,6 +87,10 @@ pub struct PollStats {
     pub covered_seconds: f64,
     /// Now on Graph's clock when the poll planned its reads.
     pub now: Option<DateTime<Utc>>,
+    /// Which reads found the new records first (what the learned sweeps learn from).
+    pub found: ladder::Found,
+    /// Sweeps the poll read at (configured and learned).
+    pub sweeps: u32,
 }
 
 /// How one query's paging ended.
@@ -101,31 +109,10 @@ struct Window<'a> {
     sched: &'a window::Schedule,
     /// One ordered query: the marks move page by page.
     advance: bool,
-}
-
-/// What every poller of a run shares: the state and its checkpointer, the output, the stop.
-#[derive(Clone)]
-pub struct Shared {
-    pub state: Arc<Mutex<StateStore>>,
-    pub checkpointer: crate::checkpointer::Checkpointer,
-    pub output: Arc<Mutex<Output>>,
-    pub shutdown: Shutdown,
-    /// Which entry polls each tenant GUID.
-    pub claims: claim::Claims,
-}
-
-impl Shared {
-    /// Starts the checkpointer task for `state`.
-    pub fn new(state: StateStore, output: Output, shutdown: Shutdown) -> Shared {
-        let state = Arc::new(Mutex::new(state));
-        Shared {
-            checkpointer: crate::checkpointer::Checkpointer::spawn(state.clone()),
-            state,
-            output: Arc::new(Mutex::new(output)),
-            shutdown,
-            claims: claim::Claims::default(),
-        }
-    }
+    /// The long-age check's listing: pages are digested, nothing is emitted.
+    check: Option<&'a std::sync::Mutex<tail::Tally>>,
+    /// Emit only these (the records a check found missing).
+    only: Option<&'a HashSet<Fingerprint>>,
 }
 
 /// One cursor of one stream of one tenant, with everything it shares with the others.
@@ -248,14 +235,16 @@ impl StreamPoller {
         f(st.stream(self.tenant_id(), &self.key()))
     }
 
-    /// What the settings say about the stream's reads.
-    fn schedule(&self) -> window::Schedule {
+    /// What the settings and the learned sweeps say about the stream's reads.
+    fn schedule(&self, learned: &crate::state::Ladder) -> window::Schedule {
         let d = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or_default();
+        let configured: Vec<_> = self.settings.sweeps.iter().map(|a| d(*a)).collect();
         window::Schedule {
-            sweeps: self.settings.sweeps.iter().map(|a| d(*a)).collect(),
+            sweeps: ladder::ages(&configured, self.settings.learn_step.map(d), learned),
             settle_only: self.settings.settle_only,
             lookback: d(self.settings.initial_lookback),
             retention: self.spec.kind().retention(),
+            tail_check: self.settings.tail_check.map(d),
         }
     }
 
@@ -268,16 +257,26 @@ impl StreamPoller {
         if self.snapshot_mode.load(Ordering::Relaxed) {
             return self.poll_snapshot().await;
         }
-        let sched = self.schedule();
         self.client.ready(self.spec.family()).await;
         let now = self.client.now().await;
-        let plan = {
+        let (sched, check, plan) = {
             let st = self.state.lock().await;
             let empty = StreamState::default();
             let s = st.stream(self.tenant_id(), &self.key()).unwrap_or(&empty);
-            window::plan(now, s, &sched)
+            let sched = self.schedule(&s.ladder);
+            let check = sched
+                .tail_check
+                .and_then(|a| tail::due(s.tail.checked, now, a));
+            let plan = window::plan(now, s, &sched);
+            (sched, check, plan)
+        };
+        crate::telemetry::SweepsRead {
+            tenant: self.tenant_id(),
+            section: &self.key(),
+            sweeps: sched.sweeps.len(),
         }
-        .map_err(|f| StateError::FutureCursor {
+        .emit();
+        let plan = plan.map_err(|f| StateError::FutureCursor {
             stream: self.key(),
             cursor: crate::event::graph_time(f.cursor),
             now: crate::event::graph_time(f.now),
@@ -309,7 +308,8 @@ impl StreamPoller {
         // pages or sub-queries may be older, so the marks wait for the whole window.
         let advance = self.spec.ordered() && subs.len() == 1;
         let mut stats = PollStats {
-            covered_seconds: first_reads(&plan, &sched),
+            covered_seconds: window::first_reads(&plan, &sched),
+            sweeps: sched.sweeps.len() as u32,
             now: Some(now),
             ..Default::default()
         };
@@ -333,6 +333,8 @@ impl StreamPoller {
                     members: &read.members,
                     sched: &sched,
                     advance,
+                    check: None,
+                    only: None,
                 };
                 for extra in &subs {
                     match self
@@ -375,7 +377,6 @@ impl StreamPoller {
                             events_per_second = progress.rate(stats.emitted).round() as u64,
                             cursor = %crate::event::graph_time(c),
                             behind_seconds = progress.behind(c),
-                            eta_seconds = progress.eta(c),
                             "backfill: window checkpointed"
                         );
                     }
@@ -390,7 +391,12 @@ impl StreamPoller {
         s.last_success = Some(Utc::now());
         stats.cursor = s.cursor;
         drop(st);
+        self.learn_delays(&stats).await;
         self.checkpointer.checkpoint().await?;
+        if let Some(range) = check {
+            self.check_tail(range, &sched, &progress, &mut stats)
+                .await?;
+        }
         Ok(stats)
     }
 
@@ -431,6 +437,10 @@ impl StreamPoller {
                     } else {
                         window.from
                     };
+                    if let Some(t) = window.check {
+                        // The listing starts again from its beginning: so does its digest.
+                        t.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                    }
                     url = self.window_url(resume, window.to, extra);
                     continue;
                 }
@@ -438,7 +448,10 @@ impl StreamPoller {
                 Err(e) => return Err(e.into()),
             };
             let (records, next) = self.accept(page, stats)?;
-            let newest = self.emit_page(records, window, stats).await?;
+            let newest = match window.check {
+                Some(tally) => self.tally(tally, &records),
+                None => self.emit_page(records, window, stats).await?,
+            };
             progress.page(stats.emitted, newest.unwrap_or(window.from));
             match next {
                 Some(n) => url = n,
@@ -482,11 +495,15 @@ impl StreamPoller {
                     }
                     let at = t.unwrap_or(window.to);
                     let key = fingerprint(&self.spec.dedup_key(&record));
+                    if window.only.is_some_and(|o| !o.contains(&key)) {
+                        continue;
+                    }
                     if seen.is_some_and(|s| s.contains(key, at)) || !in_page.insert(key) {
                         stats.duplicates += 1;
                         continue;
                     }
                     new_keys.push((key, at));
+                    stats.found.record(window.members, at, &window.sched.sweeps);
                     let mut e = self.spec.event(record, &ctx);
                     if let Some(c) = &context {
                         c.enrich(&mut e);
@@ -576,24 +593,7 @@ impl StreamPoller {
     }
 }
 
-/// Seconds of stream time a plan reads for the first time: its fresh range, or in
-/// settle-only mode its first sweep's.
-fn first_reads(plan: &window::Plan, sched: &window::Schedule) -> f64 {
-    let first = if sched.settle_only {
-        sched
-            .sweeps
-            .first()
-            .map(|a| window::Mark::Sweep(a.num_seconds().max(0) as u64))
-    } else {
-        Some(window::Mark::Fresh)
-    };
-    plan.reads
-        .iter()
-        .flat_map(|r| &r.members)
-        .filter(|m| Some(m.mark) == first)
-        .map(|m| (m.to - m.from).num_milliseconds() as f64 / 1000.0)
-        .sum()
-}
-
+#[cfg(test)]
+mod delays_tests;
 #[cfg(test)]
 mod tests;

@@ -168,8 +168,12 @@ impl StreamPoller {
             // A settle-only stream near its budget polls less often, so that each poll reads
             // many full pages: the last page of each query is partial, and a poll of a few
             // pages would waste up to a third of the budget on them.
+            // Otherwise polls start an interval apart, not an interval after the last one
+            // ended, so that a slice's reads keep their ages (a sweep read late is a record
+            // delivered late); a failed poll waits the whole interval.
             let wait = match pause {
                 Some(period) => interval.max(period.saturating_sub(started.elapsed())),
+                None if failures == 0 => interval.saturating_sub(started.elapsed()),
                 None => interval,
             };
             if !self.shutdown.sleep(wait).await {
@@ -186,15 +190,9 @@ impl StreamPoller {
     ///
     /// Returns the poll period a stream near its budget should keep (see [`Self::run`]).
     fn assess_budget(&self, stats: &PollStats) -> Option<Duration> {
-        let family = self.spec.family();
-        let (requests_per_second, streams) = self.client.budget(family);
-        let budget = super::budget::Budget {
-            requests_per_second,
-            page: self.spec.max_top(),
-            sweeps: self.settings.sweeps.len() as u32,
-            settle_only: self.settings.settle_only,
-            streams,
-        };
+        let budget = self.budget(stats.sweeps);
+        let requests_per_second = budget.requests_per_second;
+        let streams = budget.streams;
         let v = super::budget::assess(stats.emitted, stats.covered_seconds, &budget)?;
         let pause = super::budget::pacing(&v, &budget);
         crate::telemetry::BudgetAssessed {
@@ -230,6 +228,82 @@ impl StreamPoller {
             super::budget::advice(&budget)
         );
         pause
+    }
+}
+
+impl StreamPoller {
+    /// The stream's share of its tenant's budget with `sweeps` sweeps.
+    fn budget(&self, sweeps: u32) -> super::budget::Budget {
+        let (requests_per_second, streams) = self.client.budget(self.spec.family());
+        super::budget::Budget {
+            requests_per_second,
+            page: self.spec.max_top(),
+            // A poll that planned no sweep (a snapshot, a delta round): the configured ages.
+            sweeps: if sweeps == 0 {
+                self.settings.sweeps.len() as u32
+            } else {
+                sweeps
+            },
+            settle_only: self.settings.settle_only,
+            streams,
+        }
+    }
+
+    /// What the stream's share of the budget allows after `stats`' poll, with `configured` ages.
+    pub(super) fn room(&self, stats: &PollStats, configured: usize) -> super::ladder::Room {
+        let budget = self.budget(stats.sweeps);
+        let with = |sweeps: usize| super::budget::Budget {
+            sweeps: sweeps as u32,
+            ..budget
+        };
+        match super::budget::assess(stats.emitted, stats.covered_seconds, &budget) {
+            Some(v) => super::ladder::Room {
+                fits: (1..=super::ladder::MAX_RUNGS)
+                    .take_while(|k| {
+                        v.arriving <= 0.5 * with(stats.sweeps as usize + *k as usize).sustainable()
+                    })
+                    .count() as u32,
+                shed: v.arriving > 0.5 * budget.sustainable(),
+                restore: v.arriving <= 0.5 * with(configured).sustainable(),
+            },
+            None => super::ladder::Room {
+                fits: super::ladder::MAX_RUNGS,
+                shed: false,
+                restore: true,
+            },
+        }
+    }
+
+    /// Adds the poll's evidence to the learned sweeps ([`super::ladder`]) and says when they
+    /// change.
+    pub(super) async fn learn_delays(&self, stats: &PollStats) {
+        let Some(step) = self.settings.learn_step else {
+            return;
+        };
+        let d = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or_default();
+        let configured: Vec<_> = self.settings.sweeps.iter().map(|a| d(*a)).collect();
+        let step = d(step);
+        let max = super::ladder::max_rungs(&configured, Some(step));
+        if max == 0 && configured.len() < 2 {
+            return;
+        }
+        let room = self.room(stats, configured.len());
+        let mut st = self.state.lock().await;
+        let s = st.stream_mut(self.tenant_id(), &self.key());
+        let Some(change) =
+            super::ladder::learn(&mut s.ladder, &stats.found, room, max, configured.len())
+        else {
+            return;
+        };
+        let ages = super::ladder::ages(&configured, Some(step), &s.ladder);
+        drop(st);
+        crate::telemetry::SweepsLearned {
+            tenant: self.tenant_id(),
+            section: &self.key(),
+            change,
+            ages: &ages,
+        }
+        .emit();
     }
 }
 

@@ -15,6 +15,25 @@ async fn poller(
     sim: &Simulator,
     dir: &std::path::Path,
 ) -> (StreamPoller, crate::shutdown::ShutdownTrigger) {
+    let settings = crate::streams::StreamSettings {
+        kind: StreamKind::DirectoryAudits,
+        late_arrival: std::time::Duration::from_secs(1200),
+        sweeps: vec![std::time::Duration::from_secs(1200)],
+        settle_only: false,
+        learn_step: None,
+        tail_check: None,
+        initial_lookback: std::time::Duration::from_secs(3600),
+        sign_ins: Default::default(),
+    };
+    poller_with(sim, dir, settings).await
+}
+
+/// A poller of `settings` against an in-process simulator, writing to a file.
+pub(super) async fn poller_with(
+    sim: &Simulator,
+    dir: &std::path::Path,
+    settings: crate::streams::StreamSettings,
+) -> (StreamPoller, crate::shutdown::ShutdownTrigger) {
     let http = crate::http::http_client(None).unwrap();
     let base = Url::parse(&sim.base_url()).unwrap();
     let tokens = Arc::new(TokenProvider::new(
@@ -43,14 +62,6 @@ async fn poller(
         shutdown.clone(),
         throttle,
     ));
-    let settings = crate::streams::StreamSettings {
-        kind: StreamKind::DirectoryAudits,
-        late_arrival: std::time::Duration::from_secs(1200),
-        sweeps: vec![std::time::Duration::from_secs(1200)],
-        settle_only: false,
-        initial_lookback: std::time::Duration::from_secs(3600),
-        sign_ins: Default::default(),
-    };
     let spec = crate::streams::specs(&settings).remove(0);
     let state = StateStore::open(&dir.join("state.json")).unwrap();
     let output = Output::file(&dir.join("events.ndjson"), u64::MAX, 1).unwrap();
@@ -66,7 +77,7 @@ async fn poller(
     (p, trigger)
 }
 
-fn emitted(dir: &std::path::Path) -> HashMap<String, usize> {
+pub(super) fn emitted(dir: &std::path::Path) -> HashMap<String, usize> {
     let text = std::fs::read_to_string(dir.join("events.ndjson")).unwrap_or_default();
     let mut m = HashMap::new();
     for l in text.lines() {

@@ -31,6 +31,8 @@ pub struct Schedule {
     pub lookback: Duration,
     /// How long Graph keeps the records (none: state records, kept while they exist).
     pub retention: Option<Duration>,
+    /// The long-age check's age (and period), if on: forgotten ids are digested by hour.
+    pub tail_check: Option<Duration>,
 }
 
 /// Which mark a range moves.
@@ -248,10 +250,24 @@ pub fn settle(s: &mut StreamState, sched: &Schedule) {
             s.cursor = Some(s.cursor.map_or(newest, |c| c.max(newest)));
         }
     }
+    if sched.tail_check.is_none() && !s.tail.hours.is_empty() {
+        s.tail.hours.clear();
+        s.tail.checked = None;
+    }
     let Some(floor) = floor(s, sched) else {
         return;
     };
-    s.seen.prune_before(whole_seconds(floor));
+    let forgotten = s.seen.take_before(whole_seconds(floor).timestamp());
+    if sched.tail_check.is_some() {
+        if let (None, Some(first)) = (s.tail.checked, forgotten.keys().next()) {
+            // The first hour is only partly digested (the first run's lookback began in it):
+            // checks begin at the next one.
+            let next = crate::state::hour_of(*first) + crate::state::TAIL_SLICE_SECONDS;
+            s.tail.checked = DateTime::from_timestamp(next, 0);
+        }
+        s.tail
+            .fold(forgotten.iter().map(|(sec, fps)| (*sec, fps.as_slice())));
+    }
     if s.not_before.is_some_and(|nb| nb <= floor) {
         s.not_before = None;
     }
@@ -283,6 +299,25 @@ pub fn resume_from(s: &StreamState, members: &[Member]) -> Option<DateTime<Utc>>
             (mark < m.to).then_some(mark)
         })
         .min()
+}
+
+/// Seconds of stream time a plan reads for the first time: its fresh range, or in
+/// settle-only mode its first sweep's.
+pub fn first_reads(plan: &Plan, sched: &Schedule) -> f64 {
+    let first = if sched.settle_only {
+        sched
+            .sweeps
+            .first()
+            .map(|a| Mark::Sweep(a.num_seconds().max(0) as u64))
+    } else {
+        Some(Mark::Fresh)
+    };
+    plan.reads
+        .iter()
+        .flat_map(|r| &r.members)
+        .filter(|m| Some(m.mark) == first)
+        .map(|m| (m.to - m.from).num_milliseconds() as f64 / 1000.0)
+        .sum()
 }
 
 #[cfg(test)]

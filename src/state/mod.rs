@@ -19,12 +19,14 @@ use serde::{Deserialize, Serialize};
 
 mod file;
 mod journal;
+mod learned;
 mod legacy;
 mod seen;
 
 pub use crate::telemetry::Health;
 pub use file::PendingWrite;
 use file::{acquire_lock, read_file, sibling, Found};
+pub use learned::{hour_of, HourDigest, Ladder, TailDigest, TAIL_SLICE_SECONDS};
 pub use seen::{fingerprint, Fingerprint, SeenIds, FINGERPRINT_BYTES};
 
 /// The state format this build writes: 5, the journal. Versions 1 (no health, no
@@ -32,7 +34,7 @@ pub use seen::{fingerprint, Fingerprint, SeenIds, FINGERPRINT_BYTES};
 /// (the emitted ids kept whole) and 4 (16-byte fingerprints), all JSON, are read too: a
 /// section kept under a domain moves to the tenant's GUID the first time a run learns it, and
 /// kept ids become fingerprints.
-pub const STATE_VERSION: u32 = 6;
+pub const STATE_VERSION: u32 = 7;
 
 /// A journal is compacted once it is larger than twice its live content and this.
 const COMPACT_FLOOR: u64 = 256 * 1024;
@@ -161,6 +163,12 @@ pub struct StreamState {
     /// holds a delta token, no credential). Version 6.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta_link: Option<String>,
+    /// The sweeps learned from the delays the stream observed. Version 7.
+    #[serde(default, skip_serializing_if = "Ladder::is_empty")]
+    pub ladder: Ladder,
+    /// What was emitted per hour once the id set forgot it, for the long-age check. Version 7.
+    #[serde(default, skip_serializing_if = "TailDigest::is_empty")]
+    pub tail: TailDigest,
 }
 
 /// How many gaps a stream keeps.
@@ -235,6 +243,8 @@ impl StreamState {
             read_from: self.read_from,
             gaps: self.gaps.clone(),
             delta_link: self.delta_link.clone(),
+            ladder: self.ladder.clone(),
+            tail: self.tail.clone(),
         }
     }
 }

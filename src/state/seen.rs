@@ -108,6 +108,14 @@ impl SeenIds {
         self.len -= dropped.values().map(Vec::len).sum::<usize>();
     }
 
+    /// Forgets ids of records older than the Unix second `from` and returns them by second.
+    pub fn take_before(&mut self, from: i64) -> BTreeMap<i64, Vec<Fingerprint>> {
+        let keep = self.by_second.split_off(&from);
+        let dropped = std::mem::replace(&mut self.by_second, keep);
+        self.len -= dropped.values().map(Vec::len).sum::<usize>();
+        dropped
+    }
+
     /// Each second with its sorted fingerprints, oldest first.
     pub fn seconds(&self) -> impl Iterator<Item = (i64, &[Fingerprint])> {
         self.by_second.iter().map(|(s, v)| (*s, v.as_slice()))

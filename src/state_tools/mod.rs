@@ -83,6 +83,11 @@ fn row(s: Option<&StreamState>, configured: bool, now: DateTime<Utc>) -> Value {
                 .map(|g| json!({"from": time(Some(g.from)), "to": time(Some(g.to)), "found_at": time(Some(g.found_at)), "reason": g.reason}))
                 .collect()
         }),
+        // Issue 27: the sweeps learned, and what the long-age checks found past the last one.
+        "learned_sweeps": s.map_or(0, |s| s.ladder.rungs),
+        "late_checked_to": time(s.and_then(|s| s.tail.checked)),
+        "late_found": s.map_or(0, |s| s.tail.found),
+        "late_unmatched": s.map_or(0, |s| s.tail.unmatched),
         "settled": s.map_or_else(Map::new, |s| {
             s.settled
                 .iter()
@@ -276,6 +281,23 @@ pub fn show(
                     "",
                     span(g),
                     g["reason"].as_str().unwrap_or("")
+                );
+            }
+            let (found, unmatched) = (r["late_found"].as_u64(), r["late_unmatched"].as_u64());
+            if found.unwrap_or(0) + unmatched.unwrap_or(0) > 0 {
+                println!(
+                    "{:<38}   LATE: Graph showed {} records after the last sweep (checked to {}): {} emitted by the long-age check, {} counted but not singled out",
+                    "",
+                    found.unwrap_or(0) + unmatched.unwrap_or(0),
+                    s("late_checked_to"),
+                    found.unwrap_or(0),
+                    unmatched.unwrap_or(0)
+                );
+            }
+            if let Some(n) = r["learned_sweeps"].as_u64().filter(|n| *n > 0) {
+                println!(
+                    "{:<38}   sweeps learned: {n} (Graph shows records later than the first sweep)",
+                    ""
                 );
             }
         }

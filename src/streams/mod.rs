@@ -53,8 +53,10 @@ pub fn spec(kind: StreamKind) -> Box<dyn StreamSpec> {
     let settings = settings::StreamSettings {
         kind,
         late_arrival: kind.default_late_arrival(),
-        sweeps: vec![kind.default_late_arrival()],
+        sweeps: kind.default_sweeps(),
         settle_only: false,
+        learn_step: None,
+        tail_check: None,
         initial_lookback: Duration::from_secs(3600),
         sign_ins: Default::default(),
     };

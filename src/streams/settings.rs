@@ -15,6 +15,11 @@ pub struct StreamSettings {
     pub sweeps: Vec<Duration>,
     /// No fresh read: each slice is read only at the sweep ages.
     pub settle_only: bool,
+    /// The spacing of the sweeps the stream may learn (the poll interval); `None`: it reads
+    /// exactly at `sweeps` (`learn_sweeps = false`, or settle-only).
+    pub learn_step: Option<Duration>,
+    /// The long-age check's age and period (`tail_check`); `None`: off.
+    pub tail_check: Option<Duration>,
     pub initial_lookback: Duration,
     /// Meaningful for `sign_ins` only.
     pub sign_ins: SignInOptions,

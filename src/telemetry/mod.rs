@@ -143,6 +143,7 @@ struct Metrics {
     sustainable: Family<StreamLabels, FloatGauge>,
     arriving: Family<StreamLabels, FloatGauge>,
     behind_budget: Family<StreamLabels, Gauge>,
+    delays: delays::DelayMetrics,
     streams: Mutex<BTreeMap<(String, String), StreamStatus>>,
     started: Mutex<(DateTime<Utc>, Duration)>,
     /// Why this process cannot do its job at all (a shard mismatch): `/health/ready` says it.
@@ -177,6 +178,7 @@ impl Metrics {
             sustainable: Family::default(),
             arriving: Family::default(),
             behind_budget: Family::default(),
+            delays: Default::default(),
             streams: Mutex::new(BTreeMap::new()),
             started: Mutex::new((Utc::now(), Duration::from_secs(300))),
             misconfigured: Mutex::new(None),
@@ -253,6 +255,7 @@ impl Metrics {
             "1 when the stream's last poll succeeded, else 0",
             m.healthy.clone(),
         );
+        m.delays.register(&mut registry);
         Metrics { registry, ..m }
     }
 
@@ -579,7 +582,9 @@ fn resource_of(url: &url::Url) -> String {
     parts.join("/")
 }
 
+mod delays;
 mod health;
+pub use delays::{SweepsLearned, SweepsRead, TailChecked};
 pub use health::Misconfigured;
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ fn sched(sweeps: &[i64], settle_only: bool) -> Schedule {
         settle_only,
         lookback: Duration::hours(1),
         retention: Some(Duration::days(30)),
+        tail_check: None,
     }
 }
 
@@ -148,6 +149,7 @@ fn a_reset_floor_retention_and_a_skewed_cursor_bound_the_reads() {
         settle_only: false,
         lookback: Duration::MAX,
         retention: Some(Duration::MAX),
+        tail_check: None,
     };
     assert!(plan(t(NOW), &s, &absurd).is_ok());
 }
@@ -160,6 +162,7 @@ fn a_sweep_older_than_the_first_lookback_starts_at_the_lookback_not_before_it() 
         settle_only: false,
         lookback: Duration::hours(1),
         retention: None,
+        tail_check: None,
     };
     let mut s = StreamState::default();
     let p = plan(t(NOW), &s, &sc).unwrap();
