@@ -86,12 +86,19 @@ pub struct RawApp {
     pub name: Option<String>,
     /// The app registration's application (client) id.
     pub client_id: Option<String>,
+    /// Name of the environment variable holding the app's client secret.
     pub client_secret_env: Option<String>,
+    /// File holding the app's client secret (trailing newline ignored).
     pub client_secret_file: Option<PathBuf>,
+    /// The app's client secret inline: accepted with a warning, prefer the two keys above.
     pub client_secret: Option<String>,
+    /// The app's certificate: PEM with its private key, or PFX.
     pub certificate_file: Option<PathBuf>,
+    /// Environment variable with the PFX password.
     pub certificate_password_env: Option<String>,
+    /// `ps256` (default) or `rs256`.
     pub certificate_signature: Option<String>,
+    /// Workload-identity token file (the app's federated credential).
     pub federated_token_file: Option<PathBuf>,
     /// Requests per 10 s to the audit and sign-in logs across all of this app's tenants (Graph:
     /// 122 per app; default `[throttle] app_reports_requests_per_10s`).
@@ -114,7 +121,7 @@ pub struct RawTenant {
     pub client_secret_file: Option<PathBuf>,
     /// The client secret inline: accepted with a warning, prefer the two keys above.
     pub client_secret: Option<String>,
-    /// PEM with private key, or PFX (issue: certificate credentials).
+    /// A certificate credential: PEM with its private key, or PFX.
     pub certificate_file: Option<PathBuf>,
     /// Environment variable with the PFX password.
     pub certificate_password_env: Option<String>,

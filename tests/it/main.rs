@@ -10,6 +10,7 @@ mod backfill;
 mod check;
 mod columns;
 mod config_examples;
+mod config_reference;
 mod context;
 mod credentials;
 mod delivery;
