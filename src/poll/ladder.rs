@@ -35,6 +35,12 @@ pub const SHED_BELOW: f64 = 0.005;
 /// The most rungs: each is one more fetch of every record Graph already shows.
 pub const MAX_RUNGS: u32 = 8;
 
+/// The configured `late_arrival` ages and the learned sweeps' spacing (`None`: no learning).
+pub fn configured(s: &crate::streams::StreamSettings) -> (Vec<Duration>, Option<Duration>) {
+    let d = |d: std::time::Duration| Duration::from_std(d).unwrap_or_default();
+    (s.sweeps.iter().map(|a| d(*a)).collect(), s.learn_step.map(d))
+}
+
 /// The ages a stream reads at: the configured ones and, between the last two (or the fresh
 /// read and the only one), `rungs` sweeps `step` apart, each short of the last age; when the
 /// ladder is `lean`, the last age alone.
@@ -42,17 +48,12 @@ pub fn ages(configured: &[Duration], step: Option<Duration>, l: &Ladder) -> Vec<
     if l.lean && step.is_some() {
         return configured.last().copied().into_iter().collect();
     }
-    let rungs = l.rungs;
     let mut out = configured.to_vec();
     let (Some(step), Some(last)) = (step, configured.last()) else {
         return out;
     };
-    let base = configured
-        .len()
-        .checked_sub(2)
-        .map_or(Duration::zero(), |i| configured[i]);
-    for k in 1..=rungs.min(max_rungs(configured, Some(step))) {
-        let age = base + step * k as i32;
+    for k in 1..=l.rungs.min(max_rungs(configured, Some(step))) {
+        let age = base(configured) + step * k as i32;
         if age < *last {
             out.push(age);
         }
@@ -60,6 +61,14 @@ pub fn ages(configured: &[Duration], step: Option<Duration>, l: &Ladder) -> Vec<
     out.sort();
     out.dedup();
     out
+}
+
+/// Where the rungs start: the age before the last (the fresh read, age zero, with one age).
+fn base(configured: &[Duration]) -> Duration {
+    configured
+        .len()
+        .checked_sub(2)
+        .map_or(Duration::zero(), |i| configured[i])
 }
 
 /// How many rungs fit between the last two ages.
@@ -70,11 +79,7 @@ pub fn max_rungs(configured: &[Duration], step: Option<Duration>) -> u32 {
     if step <= Duration::zero() {
         return 0;
     }
-    let base = configured
-        .len()
-        .checked_sub(2)
-        .map_or(Duration::zero(), |i| configured[i]);
-    let span = (*last - base).num_seconds();
+    let span = (*last - base(configured)).num_seconds();
     let fit = (span - 1).max(0) / step.num_seconds().max(1);
     (fit as u32).min(MAX_RUNGS)
 }

@@ -238,9 +238,9 @@ impl StreamPoller {
     /// What the settings and the learned sweeps say about the stream's reads.
     fn schedule(&self, learned: &crate::state::Ladder) -> window::Schedule {
         let d = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or_default();
-        let configured: Vec<_> = self.settings.sweeps.iter().map(|a| d(*a)).collect();
+        let (configured, step) = ladder::configured(&self.settings);
         window::Schedule {
-            sweeps: ladder::ages(&configured, self.settings.learn_step.map(d), learned),
+            sweeps: ladder::ages(&configured, step, learned),
             settle_only: self.settings.settle_only,
             lookback: d(self.settings.initial_lookback),
             retention: self.spec.kind().retention(),

@@ -277,12 +277,9 @@ impl StreamPoller {
     /// Adds the poll's evidence to the learned sweeps ([`super::ladder`]) and says when they
     /// change.
     pub(super) async fn learn_delays(&self, stats: &PollStats) {
-        let Some(step) = self.settings.learn_step else {
+        let (configured, Some(step)) = super::ladder::configured(&self.settings) else {
             return;
         };
-        let d = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or_default();
-        let configured: Vec<_> = self.settings.sweeps.iter().map(|a| d(*a)).collect();
-        let step = d(step);
         let max = super::ladder::max_rungs(&configured, Some(step));
         if max == 0 && configured.len() < 2 {
             return;

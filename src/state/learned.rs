@@ -73,9 +73,7 @@ pub struct HourDigest {
 impl HourDigest {
     pub fn add(&mut self, fp: &Fingerprint) {
         self.count += 1;
-        for (a, b) in self.xor.iter_mut().zip(fp) {
-            *a ^= b;
-        }
+        xor_into(&mut self.xor, fp);
     }
 
     fn encode(&self) -> String {
@@ -101,21 +99,21 @@ impl HourDigest {
     /// Adds another set's count and XOR (a disjoint set: another query's records).
     pub fn merge(&mut self, other: &HourDigest) {
         self.count += other.count;
-        for (a, b) in self.xor.iter_mut().zip(&other.xor) {
-            *a ^= b;
-        }
+        xor_into(&mut self.xor, &other.xor);
     }
 
     /// The one fingerprint `other` has beyond `self`, when it has exactly one more record.
     pub fn missing_one(&self, other: &HourDigest) -> Option<Fingerprint> {
         (other.count == self.count + 1).then(|| {
             let mut fp = self.xor;
-            for (a, b) in fp.iter_mut().zip(&other.xor) {
-                *a ^= b;
-            }
+            xor_into(&mut fp, &other.xor);
             fp
         })
     }
+}
+
+fn xor_into(a: &mut Fingerprint, b: &Fingerprint) {
+    a.iter_mut().zip(b).for_each(|(a, b)| *a ^= b);
 }
 
 /// The hour a record second belongs to.
