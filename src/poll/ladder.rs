@@ -38,7 +38,10 @@ pub const MAX_RUNGS: u32 = 8;
 /// The configured `late_arrival` ages and the learned sweeps' spacing (`None`: no learning).
 pub fn configured(s: &crate::streams::StreamSettings) -> (Vec<Duration>, Option<Duration>) {
     let d = |d: std::time::Duration| Duration::from_std(d).unwrap_or_default();
-    (s.sweeps.iter().map(|a| d(*a)).collect(), s.learn_step.map(d))
+    (
+        s.sweeps.iter().map(|a| d(*a)).collect(),
+        s.learn_step.map(d),
+    )
 }
 
 /// The ages a stream reads at: the configured ones and, between the last two (or the fresh
