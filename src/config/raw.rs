@@ -1,5 +1,6 @@
-//! The file as written: serde structs whose doc comments are the reference for every key, and
-//! the parse step that turns TOML errors into ones naming the line, the key and the fix.
+//! The file as written: serde structs whose doc comments are the reference for every key
+//! (`docs/configuration.md` is generated from them), and the parse step that turns TOML errors
+//! into ones naming the line, the key and the fix.
 
 use std::path::{Path, PathBuf};
 
@@ -13,10 +14,13 @@ use super::error::ConfigError;
 pub struct RawConfig {
     /// The one tenant to read (use `[[tenants]]` for several).
     pub tenant: Option<RawTenant>,
-    /// Several tenants, each with the keys of `[tenant]`.
+    /// Several tenants, each with the keys of `[tenant]`, its own checkpoints and optionally its
+    /// own `streams`; a tenant whose credentials fail is reported (exit 1 with `--once`, `error`
+    /// in `state show` and `/health`) while the others deliver everything
+    /// (`config-examples/entra-source-multi-tenant.toml`).
     pub tenants: Option<Vec<RawTenant>>,
-    /// App registrations tenants name with `app = "<name>"`: each its own credential and its
-    /// own share of Graph's application-wide budget.
+    /// Several app registrations (`config-examples/entra-source-apps.toml`), each with its own
+    /// credential, budget and pacer; a tenant names one with `app = "<name>"`.
     pub apps: Option<Vec<RawApp>>,
     #[serde(default)]
     pub state: RawState,
@@ -28,7 +32,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub output: RawOutput,
     pub metrics: Option<RawMetrics>,
-    /// Client-side request budgets per tenant, below Graph's throttling limits.
+    /// Client-side request budgets, below Graph's throttling limits.
     #[serde(default)]
     pub throttle: RawThrottle,
     #[serde(default)]
@@ -38,63 +42,81 @@ pub struct RawConfig {
     pub context: RawContext,
 }
 
-/// `[context]`: the directory cache that puts `context.user`, `context.device` and
-/// `context.service_principal` on sign-ins, audits and risk records.
+/// `[tenant]` / `[[tenants]]`: who to read and with which credential (exactly one of
+/// `client_secret_env`, `client_secret_file`, `client_secret`, `certificate_file`,
+/// `federated_token_file`, `managed_identity`, or `app`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawContext {
-    /// On by default; each part runs only while the app has its permission (User.Read.All,
-    /// Device.Read.All, Application.Read.All, RoleManagement.Read.Directory, or
-    /// Directory.Read.All for all).
-    pub enabled: Option<bool>,
-    /// How often the cache catches up with the directory (a delta round), e.g. "15m".
-    pub refresh: Option<String>,
+pub struct RawTenant {
+    /// Required: the tenant's GUID or a verified domain (never `common`). Events, metrics and
+    /// the state always carry the GUID (a domain is resolved once per run from the `tid` of the
+    /// tenant's token). With `federated_token_file`, defaults to `AZURE_TENANT_ID`.
+    pub id: Option<String>,
+    /// The name of an `[[apps]]` entry whose `client_id` and credential read this tenant,
+    /// instead of `client_id` and a credential here (setting both is refused).
+    pub app: Option<String>,
+    /// Required without `app`: the app registration's Application (client) ID. With
+    /// `federated_token_file`, defaults to `AZURE_CLIENT_ID`; with `managed_identity`, picks a
+    /// user-assigned identity.
+    pub client_id: Option<String>,
+    /// The name of the environment variable holding the client secret (its *Value*, not its
+    /// Secret ID).
+    pub client_secret_env: Option<String>,
+    /// A file holding the client secret (a trailing newline is ignored); read again when Entra
+    /// answers AADSTS7000215 or 7000222, so a rotated secret is picked up without a restart.
+    pub client_secret_file: Option<PathBuf>,
+    /// The client secret inline: accepted with a warning; prefer the two keys above.
+    pub client_secret: Option<String>,
+    /// A certificate credential: a PEM file with the certificate and its RSA private key, or a
+    /// `.pfx`/`.p12` with its password in `certificate_password_env`. Each token request sends
+    /// a fresh client assertion (RFC 7523: `aud` the token endpoint, a new `jti`, a 10-minute
+    /// `exp`).
+    pub certificate_file: Option<PathBuf>,
+    /// The environment variable holding the PFX password.
+    pub certificate_password_env: Option<String>,
+    /// `ps256` (default: PS256 with the `x5t#S256` thumbprint) or `rs256` (RS256 with `x5t`).
+    pub certificate_signature: Option<String>,
+    /// Workload identity federation (AKS): the file's token is the client assertion, read again
+    /// for every token request (the kubelet rotates it). Default `AZURE_FEDERATED_TOKEN_FILE`.
+    pub federated_token_file: Option<PathBuf>,
+    /// An Azure managed identity (default false). The endpoint is `managed_identity_endpoint`,
+    /// else App Service's `IDENTITY_ENDPOINT` with `IDENTITY_HEADER`, else the VM's IMDS
+    /// (`http://169.254.169.254`, the one non-loopback `http://` allowed).
+    pub managed_identity: Option<bool>,
+    /// Overrides the managed identity endpoint.
+    pub managed_identity_endpoint: Option<String>,
+    /// `global` (default), `usgov`, `usgov-dod` or `china`: sets the login host, the Graph root
+    /// and the `.default` scope together. On `china` the identity-protection and agent streams
+    /// are a config error (21Vianet does not offer them); on `usgov`, `usgov-dod` the agent
+    /// streams are.
+    pub cloud: Option<String>,
+    /// Overrides the cloud's login host; `http://` only to loopback.
+    pub login_url: Option<String>,
+    /// Overrides the cloud's Graph root; `http://` only to loopback.
+    pub graph_url: Option<String>,
+    /// Replaces the top-level `[streams]` for this tenant.
+    pub streams: Option<RawStreams>,
 }
 
-/// `[tls]`: for networks that inspect TLS. (`HTTPS_PROXY` / `NO_PROXY` are read from the
-/// environment.)
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTls {
-    /// PEM bundle of extra CA certificates to trust (a TLS-inspecting proxy's CA), on top of the
-    /// built-in web roots.
-    pub ca_file: Option<PathBuf>,
-}
-
-/// `[throttle]`: the client paces itself under Graph's documented per-tenant limits instead of
-/// learning them from 429s (it still obeys every 429). Lower them if Graph throttles anyway.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawThrottle {
-    /// Requests per 10 s per tenant to the audit and sign-in logs, shared by both (Graph: 5).
-    pub reports_requests_per_10s: Option<u32>,
-    /// Requests per second per tenant to identity protection (Graph: 1, for all apps together).
-    pub identity_protection_requests_per_second: Option<u32>,
-    /// Requests per 10 s to the audit and sign-in logs across every tenant of this app (Graph:
-    /// 122). With many `[[tenants]]`, each gets an equal share of it.
-    pub app_reports_requests_per_10s: Option<u32>,
-    /// Requests per second per tenant to the directory's delta queries (users, devices,
-    /// roles): a budget of their own, so an inventory sync never delays the logs (default 5).
-    pub directory_requests_per_second: Option<u32>,
-}
-
-/// `[[apps]]`: one app registration (a multi-tenant app consented in each of its tenants).
+/// `[[apps]]`: one app registration (a multi-tenant app consented in each of its tenants). Two
+/// entries with the same `client_id` are refused (one registration has one budget); `check`
+/// prints a line per app: its tenants, budget, per-tenant pace and how many tenants fail.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawApp {
     /// What tenants write in `app = "<name>"`.
     pub name: Option<String>,
-    /// The app registration's application (client) id.
+    /// The app registration's Application (client) ID.
     pub client_id: Option<String>,
-    /// Name of the environment variable holding the app's client secret.
+    /// The name of the environment variable holding the app's client secret.
     pub client_secret_env: Option<String>,
-    /// File holding the app's client secret (trailing newline ignored).
+    /// A file holding the app's client secret (trailing newline ignored).
     pub client_secret_file: Option<PathBuf>,
-    /// The app's client secret inline: accepted with a warning, prefer the two keys above.
+    /// The app's client secret inline: accepted with a warning; prefer the two keys above.
     pub client_secret: Option<String>,
     /// The app's certificate: PEM with its private key, or PFX.
     pub certificate_file: Option<PathBuf>,
-    /// Environment variable with the PFX password.
+    /// The environment variable holding the PFX password.
     pub certificate_password_env: Option<String>,
     /// `ps256` (default) or `rs256`.
     pub certificate_signature: Option<String>,
@@ -105,77 +127,48 @@ pub struct RawApp {
     pub reports_requests_per_10s: Option<u32>,
 }
 
-/// `[tenant]` / `[[tenants]]`: who to read and with which credentials.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTenant {
-    /// Tenant GUID or verified domain (never `common`).
-    pub id: Option<String>,
-    /// The `[[apps]]` entry whose credential reads this tenant (instead of the keys below).
-    pub app: Option<String>,
-    /// The app registration's application (client) id.
-    pub client_id: Option<String>,
-    /// Name of the environment variable holding the client secret.
-    pub client_secret_env: Option<String>,
-    /// File holding the client secret (trailing newline ignored).
-    pub client_secret_file: Option<PathBuf>,
-    /// The client secret inline: accepted with a warning, prefer the two keys above.
-    pub client_secret: Option<String>,
-    /// A certificate credential: PEM with its private key, or PFX.
-    pub certificate_file: Option<PathBuf>,
-    /// Environment variable with the PFX password.
-    pub certificate_password_env: Option<String>,
-    /// `ps256` (default: PS256 with `x5t#S256`) or `rs256` (RS256 with `x5t`).
-    pub certificate_signature: Option<String>,
-    /// Workload-identity token file.
-    pub federated_token_file: Option<PathBuf>,
-    /// Use the Azure managed identity endpoint.
-    pub managed_identity: Option<bool>,
-    /// Overrides the managed identity endpoint.
-    pub managed_identity_endpoint: Option<String>,
-    /// `global` (default), `usgov`, `usgov-dod` or `china`.
-    pub cloud: Option<String>,
-    /// Overrides the cloud's login host; `http://` only for loopback.
-    pub login_url: Option<String>,
-    /// Overrides the cloud's Graph root; `http://` only for loopback.
-    pub graph_url: Option<String>,
-    /// Replaces the top-level `[streams]` for this tenant.
-    pub streams: Option<RawStreams>,
-}
-
-/// `[state]`.
+/// `[state]`: the checkpoint store (docs/design.md § The state store).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawState {
-    /// The checkpoint file; default: the config file's path with `.state.json` appended.
+    /// The checkpoint file (created `0600`); default: the config file's path with
+    /// `.state.json` appended. Directory caches live beside it.
     pub path: Option<PathBuf>,
 }
 
-/// `[poll]`: timing shared by every stream.
+/// `[poll]`: timing shared by every stream; each `[streams.NAME]` may override it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPoll {
-    /// Seconds between two polls of a stream (≥ 1; default 300).
+    /// Seconds from the start of one poll to the start of the next (a poll that takes longer is
+    /// followed at once), 1 to 604800 (7 days); default 300.
     pub interval_seconds: Option<i64>,
-    /// How far back a stream without a checkpoint starts (default "1h", at most "30d").
+    /// Where a stream without a checkpoint starts: more than zero, at most "30d"; default "1h".
     pub initial_lookback: Option<String>,
-    /// The ages at which each time slice is read again, for records Graph shows late: one
-    /// ("20m") or a list (["5m", "20m"]); default per stream: ["5m", "20m"], sign-ins
-    /// ["5m", "40m"], risk detections ["10m", "48h"].
+    /// The settle sweeps: the ages at which each time slice is read again for records Graph
+    /// shows late, one ("20m") or a list (["5m", "20m"], up to 4), each above zero and at most
+    /// "7d"; each age is one more read of every record. Default per stream: ["5m", "20m"],
+    /// sign-ins ["5m", "40m"], risk detections ["10m", "48h"].
     pub late_arrival: Option<LateArrival>,
-    /// Read each slice only once it has settled (at the `late_arrival` ages), never fresh: one
-    /// fetch per record, for tenants near Graph's budget (default false).
+    /// Skip the fresh read: each slice is read only once it has settled (at the `late_arrival`
+    /// ages), one fetch per record with one age, for tenants near Graph's budget; events arrive
+    /// that much later. Default false.
     pub settle_only: Option<bool>,
-    /// Add sweeps an interval apart between the last two `late_arrival` ages while the last
-    /// one keeps finding records every earlier read missed, and only while the budget has
-    /// room (default true; never in settle-only mode).
+    /// Add sweeps one interval apart between the last two `late_arrival` ages (at most 8) while
+    /// the last one keeps finding more than 1 % of the records every earlier read missed, and
+    /// take them away when the top one and the last find under 0.5 %; only while the stream
+    /// uses under half its share of the tenant's budget. Default true; never in settle-only
+    /// mode; false reads exactly at `late_arrival`.
     pub learn_sweeps: Option<bool>,
-    /// Once per this age, list again the hours this old and emit records every read missed
-    /// ("1d", or twice the last `late_arrival` age if longer; "off"; default off in
-    /// settle-only mode).
+    /// The long-age check: once per this age, list again the whole hours this old and emit what
+    /// every read missed (found against a 16-byte-an-hour digest of what was emitted), counted
+    /// in `state show`, the `entra_source_late_records_*` metrics and a `late_records` health
+    /// event. At least twice the last `late_arrival` age, at most "7d", or "off". Default "1d"
+    /// (twice the last age when that is longer); off by default in settle-only mode.
     pub tail_check: Option<String>,
-    /// Attempts per Graph or token request (the first included) before the poll gives up and
-    /// the cursor stays put for the next one (default 8, backing off from 0.5 s to 60 s).
+    /// Attempts per Graph or token request (the first included), 1 to 20, backing off from
+    /// 0.5 s to 60 s, before the poll gives up with the cursor unchanged and the next poll
+    /// resumes there. Default 8.
     pub request_attempts: Option<u32>,
 }
 
@@ -214,25 +207,46 @@ impl<'de> Deserialize<'de> for LateArrival {
     }
 }
 
-/// `[streams]`: one optional table per Graph resource.
+/// `[streams]`: one optional table per Graph resource (docs/streams.md); a present table is
+/// enabled unless its `enabled` is false.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStreams {
+    /// `/v1.0/auditLogs/directoryAudits`: every directory change (`AuditLog.Read.All`; any
+    /// licence).
     pub directory_audits: Option<RawStream>,
+    /// `/beta` (or `/v1.0`) `auditLogs/signIns`, one cursor per sign-in type
+    /// (`AuditLog.Read.All`; Entra ID P1/P2).
     pub sign_ins: Option<RawStream>,
+    /// `/v1.0/identityProtection/riskyUsers`: each change of a user's risk (`IdentityRiskyUser.Read.All`; P2).
     pub risky_users: Option<RawStream>,
+    /// `/v1.0/identityProtection/riskDetections`: each detection and each change of its state
+    /// (`IdentityRiskEvent.Read.All`; P1/P2).
     pub risk_detections: Option<RawStream>,
+    /// `/v1.0/identityProtection/riskyServicePrincipals` (`IdentityRiskyServicePrincipal.Read.All`;
+    /// Workload ID Premium).
     pub risky_service_principals: Option<RawStream>,
+    /// `/v1.0/identityProtection/servicePrincipalRiskDetections` (`IdentityRiskEvent.Read.All`;
+    /// Workload ID Premium).
     pub service_principal_risk_detections: Option<RawStream>,
+    /// `/v1.0/auditLogs/provisioning`: what the provisioning service did in SaaS apps and HR
+    /// systems (`AuditLog.Read.All`; P1/P2).
     pub provisioning: Option<RawStream>,
+    /// `/beta/identityProtection/riskyAgents`, global cloud only (`IdentityRiskyAgent.Read.All`; P2).
     pub risky_agents: Option<RawStream>,
+    /// `/beta/identityProtection/agentRiskDetections`, global cloud only
+    /// (`IdentityRiskEvent.Read.All`; P2).
     pub agent_risk_detections: Option<RawStream>,
+    /// `/v1.0/users/delta`: the user inventory, one delta round per poll (`User.Read.All`).
     pub users: Option<RawStream>,
+    /// `/v1.0/devices/delta`: the device inventory (`Device.Read.All`).
     pub devices: Option<RawStream>,
+    /// `/v1.0/directoryRoles/delta`: directory role members added and removed
+    /// (`RoleManagement.Read.Directory`).
     pub role_assignments: Option<RawStream>,
 }
 
-/// `[streams.NAME]`.
+/// `[streams.NAME]`: one stream; the timing keys override `[poll]` for it.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStream {
@@ -248,67 +262,134 @@ pub struct RawStream {
     pub tail_check: Option<String>,
     /// Overrides `[poll] initial_lookback` for this stream.
     pub initial_lookback: Option<String>,
-    /// sign_ins only: `all`, `risky` or `failures`.
+    /// sign_ins only: `all` (default), `risky` (risk level low, medium or high during the
+    /// sign-in: three queries per sign-in type, P2 needed, or Graph reports every level as
+    /// `hidden`) or `failures` (`status.errorCode` ≠ 0: read as `all`, filtered here).
     pub filter: Option<String>,
-    /// sign_ins only: `beta` (default) or `v1.0`.
+    /// sign_ins only: `beta` (default: every sign-in type, `userAgent`,
+    /// `authenticationRequirement` …) or `v1.0` (interactive only, fewer fields).
     pub api_version: Option<String>,
-    /// sign_ins only, beta: the sign-in event types to read.
+    /// sign_ins only, beta: `interactiveUser` (default), `nonInteractiveUser`,
+    /// `servicePrincipal`, `managedIdentity`; one cursor each.
     pub event_types: Option<Vec<String>>,
 }
 
-/// `[output]`.
+/// `[output]`: where the events go (stdout by default) and in which schema.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawOutput {
-    /// `native` (default), `azure_monitor`, `log_analytics`, `ecs` or `ocsf`.
+    /// `native` (default: entra-source's summary and the Graph record), `azure_monitor`
+    /// (Microsoft's export shape), `log_analytics` (the Log Analytics table's row), `ecs` or
+    /// `ocsf` (docs/events.md). With the two Microsoft shapes no directory context is fetched
+    /// and `[context] enabled = true` is refused.
     pub format: Option<String>,
-    /// Removed (the native event is one schema now): read only to say what replaced it.
+    /// Removed (the native event is one schema now): refused with its replacement (`full` →
+    /// `format = "log_analytics"` or `"azure_monitor"`; `lean` → remove it).
     pub native_profile: Option<String>,
-    /// With `format = "log_analytics"`: keep null and empty columns (default false).
+    /// With `format = "log_analytics"`: keep the row's null and empty columns (every column of
+    /// the table) instead of leaving them out. Default false.
     pub keep_null_columns: Option<bool>,
-    /// Push to an OpenTelemetry Collector instead of stdout: the base URL of its OTLP/HTTP
-    /// receiver (`/v1/logs` is appended unless the URL already ends with it). `https://`, or
-    /// `http://` to loopback (a Collector sidecar). The checkpoint moves only after a 2xx.
+    /// Push to an OpenTelemetry Collector's OTLP/HTTP receiver instead of stdout: JSON
+    /// `ExportLogsServiceRequest`s to `<endpoint>/v1/logs` (appended unless the URL ends with
+    /// it), one `resourceLogs` per tenant, each record's body the event in `format` as a kvlist,
+    /// `severityNumber` 9/10/13/17. The checkpoint moves only after a 2xx; 429/502/503/504 and
+    /// an unreachable Collector are retried (obeying `Retry-After`), 413 halves the batch,
+    /// other answers stop the run with the status and fix. `https://`, or `http://` to
+    /// loopback only; one destination of `path`, `otlp_endpoint`, `http_endpoint`.
     pub otlp_endpoint: Option<String>,
-    /// With `otlp_endpoint`: log records per export request (default 500).
+    /// With `otlp_endpoint`: log records per export request (default 500; requests also stay
+    /// under 8 MiB).
     pub otlp_batch_records: Option<u32>,
-    /// With `otlp_endpoint`: how long one export request may take (default 30).
+    /// With `otlp_endpoint`: seconds one export request may take (default 30).
     pub otlp_timeout_seconds: Option<u32>,
     /// With `otlp_endpoint`: how long a batch the Collector does not acknowledge (down,
     /// unreachable, answering 5xx/429) is retried before the run stops with exit 1 (default
-    /// "10m"). Nothing past the last acknowledged page is checkpointed; the next run resends.
+    /// "10m", at most "7d"). Nothing past the last acknowledged page is checkpointed; the next
+    /// run resends it.
     pub otlp_give_up_after: Option<String>,
-    /// Push to an HTTP receiver instead of stdout: each part of a page is POSTed as
-    /// newline-delimited JSON (the lines stdout would carry, in the configured format) and the
-    /// checkpoint moves only after a 2xx. For Vector's `http_server` source with
-    /// acknowledgements on: a host crash then loses nothing. `https://`, or `http://` to
-    /// loopback (a sidecar).
+    /// Push to an HTTP receiver instead of stdout: each part of a page (about 256 KiB of lines)
+    /// is POSTed as newline-delimited JSON (`application/x-ndjson`), the lines stdout would
+    /// carry, and the checkpoint moves only after a 2xx. For Vector's `http_server` source with
+    /// acknowledgements on its sink (`config-examples/vector-http.toml`): a host crash then
+    /// loses nothing. Retried as `otlp_endpoint`; 413 splits the body at a line end.
+    /// `https://`, or `http://` to loopback only.
     pub http_endpoint: Option<String>,
-    /// With `http_endpoint`: how long one POST may take (default 30).
+    /// With `http_endpoint`: seconds one POST may take (default 30).
     pub http_timeout_seconds: Option<u32>,
     /// With `http_endpoint`: how long a POST the receiver does not acknowledge (down,
     /// unreachable, answering 5xx/429) is retried before the run stops with exit 1 (default
-    /// "10m"). Nothing past the last acknowledged page is checkpointed; the next run resends.
+    /// "10m", at most "7d"). Nothing past the last acknowledged page is checkpointed; the next
+    /// run resends it.
     pub http_give_up_after: Option<String>,
     /// Append to this file instead of stdout (for the Collector's filelog receiver or any
-    /// tailer): whole lines, fsynced before the checkpoint moves, rotated by size.
+    /// tailer): whole lines only, fsynced before the checkpoint moves; a partial last line left
+    /// by a crash is cut on the next start. Created `0600` (it holds UPNs and IP addresses).
     pub path: Option<PathBuf>,
-    /// With `path`: rotate when the file would grow past this many bytes (default 100 MiB).
+    /// With `path`: rotate to `path.1` … when the file would grow past this many bytes (default
+    /// 100 MiB, at least `max_line_bytes`).
     pub rotate_size_bytes: Option<u64>,
-    /// With `path`: how many rotated files (`path.1` … `path.N`) to keep (default 5).
+    /// With `path`: how many rotated files to keep, 1 to 1000 (default 5).
     pub rotate_keep: Option<u32>,
-    /// The longest line written (default 1 MiB, at least 4096): an event that would be longer
-    /// has its raw record trimmed, with a marker, instead of a line a host would split or drop.
+    /// The longest line written (default 1048576, at least 4096): an event that would be longer
+    /// loses its raw record first, marked `entra_source.truncated`, and is logged. Match it to
+    /// the host's line limit (Fluent Bit `Buf_Size`, Vector's `max_length`).
     pub max_line_bytes: Option<u64>,
 }
 
-/// `[metrics]`.
+/// `[metrics]`: the Prometheus and health server (docs/operations.md § Metrics and health).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMetrics {
     /// Address and port for Prometheus text at `/metrics` and JSON health at `/health`,
-    /// e.g. "127.0.0.1:9464".
+    /// `/health/ready` and `/health/live`, e.g. "127.0.0.1:9464". Default: no server.
     pub listen: Option<String>,
+}
+
+/// `[throttle]`: the client paces itself under Graph's documented limits instead of learning
+/// them from 429s (it still obeys every 429). Lower them if Graph throttles anyway.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThrottle {
+    /// Requests per 10 s per tenant to the audit, sign-in and provisioning logs together
+    /// (Graph: 5; default 5).
+    pub reports_requests_per_10s: Option<u32>,
+    /// Requests per second per tenant to identity protection (Graph: 1, shared with every other
+    /// app; default 1).
+    pub identity_protection_requests_per_second: Option<u32>,
+    /// Requests per 10 s to the audit and sign-in logs across every tenant of one app (Graph:
+    /// 122; default 122). With more tenants than it covers at 5 each, each tenant is paced at an
+    /// equal share, and one pacer per app holds them all under it. Tenants are grouped by app:
+    /// their `[[apps]]` entry, else their `client_id`.
+    pub app_reports_requests_per_10s: Option<u32>,
+    /// Requests per second per tenant to the directory's delta queries (users, devices, roles,
+    /// the directory context): a budget of their own, so an inventory sync never delays the logs
+    /// (default 5).
+    pub directory_requests_per_second: Option<u32>,
+}
+
+/// `[tls]`: for networks that inspect TLS. (`HTTPS_PROXY` / `NO_PROXY` are read from the
+/// environment.)
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// A PEM bundle of extra CA certificates to trust (a TLS-inspecting proxy's CA), on top of
+    /// the built-in web roots. A TLS failure names the host, the certificate problem (e.g.
+    /// `UnknownIssuer`) and this key.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `[context]`: the directory cache that puts `context.user`, `context.device` and
+/// `context.service_principal` on sign-ins, audits and risk records (docs/events.md § Directory
+/// context).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawContext {
+    /// Default true; each part runs only while the app has its permission (`User.Read.All`,
+    /// `Device.Read.All`, `Application.Read.All`, `RoleManagement.Read.Directory`, or
+    /// `Directory.Read.All` for all); false makes no request and no cache file.
+    pub enabled: Option<bool>,
+    /// How often the cache catches up with the directory (one delta round), default "15m".
+    pub refresh: Option<String>,
 }
 
 pub(crate) fn parse_raw(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {

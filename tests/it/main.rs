@@ -32,6 +32,7 @@ mod metrics;
 mod mistakes;
 mod network;
 mod otlp;
+mod quickstart;
 mod reshard;
 mod shards;
 mod sigma;

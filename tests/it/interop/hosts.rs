@@ -45,6 +45,8 @@ pub struct Example {
     host: Host,
     /// The host runs entra-source (exec); otherwise entra-source pushes to it.
     pub exec: bool,
+    /// The sink acknowledges from a disk buffer, so a host SIGKILL must lose nothing.
+    pub durable: bool,
 }
 
 pub fn examples() -> Vec<Example> {
@@ -53,26 +55,38 @@ pub fn examples() -> Vec<Example> {
             name: "vector-http.toml",
             host: Host::Vector,
             exec: false,
+            durable: true,
         },
         Example {
             name: "kubernetes/vector.yaml",
             host: Host::Vector,
             exec: false,
+            durable: true,
         },
         Example {
             name: "vector-streaming.toml",
             host: Host::Vector,
             exec: true,
+            durable: false,
         },
         Example {
             name: "vector-scheduled.toml",
             host: Host::Vector,
             exec: true,
+            durable: false,
+        },
+        // README's quickstart: acknowledged, but from a console sink's memory.
+        Example {
+            name: "quickstart/vector.toml",
+            host: Host::Vector,
+            exec: false,
+            durable: false,
         },
         Example {
             name: "fluent-bit.conf",
             host: Host::FluentBit,
             exec: true,
+            durable: false,
         },
     ]
 }
@@ -142,6 +156,15 @@ fn vector_config(ex: &Example, dir: &Path, config: &Path, sink: &Path, port: u16
                 });
             }
             Some("file") => s["path"] = out.clone().into(),
+            Some("console") => {
+                *s = json!({
+                    "type": "file",
+                    "inputs": s["inputs"].clone(),
+                    "path": out,
+                    "encoding": {"codec": "json"},
+                    "acknowledgements": s["acknowledgements"].clone(),
+                });
+            }
             _ => {}
         }
     }
