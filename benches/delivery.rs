@@ -13,8 +13,8 @@
 //! `BENCH_ROWS=0,5` runs only those steady-state rows (default 6 and 5: the defaults at 20 % of
 //! the ceiling and settle-only at 95 %; rows 1 and 3 are the defaults before issue 27, 6 and 7
 //! today's, so that a plain `cargo bench` stays within a few
-//! minutes); `BENCH_SECONDS=0` or `BENCH_DENSE=` skips a part. README's tables give the commands
-//! of the full runs. Prints Markdown tables for README.md.
+//! minutes); `BENCH_SECONDS=0` or `BENCH_DENSE=` skips a part. docs/performance.md's tables give
+//! the commands of the full runs. Prints Markdown tables for docs/performance.md.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

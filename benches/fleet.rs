@@ -1,4 +1,4 @@
-//! `cargo bench --bench fleet`: what one shard costs per tenant, for README § Capacity. One
+//! `cargo bench --bench fleet`: what one shard costs per tenant, for docs/operations.md § Capacity. One
 //! `run --once` per fleet size (`BENCH_TENANTS`, default 1,25,100,400), each tenant a quiet one
 //! (`BENCH_RECORDS` audits and as many sign-ins each, default 100, spread over the last hour,
 //! a 100-user directory), with `[context]` off and on; Graph's budget lifted so the run is the

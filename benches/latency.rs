@@ -15,7 +15,7 @@
 //! whose records count for lost and duplicates but not for the latencies, default 60: a new
 //! stream learns its sweeps from the last sweep's finds, which come an age late) and
 //! `BENCH_RATE` (records a second per stream, wall time, default 8); `BENCH_PROFILES`
-//! (`microsoft,slow_sign_ins`) picks the delay profiles. Prints Markdown tables for README.md.
+//! (`microsoft,slow_sign_ins`) picks the delay profiles. Prints Markdown tables for docs/performance.md.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

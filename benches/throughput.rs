@@ -1,6 +1,6 @@
 //! `cargo bench`: end-to-end throughput and memory of one `run --once` catch-up of a large
 //! directory-audit backlog against the in-process simulator (events discarded), plus the cost of
-//! normalization alone. Prints a Markdown table for README.md.
+//! normalization alone. Prints a Markdown table for docs/performance.md.
 
 use std::time::Instant;
 

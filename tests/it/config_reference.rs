@@ -49,13 +49,21 @@ fn render(raw: &str) -> String {
             .strip_prefix("pub struct Raw")
             .and_then(|r| r.strip_suffix(" {"))
         {
-            let title = if name == "Config" {
-                "The file's top level".to_string()
-            } else {
-                doc.join(" ")
+            let joined = doc.join(" ");
+            // "`[table]`: what it is." → a heading of the table's name and a paragraph.
+            let (title, about) = match joined.split_once(": ") {
+                _ if name == "Config" => ("The file's top level".to_string(), String::new()),
+                Some((t, rest)) if t.starts_with('`') => {
+                    let mut about = rest.to_string();
+                    if let Some(first) = about.get_mut(0..1) {
+                        first.make_ascii_uppercase();
+                    }
+                    (t.to_string(), format!("{about}\n\n"))
+                }
+                _ => (joined.clone(), String::new()),
             };
             out.push_str(&format!(
-                "\n## {title}\n\n| key | type | what |\n|---|---|---|\n"
+                "\n## {title}\n\n{about}| key | type | what |\n|---|---|---|\n"
             ));
             in_struct = true;
             doc.clear();

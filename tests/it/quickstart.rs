@@ -91,7 +91,12 @@ async fn the_readme_quickstart_delivers_audits_and_sign_ins_into_vector() {
     assert_eq!(endpoint, format!("http://{vector_address}/"));
     assert_eq!(src["decoding"]["codec"], "json");
     assert_eq!(src["framing"]["method"], "newline_delimited");
-    assert!(src["framing"]["newline_delimited"]["max_length"].as_u64().unwrap() > 1 << 20);
+    assert!(
+        src["framing"]["newline_delimited"]["max_length"]
+            .as_u64()
+            .unwrap()
+            > 1 << 20
+    );
     let sink = &vector["sinks"]["out"];
     assert_eq!(sink["acknowledgements"]["enabled"], true);
     assert_eq!(sink["inputs"][0], "entra_trim");
@@ -160,7 +165,10 @@ async fn the_readme_quickstart_delivers_audits_and_sign_ins_into_vector() {
     let wanted = ["entra.directory_audits", "entra.sign_ins"];
     loop {
         let got = received.lock().unwrap().clone();
-        if wanted.iter().all(|d| got.iter().filter(|g| g == d).count() >= 20) {
+        if wanted
+            .iter()
+            .all(|d| got.iter().filter(|g| g == d).count() >= 20)
+        {
             break;
         }
         assert!(
