@@ -9,7 +9,6 @@
 
 pub mod auth;
 pub mod check;
-pub mod checkpointer;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -207,9 +207,9 @@ pub async fn run(
         };
         for settings in tenant.streams {
             for spec in crate::streams::specs(&settings) {
-                let mut poller =
-                    StreamPoller::new(id.clone(), spec, settings.clone(), client.clone(), &shared);
-                poller.context = cache.clone();
+                let poller =
+                    StreamPoller::new(id.clone(), spec, settings.clone(), client.clone(), &shared)
+                        .with_context(cache.clone());
                 pollers.push(Arc::new(poller));
             }
         }
@@ -232,11 +232,11 @@ pub async fn run(
                 if matches!(e, PollError::Output(_) | PollError::State(_)) {
                     trigger.trigger();
                 } else {
-                    tracing::error!(tenant = %p.tenant_id(), entra_stream = p.name(), sign_in_type = p.spec.sign_in_type(), "{}", p.explain(e));
+                    tracing::error!(tenant = %p.tenant_id(), entra_stream = p.name(), sign_in_type = p.sign_in_type(), "{}", p.explain(e));
                 }
             }
             let message = r.as_ref().err().map(|e| p.explain(e));
-            (p.tenant.configured().to_string(), message, r)
+            (p.configured_tenant().to_string(), message, r)
         });
     }
 

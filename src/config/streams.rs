@@ -143,26 +143,25 @@ pub(crate) fn validate_streams(
     raw: &RawStreams,
     poll: &PollDefaults,
 ) -> Result<Vec<StreamSettings>, ConfigError> {
-    let tables = [
-        (StreamKind::DirectoryAudits, &raw.directory_audits),
-        (StreamKind::SignIns, &raw.sign_ins),
-        (StreamKind::RiskyUsers, &raw.risky_users),
-        (StreamKind::RiskDetections, &raw.risk_detections),
-        (
-            StreamKind::RiskyServicePrincipals,
-            &raw.risky_service_principals,
-        ),
-        (
-            StreamKind::ServicePrincipalRiskDetections,
-            &raw.service_principal_risk_detections,
-        ),
-        (StreamKind::Provisioning, &raw.provisioning),
-        (StreamKind::RiskyAgents, &raw.risky_agents),
-        (StreamKind::AgentRiskDetections, &raw.agent_risk_detections),
-        (StreamKind::Users, &raw.users),
-        (StreamKind::Devices, &raw.devices),
-        (StreamKind::RoleAssignments, &raw.role_assignments),
-    ];
+    // Every kind's table, by an exhaustive match: a new stream without its `[streams]` key
+    // does not compile (a missing row here once meant its table was silently ignored).
+    let tables = StreamKind::all().map(|kind| {
+        let table = match kind {
+            StreamKind::DirectoryAudits => &raw.directory_audits,
+            StreamKind::SignIns => &raw.sign_ins,
+            StreamKind::RiskyUsers => &raw.risky_users,
+            StreamKind::RiskDetections => &raw.risk_detections,
+            StreamKind::RiskyServicePrincipals => &raw.risky_service_principals,
+            StreamKind::ServicePrincipalRiskDetections => &raw.service_principal_risk_detections,
+            StreamKind::Provisioning => &raw.provisioning,
+            StreamKind::RiskyAgents => &raw.risky_agents,
+            StreamKind::AgentRiskDetections => &raw.agent_risk_detections,
+            StreamKind::Users => &raw.users,
+            StreamKind::Devices => &raw.devices,
+            StreamKind::RoleAssignments => &raw.role_assignments,
+        };
+        (kind, table)
+    });
     let mut out = Vec::new();
     for (kind, table) in tables {
         let Some(s) = table else { continue };
@@ -216,7 +215,6 @@ pub(crate) fn validate_streams(
         }
         out.push(StreamSettings {
             kind,
-            late_arrival: last,
             sweeps,
             settle_only,
             learn_step: learn.then_some(poll.interval),

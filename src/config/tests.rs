@@ -26,7 +26,10 @@ fn defaults_follow_the_contract() {
     assert_eq!(t.login_url.as_str(), "https://login.microsoftonline.com/");
     assert_eq!(t.graph_url.as_str(), "https://graph.microsoft.com/");
     assert_eq!(t.streams.len(), 1);
-    assert_eq!(t.streams[0].late_arrival, Duration::from_secs(1200));
+    assert_eq!(
+        *t.streams[0].sweeps.last().unwrap(),
+        Duration::from_secs(1200)
+    );
     assert_eq!(t.streams[0].initial_lookback, Duration::from_secs(3600));
 }
 
@@ -263,7 +266,10 @@ fn per_stream_late_arrival_overrides_poll() {
         "[poll]\nlate_arrival = \"5m\"\n[streams.directory_audits]\nlate_arrival = \"1h\"",
     );
     assert_eq!(
-        load_str(&text).unwrap().tenants[0].streams[0].late_arrival,
+        *load_str(&text).unwrap().tenants[0].streams[0]
+            .sweeps
+            .last()
+            .unwrap(),
         Duration::from_secs(3600)
     );
 }
@@ -287,11 +293,11 @@ late_arrival = "1h"
     let c = load_str(text).unwrap();
     assert_eq!(c.tenants.len(), 2);
     assert_eq!(
-        c.tenants[0].streams[0].late_arrival,
+        *c.tenants[0].streams[0].sweeps.last().unwrap(),
         Duration::from_secs(1200)
     );
     assert_eq!(
-        c.tenants[1].streams[0].late_arrival,
+        *c.tenants[1].streams[0].sweeps.last().unwrap(),
         Duration::from_secs(3600)
     );
     assert_eq!(

@@ -1,7 +1,8 @@
 //! User, device and service-principal context on events (`context.user`, `context.device`,
 //! `context.service_principal`, `context.target_user`): a directory cache kept in step with
-//! Graph's delta queries ([`sync`]) and looked up when an event is made. The cache is an
-//! embedded B-tree on disk beside the state file (`<state>.context.redb`, `0600`), with a small
+//! Graph's delta queries ([`sync`]) and looked up when an event is made (which objects an event
+//! is about is the streams' knowledge: [`crate::streams::subjects`]). The cache is an embedded
+//! B-tree on disk beside the state file (`<state>.context-<tenant>.redb`, `0600`), with a small
 //! page cache, so 200,000 users and devices cost disk, not heap. A record whose subject is not
 //! (yet) in the cache is emitted at once without context, never held back.
 
@@ -16,6 +17,7 @@ use serde_json::{json, Value};
 use crate::event::NativeEvent;
 use crate::kind::StreamKind;
 use crate::record::Record;
+use crate::streams::subjects::ServicePrincipalRef;
 
 /// Object id → the user's context.
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
@@ -283,23 +285,19 @@ impl ContextCache {
                                 .map(|v| v.value().to_string())
                                 .unwrap_or_default(),
                         };
-                        let Some(members) = r.get("members@delta") else {
-                            continue;
-                        };
-                        for m in crate::record::elements(members) {
-                            let m = Record::nested(m);
-                            let Some(member) = m.str("id") else { continue };
+                        for m in crate::streams::inventory::role_members(&r) {
+                            let Some(member) = m.id else { continue };
                             let mut roles: Vec<String> = t
-                                .get(member.as_ref())
+                                .get(member.as_str())
                                 .map_err(store)?
                                 .and_then(|v| serde_json::from_slice(v.value()).ok())
                                 .unwrap_or_default();
                             roles.retain(|n| *n != name);
-                            if m.get("@removed").is_none() {
+                            if !m.removed {
                                 roles.push(name.clone());
                             }
                             let v = serde_json::to_vec(&roles).unwrap_or_default();
-                            t.insert(member.as_ref(), v.as_slice()).map_err(store)?;
+                            t.insert(member.as_str(), v.as_slice()).map_err(store)?;
                         }
                     }
                 }
@@ -370,7 +368,7 @@ impl Reader {
 
     /// The `context` object of an event (JSON text), if its subjects are cached.
     pub fn context_of(&self, kind: StreamKind, r: &Record<'_>) -> Option<String> {
-        let id = |path: &str| r.str(path).filter(|v| !v.is_empty());
+        let subjects = crate::streams::subjects::subjects(kind, r);
         let mut c = String::new();
         let mut put = |k: &str, v: Option<Text>| {
             if let Some(v) = v {
@@ -381,53 +379,23 @@ impl Reader {
                 c.push_str(&v);
             }
         };
-        let sps = &self.service_principals;
-        match kind {
-            StreamKind::SignIns => {
-                put("user", id("userId").and_then(|u| self.user(&u)));
-                put(
-                    "device",
-                    id("deviceDetail/deviceId").and_then(|d| Self::get(&self.devices, &d)),
-                );
-                if id("userId").is_none() {
-                    let sp = id("servicePrincipalId")
-                        .map(|s| format!("id:{s}"))
-                        .or_else(|| id("appId").map(|a| format!("app:{a}")));
-                    put("service_principal", sp.and_then(|k| Self::get(sps, &k)));
-                }
-            }
-            StreamKind::DirectoryAudits => {
-                put(
-                    "user",
-                    id("initiatedBy/user/id").and_then(|u| self.user(&u)),
-                );
-                put(
-                    "service_principal",
-                    id("initiatedBy/app/servicePrincipalId")
-                        .and_then(|s| Self::get(sps, &format!("id:{s}"))),
-                );
-                let target = r.get("targetResources").and_then(|t| {
-                    crate::record::elements(t).into_iter().find_map(|t| {
-                        let t = Record::nested(t);
-                        let user = t
-                            .str("type")
-                            .is_some_and(|ty| ty.eq_ignore_ascii_case("user"));
-                        user.then(|| t.str("id").map(|v| v.into_owned())).flatten()
-                    })
-                });
-                put("target_user", target.and_then(|u| self.user(&u)));
-            }
-            StreamKind::RiskyUsers => put("user", id("id").and_then(|u| self.user(&u))),
-            StreamKind::RiskDetections => put("user", id("userId").and_then(|u| self.user(&u))),
-            StreamKind::RiskyServicePrincipals | StreamKind::ServicePrincipalRiskDetections => {
-                let sp = id("servicePrincipalId").or_else(|| id("id"));
-                put(
-                    "service_principal",
-                    sp.and_then(|s| Self::get(sps, &format!("id:{s}"))),
-                );
-            }
-            _ => {}
-        }
+        put("user", subjects.user.and_then(|u| self.user(&u)));
+        put(
+            "device",
+            subjects.device.and_then(|d| Self::get(&self.devices, &d)),
+        );
+        let sp = subjects.service_principal.map(|sp| match sp {
+            ServicePrincipalRef::Id(id) => format!("id:{id}"),
+            ServicePrincipalRef::App(app) => format!("app:{app}"),
+        });
+        put(
+            "service_principal",
+            sp.and_then(|k| Self::get(&self.service_principals, &k)),
+        );
+        put(
+            "target_user",
+            subjects.target_user.and_then(|u| self.user(&u)),
+        );
         if c.is_empty() {
             return None;
         }

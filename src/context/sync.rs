@@ -13,7 +13,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::{Collection, ContextCache, ContextError};
-use crate::graph::{ForbiddenKind, GraphClient, GraphError};
+use crate::graph::{ForbiddenKind, GraphClient, GraphError, Pager, Step};
 use crate::kind::Family;
 use crate::shutdown::Shutdown;
 
@@ -122,35 +122,28 @@ impl ContextSync {
             url = link;
             reset = false;
         }
-        let mut resynced = false;
-        loop {
-            self.client.ready(Family::Directory).await;
-            let page = match self.client.get_page(&url, Family::Directory).await {
-                Err(GraphError::Status { status: 410, .. }) if !resynced => {
+        let mut pager = Pager::new(&self.client, Family::Directory, url).delta(self.baseline(c));
+        while let Some(step) = pager.next().await? {
+            match step {
+                Step::Page { records, delta, .. } => {
+                    // The round's delta link is stored with its last page, in one transaction.
+                    self.cache
+                        .apply(c, &records, reset, delta.as_ref().map(Url::as_str))?;
+                    reset = false;
+                }
+                Step::Resynced => {
                     tracing::info!(
                         tenant = %self.tenant,
                         "context: Graph no longer has the delta state of {} (410); reading it whole again",
                         c.name()
                     );
-                    resynced = true;
                     reset = true;
-                    url = self.baseline(c);
-                    continue;
                 }
-                other => other?,
-            };
-            let (next, delta) = self.client.links(&page)?;
-            let link = if next.is_none() {
-                delta.as_ref().map(Url::as_str)
-            } else {
-                None
-            };
-            self.cache.apply(c, &page.records, reset, link)?;
-            reset = false;
-            match next {
-                Some(n) => url = n,
-                None => return Ok(()),
+                // A stop: the cache keeps the previous round's link.
+                Step::Stopped => return Ok(()),
+                Step::LinkRefused(_) => {}
             }
         }
+        Ok(())
     }
 }

@@ -127,7 +127,6 @@ impl GraphClient {
         url
     }
 
-    /// Checks that a nextLink stays on the configured Graph host before the token goes there.
     /// A page's nextLink and deltaLink, each checked ([`Self::check_next_link`]).
     pub fn links(&self, page: &Page) -> Result<(Option<Url>, Option<Url>), GraphError> {
         let check = |l: &Option<Url>| {
@@ -138,6 +137,12 @@ impl GraphClient {
         Ok((check(&page.next_link)?, check(&page.delta_link)?))
     }
 
+    /// A stop (SIGTERM) was asked for: paging ends before its next page.
+    pub fn stopping(&self) -> bool {
+        self.shutdown.is_set()
+    }
+
+    /// Checks that a nextLink stays on the configured Graph host before the token goes there.
     pub fn check_next_link(&self, link: &str) -> Result<Url, GraphError> {
         let foreign = || GraphError::ForeignNextLink {
             link: link.to_string(),
@@ -169,8 +174,6 @@ impl GraphClient {
             })
     }
 
-    /// GETs one page, retrying what may succeed on retry. The URL is never altered.
-    /// Every attempt first waits for the family's pacer.
     /// Now on Microsoft's clock ([`crate::clock`]): before the tenant's first answer, a token
     /// is fetched (the request needs one anyway) so that its `Date` sets the clock.
     pub async fn now(&self) -> chrono::DateTime<chrono::Utc> {
@@ -183,6 +186,8 @@ impl GraphClient {
         self.tokens.clock().now()
     }
 
+    /// GETs one page, retrying what may succeed on retry. The URL is never altered. Every
+    /// attempt first waits for the family's pacer. Paging goes through [`super::Pager`].
     pub async fn get_page(&self, url: &Url, family: Family) -> Result<Page, GraphError> {
         // One budget for the token and the page.
         let mut retrier = Retrier::new(&self.retry, &self.shutdown, 0);

@@ -6,8 +6,10 @@ mod client;
 mod error;
 mod pacer;
 mod page;
+mod pager;
 
 pub use client::GraphClient;
 pub use error::{ForbiddenKind, GraphError, GraphErrorBody};
 pub use pacer::{Pacer, Throttle};
 pub use page::{parse_page, Page, Records};
+pub use pager::{Pager, Step};

@@ -4,7 +4,7 @@
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
-use entra_simulator::{Appearance, DelayProfile, Resource, Simulator, Spread, TENANT_ID};
+use entra_simulator::{Appearance, DelayProfile, Resource, Simulator, Spread};
 use serde_json::json;
 
 use super::tests::{emitted, poller_with};
@@ -19,7 +19,6 @@ fn settings(kind: StreamKind, sweeps: &[u64], learn: bool, tail: Option<u64>) ->
     let sweeps: Vec<_> = sweeps.iter().map(|m| minutes(*m)).collect();
     StreamSettings {
         kind,
-        late_arrival: *sweeps.last().unwrap(),
         sweeps,
         settle_only: false,
         learn_step: learn.then_some(minutes(5)),
@@ -47,11 +46,7 @@ async fn slow_sign_ins_grow_the_sweeps_and_fast_ones_shrink_them_back() {
     )
     .await;
     let interactive = json!({"signInEventTypes": ["interactiveUser"], "isInteractive": true});
-    let rungs = async || {
-        let st = p.state.lock().await;
-        st.stream(TENANT_ID, "sign_ins.interactiveUser")
-            .map_or(0, |s| s.ladder.rungs)
-    };
+    let rungs = async || p.checkpoint.read(|s| s.map_or(0, |s| s.ladder.rungs)).await;
     let mut ids = Vec::new();
     let poll = async |ids: &mut Vec<String>, n: u64| {
         sim.advance_clock(Duration::minutes(5));
@@ -118,9 +113,8 @@ async fn microsofts_delays_add_no_sweep() {
         );
         p.poll_once().await.unwrap();
     }
-    let st = p.state.lock().await;
-    let s = st.stream(TENANT_ID, "directory_audits").unwrap();
-    assert_eq!(s.ladder.rungs, 0);
+    let rungs = p.checkpoint.read(|s| s.unwrap().ladder.rungs).await;
+    assert_eq!(rungs, 0);
 }
 
 /// Records Graph showed only after the last sweep had passed their hour: the long-age check
@@ -179,11 +173,10 @@ async fn the_long_age_check_emits_what_every_read_missed_and_counts_the_rest() {
         two.iter().all(|id| !got.contains_key(id)),
         "a guess was emitted"
     );
-    let (found, unmatched) = {
-        let st = p.state.lock().await;
-        let s = st.stream(TENANT_ID, "directory_audits").unwrap();
-        (s.tail.found, s.tail.unmatched)
-    };
+    let (found, unmatched) = p
+        .checkpoint
+        .read(|s| s.map(|s| (s.tail.found, s.tail.unmatched)).unwrap())
+        .await;
     assert_eq!((found, unmatched), (1, 2));
     let text = std::fs::read_to_string(dir.path().join("events.ndjson")).unwrap();
     let health: Vec<serde_json::Value> = text

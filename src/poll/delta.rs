@@ -10,8 +10,8 @@ use chrono::Utc;
 use url::Url;
 
 use super::{PollError, PollStats, StreamPoller};
-use crate::graph::GraphError;
-use crate::kind::{Family, StreamKind};
+use crate::graph::{Pager, Step};
+use crate::kind::Family;
 use crate::record::Record;
 
 impl StreamPoller {
@@ -33,7 +33,7 @@ impl StreamPoller {
                 crate::streams::inventory::select(kind).to_string(),
             )],
         );
-        let mut url = match saved.as_deref().map(|l| self.client.check_next_link(l)) {
+        let url = match saved.as_deref().map(|l| self.client.check_next_link(l)) {
             Some(Ok(u)) => u,
             // A link this config's graph_url does not serve (the config changed): resync.
             Some(Err(_)) | None => baseline_url.clone(),
@@ -44,38 +44,34 @@ impl StreamPoller {
             now: Some(started),
             ..Default::default()
         };
-        let mut resynced = false;
-        loop {
-            self.client.ready(Family::Directory).await;
-            let page = match self.client.get_page(&url, Family::Directory).await {
-                Err(GraphError::Status { status: 410, .. }) if !resynced => {
+        let mut pager = Pager::new(&self.client, Family::Directory, url).delta(baseline_url);
+        while let Some(step) = pager.next().await? {
+            match step {
+                Step::Page {
+                    records,
+                    last,
+                    delta,
+                } => {
+                    self.page_read(&mut stats);
+                    self.write_inventory(&records, since, &mut stats).await?;
+                    if last {
+                        self.end_round(delta, started).await?;
+                    }
+                }
+                Step::Resynced => {
                     tracing::warn!(
                         tenant = %self.tenant_id(),
                         entra_stream = self.name(),
                         "Graph no longer has this stream's delta state (410): reading the whole inventory again; its objects are emitted as `present`"
                     );
-                    resynced = true;
                     since = None;
-                    url = baseline_url.clone();
-                    continue;
                 }
-                other => other?,
-            };
-            stats.pages += 1;
-            self.count(|c| c.page_read());
-            let (next, delta) = self.client.links(&page)?;
-            self.write_inventory(kind, &page.records, since, &mut stats)
-                .await?;
-            match (next, delta) {
-                (Some(next), _) => url = next,
-                (None, delta) => {
-                    self.end_round(delta, started).await?;
+                Step::Stopped => {
+                    stats.interrupted = true;
                     break;
                 }
-            }
-            if self.shutdown.is_set() {
-                stats.interrupted = true;
-                break;
+                // Not restartable: never given.
+                Step::LinkRefused(_) => {}
             }
         }
         Ok(stats)
@@ -84,7 +80,6 @@ impl StreamPoller {
     /// Writes one page's events (a role's members one event each).
     async fn write_inventory(
         &self,
-        kind: StreamKind,
         records: &crate::graph::Records,
         since: Option<chrono::DateTime<Utc>>,
         stats: &mut PollStats,
@@ -92,17 +87,14 @@ impl StreamPoller {
         let mut page = self.output.lock().await.page();
         let mut ctx = self.context().with_columns(page.columns());
         ctx.since = since;
-        if kind == StreamKind::RoleAssignments {
-            let memberships: Vec<String> = records
-                .records()
-                .flat_map(|role| memberships(&role, since.is_none()))
-                .collect();
-            for m in &memberships {
-                page.push(&self.spec.event(Record::new(m), &ctx))?;
-            }
-        } else {
-            for record in records.records() {
-                page.push(&self.spec.event(record, &ctx))?;
+        for object in records.records() {
+            match self.spec.delta_records(&object, since.is_none()) {
+                None => page.push(&self.spec.event(object, &ctx))?,
+                Some(parts) => {
+                    for part in &parts {
+                        page.push(&self.spec.event(Record::new(part), &ctx))?;
+                    }
+                }
             }
         }
         let n = page.len();
@@ -118,45 +110,17 @@ impl StreamPoller {
         delta: Option<Url>,
         started: chrono::DateTime<Utc>,
     ) -> Result<(), PollError> {
-        {
-            let mut st = self.state.lock().await;
-            let s = st.stream_mut(self.tenant_id(), &self.key());
-            s.delta_link = delta.map(|u| u.to_string());
-            s.last_success = Some(started);
-            s.cursor = Some(started);
-            if s.read_from.is_none() {
-                s.read_from = Some(started);
-            }
-        }
-        self.checkpointer.checkpoint().await?;
+        self.checkpoint
+            .stage(|s| {
+                s.delta_link = delta.map(|u| u.to_string());
+                s.last_success = Some(started);
+                s.cursor = Some(started);
+                if s.read_from.is_none() {
+                    s.read_from = Some(started);
+                }
+            })
+            .await;
+        self.checkpoint.commit().await?;
         Ok(())
     }
-}
-
-/// A directory role's `members@delta` as one record per member: the role, the member and the
-/// change (`added`, `removed`, or `present` in a baseline round).
-fn memberships(role: &Record<'_>, baseline: bool) -> Vec<String> {
-    let Some(members) = role.get("members@delta") else {
-        return Vec::new();
-    };
-    let s = |k: &str| role.str(k).map(|v| v.into_owned());
-    crate::record::elements(members)
-        .into_iter()
-        .map(|m| {
-            let m = Record::nested(m);
-            let removed = m.get("@removed").is_some();
-            let member_type = m
-                .str("@odata.type")
-                .map(|t| t.trim_start_matches("#microsoft.graph.").to_string());
-            serde_json::json!({
-                "roleId": s("id"),
-                "roleDisplayName": s("displayName"),
-                "roleTemplateId": s("roleTemplateId"),
-                "memberId": m.str("id").map(|v| v.into_owned()),
-                "memberType": member_type,
-                "change": if removed { "removed" } else if baseline { "present" } else { "added" },
-            })
-            .to_string()
-        })
-        .collect()
 }

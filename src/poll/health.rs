@@ -131,13 +131,16 @@ impl StreamPoller {
         c.fix = "poll at least once within Graph's retention (keep the stream enabled and running); the gap cannot be read back from Graph".into();
         c.gap = Some((from, to));
         self.write_health(&c).await?;
-        let mut st = self.state.lock().await;
-        st.stream_mut(self.tenant_id(), &self.key()).add_gap(Gap {
-            from,
-            to,
-            found_at: c.at,
-            reason,
-        });
+        self.checkpoint
+            .stage(|s| {
+                s.add_gap(Gap {
+                    from,
+                    to,
+                    found_at: c.at,
+                    reason,
+                })
+            })
+            .await;
         Ok(())
     }
 }

@@ -15,13 +15,16 @@ mod delta;
 mod health;
 mod ladder;
 mod outcome;
+mod read;
+mod run;
 mod shared;
 mod snapshot;
 pub use shared::Shared;
 mod tail;
 pub mod window;
 
-pub use outcome::{log_poll, Mode};
+pub use outcome::log_poll;
+pub use run::Mode;
 pub use window::{backfill_windows, BACKFILL_WINDOW};
 
 use std::collections::HashSet;
@@ -30,15 +33,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
-use url::Url;
 
-use crate::event::whole_seconds;
 use crate::graph::{GraphClient, GraphError, GraphErrorBody};
 use crate::output::{Output, OutputError};
 use crate::shutdown::Shutdown;
-use crate::state::{fingerprint, Fingerprint, StateError, StateStore, StreamState};
+use crate::state::{Fingerprint, StateError, StreamCheckpoint, StreamState};
 use crate::streams::StreamSettings;
-use crate::streams::{NormalizeContext, StreamSpec};
+use crate::streams::StreamSpec;
 use crate::tenant::{is_guid, TenantId};
 
 /// Why a poll did not complete.
@@ -118,23 +119,22 @@ struct Window<'a> {
 /// One cursor of one stream of one tenant, with everything it shares with the others.
 pub struct StreamPoller {
     /// The tenant, keyed by its GUID once known (`tenant.id` may be a domain).
-    pub tenant: Arc<TenantId>,
-    pub spec: Box<dyn StreamSpec>,
-    pub settings: StreamSettings,
-    pub client: Arc<GraphClient>,
-    pub state: Arc<Mutex<StateStore>>,
-    pub output: Arc<Mutex<Output>>,
-    /// Makes the state durable after each page, for every stream at once, off the workers.
-    pub checkpointer: crate::checkpointer::Checkpointer,
-    pub shutdown: Shutdown,
+    tenant: Arc<TenantId>,
+    spec: Box<dyn StreamSpec>,
+    settings: StreamSettings,
+    client: Arc<GraphClient>,
+    /// Its section of the checkpoint store: the one door to it.
+    checkpoint: StreamCheckpoint,
+    output: Arc<Mutex<Output>>,
+    shutdown: Shutdown,
     /// Graph refused the time filter: list everything and compare (state streams only).
-    pub snapshot_mode: AtomicBool,
+    snapshot_mode: AtomicBool,
     /// Its pages and events counters, made once its tenant's GUID is known.
     counters: std::sync::OnceLock<crate::telemetry::StreamCounters>,
     /// When it last warned that its budget cannot keep up.
     budget_warned: std::sync::Mutex<Option<std::time::Instant>>,
     /// The tenant's directory cache: `context` on its events (`[context]`).
-    pub context: Option<Arc<crate::context::ContextCache>>,
+    context: Option<Arc<crate::context::ContextCache>>,
     claims: claim::Claims,
 }
 
@@ -155,13 +155,12 @@ impl StreamPoller {
         }
         client.register_stream(spec.family());
         StreamPoller {
+            checkpoint: shared.checkpoints.stream(tenant.clone(), spec.state_key()),
             tenant,
             spec,
             settings,
             client,
-            state: shared.state.clone(),
             output: shared.output.clone(),
-            checkpointer: shared.checkpointer.clone(),
             shutdown: shared.shutdown.clone(),
             snapshot_mode: AtomicBool::new(false),
             counters: std::sync::OnceLock::new(),
@@ -169,6 +168,22 @@ impl StreamPoller {
             context: None,
             claims: shared.claims.clone(),
         }
+    }
+
+    /// Events get `context` from this directory cache (`[context]`).
+    pub fn with_context(mut self, cache: Option<Arc<crate::context::ContextCache>>) -> Self {
+        self.context = cache;
+        self
+    }
+
+    /// The tenant as the config names it.
+    pub fn configured_tenant(&self) -> &str {
+        self.tenant.configured()
+    }
+
+    /// The sign-in type of a `sign_ins` cursor.
+    pub fn sign_in_type(&self) -> Option<&str> {
+        self.spec.sign_in_type()
     }
 
     /// The tenant's GUID (before a domain is resolved: the id as configured).
@@ -187,14 +202,16 @@ impl StreamPoller {
             .resolve(
                 async || Ok::<_, PollError>(self.client.tenant_guid().await?),
                 async |configured: &str, guid: &str| {
-                    let mut st = self.state.lock().await;
-                    self.claims
-                        .claim(&st, configured, guid)
+                    let moved = self
+                        .checkpoint
+                        .tenant(|st| {
+                            self.claims.claim(st, configured, guid)?;
+                            Ok(st.adopt_tenant_alias(configured, guid))
+                        })
+                        .await
                         .map_err(PollError::Refused)?;
-                    let moved = st.adopt_tenant_alias(configured, guid);
-                    drop(st);
                     if moved {
-                        self.checkpointer.checkpoint().await?;
+                        self.checkpoint.commit().await?;
                     }
                     Ok(())
                 },
@@ -231,8 +248,7 @@ impl StreamPoller {
     }
 
     async fn stream_state<T>(&self, f: impl FnOnce(Option<&StreamState>) -> T) -> T {
-        let st = self.state.lock().await;
-        f(st.stream(self.tenant_id(), &self.key()))
+        self.checkpoint.read(f).await
     }
 
     /// What the settings and the learned sweeps say about the stream's reads.
@@ -259,17 +275,18 @@ impl StreamPoller {
         }
         self.client.ready(self.spec.family()).await;
         let now = self.client.now().await;
-        let (sched, check, plan) = {
-            let st = self.state.lock().await;
-            let empty = StreamState::default();
-            let s = st.stream(self.tenant_id(), &self.key()).unwrap_or(&empty);
-            let sched = self.schedule(&s.ladder);
-            let check = sched
-                .tail_check
-                .and_then(|a| tail::due(s.tail.checked, now, a));
-            let plan = window::plan(now, s, &sched);
-            (sched, check, plan)
-        };
+        let (sched, check, plan) = self
+            .stream_state(|s| {
+                let empty = StreamState::default();
+                let s = s.unwrap_or(&empty);
+                let sched = self.schedule(&s.ladder);
+                let check = sched
+                    .tail_check
+                    .and_then(|a| tail::due(s.tail.checked, now, a));
+                let plan = window::plan(now, s, &sched);
+                (sched, check, plan)
+            })
+            .await;
         crate::telemetry::SweepsRead {
             tenant: self.tenant_id(),
             section: &self.key(),
@@ -281,14 +298,14 @@ impl StreamPoller {
             cursor: crate::event::graph_time(f.cursor),
             now: crate::event::graph_time(f.now),
         })?;
-        {
-            // Where the stream's reads begin, for `state show`'s ranges.
-            let mut st = self.state.lock().await;
-            let s = st.stream_mut(self.tenant_id(), &self.key());
-            if s.read_from.is_none() {
-                s.read_from = plan.from();
-            }
-        }
+        // Where the stream's reads begin, for `state show`'s ranges.
+        self.checkpoint
+            .stage(|s| {
+                if s.read_from.is_none() {
+                    s.read_from = plan.from();
+                }
+            })
+            .await;
         if let Some((checkpoint, oldest)) = plan.beyond_retention {
             self.collection_gap(checkpoint, oldest).await?;
             // Graph keeps no record older than its retention: a checkpoint older than that (a
@@ -358,13 +375,15 @@ impl StreamPoller {
                         }
                     }
                 }
-                let mut st = self.state.lock().await;
-                let s = st.stream_mut(self.tenant_id(), &self.key());
-                window::reached(s, &read.members, w_to, &sched);
-                let c = s.cursor.unwrap_or(w_to);
-                drop(st);
+                let c = self
+                    .checkpoint
+                    .stage(|s| {
+                        window::reached(s, &read.members, w_to, &sched);
+                        s.cursor.unwrap_or(w_to)
+                    })
+                    .await;
                 if i + 1 < windows.len() {
-                    self.checkpointer.checkpoint().await?;
+                    self.checkpoint.commit().await?;
                     progress.page(stats.emitted, c);
                     if progress.active {
                         tracing::info!(
@@ -385,211 +404,21 @@ impl StreamPoller {
         }
 
         // Every read is drained: the marks are at their ends; forget what cannot come back.
-        let mut st = self.state.lock().await;
-        let s = st.stream_mut(self.tenant_id(), &self.key());
-        window::finished(s, &plan, &sched);
-        s.last_success = Some(Utc::now());
-        stats.cursor = s.cursor;
-        drop(st);
+        stats.cursor = self
+            .checkpoint
+            .stage(|s| {
+                window::finished(s, &plan, &sched);
+                s.last_success = Some(Utc::now());
+                s.cursor
+            })
+            .await;
         self.learn_delays(&stats).await;
-        self.checkpointer.checkpoint().await?;
+        self.checkpoint.commit().await?;
         if let Some(range) = check {
             self.check_tail(range, &sched, &progress, &mut stats)
                 .await?;
         }
         Ok(stats)
-    }
-
-    /// Pages through one query of `window`.
-    async fn drain(
-        &self,
-        window: &Window<'_>,
-        extra: Option<&str>,
-        progress: &crate::progress::Catchup,
-        stats: &mut PollStats,
-    ) -> Result<Drained, PollError> {
-        let first = self.window_url(window.from, window.to, extra);
-        let mut url = first.clone();
-        let mut restarted = false;
-        loop {
-            let page = match self.client.get_page(&url, self.spec.family()).await {
-                Ok(p) => p,
-                Err(GraphError::BadRequest { body, .. })
-                    if url == first && self.spec.snapshot_fallback() && stats.pages == 0 =>
-                {
-                    return Ok(Drained::FilterRefused(body));
-                }
-                Err(GraphError::BadRequest { body, .. }) if url != first && !restarted => {
-                    tracing::warn!(
-                        entra_stream = self.name(),
-                        sign_in_type = self.spec.sign_in_type(),
-                        "Graph refused a nextLink ({}); restarting the window from the cursor once",
-                        body.describe()
-                    );
-                    restarted = true;
-                    // Advancing marks have moved with every checkpointed page: resume at the
-                    // earliest of those still short of their range's end.
-                    let resume = if window.advance {
-                        let st = self.state.lock().await;
-                        st.stream(self.tenant_id(), &self.key())
-                            .and_then(|s| window::resume_from(s, window.members))
-                            .map_or(window.from, |r| whole_seconds(r).max(window.from))
-                    } else {
-                        window.from
-                    };
-                    if let Some(t) = window.check {
-                        // The listing starts again from its beginning: so does its digest.
-                        t.lock().unwrap_or_else(|p| p.into_inner()).clear();
-                    }
-                    url = self.window_url(resume, window.to, extra);
-                    continue;
-                }
-                Err(GraphError::Shutdown) => return Ok(Drained::Interrupted),
-                Err(e) => return Err(e.into()),
-            };
-            let (records, next) = self.accept(page, stats)?;
-            let newest = match window.check {
-                Some(tally) => self.tally(tally, &records),
-                None => self.emit_page(records, window, stats).await?,
-            };
-            progress.page(stats.emitted, newest.unwrap_or(window.from));
-            match next {
-                Some(n) => url = n,
-                None => return Ok(Drained::Done),
-            }
-            if self.shutdown.is_set() {
-                return Ok(Drained::Interrupted);
-            }
-        }
-    }
-
-    /// Normalizes the page's new records, writes and flushes them, then checkpoints their keys
-    /// (and, when the window advances page by page, the newest time they reached). Returns
-    /// that newest time.
-    async fn emit_page(
-        &self,
-        records: crate::graph::Records,
-        window: &Window<'_>,
-        stats: &mut PollStats,
-    ) -> Result<Option<DateTime<Utc>>, PollError> {
-        // Each event becomes its line at once: a page in flight holds its lines, not the
-        // events' trees.
-        let mut page = self.output.lock().await.page();
-        let ctx = self.context().with_columns(page.columns());
-        // Each key is hashed once: looked up, checked against the page, remembered.
-        let mut new_keys: Vec<(Fingerprint, DateTime<Utc>)> = Vec::with_capacity(records.len());
-        let mut newest: Option<DateTime<Utc>> = None;
-        let mut in_page = HashSet::new();
-        let mut rest = records.records().peekable();
-        // One read of the directory cache for the page's lookups.
-        let context = self.context.as_ref().and_then(|c| c.reader());
-        while rest.peek().is_some() {
-            {
-                let st = self.state.lock().await;
-                let seen = st.stream(self.tenant_id(), &self.key()).map(|s| &s.seen);
-                for record in rest.by_ref() {
-                    let t = self.spec.record_time(&record);
-                    newest = newest.max(t);
-                    if !self.spec.keep(&record) {
-                        continue;
-                    }
-                    let at = t.unwrap_or(window.to);
-                    let key = fingerprint(&self.spec.dedup_key(&record));
-                    if window.only.is_some_and(|o| !o.contains(&key)) {
-                        continue;
-                    }
-                    if seen.is_some_and(|s| s.contains(key, at)) || !in_page.insert(key) {
-                        stats.duplicates += 1;
-                        continue;
-                    }
-                    new_keys.push((key, at));
-                    stats.found.record(window.members, at, &window.sched.sweeps);
-                    let mut e = self.spec.event(record, &ctx);
-                    if let Some(c) = &context {
-                        c.enrich(&mut e);
-                    }
-                    page.push(&e)?;
-                    if page.is_full() {
-                        break;
-                    }
-                }
-            }
-            // A part of the page goes out while the rest is encoded (the state is not held
-            // across the write); the checkpoint still waits for the whole page.
-            if rest.peek().is_some() {
-                self.output.lock().await.write_part(&mut page).await?;
-            }
-        }
-        self.write(page, stats).await?;
-
-        let mut st = self.state.lock().await;
-        let s = st.stream_mut(self.tenant_id(), &self.key());
-        s.seen.extend(new_keys);
-        // Records arrive in ascending time: everything before `newest` in this window has
-        // been emitted, so a restart may begin there, and keys older than every mark can never
-        // be read again. This keeps the id set (and each checkpoint) bounded during a backfill.
-        if window.advance {
-            if let Some(n) = newest.filter(|n| *n <= window.to) {
-                window::reached(s, window.members, n, window.sched);
-            }
-        }
-        let cursor = s.cursor;
-        drop(st);
-        self.checkpointer.checkpoint().await?;
-        if let Some(cursor) = cursor {
-            let (tenant, section) = (self.tenant_id(), &self.key());
-            crate::telemetry::CursorMoved {
-                tenant,
-                section,
-                cursor,
-            }
-            .emit();
-        }
-        Ok(newest)
-    }
-
-    /// Counts a page and checks its nextLink before anything of it is used.
-    fn accept(
-        &self,
-        page: crate::graph::Page,
-        stats: &mut PollStats,
-    ) -> Result<(crate::graph::Records, Option<Url>), PollError> {
-        stats.pages += 1;
-        self.count(|c| c.page_read());
-        let next = page
-            .next_link
-            .as_ref()
-            .map(|l| self.client.check_next_link(l.as_str()))
-            .transpose()?;
-        Ok((page.records, next))
-    }
-
-    async fn write(
-        &self,
-        page: crate::output::Page,
-        stats: &mut PollStats,
-    ) -> Result<(), PollError> {
-        if page.is_empty() {
-            return Ok(());
-        }
-        let n = page.len();
-        self.output.lock().await.write_encoded(page).await?;
-        stats.emitted += n;
-        self.count(|c| c.events_written(n));
-        Ok(())
-    }
-
-    fn context(&self) -> NormalizeContext {
-        NormalizeContext::new(self.tenant_id(), Utc::now())
-    }
-
-    /// The first request of the window `[from, to]` for one sub-query.
-    fn window_url(&self, from: DateTime<Utc>, to: DateTime<Utc>, extra: Option<&str>) -> Url {
-        self.client.url(
-            self.spec.api_version(),
-            self.spec.path(),
-            &self.spec.query(from, to, extra),
-        )
     }
 }
 

@@ -1,6 +1,6 @@
-//! What a poll's result means: the stream's health in the state file and `/health`, the loop
-//! that serves both `run` (every interval) and `--once`, and the one line that says what failed
-//! and how to fix it.
+//! What a poll's result means: the stream's health in the state file and `/health`, what its
+//! budget sustains, the sweeps it learns, and the one line that says what failed and how to fix
+//! it.
 
 use std::time::Duration;
 
@@ -9,15 +9,6 @@ use chrono::Utc;
 use super::{PollError, PollStats, StreamPoller};
 use crate::graph::{ForbiddenKind, GraphError};
 use crate::state::Health;
-
-/// How a stream is polled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// `run --once`: one catch-up pass; any failure but a stop is returned.
-    Once,
-    /// `run`: every interval until a stop or a failure no later poll can mend.
-    Every(Duration),
-}
 
 impl StreamPoller {
     /// [`Self::poll_once`], then the stream's health in the state file: `ok`, or `degraded`
@@ -57,31 +48,37 @@ impl StreamPoller {
         if let Err(e) = self.health_changed(previous, health, failure).await {
             return if r.is_ok() { Err(e) } else { r };
         }
-        let mut st = self.state.lock().await;
-        let s = st.stream_mut(self.tenant_id(), &self.key());
-        // A healthy stream that stays healthy: the poll's own checkpoint already holds it.
-        if error.is_none() && s.health == Some(health) && s.consecutive_failures == 0 {
+        let changed = self
+            .checkpoint
+            .stage(|s| {
+                // A healthy stream that stays healthy: the poll's own checkpoint already holds it.
+                if error.is_none() && s.health == Some(health) && s.consecutive_failures == 0 {
+                    return false;
+                }
+                s.health = Some(health);
+                match error {
+                    None => s.consecutive_failures = 0,
+                    Some(error) => {
+                        s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+                        s.last_error = Some(error);
+                        s.last_error_at = Some(Utc::now());
+                    }
+                }
+                true
+            })
+            .await;
+        if !changed {
             return r;
         }
-        s.health = Some(health);
-        match error {
-            None => s.consecutive_failures = 0,
-            Some(error) => {
-                s.consecutive_failures = s.consecutive_failures.saturating_add(1);
-                s.last_error = Some(error);
-                s.last_error_at = Some(Utc::now());
-            }
-        }
         // A failure is recorded even when the write fails; the poll's own error wins.
-        drop(st);
-        let saved = self.checkpointer.checkpoint().await;
+        let saved = self.checkpoint.commit().await;
         if let (Ok(_), Err(e)) = (&r, saved) {
             return Err(e.into());
         }
         r
     }
 
-    async fn intermittent_licence_error(&self, e: &PollError) -> bool {
+    pub(super) async fn intermittent_licence_error(&self, e: &PollError) -> bool {
         matches!(
             e,
             PollError::Graph(GraphError::Forbidden {
@@ -127,60 +124,6 @@ impl StreamPoller {
             other => format!("stream {name}: {other}"),
         }
     }
-
-    /// Polls in `mode` until done or stopped. A transient failure (or a licence 403 on a stream
-    /// that worked before: Graph answers it intermittently) is retried at the next interval in
-    /// `run`; with `--once` every failure but a stop is returned.
-    pub async fn run(&self, mode: Mode) -> Result<(), PollError> {
-        let mut failures = 0u32;
-        loop {
-            let started = std::time::Instant::now();
-            let mut pause = None;
-            match self.poll_recorded().await {
-                Ok(stats) => {
-                    failures = 0;
-                    log_poll(self, &stats);
-                    if !stats.interrupted {
-                        pause = self.assess_budget(&stats);
-                    }
-                    if stats.interrupted || mode == Mode::Once {
-                        return Ok(());
-                    }
-                }
-                Err(e) if e.is_shutdown() => return Ok(()),
-                Err(e) if mode == Mode::Once => return Err(e),
-                Err(e) if e.is_transient() || self.intermittent_licence_error(&e).await => {
-                    failures += 1;
-                    tracing::warn!(
-                        tenant = %self.tenant_id(),
-                        entra_stream = self.name(),
-                        sign_in_type = self.spec.sign_in_type(),
-                        consecutive_failures = failures,
-                        "poll failed, retrying at the next interval: {}",
-                        self.explain(&e)
-                    );
-                }
-                Err(e) => return Err(e),
-            }
-            let Mode::Every(interval) = mode else {
-                return Ok(());
-            };
-            // A settle-only stream near its budget polls less often, so that each poll reads
-            // many full pages: the last page of each query is partial, and a poll of a few
-            // pages would waste up to a third of the budget on them.
-            // Otherwise polls start an interval apart, not an interval after the last one
-            // ended, so that a slice's reads keep their ages (a sweep read late is a record
-            // delivered late); a failed poll waits the whole interval.
-            let wait = match pause {
-                Some(period) => interval.max(period.saturating_sub(started.elapsed())),
-                None if failures == 0 => interval.saturating_sub(started.elapsed()),
-                None => interval,
-            };
-            if !self.shutdown.sleep(wait).await {
-                return Ok(());
-            }
-        }
-    }
 }
 
 impl StreamPoller {
@@ -189,7 +132,7 @@ impl StreamPoller {
     /// records arrive faster than the budget sustains.
     ///
     /// Returns the poll period a stream near its budget should keep (see [`Self::run`]).
-    fn assess_budget(&self, stats: &PollStats) -> Option<Duration> {
+    pub(super) fn assess_budget(&self, stats: &PollStats) -> Option<Duration> {
         let budget = self.budget(stats.sweeps);
         let requests_per_second = budget.requests_per_second;
         let streams = budget.streams;
@@ -285,15 +228,20 @@ impl StreamPoller {
             return;
         }
         let room = self.room(stats, configured.len());
-        let mut st = self.state.lock().await;
-        let s = st.stream_mut(self.tenant_id(), &self.key());
-        let Some(change) =
-            super::ladder::learn(&mut s.ladder, &stats.found, room, max, configured.len())
-        else {
+        let learned = self
+            .checkpoint
+            .stage(|s| {
+                let change =
+                    super::ladder::learn(&mut s.ladder, &stats.found, room, max, configured.len())?;
+                Some((
+                    change,
+                    super::ladder::ages(&configured, Some(step), &s.ladder),
+                ))
+            })
+            .await;
+        let Some((change, ages)) = learned else {
             return;
         };
-        let ages = super::ladder::ages(&configured, Some(step), &s.ladder);
-        drop(st);
         crate::telemetry::SweepsLearned {
             tenant: self.tenant_id(),
             section: &self.key(),

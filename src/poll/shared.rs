@@ -7,13 +7,12 @@ use tokio::sync::Mutex;
 use super::claim;
 use crate::output::Output;
 use crate::shutdown::Shutdown;
-use crate::state::StateStore;
+use crate::state::{Checkpoints, StateStore};
 
-/// What every poller of a run shares: the state and its checkpointer, the output, the stop.
+/// What every poller of a run shares: the checkpoint store's door, the output, the stop.
 #[derive(Clone)]
 pub struct Shared {
-    pub state: Arc<Mutex<StateStore>>,
-    pub checkpointer: crate::checkpointer::Checkpointer,
+    pub checkpoints: Checkpoints,
     pub output: Arc<Mutex<Output>>,
     pub shutdown: Shutdown,
     /// Which entry polls each tenant GUID.
@@ -23,10 +22,8 @@ pub struct Shared {
 impl Shared {
     /// Starts the checkpointer task for `state`.
     pub fn new(state: StateStore, output: Output, shutdown: Shutdown) -> Shared {
-        let state = Arc::new(Mutex::new(state));
         Shared {
-            checkpointer: crate::checkpointer::Checkpointer::spawn(state.clone()),
-            state,
+            checkpoints: Checkpoints::new(state),
             output: Arc::new(Mutex::new(output)),
             shutdown,
             claims: claim::Claims::default(),

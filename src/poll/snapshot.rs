@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::Utc;
 
 use super::{PollError, PollStats, StreamPoller};
-use crate::graph::GraphError;
+use crate::graph::{Pager, Step};
 
 impl StreamPoller {
     /// One full listing compared with the fingerprints in the state file.
@@ -19,57 +19,51 @@ impl StreamPoller {
         );
         let mut stats = PollStats::default();
         let mut listed = HashSet::new();
-        let mut url = first;
-        loop {
-            let page = match self.client.get_page(&url, self.spec.family()).await {
-                Ok(p) => p,
-                Err(GraphError::Shutdown) => {
+        let mut pager = Pager::new(&self.client, self.spec.family(), first);
+        while let Some(step) = pager.next().await? {
+            let (records, done) = match step {
+                Step::Page { records, last, .. } => (records, last),
+                Step::Stopped => {
                     stats.interrupted = true;
                     return Ok(stats);
                 }
-                Err(e) => return Err(e.into()),
+                // Neither a delta query nor restartable: never given.
+                Step::Resynced | Step::LinkRefused(_) => continue,
             };
-            let (records, next) = self.accept(page, &mut stats)?;
+            self.page_read(&mut stats);
             let mut events = self.output.lock().await.page();
             let ctx = self.context().with_columns(events.columns());
             let mut changed = Vec::new();
-            {
-                let st = self.state.lock().await;
-                let known = st
-                    .stream(self.tenant_id(), &self.key())
-                    .and_then(|s| s.snapshot.as_ref());
-                for record in records.records() {
-                    let id = crate::event::id_of(&record);
-                    let fingerprint = self.spec.dedup_key(&record);
-                    listed.insert(id.clone());
-                    if known.and_then(|k| k.get(&id)) == Some(&fingerprint) {
-                        stats.duplicates += 1;
-                        continue;
+            self.checkpoint
+                .read(|s| {
+                    let known = s.and_then(|s| s.snapshot.as_ref());
+                    for record in records.records() {
+                        let id = crate::event::id_of(&record);
+                        let fingerprint = self.spec.dedup_key(&record);
+                        listed.insert(id.clone());
+                        if known.and_then(|k| k.get(&id)) == Some(&fingerprint) {
+                            stats.duplicates += 1;
+                            continue;
+                        }
+                        changed.push((id, fingerprint));
+                        events.push(&self.spec.event(record, &ctx))?;
                     }
-                    changed.push((id, fingerprint));
-                    events.push(&self.spec.event(record, &ctx))?;
-                }
-            }
+                    Ok::<(), PollError>(())
+                })
+                .await?;
             self.write(events, &mut stats).await?;
-            let mut st = self.state.lock().await;
-            let s = st.stream_mut(self.tenant_id(), &self.key());
-            let snapshot = s.snapshot.get_or_insert_with(BTreeMap::new);
-            snapshot.extend(changed);
-            let done = next.is_none();
-            if done {
-                snapshot.retain(|id, _| listed.contains(id));
-                s.last_success = Some(Utc::now());
-            }
-            drop(st);
-            self.checkpointer.checkpoint().await?;
-            match next {
-                Some(n) => url = n,
-                None => return Ok(stats),
-            }
-            if self.shutdown.is_set() {
-                stats.interrupted = true;
-                return Ok(stats);
-            }
+            self.checkpoint
+                .stage(|s| {
+                    let snapshot = s.snapshot.get_or_insert_with(BTreeMap::new);
+                    snapshot.extend(changed);
+                    if done {
+                        snapshot.retain(|id, _| listed.contains(id));
+                        s.last_success = Some(Utc::now());
+                    }
+                })
+                .await;
+            self.checkpoint.commit().await?;
         }
+        Ok(stats)
     }
 }

@@ -63,14 +63,16 @@ impl StreamPoller {
                 return Ok(());
             }
         }
-        let mut st = self.state.lock().await;
-        let s = st.stream_mut(self.tenant_id(), &self.key());
-        // The records it emitted are digested into their hours, then the checked hours go.
-        super::window::settle(s, sched);
-        s.tail.prune_before(to.timestamp());
-        s.tail.checked = Some(to);
-        drop(st);
-        self.checkpointer.checkpoint().await?;
+        self.checkpoint
+            .stage(|s| {
+                // The records it emitted are digested into their hours, then the checked hours
+                // go.
+                super::window::settle(s, sched);
+                s.tail.prune_before(to.timestamp());
+                s.tail.checked = Some(to);
+            })
+            .await;
+        self.checkpoint.commit().await?;
         Ok(())
     }
 
@@ -154,12 +156,13 @@ impl StreamPoller {
             }
         }
         let found = stats.emitted - before;
-        let mut st = self.state.lock().await;
-        let s = st.stream_mut(self.tenant_id(), &self.key());
-        s.tail.checked = Some(to);
-        s.tail.found += found;
-        s.tail.unmatched += unmatched;
-        drop(st);
+        self.checkpoint
+            .stage(|s| {
+                s.tail.checked = Some(to);
+                s.tail.found += found;
+                s.tail.unmatched += unmatched;
+            })
+            .await;
         crate::telemetry::TailChecked {
             tenant: self.tenant_id(),
             section: &self.key(),

@@ -6,9 +6,12 @@ use entra_simulator::{Resource, Simulator, Spread, CLIENT_ID, CLIENT_SECRET, TEN
 
 use super::*;
 use crate::auth::{Credential, Secret, TokenProvider};
+use crate::event::whole_seconds;
 use crate::graph::Throttle;
 use crate::http::RetryPolicy;
 use crate::kind::StreamKind;
+use crate::state::StateStore;
+use url::Url;
 
 /// One directory-audits poller against an in-process simulator, writing to a file.
 async fn poller(
@@ -17,7 +20,6 @@ async fn poller(
 ) -> (StreamPoller, crate::shutdown::ShutdownTrigger) {
     let settings = crate::streams::StreamSettings {
         kind: StreamKind::DirectoryAudits,
-        late_arrival: std::time::Duration::from_secs(1200),
         sweeps: vec![std::time::Duration::from_secs(1200)],
         settle_only: false,
         learn_step: None,
@@ -118,9 +120,6 @@ async fn a_refused_next_link_restarts_the_window_once_without_duplicates() {
         .count();
     assert_eq!(firsts, 2);
     // The cursor reached the window's end.
-    let st = p.state.lock().await;
-    assert!(st
-        .stream(TENANT_ID, "directory_audits")
-        .and_then(|s| s.cursor)
-        .is_some_and(|c| c >= whole_seconds(now)));
+    let cursor = p.checkpoint.read(|s| s.and_then(|s| s.cursor)).await;
+    assert!(cursor.is_some_and(|c| c >= whole_seconds(now)));
 }

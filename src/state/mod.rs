@@ -6,8 +6,10 @@
 //! per checkpoint holding only what changed (the sections a page touched and its new id
 //! fingerprints), so a checkpoint costs about a page, not the window. When superseded frames
 //! make up most of the file, the next checkpoint compacts it into one snapshot (temp file,
-//! fsync, rename). Files of versions 1 to 4 (JSON, rewritten whole on every checkpoint) are
-//! read and converted on the first write.
+//! fsync, rename); the version is [`STATE_VERSION`] (the journal since 5; 7 adds the learned
+//! sweeps and the hour digests). Files of versions 1 to 4 (JSON, rewritten whole on every
+//! checkpoint) are read and converted on the first write. Streams reach the store only through
+//! [`StreamCheckpoint`] ([`door`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -17,6 +19,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod checkpointer;
+mod door;
 mod file;
 mod journal;
 mod learned;
@@ -24,6 +28,7 @@ mod legacy;
 mod seen;
 
 pub use crate::telemetry::Health;
+pub use door::{Checkpoints, StreamCheckpoint};
 pub use file::PendingWrite;
 use file::{acquire_lock, read_file, sibling, Found};
 pub use learned::{hour_of, HourDigest, Ladder, TailDigest, TAIL_SLICE_SECONDS};

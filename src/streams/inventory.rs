@@ -67,12 +67,67 @@ impl StreamSpec for Inventory {
         };
         format!("{id}@{:016x}", fnv(record.raw().as_bytes()))
     }
+    fn delta_records(&self, object: &Record<'_>, baseline: bool) -> Option<Vec<String>> {
+        (self.kind == StreamKind::RoleAssignments).then(|| memberships(object, baseline))
+    }
+
     fn event<'a>(&self, record: Record<'a>, ctx: &'a NormalizeContext) -> NativeEvent<'a> {
         normalize(self, record, ctx)
     }
 }
 
 /// FNV-1a: a stable hash of a record's text (the `@` part of `event.id`).
+/// A directory role's `members@delta` as one record per member: the role, the member and the
+/// change (`added`, `removed`, or `present` in a baseline round).
+fn memberships(role: &Record<'_>, baseline: bool) -> Vec<String> {
+    let s = |k: &str| role.str(k).map(|v| v.into_owned());
+    role_members(role)
+        .into_iter()
+        .map(|m| {
+            serde_json::json!({
+                "roleId": s("id"),
+                "roleDisplayName": s("displayName"),
+                "roleTemplateId": s("roleTemplateId"),
+                "memberId": m.id,
+                "memberType": m.member_type,
+                "change": if m.removed { "removed" } else if baseline { "present" } else { "added" },
+            })
+            .to_string()
+        })
+        .collect()
+}
+
+/// One member of a directory role's `members@delta`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleMember {
+    pub id: Option<String>,
+    /// `user`, `servicePrincipal`, `group` (without `#microsoft.graph.`).
+    pub member_type: Option<String>,
+    /// `@removed`: it left the role.
+    pub removed: bool,
+}
+
+/// The members a directory role's delta record lists (the role stream's events, and the
+/// directory context's admin roles).
+pub fn role_members(role: &Record<'_>) -> Vec<RoleMember> {
+    let Some(members) = role.get("members@delta") else {
+        return Vec::new();
+    };
+    crate::record::elements(members)
+        .into_iter()
+        .map(|m| {
+            let m = Record::nested(m);
+            RoleMember {
+                id: m.str("id").map(|v| v.into_owned()),
+                member_type: m
+                    .str("@odata.type")
+                    .map(|t| t.trim_start_matches("#microsoft.graph.").to_string()),
+                removed: m.get("@removed").is_some(),
+            }
+        })
+        .collect()
+}
+
 fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)

@@ -10,6 +10,7 @@ pub mod risk_detections;
 pub mod risky;
 pub mod settings;
 pub mod sign_ins;
+pub mod subjects;
 
 use std::time::Duration;
 
@@ -52,7 +53,6 @@ pub fn specs(settings: &settings::StreamSettings) -> Vec<Box<dyn StreamSpec>> {
 pub fn spec(kind: StreamKind) -> Box<dyn StreamSpec> {
     let settings = settings::StreamSettings {
         kind,
-        late_arrival: kind.default_late_arrival(),
         sweeps: kind.default_sweeps(),
         settle_only: false,
         learn_step: None,
@@ -105,6 +105,11 @@ pub trait StreamSpec: Send + Sync {
     }
     /// `event.id`.
     fn event_id(&self, record: &Record<'_>) -> String;
+    /// What a delta round's object becomes before it is an event: itself (`None`), or, for a
+    /// directory role, one record per member (`baseline`: a round listing everything).
+    fn delta_records(&self, _object: &Record<'_>, _baseline: bool) -> Option<Vec<String>> {
+        None
+    }
     /// What tells whether a record was already emitted. Default: `event.id`.
     fn dedup_key(&self, record: &Record<'_>) -> String {
         self.event_id(record)

@@ -9,8 +9,6 @@ use crate::kind::StreamKind;
 #[derive(Debug, Clone)]
 pub struct StreamSettings {
     pub kind: StreamKind,
-    /// The longest sweep age: ids are remembered this long (plus an interval).
-    pub late_arrival: Duration,
     /// The ages at which each slice is read again (`late_arrival`), ascending, at least one.
     pub sweeps: Vec<Duration>,
     /// No fresh read: each slice is read only at the sweep ages.

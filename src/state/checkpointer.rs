@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::state::{StateError, StateStore};
+use super::{StateError, StateStore};
 
 type Reply = oneshot::Sender<Result<(), StateError>>;
 
