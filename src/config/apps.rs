@@ -131,14 +131,7 @@ impl Apps {
                 format!("the tenant is read with app \"{name}\", whose [[apps]] entry holds the client id and credential; remove {k} here"),
             ));
         }
-        t.client_id = app.client_id.clone();
-        t.client_secret_env = app.client_secret_env.clone();
-        t.client_secret_file = app.client_secret_file.clone();
-        t.client_secret = app.client_secret.clone();
-        t.certificate_file = app.certificate_file.clone();
-        t.certificate_password_env = app.certificate_password_env.clone();
-        t.certificate_signature = app.certificate_signature.clone();
-        t.federated_token_file = app.federated_token_file.clone();
+        copy_credential(app, t);
         Ok(())
     }
 
@@ -168,21 +161,71 @@ impl Apps {
 
 /// An app's credential keys in the shape [`validate_credential`] reads.
 fn as_tenant(a: &RawApp) -> RawTenant {
-    RawTenant {
-        client_id: a.client_id.clone(),
-        client_secret_env: a.client_secret_env.clone(),
-        client_secret_file: a.client_secret_file.clone(),
-        client_secret: a.client_secret.clone(),
-        certificate_file: a.certificate_file.clone(),
-        certificate_password_env: a.certificate_password_env.clone(),
-        certificate_signature: a.certificate_signature.clone(),
-        federated_token_file: a.federated_token_file.clone(),
-        ..RawTenant::default()
-    }
+    let mut t = RawTenant::default();
+    copy_credential(a, &mut t);
+    t
+}
+
+/// The one place an app's client id and credential keys become a tenant's (`[[apps]]` and
+/// `[tenant]` spell the same keys; `every_app_credential_key_is_a_tenant_key_copied_and_checked`
+/// holds the lists equal).
+fn copy_credential(a: &RawApp, t: &mut RawTenant) {
+    t.client_id = a.client_id.clone();
+    t.client_secret_env = a.client_secret_env.clone();
+    t.client_secret_file = a.client_secret_file.clone();
+    t.client_secret = a.client_secret.clone();
+    t.certificate_file = a.certificate_file.clone();
+    t.certificate_password_env = a.certificate_password_env.clone();
+    t.certificate_signature = a.certificate_signature.clone();
+    t.federated_token_file = a.federated_token_file.clone();
 }
 
 #[cfg(test)]
 mod tests {
+    /// The fields of `struct name` in raw.rs.
+    fn fields(raw: &str, name: &str) -> Vec<String> {
+        let body = &raw[raw.find(&format!("pub struct {name} {{")).unwrap()..];
+        let body = &body[..body.find("\n}").unwrap()];
+        body.lines()
+            .skip(1)
+            .filter_map(|l| l.trim().strip_prefix("pub ")?.split(':').next())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// `[[apps]]` and `[tenant]` spell the credential keys twice (serde's `flatten` does not
+    /// work with `deny_unknown_fields`): every app key but its own two is a tenant key, copied
+    /// to the tenant, and refused on a tenant that names an app.
+    #[test]
+    fn every_app_credential_key_is_a_tenant_key_copied_and_checked() {
+        let raw = include_str!("raw.rs");
+        let apps = include_str!("apps.rs");
+        let tenant = fields(raw, "RawTenant");
+        let copy = &apps[apps.find("fn copy_credential").unwrap()..];
+        let copy = &copy[..copy.find("\n}").unwrap()];
+        let own = &apps[apps.find("let own = [").unwrap()..];
+        let own: String = own[..own.find("];").unwrap()]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let keys: Vec<String> = fields(raw, "RawApp")
+            .into_iter()
+            .filter(|k| k != "name" && k != "reports_requests_per_10s")
+            .collect();
+        assert!(keys.len() >= 8, "{keys:?}");
+        for k in &keys {
+            assert!(tenant.contains(k), "[[apps]] {k} is not a [tenant] key");
+            assert!(
+                copy.contains(&format!("t.{k} = a.{k}.clone();")),
+                "{k} is not copied"
+            );
+            assert!(
+                own.contains(&format!("(\"{k}\",t.{k}.is_some()")),
+                "{k} is not refused beside app"
+            );
+        }
+    }
+
     use std::path::Path;
 
     use crate::config::{Config, ConfigError};

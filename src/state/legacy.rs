@@ -37,7 +37,7 @@ pub fn read_json(bytes: &[u8], path: &Path) -> Result<StateData, StateError> {
         let mut keys: Vec<_> = ids
             .flat_map(|(t, ids)| ids.into_iter().map(move |id| (super::fingerprint(&id), t)))
             .collect();
-        for (t, texts) in s.legacy_fingerprints.take().into_iter().flatten() {
+        for (t, texts) in s.fingerprint_texts.take().into_iter().flatten() {
             for text in texts {
                 let fp = parse_v4_fingerprint(&text)
                     .ok_or_else(|| corrupt(format!("{text:?} is not an id fingerprint")))?;

@@ -26,6 +26,7 @@ mod journal;
 mod learned;
 mod legacy;
 mod seen;
+pub mod transfer;
 
 pub use crate::telemetry::Health;
 pub use door::{Checkpoints, StreamCheckpoint};
@@ -132,9 +133,10 @@ pub struct StreamState {
     /// Versions 1 to 3 kept the ids themselves: read, turned into fingerprints, never written.
     #[serde(default, rename = "seen", skip_serializing)]
     pub(crate) legacy_seen: Option<BTreeMap<DateTime<Utc>, Vec<String>>>,
-    /// Version 4 kept 16-byte fingerprints as base64url: read, cut to 12 bytes, never written.
+    /// Fingerprints as base64url text: `state export`'s documents (12 bytes, [`transfer`]) and
+    /// version 4's files (16 bytes, cut to 12); read into `seen`, never written as a field.
     #[serde(default, rename = "seen_fingerprints", skip_serializing)]
-    pub(crate) legacy_fingerprints: Option<BTreeMap<DateTime<Utc>, Vec<String>>>,
+    pub(crate) fingerprint_texts: Option<BTreeMap<DateTime<Utc>, Vec<String>>>,
     /// When a poll last drained its window.
     pub last_success: Option<DateTime<Utc>>,
     /// Snapshot mode only (Graph refused the time filter): id → fingerprint of every record in
@@ -237,7 +239,7 @@ impl StreamState {
             settled: self.settled.clone(),
             seen: SeenIds::default(),
             legacy_seen: None,
-            legacy_fingerprints: None,
+            fingerprint_texts: None,
             last_success: self.last_success,
             snapshot: self.snapshot.clone(),
             not_before: self.not_before,
@@ -343,14 +345,6 @@ impl StateStore {
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// The tenants `state import` takes: a `state export` document or a store file's bytes
-    /// (`source` names where they came from in errors). Nothing is locked or written.
-    pub fn read_transfer(bytes: &[u8], source: &Path) -> Result<StateData, StateError> {
-        Ok(file::decode(bytes, source, false)?
-            .map(|f| f.data)
-            .unwrap_or_default())
     }
 
     pub fn data(&self) -> &StateData {

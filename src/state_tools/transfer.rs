@@ -2,9 +2,8 @@
 //! (a re-shard, a move to another host), so a moved tenant resumes where its old shard stopped
 //! instead of re-reading `initial_lookback`.
 //!
-//! The transfer format is `state export`'s JSON document: every section's fields and its
-//! remembered ids as `seen_fingerprints` (record second → base64url of each 12-byte
-//! fingerprint). `export --out FILE --remove` writes and fsyncs the file before it takes the
+//! The transfer format is `state export`'s JSON document ([`crate::state::transfer`], which
+//! writes and reads it). `export --out FILE --remove` writes and fsyncs the file before it takes the
 //! tenants out of this store, and never overwrites a file (an earlier export not yet imported).
 //! `import` takes every tenant of its files or none: a tenant that already has checkpoints
 //! here, or that this store's config (and shard) does not poll, refuses the whole import.
@@ -13,8 +12,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{json, Map, Value};
+use chrono::SecondsFormat;
 
 use super::StateToolError;
 use crate::config::Config;
@@ -75,13 +73,8 @@ pub fn export(config: &Config, opts: Export<'_>) -> Result<(), StateToolError> {
     } else {
         held.keys().cloned().collect()
     };
-    let mut tenants = Map::new();
-    for key in &keys {
-        if let Some(ts) = held.get(key) {
-            tenants.insert(key.clone(), tenant_doc(ts));
-        }
-    }
-    let doc = json!({ "version": crate::state::STATE_VERSION, "tenants": tenants });
+    let doc =
+        crate::state::transfer::encode(keys.iter().filter_map(|k| held.get(k).map(|ts| (k, ts))));
     let Some(out) = opts.out else {
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{doc}");
@@ -144,34 +137,6 @@ pub fn export(config: &Config, opts: Export<'_>) -> Result<(), StateToolError> {
 }
 
 /// One tenant's sections, with each section's remembered ids.
-fn tenant_doc(ts: &TenantState) -> Value {
-    use base64::Engine;
-    let mut doc = serde_json::to_value(ts).unwrap_or_default();
-    for (name, section) in &ts.streams {
-        let fps: Map<String, Value> = section
-            .seen
-            .seconds()
-            .map(|(sec, fps)| {
-                let at = DateTime::<Utc>::from_timestamp(sec, 0).unwrap_or_default();
-                let texts: Vec<Value> = fps
-                    .iter()
-                    .map(|f| {
-                        base64::engine::general_purpose::URL_SAFE_NO_PAD
-                            .encode(f)
-                            .into()
-                    })
-                    .collect();
-                (
-                    at.to_rfc3339_opts(SecondsFormat::Secs, true),
-                    Value::Array(texts),
-                )
-            })
-            .collect();
-        doc["streams"][name]["seen_fingerprints"] = Value::Object(fps);
-    }
-    doc
-}
-
 /// `state import FILE...` (`-` reads stdin): every tenant of the files joins this store, or
 /// none does. `config` is the whole config (not cut to `shard`), so a tenant of another shard
 /// is named with the shard it belongs to.
@@ -307,5 +272,5 @@ fn read(file: &Path) -> Result<StateData, StateToolError> {
             source,
         })
     })?;
-    Ok(StateStore::read_transfer(&bytes, file)?)
+    Ok(crate::state::transfer::decode(&bytes, file)?)
 }
