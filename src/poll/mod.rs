@@ -251,6 +251,34 @@ impl StreamPoller {
         self.checkpoint.read(f).await
     }
 
+    /// Where a catch-up stands, after a page (`window` `None`) or a checkpointed backfill
+    /// window (its number and the count): the terminal's progress line, and for a window the
+    /// log line that says the same.
+    fn progress(
+        &self,
+        progress: &crate::progress::Catchup,
+        emitted: u64,
+        reached: DateTime<Utc>,
+        window: Option<(usize, usize)>,
+    ) {
+        progress.page(emitted, reached);
+        let Some((window, windows)) = window.filter(|_| progress.active) else {
+            return;
+        };
+        tracing::info!(
+            tenant = %self.tenant_id(),
+            entra_stream = self.name(),
+            sign_in_type = self.spec.sign_in_type(),
+            window,
+            windows,
+            emitted,
+            events_per_second = progress.rate(emitted).round() as u64,
+            cursor = %crate::event::graph_time(reached),
+            behind_seconds = progress.behind(reached),
+            "backfill: window checkpointed"
+        );
+    }
+
     /// What the settings and the learned sweeps say about the stream's reads.
     fn schedule(&self, learned: &crate::state::Ladder) -> window::Schedule {
         let d = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or_default();
@@ -384,21 +412,7 @@ impl StreamPoller {
                     .await;
                 if i + 1 < windows.len() {
                     self.checkpoint.commit().await?;
-                    progress.page(stats.emitted, c);
-                    if progress.active {
-                        tracing::info!(
-                            tenant = %self.tenant_id(),
-                            entra_stream = self.name(),
-                            sign_in_type = self.spec.sign_in_type(),
-                            window = i + 1,
-                            windows = windows.len(),
-                            emitted = stats.emitted,
-                            events_per_second = progress.rate(stats.emitted).round() as u64,
-                            cursor = %crate::event::graph_time(c),
-                            behind_seconds = progress.behind(c),
-                            "backfill: window checkpointed"
-                        );
-                    }
+                    self.progress(&progress, stats.emitted, c, Some((i + 1, windows.len())));
                 }
             }
         }

@@ -71,7 +71,7 @@ impl StreamPoller {
                 Some(tally) => self.tally(tally, &records),
                 None => self.emit_page(records, window, stats).await?,
             };
-            progress.page(stats.emitted, newest.unwrap_or(window.from));
+            self.progress(progress, stats.emitted, newest.unwrap_or(window.from), None);
         }
     }
 
