@@ -1,6 +1,9 @@
 //! Events out, a page at a time, in the configured format: one JSON object per line on stdout
-//! (flushed) or appended to a file (fsynced), or OTLP log records pushed to a Collector (each
-//! batch acknowledged). `write_page` returns only once the page is handed on, so the caller
+//! (flushed) or appended to a file (fsynced), NDJSON pushed to an acknowledging receiver such as
+//! Vector's `http_server` (each part answered 2xx), or OTLP log records pushed to a Collector
+//! (each batch acknowledged). A poller encodes its page event by event ([`Output::page`]) and
+//! hands it on with [`Output::write_encoded`] (a health event, made as a tree, joins a page with
+//! [`Page::push_value`]), which returns only once the page is handed on, so the caller
 //! checkpoints after it. A closed stdout (EPIPE) means the host is gone: the caller stops
 //! without checkpointing past the last written page.
 
@@ -299,8 +302,11 @@ impl Output {
         }
     }
 
-    /// Writes every event of a page, then flushes (stdout), fsyncs (file) or waits for the
-    /// Collector's acknowledgement (OTLP). Returns only once the page is handed on.
+    /// Writes events given as trees as one page, then flushes (stdout), fsyncs (file) or waits
+    /// for the receiver's acknowledgement (the pushes). Returns only once the page is handed on.
+    /// For the encoder's tests; the poll loop encodes with [`Output::page`] and hands on with
+    /// [`Output::write_encoded`].
+    #[cfg(test)]
     pub async fn write_page(&mut self, events: &[Value]) -> Result<(), OutputError> {
         let mut page = self.page();
         for e in events {
@@ -309,8 +315,9 @@ impl Output {
         self.write_encoded(page).await
     }
 
-    /// Hands on a page its poller encoded ([`Output::page`]): same promise as
-    /// [`Output::write_page`].
+    /// Hands on a page its poller encoded ([`Output::page`]): writes it, then flushes (stdout),
+    /// fsyncs (file) or waits for the receiver's acknowledgement (the pushes). Returns only once
+    /// the page is handed on.
     pub async fn write_encoded(&mut self, mut page: Page) -> Result<(), OutputError> {
         if page.count == 0 {
             return Ok(());
