@@ -129,46 +129,14 @@ impl<'c> Pager<'c> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use entra_simulator::{Resource, Simulator, Spread, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
+    use entra_simulator::{Resource, Simulator, Spread};
 
     use super::*;
-    use crate::auth::{Credential, Secret, TokenProvider};
-    use crate::graph::Throttle;
-    use crate::http::RetryPolicy;
     use crate::shutdown::ShutdownTrigger;
 
     fn client(sim: &Simulator) -> (GraphClient, ShutdownTrigger) {
-        let http = crate::http::http_client(None).unwrap();
-        let base = Url::parse(&sim.base_url()).unwrap();
-        let tokens = Arc::new(TokenProvider::new(
-            http.clone(),
-            &base,
-            &base,
-            TENANT_ID,
-            CLIENT_ID,
-            Credential::Secret {
-                secret: Secret::new(CLIENT_SECRET.into()),
-                file: None,
-            },
-        ));
         let (trigger, shutdown) = crate::shutdown::channel();
-        let throttle = Throttle {
-            directory_per_second: 1000,
-            reports_per_10s: 10_000,
-            app_reports_per_10s: 10_000,
-            identity_protection_per_second: 1000,
-        };
-        let client = GraphClient::new(
-            http,
-            base,
-            tokens,
-            RetryPolicy::default(),
-            shutdown,
-            throttle,
-        );
-        (client, trigger)
+        (crate::graph::test_client(sim, shutdown), trigger)
     }
 
     fn recent() -> Spread {

@@ -2,16 +2,12 @@
 
 use std::collections::HashMap;
 
-use entra_simulator::{Resource, Simulator, Spread, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
+use entra_simulator::{Resource, Simulator, Spread, TENANT_ID};
 
 use super::*;
-use crate::auth::{Credential, Secret, TokenProvider};
 use crate::event::whole_seconds;
-use crate::graph::Throttle;
-use crate::http::RetryPolicy;
 use crate::kind::StreamKind;
 use crate::state::StateStore;
-use url::Url;
 
 /// One directory-audits poller against an in-process simulator, writing to a file.
 async fn poller(
@@ -36,34 +32,8 @@ pub(super) async fn poller_with(
     dir: &std::path::Path,
     settings: crate::streams::StreamSettings,
 ) -> (StreamPoller, crate::shutdown::ShutdownTrigger) {
-    let http = crate::http::http_client(None).unwrap();
-    let base = Url::parse(&sim.base_url()).unwrap();
-    let tokens = Arc::new(TokenProvider::new(
-        http.clone(),
-        &base,
-        &base,
-        TENANT_ID,
-        CLIENT_ID,
-        Credential::Secret {
-            secret: Secret::new(CLIENT_SECRET.into()),
-            file: None,
-        },
-    ));
     let (trigger, shutdown) = crate::shutdown::channel();
-    let throttle = Throttle {
-        directory_per_second: 5,
-        reports_per_10s: 10_000,
-        app_reports_per_10s: 10_000,
-        identity_protection_per_second: 1000,
-    };
-    let client = Arc::new(GraphClient::new(
-        http,
-        base,
-        tokens,
-        RetryPolicy::default(),
-        shutdown.clone(),
-        throttle,
-    ));
+    let client = Arc::new(crate::graph::test_client(sim, shutdown.clone()));
     let spec = crate::streams::specs(&settings).remove(0);
     let state = StateStore::open(&dir.join("state.json")).unwrap();
     let output = Output::file(&dir.join("events.ndjson"), u64::MAX, 1).unwrap();
