@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::credential::validate_credential;
-use super::error::{invalid, ConfigError};
+use super::error::{invalid, misplaced, ConfigError};
 use super::raw::{RawApp, RawTenant};
 use crate::auth::CredentialSource;
 
@@ -125,10 +125,9 @@ impl Apps {
             ("managed_identity", t.managed_identity.is_some()),
         ];
         if let Some((k, _)) = own.iter().find(|(_, set)| *set) {
-            return Err(invalid(
+            return Err(misplaced(
                 format!("{prefix}.{k}"),
-                "a value",
-                format!("the tenant is read with app \"{name}\", whose [[apps]] entry holds the client id and credential; remove {k} here"),
+                format!("the tenant is read with app \"{name}\", whose [[apps]] entry holds the client id and credential: remove {k} here"),
             ));
         }
         copy_credential(app, t);

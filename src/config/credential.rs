@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use url::Url;
 
-use super::error::{invalid, ConfigError};
+use super::error::{invalid, misplaced, ConfigError};
 use super::raw::RawTenant;
 use super::url::is_loopback;
 use crate::auth::certificate::Signature;
@@ -29,25 +29,22 @@ pub(crate) fn validate_credential(
         ext == "pfx" || ext == "p12"
     });
     if t.certificate_password_env.is_some() && !pfx {
-        return Err(invalid(
+        return Err(misplaced(
             key("certificate_password_env"),
-            "a value",
-            "it applies only to a .pfx or .p12 certificate_file",
+            "it applies only to a .pfx or .p12 certificate_file: remove it, or point certificate_file at the PFX",
         ));
     }
     if t.certificate_signature.is_some() && t.certificate_file.is_none() {
-        return Err(invalid(
+        return Err(misplaced(
             key("certificate_signature"),
-            "a value",
-            "it applies only with certificate_file",
+            "it applies only with certificate_file: remove it, or add certificate_file",
         ));
     }
     let managed = t.managed_identity.unwrap_or(false);
     if t.managed_identity_endpoint.is_some() && !managed {
-        return Err(invalid(
+        return Err(misplaced(
             key("managed_identity_endpoint"),
-            "a value",
-            "it applies only with managed_identity = true",
+            "it applies only with managed_identity = true: remove it, or set managed_identity = true",
         ));
     }
     let chosen = [
@@ -60,10 +57,12 @@ pub(crate) fn validate_credential(
     ];
     let set: Vec<&str> = chosen.iter().filter(|(_, s)| *s).map(|(k, _)| *k).collect();
     if set.len() > 1 {
-        return Err(invalid(
+        return Err(misplaced(
             key(set[0]),
-            format!("together with {}", set[1..].join(", ")),
-            "set exactly one credential: client_secret_env, client_secret_file, client_secret, certificate_file, federated_token_file or managed_identity = true",
+            format!(
+                "so is {}: set exactly one credential of client_secret_env, client_secret_file, client_secret, certificate_file, federated_token_file or managed_identity = true",
+                set[1..].join(" and ")
+            ),
         ));
     }
     if managed {

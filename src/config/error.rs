@@ -42,6 +42,16 @@ pub enum ConfigError {
     },
     #[error("config: `{key}` is not supported by this version of entra-source: {reason}")]
     Unsupported { key: String, reason: String },
+    /// A key set where it does not apply, or beside one it excludes.
+    #[error("config: `{key}` is set, but {reason}")]
+    Misplaced { key: String, reason: String },
+}
+
+pub(crate) fn misplaced(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Misplaced {
+        key: key.into(),
+        reason: reason.into(),
+    }
 }
 
 pub(crate) fn invalid(

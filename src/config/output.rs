@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::error::{invalid, ConfigError};
+use super::error::{invalid, misplaced, ConfigError};
 use super::raw::RawOutput;
 use super::streams::opt_duration;
 use super::url::validate_url;
@@ -42,7 +42,10 @@ pub(crate) fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError
             ("output.rotate_keep", o.rotate_keep.is_some()),
         ] {
             if set {
-                return Err(invalid(key, "a value", "it applies only with output.path"));
+                return Err(misplaced(
+                    key,
+                    "it applies only with output.path: remove it, or set path",
+                ));
             }
         }
     }
@@ -57,11 +60,10 @@ pub(crate) fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError
         .map(|(k, _)| *k)
         .collect();
     if chosen.len() > 1 {
-        return Err(invalid(
+        return Err(misplaced(
             chosen[1],
-            "a value",
             format!(
-                "it cannot be combined with {}; choose one destination",
+                "so is {}: events go to one destination; keep one of the two",
                 chosen[0]
             ),
         ));
@@ -93,10 +95,11 @@ pub(crate) fn validate_target(o: &RawOutput) -> Result<OutputTarget, ConfigError
     ] {
         if endpoint.is_none() {
             if let Some((key, _)) = keys.iter().find(|(_, set)| *set) {
-                return Err(invalid(
+                return Err(misplaced(
                     *key,
-                    "a value",
-                    format!("it applies only with output.{prefix}_endpoint"),
+                    format!(
+                        "it applies only with output.{prefix}_endpoint: remove it, or set {prefix}_endpoint"
+                    ),
                 ));
             }
         }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::error::{invalid, ConfigError};
+use super::error::{invalid, misplaced, ConfigError};
 use super::raw::{LateArrival, RawStream, RawStreams};
 use super::{
     format_duration, parse_duration, DEFAULT_INITIAL_LOOKBACK, MAX_INITIAL_LOOKBACK,
@@ -44,13 +44,13 @@ pub(crate) fn late_arrival(
     if texts.is_empty() || texts.len() > MAX_SWEEPS {
         return Err(invalid(
             key,
-            "a list",
+            format!("{texts:?}"),
             format!("give from 1 to {MAX_SWEEPS} ages, e.g. \"20m\" or [\"5m\", \"20m\"]; each is one more read of every record"),
         ));
     }
     let mut ages = Vec::with_capacity(texts.len());
-    for t in texts {
-        let d = opt_duration(key, &Some(t))?.unwrap_or_default();
+    for t in &texts {
+        let d = opt_duration(key, &Some(t.clone()))?.unwrap_or_default();
         if d > MAX_LATE_ARRIVAL {
             return Err(invalid(
                 key,
@@ -73,7 +73,7 @@ pub(crate) fn late_arrival(
     if ages.len() < given {
         return Err(invalid(
             key,
-            "a list",
+            format!("{texts:?}"),
             "an age is given twice; each age is one more read of every record, so list each once, e.g. [\"5m\", \"20m\"]",
         ));
     }
@@ -175,10 +175,9 @@ pub(crate) fn validate_streams(
             ("event_types", s.event_types.is_some()),
         ] {
             if set && kind != StreamKind::SignIns {
-                return Err(invalid(
+                return Err(misplaced(
                     key(k),
-                    "a value",
-                    format!("`{k}` applies to sign_ins only; remove it"),
+                    "it applies to [streams.sign_ins] only: remove it here",
                 ));
             }
         }
@@ -262,10 +261,9 @@ fn validate_sign_ins(
     let event_types = match &s.event_types {
         None => SignInOptions::default().event_types,
         Some(_) if !beta => {
-            return Err(invalid(
+            return Err(misplaced(
                 key("event_types"),
-                "a list",
-                "v1.0 returns interactive sign-ins only; set api_version = \"beta\" to choose event types",
+                "v1.0 returns interactive sign-ins only: remove event_types, or set api_version = \"beta\" to choose them",
             ))
         }
         Some(types) if types.is_empty() => {
