@@ -183,11 +183,6 @@ impl StreamKind {
             _ => vec![m(5), m(20)],
         }
     }
-
-    /// The last of [`Self::default_sweeps`]: how late a record may turn up and still be read.
-    pub fn default_late_arrival(self) -> Duration {
-        self.default_sweeps().last().copied().unwrap_or_default()
-    }
 }
 
 /// Graph's throttling families: each has its own client-side budget.

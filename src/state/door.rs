@@ -38,16 +38,6 @@ impl Checkpoints {
             section,
         }
     }
-
-    /// Checkpoint writes made so far.
-    pub fn writes(&self) -> u64 {
-        self.checkpointer.writes()
-    }
-
-    /// Reads the whole store (the run's end-of-run summary, tests).
-    pub async fn inspect<T>(&self, f: impl FnOnce(&StateStore) -> T) -> T {
-        f(&*self.store.lock().await)
-    }
 }
 
 /// One stream's section of the store.

@@ -15,7 +15,7 @@ fn entry(h: &Harness, id: &str) -> String {
 }
 
 /// `state export --out FILE --remove`: the store gives its tenant away.
-async fn export_remove(h: &Harness, file: &std::path::Path) {
+pub(crate) async fn export_remove(h: &Harness, file: &std::path::Path) {
     let config = h.config.to_str().unwrap();
     let out = file.to_str().unwrap();
     let r = h

@@ -357,12 +357,7 @@ async fn tenants(c: &mut Cases) {
     let config = h.config.to_str().unwrap();
     let file = h.dir.path().join("moved.json");
     let out = file.to_str().unwrap();
-    let r = h
-        .run_args(&[
-            "state", "export", "--config", config, "--out", out, "--remove",
-        ])
-        .await;
-    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    crate::mistakes::export_remove(&h, &file).await;
     let r = h.run_once().await;
     c.add(
         &h,
