@@ -9,6 +9,7 @@ pub mod provisioning;
 pub mod risk_detections;
 pub mod risky;
 pub mod settings;
+pub mod shaping;
 pub mod sign_ins;
 pub mod subjects;
 

@@ -1,0 +1,120 @@
+//! Sign-in volume shaping (issue 30, in progress on this branch): which sign-ins a `summarize`
+//! policy must still emit in full. The rest of the feature (the per-window summaries, their
+//! accounting, the formats) builds on this classifier.
+//!
+//! Kept in full, whatever the policy: a failure (`status.errorCode` ≠ 0), any risk (a risk level
+//! other than `none` during the sign-in or aggregated, a risk state other than `none`, risk event
+//! types), conditional access that failed, or that was not applied while a policy was expected
+//! (`notApplied` with an enforced policy listed), and agent sign-ins. "First time seen" (a new IP,
+//! country, app, resource or device for an identity) needs state and the directory cache: it is
+//! decided by the caller.
+
+use crate::record::Record;
+
+/// Why a sign-in is kept in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    Failure,
+    Risk,
+    ConditionalAccess,
+    Agent,
+}
+
+/// Whether `r` must be emitted in full under `summarize`, and why.
+pub fn always_kept(r: &Record<'_>) -> Option<Keep> {
+    if r.int("status/errorCode").unwrap_or(0) != 0 {
+        return Some(Keep::Failure);
+    }
+    let no_risk = |v: Option<std::borrow::Cow<'_, str>>| {
+        v.is_none_or(|v| matches!(v.as_ref(), "" | "none" | "hidden" | "unknownFutureValue"))
+    };
+    let types = r
+        .get("riskEventTypes_v2")
+        .or_else(|| r.get("riskEventTypes"))
+        .map(crate::record::elements)
+        .unwrap_or_default();
+    if !no_risk(r.str("riskLevelDuringSignIn"))
+        || !no_risk(r.str("riskLevelAggregated"))
+        || !no_risk(r.str("riskState"))
+        || !types.is_empty()
+    {
+        return Some(Keep::Risk);
+    }
+    match r.str("conditionalAccessStatus").as_deref() {
+        Some("failure") => return Some(Keep::ConditionalAccess),
+        Some("notApplied") if expected_policy(r) => return Some(Keep::ConditionalAccess),
+        _ => {}
+    }
+    if r.get("agent").map(Record::nested).is_some_and(|a| {
+        a.str("agentType")
+            .is_some_and(|t| !matches!(t.as_ref(), "notAgentic" | ""))
+    }) {
+        return Some(Keep::Agent);
+    }
+    None
+}
+
+/// A policy listed as enforced (`enabled`) whose result is not `success`: conditional access
+/// was expected and did not apply.
+fn expected_policy(r: &Record<'_>) -> bool {
+    r.get("appliedConditionalAccessPolicies")
+        .map(crate::record::elements)
+        .unwrap_or_default()
+        .into_iter()
+        .map(Record::nested)
+        .any(|p| {
+            let enforced = p
+                .get("enforcedGrantControls")
+                .is_some_and(|g| !crate::record::elements(g).is_empty());
+            enforced && p.str("result").as_deref() == Some("notApplied")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(json: &str) -> Option<Keep> {
+        always_kept(&Record::new(json))
+    }
+
+    #[test]
+    fn failures_risk_conditional_access_and_agents_are_kept_in_full() {
+        let quiet = r#"{"status":{"errorCode":0},"riskLevelDuringSignIn":"none","riskState":"none","conditionalAccessStatus":"success"}"#;
+        assert_eq!(kept(quiet), None);
+        assert_eq!(
+            kept(r#"{"status":{"errorCode":50126}}"#),
+            Some(Keep::Failure)
+        );
+        assert_eq!(
+            kept(r#"{"riskLevelDuringSignIn":"medium"}"#),
+            Some(Keep::Risk)
+        );
+        assert_eq!(kept(r#"{"riskState":"atRisk"}"#), Some(Keep::Risk));
+        assert_eq!(
+            kept(r#"{"riskEventTypes_v2":["unfamiliarFeatures"]}"#),
+            Some(Keep::Risk)
+        );
+        // Without P2 Graph writes `hidden`: not a risk.
+        assert_eq!(
+            kept(r#"{"riskLevelDuringSignIn":"hidden","riskEventTypes_v2":[]}"#),
+            None
+        );
+        assert_eq!(
+            kept(r#"{"conditionalAccessStatus":"failure"}"#),
+            Some(Keep::ConditionalAccess)
+        );
+        assert_eq!(kept(r#"{"conditionalAccessStatus":"notApplied"}"#), None);
+        assert_eq!(
+            kept(
+                r#"{"conditionalAccessStatus":"notApplied","appliedConditionalAccessPolicies":[{"enforcedGrantControls":["Mfa"],"result":"notApplied"}]}"#
+            ),
+            Some(Keep::ConditionalAccess)
+        );
+        assert_eq!(kept(r#"{"agent":{"agentType":"notAgentic"}}"#), None);
+        assert_eq!(
+            kept(r#"{"agent":{"agentType":"agentIdentity"}}"#),
+            Some(Keep::Agent)
+        );
+    }
+}
