@@ -272,6 +272,31 @@ pub struct RawStream {
     /// sign_ins only, beta: `interactiveUser` (default), `nonInteractiveUser`,
     /// `servicePrincipal`, `managedIdentity`; one cursor each.
     pub event_types: Option<Vec<String>>,
+    /// sign_ins only: which sign-in types are summarized rather than emitted whole.
+    pub shaping: Option<RawShaping>,
+}
+
+/// `[streams.sign_ins.shaping]`: per sign-in type, `"full"` (the default: every record) or
+/// `"summarize"` (failures, risk, conditional access that failed or did not apply, agentic
+/// sign-ins and the first sign-in from a new IP, country, app, resource or device are kept in
+/// full; the rest counted into one summary per window and key).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(non_snake_case)]
+pub struct RawShaping {
+    /// `"full"` or `"summarize"` for interactive sign-ins.
+    pub interactiveUser: Option<String>,
+    /// `"full"` or `"summarize"` for non-interactive sign-ins (token refreshes).
+    pub nonInteractiveUser: Option<String>,
+    /// `"full"` or `"summarize"` for service principals' sign-ins.
+    pub servicePrincipal: Option<String>,
+    /// `"full"` or `"summarize"` for managed identities' sign-ins.
+    pub managedIdentity: Option<String>,
+    /// The span of record time one summary covers, "1m" to "1h" (default "15m").
+    pub window: Option<String>,
+    /// How long a key stays known for an identity before it counts as new again, "1h" to
+    /// "30d" (default "14d").
+    pub new_horizon: Option<String>,
 }
 
 /// `[output]`: where the events go (stdout by default) and in which schema.

@@ -4,13 +4,15 @@
 use std::time::Duration;
 
 use super::error::{invalid, misplaced, ConfigError};
-use super::raw::{LateArrival, RawStream, RawStreams};
+use super::raw::{LateArrival, RawShaping, RawStream, RawStreams};
 use super::{
     format_duration, parse_duration, DEFAULT_INITIAL_LOOKBACK, MAX_INITIAL_LOOKBACK,
     MAX_LATE_ARRIVAL, MAX_SWEEPS,
 };
 use crate::kind::StreamKind;
-use crate::streams::settings::{SignInFilter, SignInOptions, StreamSettings, SIGN_IN_EVENT_TYPES};
+use crate::streams::settings::{
+    Shaping, SignInFilter, SignInOptions, StreamSettings, SIGN_IN_EVENT_TYPES,
+};
 
 /// An `initial_lookback`: more than zero, at most Graph's 30-day retention.
 pub(crate) fn lookback(key: &str, value: &Option<String>) -> Result<Option<Duration>, ConfigError> {
@@ -173,6 +175,7 @@ pub(crate) fn validate_streams(
             ("filter", s.filter.is_some()),
             ("api_version", s.api_version.is_some()),
             ("event_types", s.event_types.is_some()),
+            ("shaping", s.shaping.is_some()),
         ] {
             if set && kind != StreamKind::SignIns {
                 return Err(misplaced(
@@ -297,9 +300,62 @@ fn validate_sign_ins(
             out
         }
     };
+    let shaping = match &s.shaping {
+        None => Shaping::default(),
+        Some(r) => shaping(key, r)?,
+    };
     Ok(SignInOptions {
         filter,
         beta,
         event_types,
+        shaping,
     })
+}
+
+/// `[streams.sign_ins.shaping]`.
+fn shaping(key: &dyn Fn(&str) -> String, r: &RawShaping) -> Result<Shaping, ConfigError> {
+    let mut out = Shaping::default();
+    for (t, policy) in [
+        ("interactiveUser", &r.interactiveUser),
+        ("nonInteractiveUser", &r.nonInteractiveUser),
+        ("servicePrincipal", &r.servicePrincipal),
+        ("managedIdentity", &r.managedIdentity),
+    ] {
+        match policy.as_deref() {
+            None | Some("full") => {}
+            Some("summarize") => out.summarize.push(t.to_string()),
+            Some(other) => {
+                return Err(invalid(
+                    key(&format!("shaping.{t}")),
+                    format!("\"{other}\""),
+                    "use \"full\" (every record) or \"summarize\"",
+                ))
+            }
+        }
+    }
+    let span = |k: &str, v: &Option<String>, min: u64, max: u64, default: Duration| {
+        let full = key(&format!("shaping.{k}"));
+        match opt_duration(&full, v)? {
+            None => Ok(default),
+            Some(d) if (min..=max).contains(&d.as_secs()) => Ok(d),
+            Some(d) => Err(invalid(
+                full,
+                format!("\"{}\"", format_duration(d)),
+                format!(
+                    "use from \"{}\" to \"{}\"",
+                    format_duration(Duration::from_secs(min)),
+                    format_duration(Duration::from_secs(max))
+                ),
+            )),
+        }
+    };
+    out.window = span("window", &r.window, 60, 3600, out.window)?;
+    out.new_horizon = span(
+        "new_horizon",
+        &r.new_horizon,
+        3600,
+        30 * 86_400,
+        out.new_horizon,
+    )?;
+    Ok(out)
 }

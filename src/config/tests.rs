@@ -426,3 +426,45 @@ fn context_is_off_for_microsofts_shapes() {
         );
     }
 }
+
+#[test]
+fn sign_in_shaping_is_full_unless_asked_and_its_keys_are_checked() {
+    let base = MINIMAL.replace("[streams.directory_audits]", "[streams.sign_ins]\nevent_types = [\"interactiveUser\", \"servicePrincipal\", \"managedIdentity\"]");
+    let c = load_str(&base).unwrap();
+    assert_eq!(
+        c.tenants[0].streams[0].sign_ins.shaping,
+        crate::streams::settings::Shaping::default()
+    );
+    assert!(c.tenants[0].streams[0]
+        .sign_ins
+        .shaping
+        .summarize
+        .is_empty());
+
+    let c = load_str(&format!(
+        "{base}[streams.sign_ins.shaping]\nservicePrincipal = \"summarize\"\nmanagedIdentity = \"summarize\"\ninteractiveUser = \"full\"\nwindow = \"5m\"\n"
+    ))
+    .unwrap();
+    let s = &c.tenants[0].streams[0].sign_ins.shaping;
+    assert_eq!(s.summarize, ["servicePrincipal", "managedIdentity"]);
+    assert_eq!(s.window, Duration::from_secs(300));
+
+    for (extra, needle) in [
+        ("servicePrincipal = \"drop\"", "shaping.servicePrincipal"),
+        ("window = \"2h\"", "shaping.window"),
+        ("new_horizon = \"90d\"", "shaping.new_horizon"),
+        (
+            "service_principal = \"summarize\"",
+            "did you mean `servicePrincipal`",
+        ),
+    ] {
+        let e = load_str(&format!("{base}[streams.sign_ins.shaping]\n{extra}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(needle), "{extra}: {e}");
+    }
+    let e = load_str(&format!(
+        "{MINIMAL}[streams.directory_audits.shaping]\nservicePrincipal = \"summarize\"\n"
+    ));
+    assert!(e.is_err());
+}

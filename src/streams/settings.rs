@@ -43,6 +43,8 @@ pub struct SignInOptions {
     pub beta: bool,
     /// beta only: one cursor per sign-in event type.
     pub event_types: Vec<String>,
+    /// `[streams.sign_ins.shaping]`.
+    pub shaping: Shaping,
 }
 
 impl Default for SignInOptions {
@@ -51,6 +53,29 @@ impl Default for SignInOptions {
             filter: SignInFilter::All,
             beta: true,
             event_types: vec!["interactiveUser".into()],
+            shaping: Shaping::default(),
+        }
+    }
+}
+
+/// `[streams.sign_ins.shaping]`: which sign-in types are summarized rather than emitted whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shaping {
+    /// The event types whose policy is `summarize` (the others are `full`).
+    pub summarize: Vec<String>,
+    /// The span of record time one summary covers.
+    pub window: Duration,
+    /// How long a key (IP, country, app, resource, device) stays known for an identity: seen
+    /// again after this long, it counts as new and is kept in full.
+    pub new_horizon: Duration,
+}
+
+impl Default for Shaping {
+    fn default() -> Self {
+        Shaping {
+            summarize: Vec::new(),
+            window: Duration::from_secs(15 * 60),
+            new_horizon: Duration::from_secs(14 * 86_400),
         }
     }
 }
