@@ -26,6 +26,7 @@ mod journal;
 mod learned;
 mod legacy;
 mod seen;
+pub mod summaries;
 pub mod transfer;
 
 pub use crate::telemetry::Health;
