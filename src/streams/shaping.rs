@@ -118,3 +118,50 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod mix_tests {
+    use super::*;
+    use entra_simulator::{Resource, Simulator, Spread};
+
+    /// On the simulator's realistic mix, exactly the notable records are kept in full by the
+    /// classifier: the routine machine and refresh sign-ins, and the new-address ones (kept by
+    /// the first-seen rule, not by this one), are not.
+    #[tokio::test]
+    async fn the_mix_s_notable_sign_ins_and_only_they_are_always_kept() {
+        let sim = Simulator::start().await.unwrap();
+        let now = chrono::Utc::now();
+        let mix = sim.sign_in_mix(30, Spread::Between(now - chrono::Duration::hours(1), now));
+        assert_eq!(mix.routine.len(), 840);
+        assert_eq!(mix.notable.len(), 17 + 4 + 4);
+        assert_eq!(mix.new_address.len(), 8);
+        let why: std::collections::HashMap<String, Option<Keep>> = sim
+            .records(Resource::SignIns)
+            .iter()
+            .map(|r| {
+                let text = r.to_string();
+                let id = r["id"].as_str().unwrap().to_string();
+                (id, always_kept(&Record::new(&text)))
+            })
+            .collect();
+        let kept = |ids: &[String]| -> Vec<Option<Keep>> {
+            ids.iter()
+                .map(|id| why[id])
+                .filter(Option::is_some)
+                .collect()
+        };
+        assert_eq!(
+            kept(&mix.notable).len(),
+            mix.notable.len(),
+            "a notable sign-in was not kept"
+        );
+        let routine = kept(&mix.routine);
+        assert!(
+            routine.is_empty(),
+            "{} routine sign-ins kept: {:?}",
+            routine.len(),
+            &routine[..routine.len().min(5)]
+        );
+        assert!(kept(&mix.new_address).is_empty());
+    }
+}

@@ -18,6 +18,7 @@ pub mod filter;
 mod provisioning;
 mod rng;
 mod serve;
+mod signin_mix;
 mod tls;
 pub use serve::serve_forever;
 pub mod graph;
@@ -535,30 +536,6 @@ impl Simulator {
     /// Every request so far.
     pub fn requests(&self) -> Vec<RequestLog> {
         self.state().requests.clone()
-    }
-
-    /// What `demo` and `simulate` serve: `events` records of every resource spread over the
-    /// last `span`, then `per_second` new ones a second (none for 0).
-    pub fn populate(&self, events: u64, span: chrono::Duration, per_second: u32) {
-        let now = Utc::now();
-        let spread = Spread::Between(now - span, now - chrono::Duration::seconds(5));
-        for r in Resource::all() {
-            if *r == Resource::SignIns {
-                // Every sign-in event type, so that beta's per-type cursors have something.
-                for t in crate::graph::SIGN_IN_EVENT_TYPES {
-                    let overlay = serde_json::json!({ "signInEventTypes": [t] });
-                    self.generate_with(*r, events, spread, overlay.clone(), true);
-                    if per_second > 0 {
-                        self.spawn_producer_with(*r, per_second, overlay);
-                    }
-                }
-                continue;
-            }
-            self.generate(*r, events, spread);
-            if per_second > 0 {
-                self.spawn_producer(*r, per_second);
-            }
-        }
     }
 
     /// Keeps producing `per_second` records a second (1 to 5 s old) until the simulator stops.

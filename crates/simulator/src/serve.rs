@@ -1,8 +1,9 @@
-//! `entra-source simulate`: the simulator on its own, until a stop.
+//! `entra-source simulate`: the simulator on its own, until a stop, and what it (and `demo`)
+//! serve.
 
 use std::net::SocketAddr;
 
-use crate::{Appearance, Simulator, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
+use crate::{Appearance, Resource, Simulator, Spread, CLIENT_ID, CLIENT_SECRET, TENANT_ID};
 
 /// `entra-source simulate`: serves until SIGINT/SIGTERM and prints how to point a config at it.
 /// `appearance`: when Graph shows each record (Microsoft's delays by default).
@@ -42,4 +43,30 @@ pub async fn serve_forever(
         }
     }
     0
+}
+
+impl Simulator {
+    /// What `demo` and `simulate` serve: `events` records of every resource spread over the
+    /// last `span`, then `per_second` new ones a second (none for 0).
+    pub fn populate(&self, events: u64, span: chrono::Duration, per_second: u32) {
+        let now = chrono::Utc::now();
+        let spread = Spread::Between(now - span, now - chrono::Duration::seconds(5));
+        for r in Resource::all() {
+            if *r == Resource::SignIns {
+                // Every sign-in event type, so that beta's per-type cursors have something.
+                for t in crate::graph::SIGN_IN_EVENT_TYPES {
+                    let overlay = serde_json::json!({ "signInEventTypes": [t] });
+                    self.generate_with(*r, events, spread, overlay.clone(), true);
+                    if per_second > 0 {
+                        self.spawn_producer_with(*r, per_second, overlay);
+                    }
+                }
+                continue;
+            }
+            self.generate(*r, events, spread);
+            if per_second > 0 {
+                self.spawn_producer(*r, per_second);
+            }
+        }
+    }
 }

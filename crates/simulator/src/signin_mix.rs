@@ -1,0 +1,125 @@
+//! A realistic sign-in mix for measuring volume shaping (entra-source issue 30): machine
+//! identities signing in every few minutes from a few addresses, users' token refreshes, and
+//! a sprinkle of what detections look at (failures, risk, a conditional-access failure, a new
+//! address). The proportions are the ones a shaping policy is judged on; the records are the
+//! simulator's usual sign-ins with these members laid over them.
+
+use serde_json::{json, Value};
+
+use crate::{Resource, Simulator, Spread};
+
+/// How many records of each kind [`Simulator::sign_in_mix`] made (their ids by kind).
+#[derive(Debug, Default)]
+pub struct Mix {
+    /// Routine: the same identity, app and address again.
+    pub routine: Vec<String>,
+    /// What a `summarize` policy keeps in full: failures, risk, conditional access failed.
+    pub notable: Vec<String>,
+    /// A routine identity from an address it never used before.
+    pub new_address: Vec<String>,
+}
+
+fn quiet(event_type: &str, ip: &str, extra: Value) -> Value {
+    let mut v = json!({
+        "signInEventTypes": [event_type],
+        "ipAddress": ip,
+        "status": {"errorCode": 0},
+        "riskLevelDuringSignIn": "none",
+        "riskLevelAggregated": "none",
+        "riskState": "none",
+        "riskEventTypes_v2": [],
+        "conditionalAccessStatus": "notApplied",
+        "appliedConditionalAccessPolicies": [],
+        "agent": {"agentType": "notAgentic"},
+    });
+    if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    v
+}
+
+impl Simulator {
+    /// About `per_identity` sign-ins for each of five service principals (two addresses
+    /// each), three managed identities (one address) and twenty users' non-interactive
+    /// refreshes (three addresses), spread over `spread`; then, on top, 2 % failures, 0.5 %
+    /// risky, 0.5 % conditional-access failures and 1 % from a new address.
+    pub fn sign_in_mix(&self, per_identity: u64, spread: Spread) -> Mix {
+        let mut mix = Mix::default();
+        let add = |overlay: Value, n: u64, into: &mut Vec<String>| {
+            into.extend(self.generate_with(Resource::SignIns, n, spread, overlay, true));
+        };
+        let mut routine = Vec::new();
+        for sp in 0..5 {
+            for ip in 0..2 {
+                let o = quiet(
+                    "servicePrincipal",
+                    &format!("20.190.{sp}.{ip}"),
+                    json!({"servicePrincipalId": format!("00000000-0000-4000-8000-00000000050{sp}"), "userId": "", "appId": format!("00000000-0000-4000-8000-0000000a050{sp}")}),
+                );
+                add(o, per_identity / 2, &mut routine);
+            }
+        }
+        for mi in 0..3 {
+            let o = quiet(
+                "managedIdentity",
+                &format!("10.1.0.{mi}"),
+                json!({"servicePrincipalId": format!("00000000-0000-4000-8000-00000000060{mi}"), "userId": ""}),
+            );
+            add(o, per_identity, &mut routine);
+        }
+        for user in 0..20 {
+            for ip in 0..3 {
+                let o = quiet(
+                    "nonInteractiveUser",
+                    &format!("203.0.113.{}", user * 3 + ip),
+                    json!({"userId": format!("00000000-0000-4000-8000-0000000007{user:02}")}),
+                );
+                add(o, per_identity / 3, &mut routine);
+            }
+        }
+        let total = routine.len() as u64;
+        mix.routine = routine;
+        let mut notable = Vec::new();
+        let some = |share: f64| ((total as f64 * share).round() as u64).max(1);
+        add(
+            quiet(
+                "servicePrincipal",
+                "20.190.0.0",
+                json!({"status": {"errorCode": 7000215, "failureReason": "Invalid client secret provided."}}),
+            ),
+            some(0.02),
+            &mut notable,
+        );
+        add(
+            quiet(
+                "nonInteractiveUser",
+                "203.0.113.1",
+                json!({"riskLevelDuringSignIn": "medium", "riskState": "atRisk", "riskEventTypes_v2": ["unfamiliarFeatures"]}),
+            ),
+            some(0.005),
+            &mut notable,
+        );
+        add(
+            quiet(
+                "nonInteractiveUser",
+                "203.0.113.2",
+                json!({"conditionalAccessStatus": "failure"}),
+            ),
+            some(0.005),
+            &mut notable,
+        );
+        mix.notable = notable;
+        let mut new_address = Vec::new();
+        add(
+            quiet(
+                "managedIdentity",
+                "198.51.100.7",
+                json!({"servicePrincipalId": "00000000-0000-4000-8000-000000000600", "userId": ""}),
+            ),
+            some(0.01),
+            &mut new_address,
+        );
+        mix.new_address = new_address;
+        mix
+    }
+}
