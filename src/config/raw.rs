@@ -294,8 +294,9 @@ pub struct RawShaping {
     pub managedIdentity: Option<String>,
     /// The span of record time one summary covers, "1m" to "1h" (default "15m").
     pub window: Option<String>,
-    /// How long a key stays known for an identity before it counts as new again, "1h" to
-    /// "30d" (default "14d").
+    /// How long a value (IP, autonomous system, country, app, resource, device) first kept in
+    /// full stays known for an identity; after it, the next sign-in showing it is kept in full
+    /// again. "1d" to "30d" (default "14d"), counted in whole days.
     pub new_horizon: Option<String>,
 }
 

@@ -304,6 +304,22 @@ fn validate_sign_ins(
         None => Shaping::default(),
         Some(r) => shaping(key, r)?,
     };
+    for t in &shaping.summarize {
+        if !beta {
+            return Err(misplaced(
+                key(&format!("shaping.{t}")),
+                "v1.0 reads interactive sign-ins only, in one cursor: set api_version = \"beta\", or remove the shaping table",
+            ));
+        }
+        if !event_types.contains(t) {
+            return Err(misplaced(
+                key(&format!("shaping.{t}")),
+                format!(
+                    "\"{t}\" is not in event_types: add it to event_types, or remove shaping.{t}"
+                ),
+            ));
+        }
+    }
     Ok(SignInOptions {
         filter,
         beta,
@@ -353,7 +369,7 @@ fn shaping(key: &dyn Fn(&str) -> String, r: &RawShaping) -> Result<Shaping, Conf
     out.new_horizon = span(
         "new_horizon",
         &r.new_horizon,
-        3600,
+        86_400,
         30 * 86_400,
         out.new_horizon,
     )?;

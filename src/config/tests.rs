@@ -453,6 +453,11 @@ fn sign_in_shaping_is_full_unless_asked_and_its_keys_are_checked() {
         ("servicePrincipal = \"drop\"", "shaping.servicePrincipal"),
         ("window = \"2h\"", "shaping.window"),
         ("new_horizon = \"90d\"", "shaping.new_horizon"),
+        ("new_horizon = \"12h\"", "shaping.new_horizon"),
+        (
+            "nonInteractiveUser = \"summarize\"",
+            "not in event_types: add it to event_types",
+        ),
         (
             "service_principal = \"summarize\"",
             "did you mean `servicePrincipal`",
@@ -463,6 +468,12 @@ fn sign_in_shaping_is_full_unless_asked_and_its_keys_are_checked() {
             .to_string();
         assert!(e.contains(needle), "{extra}: {e}");
     }
+    let v1 = MINIMAL.replace(
+        "[streams.directory_audits]",
+        "[streams.sign_ins]\napi_version = \"v1.0\"\n[streams.sign_ins.shaping]\ninteractiveUser = \"summarize\"\n",
+    );
+    let e = load_str(&v1).unwrap_err().to_string();
+    assert!(e.contains("set api_version = \"beta\""), "{e}");
     let e = load_str(&format!(
         "{MINIMAL}[streams.directory_audits.shaping]\nservicePrincipal = \"summarize\"\n"
     ));

@@ -31,6 +31,8 @@ pub struct HealthChange<'a> {
     pub gap: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// Late records: (found and emitted, counted but not singled out).
     pub late: Option<(u64, u64)>,
+    /// A shaped window's accounting (state `shaped`; the window in `gap`).
+    pub account: Option<crate::state::shaping::Account>,
     pub at: DateTime<Utc>,
 }
 
@@ -39,6 +41,8 @@ impl HealthChange<'_> {
     pub fn severity(&self) -> &'static str {
         match self.state {
             "error" | "gap" => "high",
+            // Records neither emitted nor counted: never expected, always worth a look.
+            "shaped" if self.account.is_some_and(|a| !a.reconciles()) => "high",
             "degraded" | "late_records" => "medium",
             _ => "info",
         }
@@ -52,6 +56,7 @@ impl HealthChange<'_> {
         match (self.state, self.previous) {
             ("gap", _) => format!("collection gap in {stream}"),
             ("late_records", _) => format!("records past the last sweep in {stream}"),
+            ("shaped", _) => format!("sign-ins shaped in {stream}"),
             (state, Some(previous)) => format!("{stream}: {previous} → {state}"),
             (state, None) => format!("{stream}: {state}"),
         }
@@ -84,7 +89,16 @@ pub fn event(c: &HealthChange<'_>, ingested: DateTime<Utc>) -> Value {
         "connector_version": env!("CARGO_PKG_VERSION"),
         "reported_at": graph_time(ingested),
     });
-    match (c.gap, c.late) {
+    if let (Some((from, to)), Some(a)) = (c.gap, c.account) {
+        record["window_from"] = graph_time(from).into();
+        record["window_to"] = graph_time(to).into();
+        record["fetched"] = a.fetched.into();
+        record["full"] = a.full.into();
+        record["summarized"] = a.summarized.into();
+        record["summaries"] = a.summaries.into();
+        record["reconciled"] = a.reconciles().into();
+    }
+    match (c.gap.filter(|_| c.account.is_none()), c.late) {
         (Some((from, to)), Some((found, unmatched))) => {
             record["checked_from"] = graph_time(from).into();
             record["checked_to"] = graph_time(to).into();
@@ -103,7 +117,11 @@ pub fn event(c: &HealthChange<'_>, ingested: DateTime<Utc>) -> Value {
             "dataset": DATASET,
             "kind": "state",
             "action": c.action(),
-            "outcome": if c.state == "ok" { "success" } else { "failure" },
+            "outcome": match (c.state, c.account) {
+                ("ok", _) => "success",
+                ("shaped", Some(a)) if a.reconciles() => "success",
+                _ => "failure",
+            },
             "severity": c.severity(),
             "tenant_id": c.tenant,
         },
@@ -129,6 +147,7 @@ mod tests {
             fix: "grant it".into(),
             gap: None,
             late: None,
+            account: None,
             at,
         };
         let e = event(&c, at);

@@ -10,6 +10,7 @@ use crate::record::Record;
 
 pub mod health;
 mod native;
+pub mod summary;
 
 pub use native::{write_str, Field, NativeEvent, Summary, View};
 

@@ -36,7 +36,10 @@ fn message(native: &Value) -> String {
 pub fn ecs(native: &Value) -> Value {
     let p = &native["properties"];
     // A gap and late records are news about the data, not a change of the connector.
-    let gap = matches!(s(native, "/properties/state"), "gap" | "late_records");
+    let gap = matches!(
+        s(native, "/properties/state"),
+        "gap" | "late_records" | "shaped"
+    );
     let severity = match s(native, "/event/severity") {
         "low" => 21,
         "medium" => 47,
@@ -52,15 +55,32 @@ pub fn ecs(native: &Value) -> Value {
     if let Some(t) = p["sign_in_type"].as_str() {
         vendor["sign_in_type"] = t.into();
     }
-    for k in ["gap_from", "gap_to", "checked_from", "checked_to"] {
+    for k in [
+        "gap_from",
+        "gap_to",
+        "checked_from",
+        "checked_to",
+        "window_from",
+        "window_to",
+    ] {
         if let Some(t) = p[k].as_str() {
             vendor[k] = t.into();
         }
     }
-    for k in ["late_found", "late_unmatched"] {
+    for k in [
+        "late_found",
+        "late_unmatched",
+        "fetched",
+        "full",
+        "summarized",
+        "summaries",
+    ] {
         if let Some(n) = p[k].as_u64() {
             vendor[k] = n.into();
         }
+    }
+    if let Some(b) = p["reconciled"].as_bool() {
+        vendor["reconciled"] = b.into();
     }
     if let Some(m) = vendor.as_object_mut() {
         m.retain(|_, v| !v.is_null() && v.as_str() != Some(""));
@@ -109,6 +129,7 @@ pub fn ocsf(native: &Value) -> Value {
     let (class_uid, class_name, activity_id, activity_name) = match state {
         "gap" => (6008, "Application Error", 1, "General Error"),
         "late_records" => (6008, "Application Error", 99, "Late Records"),
+        "shaped" => (6002, "Application Lifecycle", 99, "Shaped"),
         "ok" => (6002, "Application Lifecycle", 6, "Enable"),
         "error" => (6002, "Application Lifecycle", 7, "Disable"),
         _ => (6002, "Application Lifecycle", 99, "Degraded"),
@@ -124,7 +145,7 @@ pub fn ocsf(native: &Value) -> Value {
         "high" => (4, "High"),
         _ => (1, "Informational"),
     };
-    let ok = state == "ok";
+    let ok = state == "ok" || s(native, "/event/outcome") == "success";
     let mut e = json!({
         "activity_id": activity_id,
         "activity_name": activity_name,
@@ -158,6 +179,11 @@ pub fn ocsf(native: &Value) -> Value {
     });
     if let Some(fix) = p["fix"].as_str().filter(|f| !f.is_empty()) {
         e["status_detail"] = fix.into();
+    }
+    if state == "shaped" {
+        e["start_time"] = ms(native, "/properties/window_from").into();
+        e["end_time"] = ms(native, "/properties/window_to").into();
+        e["count"] = p["fetched"].clone();
     }
     if class_uid == 6002 {
         e["app"] = json!({

@@ -20,6 +20,7 @@ mod health;
 pub mod json;
 pub mod log_analytics;
 pub mod ocsf;
+mod summary;
 
 /// `[output] format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -78,6 +79,15 @@ impl Format {
     /// made as native trees; any other tree passes through unchanged (stream events are written
     /// with [`Format::write`]).
     pub fn render(self, native: &Value) -> Value {
+        if crate::event::summary::is_summary(native) {
+            return match self {
+                Format::Native => native.clone(),
+                Format::AzureMonitor => summary::azure_monitor(native),
+                Format::LogAnalytics => summary::log_analytics(native),
+                Format::Ecs => summary::ecs(native),
+                Format::Ocsf => summary::ocsf(native),
+            };
+        }
         if native.pointer("/event/dataset").and_then(Value::as_str)
             != Some(crate::event::health::DATASET)
         {

@@ -53,7 +53,7 @@ pub(super) fn fix(kind: StreamKind, e: &PollError) -> String {
 
 impl StreamPoller {
     /// The change of a stream's health (or a gap) as it goes into the pipeline.
-    fn change(&self, previous: Option<Health>, state: &'static str) -> HealthChange<'_> {
+    pub(super) fn change(&self, previous: Option<Health>, state: &'static str) -> HealthChange<'_> {
         HealthChange {
             tenant: self.tenant_id(),
             stream: self.spec.kind().name(),
@@ -64,6 +64,7 @@ impl StreamPoller {
             fix: String::new(),
             gap: None,
             late: None,
+            account: None,
             at: Utc::now(),
         }
     }

@@ -17,6 +17,7 @@ mod ladder;
 mod outcome;
 mod read;
 mod run;
+mod shape;
 mod shared;
 mod snapshot;
 pub use shared::Shared;
@@ -80,6 +81,8 @@ pub struct PollStats {
     pub pages: u64,
     pub emitted: u64,
     pub duplicates: u64,
+    /// New records a `summarize` policy counted into summaries instead of emitting.
+    pub summarized: u64,
     /// The poll stopped early for shutdown, after checkpointing its last page.
     pub interrupted: bool,
     pub cursor: Option<DateTime<Utc>>,
@@ -428,6 +431,7 @@ impl StreamPoller {
             .await;
         self.learn_delays(&stats).await;
         self.checkpoint.commit().await?;
+        self.close_windows(&sched).await?;
         if let Some(range) = check {
             self.check_tail(range, &sched, &progress, &mut stats)
                 .await?;

@@ -95,6 +95,8 @@ impl StreamPoller {
         let mut rest = records.records().peekable();
         // One read of the directory cache for the page's lookups.
         let context = self.context.as_ref().and_then(|c| c.reader());
+        let policy = self.spec.shaping();
+        let mut shaper = super::shape::Shaper::default();
         while rest.peek().is_some() {
             self.checkpoint
                 .read(|s| {
@@ -116,6 +118,13 @@ impl StreamPoller {
                         }
                         new_keys.push((key, at));
                         stats.found.record(window.members, at, &window.sched.sweeps);
+                        if let Some(p) = policy {
+                            let shaped = s.map(|s| &s.shaping);
+                            if !shaper.full(p, shaped, &record, at, key) {
+                                stats.summarized += 1;
+                                continue;
+                            }
+                        }
                         let mut e = self.spec.event(record, &ctx);
                         if let Some(c) = &context {
                             c.enrich(&mut e);
@@ -140,6 +149,9 @@ impl StreamPoller {
             .checkpoint
             .stage(|s| {
                 s.seen.extend(new_keys);
+                if let Some(p) = policy {
+                    shaper.apply(p, s);
+                }
                 // Records arrive in ascending time: everything before `newest` in this window
                 // has been emitted, so a restart may begin there, and keys older than every
                 // mark can never be read again. This keeps the id set (and each checkpoint)
@@ -162,6 +174,7 @@ impl StreamPoller {
             }
             .emit();
         }
+        self.close_windows(window.sched).await?;
         Ok(newest)
     }
 

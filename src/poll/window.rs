@@ -112,7 +112,12 @@ pub fn plan(now: DateTime<Utc>, s: &StreamState, sched: &Schedule) -> Result<Pla
     if let Some(c) = s.cursor.filter(|c| *c > now + MAX_CLOCK_SKEW) {
         return Err(FutureCursor { cursor: c, now });
     }
-    let start = now.checked_sub_signed(sched.lookback).unwrap_or(now);
+    // A first run that was stopped before its first mark (killed, say) began at `read_from`:
+    // starting from `now − lookback` again would skip what lay between.
+    let start = match (s.cursor, s.read_from) {
+        (None, Some(began)) => whole_seconds(began),
+        _ => now.checked_sub_signed(sched.lookback).unwrap_or(now),
+    };
     let oldest = sched.retention.and_then(|r| now.checked_sub_signed(r));
     let mut beyond_retention = None;
     let mut clamp = |from: DateTime<Utc>| {

@@ -4,6 +4,7 @@
 //! "ENTRA-SOURCE STATE\n" u32-le version
 //! frame*:  u32-le payload length, u32-le CRC-32 of the payload, payload
 //! payload: u8 kind (1 snapshot, 2 delta), u32-le JSON length, JSON, fingerprint blocks
+//!          (version 8: each section's fingerprint block is followed by one of its known values)
 //! block:   varint seconds, then per second: varint zigzag(second − previous second),
 //!          varint count, count × 12-byte fingerprints (ascending)
 //! ```
@@ -55,6 +56,9 @@ struct DeltaEntry {
     state: StreamState,
     /// Fingerprints of records before this second were forgotten (`None`: all of them).
     keep_from: Option<i64>,
+    /// The same for a shaped stream's known values (version 8).
+    #[serde(default, rename = "k", skip_serializing_if = "Option::is_none")]
+    known_from: Option<i64>,
 }
 
 pub fn header(version: u32) -> Vec<u8> {
@@ -75,33 +79,32 @@ pub fn snapshot(data: &StateData) -> Result<Vec<u8>, serde_json::Error> {
     for s in data.tenants.values().flat_map(|t| t.streams.values()) {
         let seconds: Vec<(i64, &[Fingerprint])> = s.seen.seconds().collect();
         put_block(&mut payload, &seconds);
+        let known: Vec<(i64, &[Fingerprint])> = s.shaping.known.seconds().collect();
+        put_block(&mut payload, &known);
     }
     Ok(frame(payload))
 }
 
-/// One changed section: tenant, stream, its state, and the fingerprints added since the last
-/// write (by Unix second).
-pub type Changed<'a> = (String, String, &'a StreamState, Vec<(i64, Fingerprint)>);
+/// Fingerprints by Unix second, as added since the last write.
+pub type Added = Vec<(i64, Fingerprint)>;
+
+/// One changed section: tenant, stream, its state, and the fingerprints and known values added
+/// since the last write.
+pub type Changed<'a> = (String, String, &'a StreamState, (Added, Added));
 
 /// A delta frame: for each section, its fields, the second its ids are kept from, and the
 /// fingerprints added since the last write.
 pub fn delta(sections: Vec<Changed<'_>>) -> Result<Vec<u8>, serde_json::Error> {
     let mut entries = Vec::with_capacity(sections.len());
     let mut blocks = Vec::new();
-    for (tenant, stream, state, mut added) in sections {
-        added.sort_unstable();
-        added.dedup();
-        let seconds: Vec<(i64, Vec<Fingerprint>)> = added
-            .chunk_by(|a, b| a.0 == b.0)
-            .map(|g| (g[0].0, g.iter().map(|(_, f)| *f).collect()))
-            .collect();
-        let refs: Vec<(i64, &[Fingerprint])> =
-            seconds.iter().map(|(s, v)| (*s, v.as_slice())).collect();
-        put_block(&mut blocks, &refs);
+    for (tenant, stream, state, (added, known)) in sections {
+        put_added(&mut blocks, added);
+        put_added(&mut blocks, known);
         entries.push(DeltaEntry {
             tenant,
             stream,
             keep_from: state.seen.seconds().next().map(|(s, _)| s),
+            known_from: state.shaping.known.seconds().next().map(|(s, _)| s),
             state: state.without_ids(),
         });
     }
@@ -109,6 +112,18 @@ pub fn delta(sections: Vec<Changed<'_>>) -> Result<Vec<u8>, serde_json::Error> {
     let mut payload = payload_head(DELTA, &json);
     payload.extend_from_slice(&blocks);
     Ok(frame(payload))
+}
+
+fn put_added(out: &mut Vec<u8>, mut added: Added) {
+    added.sort_unstable();
+    added.dedup();
+    let seconds: Vec<(i64, Vec<Fingerprint>)> = added
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|g| (g[0].0, g.iter().map(|(_, f)| *f).collect()))
+        .collect();
+    let refs: Vec<(i64, &[Fingerprint])> =
+        seconds.iter().map(|(s, v)| (*s, v.as_slice())).collect();
+    put_block(out, &refs);
 }
 
 fn payload_head(kind: u8, json: &[u8]) -> Vec<u8> {
@@ -204,6 +219,9 @@ pub fn decode(bytes: &[u8], max_version: u32) -> Result<Decoded, DecodeError> {
                 let (mut d, mut r): (StateData, _) = json_part(payload).map_err(at)?;
                 for s in d.tenants.values_mut().flat_map(|t| t.streams.values_mut()) {
                     s.seen = get_block(&mut r).map_err(at)?;
+                    if version >= 8 {
+                        s.shaping.known = get_block(&mut r).map_err(at)?;
+                    }
                 }
                 d.version = version;
                 data = Some(d);
@@ -216,6 +234,11 @@ pub fn decode(bytes: &[u8], max_version: u32) -> Result<Decoded, DecodeError> {
                     .ok_or_else(|| at("a delta before any snapshot".into()))?;
                 for e in entries {
                     let added = get_block(&mut r).map_err(at)?;
+                    let known_added = if version >= 8 {
+                        Some(get_block(&mut r).map_err(at)?)
+                    } else {
+                        None
+                    };
                     let section = d
                         .tenants
                         .entry(e.tenant)
@@ -224,7 +247,18 @@ pub fn decode(bytes: &[u8], max_version: u32) -> Result<Decoded, DecodeError> {
                         .entry(e.stream)
                         .or_default();
                     let mut seen = std::mem::take(&mut section.seen);
+                    let mut known = std::mem::take(&mut section.shaping.known);
                     *section = e.state;
+                    if let Some(k) = known_added {
+                        for (s, fps) in k.seconds() {
+                            known.add_sorted(s, fps.iter().copied());
+                        }
+                        match e.known_from {
+                            Some(from) => known.prune_before_second(from),
+                            None => known = SeenIds::default(),
+                        }
+                    }
+                    section.shaping.known = known;
                     for (s, fps) in added.seconds() {
                         seen.add_sorted(s, fps.iter().copied());
                     }

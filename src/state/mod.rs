@@ -7,7 +7,7 @@
 //! fingerprints), so a checkpoint costs about a page, not the window. When superseded frames
 //! make up most of the file, the next checkpoint compacts it into one snapshot (temp file,
 //! fsync, rename); the version is [`STATE_VERSION`] (the journal since 5; 7 adds the learned
-//! sweeps and the hour digests). Files of versions 1 to 4 (JSON, rewritten whole on every
+//! sweeps and the hour digests, 8 a shaped sign-in stream's summaries and known values). Files of versions 1 to 4 (JSON, rewritten whole on every
 //! checkpoint) are read and converted on the first write. Streams reach the store only through
 //! [`StreamCheckpoint`] ([`door`]).
 
@@ -26,7 +26,7 @@ mod journal;
 mod learned;
 mod legacy;
 mod seen;
-pub mod summaries;
+pub mod shaping;
 pub mod transfer;
 
 pub use crate::telemetry::Health;
@@ -35,13 +35,14 @@ pub use file::PendingWrite;
 use file::{acquire_lock, read_file, sibling, Found};
 pub use learned::{hour_of, HourDigest, Ladder, TailDigest, TAIL_SLICE_SECONDS};
 pub use seen::{fingerprint, Fingerprint, SeenIds, FINGERPRINT_BYTES};
+pub use shaping::Shaped;
 
 /// The state format this build writes: 5, the journal. Versions 1 (no health, no
 /// `not_before`), 2 (tenants keyed by `tenant.id` as the config wrote it, GUID or domain), 3
 /// (the emitted ids kept whole) and 4 (16-byte fingerprints), all JSON, are read too: a
 /// section kept under a domain moves to the tenant's GUID the first time a run learns it, and
 /// kept ids become fingerprints.
-pub const STATE_VERSION: u32 = 7;
+pub const STATE_VERSION: u32 = 8;
 
 /// A journal is compacted once it is larger than twice its live content and this.
 const COMPACT_FLOOR: u64 = 256 * 1024;
@@ -177,6 +178,9 @@ pub struct StreamState {
     /// What was emitted per hour once the id set forgot it, for the long-age check. Version 7.
     #[serde(default, skip_serializing_if = "TailDigest::is_empty")]
     pub tail: TailDigest,
+    /// A shaped sign-in stream's summaries, accounting and known values. Version 8.
+    #[serde(default, skip_serializing_if = "Shaped::is_empty")]
+    pub shaping: Shaped,
 }
 
 /// How many gaps a stream keeps.
@@ -253,6 +257,7 @@ impl StreamState {
             delta_link: self.delta_link.clone(),
             ladder: self.ladder.clone(),
             tail: self.tail.clone(),
+            shaping: self.shaping.without_known(),
         }
     }
 }
@@ -481,6 +486,7 @@ impl StateStore {
                 .flat_map(|t| t.streams.values_mut())
             {
                 s.seen.clear_pending();
+                s.shaping.known.clear_pending();
             }
             self.dirty.clear();
             self.full = false;
@@ -500,7 +506,7 @@ impl StateStore {
                 .get_mut(&t)
                 .and_then(|ts| ts.streams.get_mut(&name))
             {
-                let added = s.seen.take_pending();
+                let added = (s.seen.take_pending(), s.shaping.known.take_pending());
                 changed.push((t, name, added));
             }
         }
@@ -534,7 +540,7 @@ impl StateStore {
             .tenants
             .values()
             .flat_map(|t| t.streams.values())
-            .map(|s| s.seen.len())
+            .map(|s| s.seen.len() + s.shaping.known.len())
             .sum();
         (ids * FINGERPRINT_BYTES) as u64
     }

@@ -52,6 +52,11 @@ impl SeenIds {
             .any(|v| v.binary_search(&fp).is_ok())
     }
 
+    /// Whether `fp` is kept under any second (a shaped stream's known values, a few buckets).
+    pub fn contains_anywhere(&self, fp: &Fingerprint) -> bool {
+        self.by_second.values().any(|v| v.binary_search(fp).is_ok())
+    }
+
     pub fn insert(&mut self, fp: Fingerprint, at: DateTime<Utc>) {
         self.extend(std::iter::once((fp, at)));
     }

@@ -177,7 +177,7 @@ fn a_version_1_file_is_read_and_written_back_as_the_current_version() {
     drop(st);
     let bytes = fs::read(&path).unwrap();
     assert!(journal::is_journal(&bytes));
-    assert_eq!(STATE_VERSION, 7);
+    assert_eq!(STATE_VERSION, 8);
     assert!(open(&path)
         .stream("t", "directory_audits")
         .unwrap()
@@ -342,4 +342,50 @@ fn a_state_write_error_says_what_fits_it() {
     );
     assert!(err(libc::EROFS).contains("read-only"));
     assert!(err(libc::EACCES).contains("writable by this user"));
+}
+
+/// A shaped stream's known values travel as journal blocks: added by snapshot and by delta,
+/// forgotten by delta, all found again on reopening; its summaries travel in the JSON.
+#[test]
+fn a_shaped_stream_s_known_values_and_summaries_survive_deltas_and_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    let (a, b) = (
+        fingerprint("sp\u{1f}ip\u{1f}a"),
+        fingerprint("sp\u{1f}ip\u{1f}b"),
+    );
+    let grouping = shaping::Grouping {
+        identity_id: "sp".into(),
+        ..Default::default()
+    };
+    {
+        let mut st = open(&path);
+        st.stream_mut("t", "sign_ins.servicePrincipal")
+            .shaping
+            .learn([(a, t("2026-12-01T10:00:00Z"))]);
+        st.save().unwrap();
+        let s = st.stream_mut("t", "sign_ins.servicePrincipal");
+        s.shaping.learn([(b, t("2026-12-03T10:00:00Z"))]);
+        s.shaping.count(
+            900,
+            &grouping,
+            t("2026-12-03T10:01:00Z"),
+            "x",
+            fingerprint("x"),
+        );
+        st.save().unwrap();
+    }
+    let mut st = open(&path);
+    let s = st.stream("t", "sign_ins.servicePrincipal").unwrap();
+    assert!(s.shaping.knows(&a) && s.shaping.knows(&b));
+    assert_eq!(s.shaping.totals.summarized, 1);
+    st.stream_mut("t", "sign_ins.servicePrincipal")
+        .shaping
+        .forget_before(t("2026-12-16T00:00:00Z"), 14 * 86_400);
+    st.save().unwrap();
+    drop(st);
+    let st = open(&path);
+    let s = st.stream("t", "sign_ins.servicePrincipal").unwrap();
+    assert!(!s.shaping.knows(&a) && s.shaping.knows(&b));
+    assert_eq!(s.shaping.open.len(), 1);
 }

@@ -88,6 +88,16 @@ fn row(s: Option<&StreamState>, configured: bool, now: DateTime<Utc>) -> Value {
         "late_checked_to": time(s.and_then(|s| s.tail.checked)),
         "late_found": s.map_or(0, |s| s.tail.found),
         "late_unmatched": s.map_or(0, |s| s.tail.unmatched),
+        // Issue 30: a shaped stream's accounting (fetched = full + summarized), in all and
+        // per closed window, and what is still being counted.
+        "shaping": s.filter(|s| !s.shaping.is_empty()).map(|s| json!({
+            "totals": s.shaping.totals,
+            "reconciled": s.shaping.totals.reconciles(),
+            "late_full": s.shaping.late,
+            "open_windows": s.shaping.accounts.len(),
+            "known_values": s.shaping.known.len(),
+            "recent_windows": s.shaping.recent,
+        })),
         "settled": s.map_or_else(Map::new, |s| {
             s.settled
                 .iter()
@@ -292,6 +302,23 @@ pub fn show(
                     s("late_checked_to"),
                     found.unwrap_or(0),
                     unmatched.unwrap_or(0)
+                );
+            }
+            if let Some(t) = r["shaping"].get("totals") {
+                let n = |k: &str| t[k].as_u64().unwrap_or(0);
+                println!(
+                    "{:<38}   SHAPED: {} new sign-ins = {} in full + {} in {} summaries ({}){}; {} windows open",
+                    "",
+                    n("fetched"),
+                    n("full"),
+                    n("summarized"),
+                    n("summaries"),
+                    if r["shaping"]["reconciled"] == true { "reconciled" } else { "NOT RECONCILED" },
+                    match r["shaping"]["late_full"].as_u64() {
+                        Some(l) if l > 0 => format!(", {l} in full past their window"),
+                        _ => String::new(),
+                    },
+                    r["shaping"]["open_windows"].as_u64().unwrap_or(0)
                 );
             }
             if let Some(n) = r["learned_sweeps"].as_u64().filter(|n| *n > 0) {

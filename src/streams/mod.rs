@@ -95,6 +95,10 @@ pub trait StreamSpec: Send + Sync {
     fn sign_in_type(&self) -> Option<&str> {
         None
     }
+    /// The `summarize` policy of a sign-in cursor (`[streams.sign_ins.shaping]`).
+    fn shaping(&self) -> Option<shaping::Policy> {
+        None
+    }
     /// Extra `$filter` clauses, one sub-query each, all sharing one window that advances only
     /// once every sub-query is drained. Default: one query with no extra clause.
     fn sub_filters(&self) -> Vec<Option<String>> {

@@ -1,15 +1,17 @@
-//! Sign-in volume shaping (issue 30, in progress on this branch): which sign-ins a `summarize`
-//! policy must still emit in full. The rest of the feature (the per-window summaries, their
-//! accounting, the formats) builds on this classifier.
+//! Sign-in volume shaping (`[streams.sign_ins.shaping]`, `docs/streams.md` § Volume shaping):
+//! what a `summarize` policy must still emit in full, and how the rest is grouped.
 //!
 //! Kept in full, whatever the policy: a failure (`status.errorCode` ≠ 0), any risk (a risk level
 //! other than `none` during the sign-in or aggregated, a risk state other than `none`, risk event
 //! types), conditional access that failed, or that was not applied while a policy was expected
-//! (`notApplied` with an enforced policy listed), and agent sign-ins. "First time seen" (a new IP,
-//! country, app, resource or device for an identity) needs state and the directory cache: it is
-//! decided by the caller.
+//! (`notApplied` with an enforced policy listed), and agent sign-ins ([`always_kept`]); and the
+//! first sign-in of an identity with a [`novelties`] value it had not shown within the horizon
+//! (decided by the poll loop against the state). The rest is counted into one summary per window
+//! and [`Grouping`] (identity, app, resource, IP, result), Graph's own grouping for summarized
+//! sign-ins.
 
 use crate::record::Record;
+pub use crate::state::shaping::Grouping;
 
 /// Why a sign-in is kept in full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,84 @@ pub fn always_kept(r: &Record<'_>) -> Option<Keep> {
         return Some(Keep::Agent);
     }
     None
+}
+
+/// A `summarize` policy as a cursor applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Seconds of record time one summary covers.
+    pub window: i64,
+    /// Seconds a value stays known for an identity.
+    pub horizon: i64,
+}
+
+impl Policy {
+    /// The policy of the cursor reading `event_type`, if its type is summarized.
+    pub fn of(s: &super::settings::Shaping, event_type: &str) -> Option<Policy> {
+        s.summarize.iter().any(|t| t == event_type).then(|| Policy {
+            window: s.window.as_secs() as i64,
+            horizon: s.new_horizon.as_secs() as i64,
+        })
+    }
+}
+
+/// What a sign-in's summary groups by: the identity (the user for user sign-ins, the service
+/// principal for service principals and managed identities), the app, the resource, the IP
+/// address and the result, with the names the record gives.
+pub fn grouping(r: &Record<'_>) -> Grouping {
+    let s = |k: &str| r.str(k).map(|v| v.into_owned()).unwrap_or_default();
+    let (identity_id, identity_name) = identity(r);
+    Grouping {
+        identity_id,
+        identity_name,
+        app_id: s("appId"),
+        app_name: s("appDisplayName"),
+        resource_id: s("resourceId"),
+        resource_name: s("resourceDisplayName"),
+        ip: s("ipAddress"),
+        result: r.int("status/errorCode").unwrap_or(0),
+    }
+}
+
+/// The identity a sign-in is of, and its name: the user (`userId`, `userPrincipalName`), else the
+/// service principal (`servicePrincipalId`, `servicePrincipalName`), else the app.
+fn identity(r: &Record<'_>) -> (String, String) {
+    let s = |k: &str| r.str(k).map(|v| v.into_owned()).filter(|v| !v.is_empty());
+    if let Some(u) = s("userId") {
+        return (u, s("userPrincipalName").unwrap_or_default());
+    }
+    if let Some(sp) = s("servicePrincipalId") {
+        return (sp, s("servicePrincipalName").unwrap_or_default());
+    }
+    (
+        s("appId").unwrap_or_default(),
+        s("appDisplayName").unwrap_or_default(),
+    )
+}
+
+/// The values whose first sighting for an identity keeps a sign-in in full, each prefixed with
+/// the identity: its IP address, autonomous system, country, app, resource and device (those the
+/// record has).
+pub fn novelties(r: &Record<'_>) -> Vec<String> {
+    let (who, _) = identity(r);
+    [
+        ("ip", "ipAddress"),
+        ("asn", "autonomousSystemNumber"),
+        ("country", "location/countryOrRegion"),
+        ("app", "appId"),
+        ("resource", "resourceId"),
+        ("device", "deviceDetail/deviceId"),
+    ]
+    .into_iter()
+    .filter_map(|(name, path)| {
+        let v = r
+            .str(path)
+            .map(|v| v.into_owned())
+            .or_else(|| r.int(path).map(|n| n.to_string()))
+            .filter(|v| v != "0")?;
+        Some(format!("{who}\u{1f}{name}\u{1f}{v}"))
+    })
+    .collect()
 }
 
 /// A policy listed as enforced (`enabled`) whose result is not `success`: conditional access

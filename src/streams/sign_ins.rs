@@ -18,6 +18,8 @@ pub struct SignIns {
     pub beta: bool,
     /// beta: the `signInEventTypes` value this cursor reads.
     pub event_type: Option<String>,
+    /// Its type's `summarize` policy.
+    pub shaping: Option<super::shaping::Policy>,
 }
 
 /// One spec per cursor: one for v1.0, one per event type on beta.
@@ -27,6 +29,7 @@ pub fn specs(o: &SignInOptions) -> Vec<Box<dyn StreamSpec>> {
             filter: o.filter,
             beta: false,
             event_type: None,
+            shaping: None,
         })];
     }
     o.event_types
@@ -36,6 +39,7 @@ pub fn specs(o: &SignInOptions) -> Vec<Box<dyn StreamSpec>> {
                 filter: o.filter,
                 beta: true,
                 event_type: Some(t.clone()),
+                shaping: super::shaping::Policy::of(&o.shaping, t),
             }) as Box<dyn StreamSpec>
         })
         .collect()
@@ -103,6 +107,9 @@ impl StreamSpec for SignIns {
     }
     fn sign_in_type(&self) -> Option<&str> {
         self.event_type.as_deref()
+    }
+    fn shaping(&self) -> Option<super::shaping::Policy> {
+        self.shaping
     }
     fn state_key(&self) -> String {
         match &self.event_type {
@@ -356,6 +363,7 @@ mod tests {
             filter,
             beta: true,
             event_type: Some("nonInteractiveUser".into()),
+            shaping: None,
         }
     }
 

@@ -195,14 +195,14 @@ async fn a_corrupt_state_file_stops_the_run_and_is_left_untouched() {
         assert_failed_cleanly(&h, &r, 1, "is corrupt", garbage);
         assert!(r.last_stderr_line().contains("left untouched"));
     }
-    std::fs::write(&h.state, br#"{"version":8,"tenants":{}}"#).unwrap();
+    std::fs::write(&h.state, br#"{"version":9,"tenants":{}}"#).unwrap();
     let r = h.run_once().await;
     assert_failed_cleanly(
         &h,
         &r,
         1,
         "upgrade entra-source",
-        br#"{"version":8,"tenants":{}}"#,
+        br#"{"version":9,"tenants":{}}"#,
     );
     assert!(h.graph_requests().is_empty());
 

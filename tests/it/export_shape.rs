@@ -85,6 +85,7 @@ fn every_category_has_microsofts_export_keys_and_types() {
                 filter: entra_source::streams::SignInFilter::All,
                 beta: true,
                 event_type: Some(t.to_string()),
+                shaping: None,
             }),
             None => entra_source::streams::spec(kind),
         };

@@ -36,6 +36,7 @@ mod network;
 mod otlp;
 mod quickstart;
 mod reshard;
+mod shaping;
 mod shards;
 mod sigma;
 mod simulator;

@@ -21,6 +21,7 @@ mod serve;
 mod signin_mix;
 mod tls;
 pub use serve::serve_forever;
+pub use signin_mix::Mix;
 pub mod graph;
 mod resource;
 mod server;

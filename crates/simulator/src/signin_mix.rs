@@ -19,6 +19,19 @@ pub struct Mix {
     pub new_address: Vec<String>,
 }
 
+/// The apps users' refresh tokens are for: one per address a user signs in from.
+const REFRESH_APPS: [(&str, &str); 3] = [
+    (
+        "00000002-0000-0ff1-ce00-000000000000",
+        "Office 365 Exchange Online",
+    ),
+    ("1fec8e78-bce4-4aaf-ab1b-5451cc387264", "Microsoft Teams"),
+    (
+        "ab9b8c07-8f02-4f72-87fa-80105867a763",
+        "OneDrive SyncEngine",
+    ),
+];
+
 fn quiet(event_type: &str, ip: &str, extra: Value) -> Value {
     let mut v = json!({
         "signInEventTypes": [event_type],
@@ -63,7 +76,7 @@ impl Simulator {
             let o = quiet(
                 "managedIdentity",
                 &format!("10.1.0.{mi}"),
-                json!({"servicePrincipalId": format!("00000000-0000-4000-8000-00000000060{mi}"), "userId": ""}),
+                json!({"servicePrincipalId": format!("00000000-0000-4000-8000-00000000060{mi}"), "userId": "", "appId": format!("00000000-0000-4000-8000-0000000a060{mi}"), "appDisplayName": format!("mi-app-{mi}")}),
             );
             add(o, per_identity, &mut routine);
         }
@@ -72,7 +85,7 @@ impl Simulator {
                 let o = quiet(
                     "nonInteractiveUser",
                     &format!("203.0.113.{}", user * 3 + ip),
-                    json!({"userId": format!("00000000-0000-4000-8000-0000000007{user:02}")}),
+                    json!({"userId": format!("00000000-0000-4000-8000-0000000007{user:02}"), "appId": REFRESH_APPS[ip].0, "appDisplayName": REFRESH_APPS[ip].1}),
                 );
                 add(o, per_identity / 3, &mut routine);
             }
@@ -85,7 +98,7 @@ impl Simulator {
             quiet(
                 "servicePrincipal",
                 "20.190.0.0",
-                json!({"status": {"errorCode": 7000215, "failureReason": "Invalid client secret provided."}}),
+                json!({"status": {"errorCode": 7000215, "failureReason": "Invalid client secret provided."}, "servicePrincipalId": "00000000-0000-4000-8000-000000000500", "userId": "", "appId": "00000000-0000-4000-8000-0000000a0500"}),
             ),
             some(0.02),
             &mut notable,
@@ -94,7 +107,7 @@ impl Simulator {
             quiet(
                 "nonInteractiveUser",
                 "203.0.113.1",
-                json!({"riskLevelDuringSignIn": "medium", "riskState": "atRisk", "riskEventTypes_v2": ["unfamiliarFeatures"]}),
+                json!({"riskLevelDuringSignIn": "medium", "riskState": "atRisk", "riskEventTypes_v2": ["unfamiliarFeatures"], "userId": "00000000-0000-4000-8000-000000000700", "appId": REFRESH_APPS[1].0}),
             ),
             some(0.005),
             &mut notable,
@@ -103,7 +116,7 @@ impl Simulator {
             quiet(
                 "nonInteractiveUser",
                 "203.0.113.2",
-                json!({"conditionalAccessStatus": "failure"}),
+                json!({"conditionalAccessStatus": "failure", "userId": "00000000-0000-4000-8000-000000000700", "appId": REFRESH_APPS[2].0}),
             ),
             some(0.005),
             &mut notable,
@@ -114,7 +127,7 @@ impl Simulator {
             quiet(
                 "managedIdentity",
                 "198.51.100.7",
-                json!({"servicePrincipalId": "00000000-0000-4000-8000-000000000600", "userId": ""}),
+                json!({"servicePrincipalId": "00000000-0000-4000-8000-000000000600", "userId": "", "appId": "00000000-0000-4000-8000-0000000a0600", "appDisplayName": "mi-app-0"}),
             ),
             some(0.01),
             &mut new_address,

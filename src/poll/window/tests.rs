@@ -199,3 +199,20 @@ fn settle_only_keeps_the_cursor_at_the_newest_mark_and_drops_unconfigured_ages()
     assert_eq!(s.cursor, Some(t("2026-12-01T11:30:00Z")));
     assert_eq!(floor(&s, &sc), Some(t("2026-12-01T11:30:00Z")));
 }
+
+/// A first run killed before its first mark was checkpointed (only `read_from` was), restarted
+/// hours later: it reads from where it began, not from `now − lookback`, which skipped what lay
+/// between (found by the shaping SIGKILL test).
+#[test]
+fn a_first_run_killed_before_its_first_mark_restarts_where_it_began() {
+    let sc = sched(&[20], false);
+    let s = StreamState {
+        read_from: Some(t("2026-12-01T08:00:00Z")),
+        ..StreamState::default()
+    };
+    let p = plan(t(NOW), &s, &sc).unwrap();
+    assert_eq!(
+        spans(&p),
+        vec![(t("2026-12-01T08:00:00Z"), t("2026-12-01T12:00:00Z"))]
+    );
+}

@@ -1,0 +1,230 @@
+//! Sign-in volume shaping (`[streams.sign_ins.shaping]`, issue 30) on the simulator's realistic
+//! mix: every sign-in a detection looks at is emitted in full, every other one is counted into
+//! exactly one summary, and the counts reconcile with what Graph served, across SIGKILLs too.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::common::*;
+use chrono::{Duration, Utc};
+use entra_simulator::{Mix, Spread};
+use serde_json::Value;
+
+/// The three machine types summarized, interactive sign-ins in full (the default policy the
+/// docs recommend).
+pub const SHAPED: &str = "[streams.sign_ins]\ninitial_lookback = \"2h\"\nevent_types = [\"interactiveUser\", \"nonInteractiveUser\", \"servicePrincipal\", \"managedIdentity\"]\n\n[streams.sign_ins.shaping]\nnonInteractiveUser = \"summarize\"\nservicePrincipal = \"summarize\"\nmanagedIdentity = \"summarize\"\n";
+
+pub fn is_summary(e: &Value) -> bool {
+    e["event"]["type"] == "sign_in_summary"
+}
+
+fn mix(h: &Harness) -> (Mix, HashSet<String>) {
+    let now = Utc::now();
+    let mix = h.sim.sign_in_mix(
+        30,
+        Spread::Between(now - Duration::minutes(70), now - Duration::minutes(10)),
+    );
+    let all: HashSet<String> = mix
+        .routine
+        .iter()
+        .chain(&mix.notable)
+        .chain(&mix.new_address)
+        .cloned()
+        .collect();
+    (mix, all)
+}
+
+/// What a run's lines say: full sign-ins by id, summaries by id (count, sample), and the
+/// `shaped` accounting events.
+#[derive(Default)]
+struct Seen {
+    full: Vec<String>,
+    summaries: HashMap<String, (u64, String)>,
+    summary_lines: usize,
+    accounts: Vec<Value>,
+}
+
+impl Seen {
+    fn add(&mut self, events: &[Value]) {
+        for e in events {
+            if is_summary(e) {
+                let id = e["event"]["id"].as_str().unwrap().to_string();
+                let count = e["summary"]["count"].as_u64().unwrap();
+                let sample = e["summary"]["sample_id"].as_str().unwrap().to_string();
+                if let Some(before) = self.summaries.insert(id.clone(), (count, sample.clone())) {
+                    assert_eq!(
+                        before,
+                        (count, sample),
+                        "summary {id} written again differently"
+                    );
+                }
+                self.summary_lines += 1;
+            } else if e["properties"]["state"] == "shaped" {
+                self.accounts.push(e["properties"].clone());
+            } else if !is_health(e) {
+                self.full
+                    .push(e["event"]["id"].as_str().unwrap().to_string());
+            }
+        }
+    }
+
+    fn counted(&self) -> u64 {
+        self.summaries.values().map(|(c, _)| c).sum()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_notable_sign_in_is_emitted_in_full_and_the_rest_counted_once() {
+    let h = Harness::new("").await;
+    h.write_streams(SHAPED);
+    let (mix, all) = mix(&h);
+    let mut seen = Seen::default();
+    let first = h.run_once().await;
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    seen.add(&parse_lines(&first.stdout));
+    // Every read has passed every window: the summaries close.
+    h.advance(Duration::hours(3));
+    let second = h.run_once().await;
+    assert_eq!(second.code, Some(0), "{}", second.stderr);
+    seen.add(&parse_lines(&second.stdout));
+
+    let full: HashSet<&String> = seen.full.iter().collect();
+    assert_eq!(full.len(), seen.full.len(), "a sign-in emitted twice");
+    for id in &mix.notable {
+        assert!(
+            full.contains(id),
+            "notable sign-in {id} not emitted in full"
+        );
+    }
+    // The managed identity's first sign-in from a new address is kept; its repeats are not.
+    let new_kept = mix
+        .new_address
+        .iter()
+        .filter(|id| full.contains(id))
+        .count();
+    assert_eq!(new_kept, 1, "first-seen address: {new_kept} kept in full");
+    // Exact accounting: every record served is in full or in exactly one summary.
+    assert_eq!(
+        seen.full.len() as u64 + seen.counted(),
+        all.len() as u64,
+        "full {} + counted {} != served {}",
+        seen.full.len(),
+        seen.counted(),
+        all.len()
+    );
+    for (count, sample) in seen.summaries.values() {
+        assert!(*count >= 1 && all.contains(sample) && !full.contains(sample));
+    }
+    // The cut: most machine sign-ins go into summaries.
+    assert!(
+        seen.counted() > 6 * seen.full.len() as u64,
+        "only {} of {} counted",
+        seen.counted(),
+        all.len()
+    );
+    // The accounting events add up to the same, window by window.
+    let sum = |k: &str| {
+        seen.accounts
+            .iter()
+            .map(|a| a[k].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert!(seen.accounts.iter().all(|a| a["reconciled"] == true));
+    assert_eq!(sum("fetched"), all.len() as u64);
+    assert_eq!(sum("summarized"), seen.counted());
+    assert_eq!(sum("summaries") as usize, seen.summaries.len());
+    // `state show` says the same, reconciled.
+    let show = h
+        .run_args(&["state", "show", "--config", h.config.to_str().unwrap()])
+        .await;
+    let shaped: Vec<&str> = show
+        .stdout
+        .lines()
+        .filter(|l| l.contains("SHAPED:"))
+        .collect();
+    assert_eq!(shaped.len(), 3, "{}", show.stdout);
+    assert!(
+        shaped.iter().all(|l| l.contains("(reconciled)")),
+        "{}",
+        show.stdout
+    );
+    assert!(!show.stdout.contains("NOT RECONCILED"), "{}", show.stdout);
+}
+
+/// Killed while counting and while writing summaries, then restarted: nothing is lost, no
+/// record is both emitted and counted, and a summary written again is the same event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkill_while_counting_or_closing_keeps_the_accounting_exact() {
+    let h = Harness::new("").await;
+    h.write_streams(SHAPED);
+    let (mix, all) = mix(&h);
+    h.sim.set_delay(std::time::Duration::from_millis(20));
+    let mut events: Vec<Value> = Vec::new();
+    for (advance, n) in [(false, 5), (false, 20), (true, 10), (false, 10)] {
+        if advance {
+            h.advance(Duration::hours(3));
+        }
+        let got = run_then_kill_9_events(&h, n).await;
+        events.extend(got);
+    }
+    let last = h.run_once().await;
+    assert_eq!(last.code, Some(0), "{}", last.stderr);
+    events.extend(parse_lines(&last.stdout));
+
+    let mut seen = Seen::default();
+    seen.add(&events);
+    let full: HashSet<&String> = seen.full.iter().collect();
+    let lost: Vec<&String> = mix.notable.iter().filter(|id| !full.contains(id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} notable sign-ins lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+    assert_eq!(
+        full.len() as u64 + seen.counted(),
+        all.len() as u64,
+        "distinct full {} + counted {} (in {} summaries, {} lines) != served {}",
+        full.len(),
+        seen.counted(),
+        seen.summaries.len(),
+        seen.summary_lines,
+        all.len()
+    );
+    let state = h.state_json();
+    for t in ["nonInteractiveUser", "servicePrincipal", "managedIdentity"] {
+        let s = &state["tenants"][entra_simulator::TENANT_ID]["streams"][format!("sign_ins.{t}")]
+            ["shaping"];
+        assert_eq!(
+            s["totals"]["fetched"].as_u64(),
+            Some(
+                s["totals"]["full"].as_u64().unwrap() + s["totals"]["summarized"].as_u64().unwrap()
+            ),
+            "{t}: {s}"
+        );
+    }
+}
+
+/// [`run_then_kill_9`], returning the whole events; killed after `n` lines, or once the run
+/// has written everything it had (no line for 10 s: a bound, not a wait the test relies on).
+async fn run_then_kill_9_events(h: &Harness, n: usize) -> Vec<Value> {
+    let mut child = h.spawn_run();
+    let mut lines = stdout_lines(&mut child);
+    let mut got = Vec::new();
+    while got.len() < n {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line()).await {
+            Ok(Ok(Some(l))) => got.push(l),
+            _ => break,
+        }
+    }
+    child.kill().await.unwrap();
+    while let Ok(Some(l)) = lines.next_line().await {
+        got.push(l);
+    }
+    if got
+        .last()
+        .is_some_and(|l| serde_json::from_str::<Value>(l).is_err())
+    {
+        got.pop();
+    }
+    parse_lines(&got.join("\n"))
+}
