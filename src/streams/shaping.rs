@@ -68,10 +68,13 @@ pub struct Policy {
 impl Policy {
     /// The policy of the cursor reading `event_type`, if its type is summarized.
     pub fn of(s: &super::settings::Shaping, event_type: &str) -> Option<Policy> {
-        s.summarize.iter().any(|t| t == event_type).then(|| Policy {
-            window: s.window.as_secs() as i64,
-            horizon: s.new_horizon.as_secs() as i64,
-        })
+        s.summarize
+            .iter()
+            .any(|t| t == event_type)
+            .then_some(Policy {
+                window: s.window.as_secs() as i64,
+                horizon: s.new_horizon.as_secs() as i64,
+            })
     }
 }
 

@@ -81,11 +81,11 @@ impl Simulator {
             add(o, per_identity, &mut routine);
         }
         for user in 0..20 {
-            for ip in 0..3 {
+            for (ip, (app_id, app)) in REFRESH_APPS.iter().enumerate() {
                 let o = quiet(
                     "nonInteractiveUser",
                     &format!("203.0.113.{}", user * 3 + ip),
-                    json!({"userId": format!("00000000-0000-4000-8000-0000000007{user:02}"), "appId": REFRESH_APPS[ip].0, "appDisplayName": REFRESH_APPS[ip].1}),
+                    json!({"userId": format!("00000000-0000-4000-8000-0000000007{user:02}"), "appId": app_id, "appDisplayName": app}),
                 );
                 add(o, per_identity / 3, &mut routine);
             }
