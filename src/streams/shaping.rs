@@ -4,7 +4,8 @@
 //! Kept in full, whatever the policy: a failure (`status.errorCode` ≠ 0), any risk (a risk level
 //! other than `none` during the sign-in or aggregated, a risk state other than `none`, risk event
 //! types), conditional access that failed, or that was not applied while a policy was expected
-//! (`notApplied` with an enforced policy listed), and agent sign-ins ([`always_kept`]); and the
+//! (`notApplied` with a policy that failed or, in report-only mode, would have blocked or
+//! interrupted), and agent sign-ins ([`always_kept`]); and the
 //! first sign-in of an identity with a [`novelties`] value it had not shown within the horizon
 //! (decided by the poll loop against the state). The rest is counted into one summary per window
 //! and [`Grouping`] (identity, app, resource, IP, result), Graph's own grouping for summarized
@@ -113,8 +114,8 @@ fn identity(r: &Record<'_>) -> (String, String) {
 }
 
 /// The values whose first sighting for an identity keeps a sign-in in full, each prefixed with
-/// the identity: its IP address, autonomous system, country, app, resource and device (those the
-/// record has).
+/// the identity: its IP address, autonomous system, country, app, resource, device and client
+/// (user agent), those the record has.
 pub fn novelties(r: &Record<'_>) -> Vec<String> {
     let (who, _) = identity(r);
     [
@@ -124,6 +125,7 @@ pub fn novelties(r: &Record<'_>) -> Vec<String> {
         ("app", "appId"),
         ("resource", "resourceId"),
         ("device", "deviceDetail/deviceId"),
+        ("client", "userAgent"),
     ]
     .into_iter()
     .filter_map(|(name, path)| {
@@ -137,8 +139,10 @@ pub fn novelties(r: &Record<'_>) -> Vec<String> {
     .collect()
 }
 
-/// A policy listed as enforced (`enabled`) whose result is not `success`: conditional access
-/// was expected and did not apply.
+/// A policy that would have acted and did not enforce: one that failed, or a report-only policy
+/// that would have blocked or interrupted the sign-in (`reportOnlyFailure`,
+/// `reportOnlyInterrupted`). A policy merely `notApplied` (its conditions did not match, the
+/// common case: listed with its controls on every sign-in it does not cover) is not one.
 fn expected_policy(r: &Record<'_>) -> bool {
     r.get("appliedConditionalAccessPolicies")
         .map(crate::record::elements)
@@ -146,10 +150,10 @@ fn expected_policy(r: &Record<'_>) -> bool {
         .into_iter()
         .map(Record::nested)
         .any(|p| {
-            let enforced = p
-                .get("enforcedGrantControls")
-                .is_some_and(|g| !crate::record::elements(g).is_empty());
-            enforced && p.str("result").as_deref() == Some("notApplied")
+            matches!(
+                p.str("result").as_deref(),
+                Some("failure" | "reportOnlyFailure" | "reportOnlyInterrupted")
+            )
         })
 }
 
@@ -188,9 +192,16 @@ mod tests {
             Some(Keep::ConditionalAccess)
         );
         assert_eq!(kept(r#"{"conditionalAccessStatus":"notApplied"}"#), None);
+        // A policy whose conditions did not match is listed on every sign-in it skips.
         assert_eq!(
             kept(
                 r#"{"conditionalAccessStatus":"notApplied","appliedConditionalAccessPolicies":[{"enforcedGrantControls":["Mfa"],"result":"notApplied"}]}"#
+            ),
+            None
+        );
+        assert_eq!(
+            kept(
+                r#"{"conditionalAccessStatus":"notApplied","appliedConditionalAccessPolicies":[{"enforcedGrantControls":["Block"],"result":"reportOnlyFailure"}]}"#
             ),
             Some(Keep::ConditionalAccess)
         );

@@ -628,3 +628,96 @@ const UNFAITHFUL: [&str; 24] = [
     "signin_logs/azure_app_ropc_authentication: `properties.message`",
     "signin_logs/azure_legacy_authentication_protocols: `ActivityDetails`, `ClientApp`, `Username`",
 ];
+
+/// The Sigma sign-in rules that fire on successful sign-ins: under `summarize` their hits are
+/// kept in full the first time an identity shows what they look at (a new client, resource…)
+/// within `new_horizon`; later repeats are counted in that identity's summary.
+const FIRST_SEEN_ONLY: [&str; 2] = [
+    "azure_ad_azurehound_discovery",
+    "azure_ad_device_registration_or_join_without_mfa",
+];
+
+/// Under the default shaping (the three machine types summarized, interactive sign-ins in
+/// full) no Sigma sign-in rule loses a hit on the table it is written for (`SigninLogs`:
+/// interactive sign-ins, untouched), and on the machine types every hit of a rule about a
+/// failure, risk or conditional access is kept in full however often it repeats; the two about
+/// successes keep their first hit per identity and horizon ([`FIRST_SEEN_ONLY`]).
+#[tokio::test]
+async fn under_the_default_shaping_no_sigma_sign_in_rule_loses_a_hit() {
+    use entra_source::record::Record;
+    use entra_source::streams::shaping::{always_kept, novelties};
+    let sim = Simulator::start().await.unwrap();
+    let scenarios = scenarios();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("entra-source.toml");
+    std::fs::write(&path, format!("[tenant]\nid = \"contoso.onmicrosoft.com\"\nclient_id = \"00000000-0000-0000-0000-000000000000\"\nclient_secret = \"s3cret\"\n{}", crate::shaping::SHAPED)).unwrap();
+    let config = entra_source::config::Config::load(&path).unwrap();
+    let shaping = &config.tenants[0].streams[0].sign_ins.shaping;
+    assert!(!shaping.summarize.iter().any(|t| t == "interactiveUser"));
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (service, stem, yaml) in rules() {
+        let s = &scenarios[stem.as_str()];
+        if service != "signin_logs" || s.unmatched.is_some() {
+            continue;
+        }
+        let engine = engine(&yaml, table_of(&service)).unwrap();
+        for t in &shaping.summarize {
+            // A routine sign-in (no risk, no failure, no policy expected) with what the rule
+            // looks at laid over it.
+            let mut overlay = json!({"riskLevelDuringSignIn": "none", "riskLevelAggregated": "none",
+                "riskState": "none", "riskEventTypes_v2": [], "riskEventTypes": [],
+                "appliedConditionalAccessPolicies": [], "agent": {"agentType": "notAgentic"},
+                "status": {"errorCode": 0}});
+            for (k, v) in s.overlay.as_object().unwrap() {
+                overlay[k] = v.clone();
+            }
+            overlay["signInEventTypes"] = json!([t]);
+            let id = sim
+                .generate_with(
+                    s.resource,
+                    1,
+                    Spread::SameSecond(Utc::now()),
+                    overlay.clone(),
+                    true,
+                )
+                .remove(0);
+            let record = sim
+                .records(s.resource)
+                .into_iter()
+                .find(|r| r["id"] == id.as_str())
+                .unwrap();
+            let text = record.to_string();
+            let r = Record::new(&text);
+            // The rule fires on this record (written as a SigninLogs row, the shape it reads).
+            let ctx = NormalizeContext::new("t", Utc::now());
+            let row = entra_source::streams::spec(StreamKind::SignIns).render(
+                record.clone(),
+                &ctx,
+                Format::LogAnalytics,
+            );
+            assert!(fires(&engine, &row), "{stem} as {t}");
+            checked += 1;
+            let first = always_kept(&r).is_some() || !novelties(&r).is_empty();
+            let repeat = always_kept(&r).is_some();
+            match (FIRST_SEEN_ONLY.contains(&stem.as_str()), first, repeat) {
+                (_, false, _) => {
+                    failures.push(format!("{stem} ({t}): its first hit is summarized"))
+                }
+                (false, _, false) => {
+                    failures.push(format!("{stem} ({t}): a repeated hit is summarized"))
+                }
+                (true, _, true) => failures.push(format!(
+                    "{stem} ({t}): now always kept: take it out of FIRST_SEEN_ONLY"
+                )),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(
+        checked,
+        6 * 3,
+        "six firing sign-in rules, three machine types"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
