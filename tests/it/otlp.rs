@@ -17,19 +17,19 @@ use serde_json::Value;
 
 /// What the receiver answers the next requests with; empty = 200.
 #[derive(Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     /// Answers for the next requests, in order (status, Retry-After).
     script: Vec<(u16, Option<&'static str>)>,
     /// When set, every request gets this answer (a Collector that is down or misconfigured).
     always: Option<u16>,
-    requests: Vec<Value>,
+    pub(crate) requests: Vec<Value>,
     /// event.id of every log record in an acknowledged (2xx) request.
-    acknowledged: Vec<String>,
+    pub(crate) acknowledged: Vec<String>,
     statuses: Vec<u16>,
     times: Vec<std::time::Instant>,
 }
 
-type Shared = Arc<Mutex<Receiver>>;
+pub(crate) type Shared = Arc<Mutex<Receiver>>;
 
 async fn logs(State(r): State<Shared>, headers: HeaderMap, body: String) -> Response {
     let mut r = r.lock().unwrap();
@@ -77,7 +77,7 @@ async fn logs(State(r): State<Shared>, headers: HeaderMap, body: String) -> Resp
     resp
 }
 
-async fn receiver() -> (String, Shared) {
+pub(crate) async fn receiver() -> (String, Shared) {
     let shared: Shared = Arc::default();
     let app = Router::new()
         .route("/v1/logs", post(logs))

@@ -228,3 +228,88 @@ async fn run_then_kill_9_events(h: &Harness, n: usize) -> Vec<Value> {
     }
     parse_lines(&got.join("\n"))
 }
+
+/// Runs the mix to its summaries' close in `format` and returns every line.
+async fn shaped_lines(h: &Harness) -> Vec<Value> {
+    let mut lines = Vec::new();
+    for advance in [false, true] {
+        if advance {
+            h.advance(Duration::hours(3));
+        }
+        let r = h.run_once().await;
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        lines.extend(parse_lines(&r.stdout));
+    }
+    lines
+}
+
+/// Each format says "N sign-ins like this" its own way, and in each the counts add up to what
+/// Graph served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summaries_say_how_many_in_every_format() {
+    type Probe = fn(&Value) -> Option<u64>;
+    let formats: [(&str, Probe); 5] = [
+        ("native", |e| {
+            (e["event"]["type"] == "sign_in_summary").then(|| e["summary"]["count"].as_u64().unwrap())
+        }),
+        ("azure_monitor", |e| {
+            (e["category"] == "EntraSignInSummaries").then(|| e["properties"]["count"].as_u64().unwrap())
+        }),
+        ("log_analytics", |e| {
+            (e["Type"] == "EntraSignInSummaries_CL").then(|| e["SignInCount"].as_u64().unwrap())
+        }),
+        ("ecs", |e| {
+            e["azure"]["signinlogs"]["summary"]["count"].as_u64().inspect(|_| {
+                assert!(e["event"]["start"].is_string() && e["event"]["end"].is_string());
+                assert_eq!(e["event"]["kind"], "event");
+            })
+        }),
+        ("ocsf", |e| {
+            (e["class_uid"] == 3002 && e["count"].is_u64()).then(|| {
+                assert!(e["start_time"].is_i64() && e["end_time"].is_i64());
+                e["count"].as_u64().unwrap()
+            })
+        }),
+    ];
+    for (format, probe) in formats {
+        let h = Harness::new("").await;
+        h.write_streams(&format!("[output]\nformat = \"{format}\"\n\n{SHAPED}"));
+        let (_, all) = mix(&h);
+        let lines = shaped_lines(&h).await;
+        let counted: u64 = lines.iter().filter_map(probe).sum();
+        let summaries = lines.iter().filter(|e| probe(e).is_some()).count();
+        let health = lines.iter().filter(|e| is_health(e)).count();
+        let full = lines.len() - summaries - health;
+        assert!(summaries > 0, "{format}: no summary");
+        assert_eq!(
+            full as u64 + counted,
+            all.len() as u64,
+            "{format}: {full} in full + {counted} counted"
+        );
+    }
+}
+
+/// OTLP: a summary is a log record like any event, its body the native summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summaries_reach_an_otlp_collector() {
+    let (endpoint, receiver) = crate::otlp::receiver().await;
+    let h = Harness::new("").await;
+    h.write_streams(&format!("[output]\notlp_endpoint = \"{endpoint}\"\n\n{SHAPED}"));
+    let (_, all) = mix(&h);
+    shaped_lines(&h).await;
+    let r = receiver.lock().unwrap();
+    let summaries: Vec<&String> = r
+        .acknowledged
+        .iter()
+        .filter(|id| id.starts_with("sign_in_summary:"))
+        .collect();
+    assert!(!summaries.is_empty());
+    let body = serde_json::to_string(&r.requests).unwrap();
+    assert!(body.contains("\"sample_id\""));
+    let full = r
+        .acknowledged
+        .iter()
+        .filter(|id| all.contains(*id))
+        .count();
+    assert!(full > 0 && full < all.len() / 4, "{full} of {} in full", all.len());
+}
