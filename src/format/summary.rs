@@ -18,14 +18,13 @@ use crate::event::parse_time;
 use crate::event::summary::{CATEGORY, TABLE};
 
 /// The columns of `EntraSignInSummaries_CL`, in order.
-pub const LA_COLUMNS: [&str; 20] = [
+pub const LA_COLUMNS: [&str; 19] = [
     "Type",
     "TimeGenerated",
     "TenantId",
     "Id",
     "SignInEventType",
     "WindowStart",
-    "WindowEnd",
     "FirstSignIn",
     "LastSignIn",
     "SignInCount",
@@ -67,9 +66,7 @@ pub fn azure_monitor(native: &Value) -> Value {
     let p = &native["properties"];
     let mut props = Map::new();
     for (k, v) in p.as_object().into_iter().flatten() {
-        if k != "reported_at" {
-            props.insert(k.clone(), v.clone());
-        }
+        props.insert(k.clone(), v.clone());
     }
     for (k, v) in native["summary"].as_object().into_iter().flatten() {
         props.insert(k.clone(), v.clone());
@@ -95,12 +92,11 @@ pub fn log_analytics(native: &Value) -> Value {
     let s = &native["summary"];
     let values = [
         json!(TABLE),
-        p["reported_at"].clone(),
+        native["time"].clone(),
         native["event"]["tenant_id"].clone(),
         native["event"]["id"].clone(),
         p["signInEventType"].clone(),
         s["window_start"].clone(),
-        s["window_end"].clone(),
         s["first"].clone(),
         s["last"].clone(),
         s["count"].clone(),
@@ -143,7 +139,6 @@ pub fn ecs(native: &Value) -> Value {
             "dataset": native["event"]["dataset"],
             "module": "entra",
             "provider": "entra-source",
-            "ingested": p["reported_at"],
             "start": s["first"],
             "end": s["last"],
             "duration": (end - start) * 1_000_000,
@@ -215,7 +210,6 @@ pub fn ocsf(native: &Value) -> Value {
                 "feature": {"name": native["event"]["dataset"]},
             },
             "uid": native["event"]["id"],
-            "processed_time": ms(native, "/properties/reported_at"),
             "log_name": CATEGORY,
             "log_provider": "entra-source",
             "tenant_uid": native["event"]["tenant_id"],

@@ -115,14 +115,7 @@ impl StreamPoller {
             let mut page = output.page();
             for w in &due {
                 for s in &w.summaries {
-                    let e = crate::event::summary::event(
-                        self.tenant_id(),
-                        sign_in_type,
-                        w.from,
-                        w.to,
-                        s,
-                        now,
-                    );
+                    let e = crate::event::summary::event(self.tenant_id(), sign_in_type, w.from, s);
                     page.push_value(&e)?;
                 }
                 let mut c = self.change(None, "shaped");

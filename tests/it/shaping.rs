@@ -250,19 +250,23 @@ async fn summaries_say_how_many_in_every_format() {
     type Probe = fn(&Value) -> Option<u64>;
     let formats: [(&str, Probe); 5] = [
         ("native", |e| {
-            (e["event"]["type"] == "sign_in_summary").then(|| e["summary"]["count"].as_u64().unwrap())
+            (e["event"]["type"] == "sign_in_summary")
+                .then(|| e["summary"]["count"].as_u64().unwrap())
         }),
         ("azure_monitor", |e| {
-            (e["category"] == "EntraSignInSummaries").then(|| e["properties"]["count"].as_u64().unwrap())
+            (e["category"] == "EntraSignInSummaries")
+                .then(|| e["properties"]["count"].as_u64().unwrap())
         }),
         ("log_analytics", |e| {
             (e["Type"] == "EntraSignInSummaries_CL").then(|| e["SignInCount"].as_u64().unwrap())
         }),
         ("ecs", |e| {
-            e["azure"]["signinlogs"]["summary"]["count"].as_u64().inspect(|_| {
-                assert!(e["event"]["start"].is_string() && e["event"]["end"].is_string());
-                assert_eq!(e["event"]["kind"], "event");
-            })
+            e["azure"]["signinlogs"]["summary"]["count"]
+                .as_u64()
+                .inspect(|_| {
+                    assert!(e["event"]["start"].is_string() && e["event"]["end"].is_string());
+                    assert_eq!(e["event"]["kind"], "event");
+                })
         }),
         ("ocsf", |e| {
             (e["class_uid"] == 3002 && e["count"].is_u64()).then(|| {
@@ -294,7 +298,9 @@ async fn summaries_say_how_many_in_every_format() {
 async fn summaries_reach_an_otlp_collector() {
     let (endpoint, receiver) = crate::otlp::receiver().await;
     let h = Harness::new("").await;
-    h.write_streams(&format!("[output]\notlp_endpoint = \"{endpoint}\"\n\n{SHAPED}"));
+    h.write_streams(&format!(
+        "[output]\notlp_endpoint = \"{endpoint}\"\n\n{SHAPED}"
+    ));
     let (_, all) = mix(&h);
     shaped_lines(&h).await;
     let r = receiver.lock().unwrap();
@@ -306,10 +312,10 @@ async fn summaries_reach_an_otlp_collector() {
     assert!(!summaries.is_empty());
     let body = serde_json::to_string(&r.requests).unwrap();
     assert!(body.contains("\"sample_id\""));
-    let full = r
-        .acknowledged
-        .iter()
-        .filter(|id| all.contains(*id))
-        .count();
-    assert!(full > 0 && full < all.len() / 4, "{full} of {} in full", all.len());
+    let full = r.acknowledged.iter().filter(|id| all.contains(*id)).count();
+    assert!(
+        full > 0 && full < all.len() / 4,
+        "{full} of {} in full",
+        all.len()
+    );
 }
