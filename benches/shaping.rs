@@ -19,7 +19,7 @@ use entra_simulator::{Simulator, Spread, CLIENT_SECRET};
 use serde_json::Value;
 
 mod common;
-use common::{env_or, runtime};
+use common::{children_cpu, env_or, runtime};
 
 const TYPES: [&str; 3] = ["nonInteractiveUser", "servicePrincipal", "managedIdentity"];
 
@@ -29,6 +29,8 @@ struct Tally {
     bytes: BTreeMap<String, u64>,
     lines: BTreeMap<String, u64>,
     summaries: BTreeMap<String, u64>,
+    /// CPU seconds of the two runs (the child's user + system).
+    cpu: f64,
 }
 
 fn type_of(line: &str, format: &str) -> (String, bool) {
@@ -103,12 +105,14 @@ async fn variant(format: &str, shaped: bool, per_identity: u64, hours: i64) -> (
         if round == 1 {
             sim.advance_clock(Duration::hours(3));
         }
+        let before = children_cpu();
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_entra-source"))
             .args(["run", "--once", "--config"])
             .arg(&config)
             .output()
             .await
             .expect("entra-source runs");
+        tally.cpu += children_cpu() - before;
         assert!(
             out.status.success(),
             "{}",
@@ -136,6 +140,7 @@ fn main() {
     );
     println!("| format | sign-in type | lines in full | lines shaped (summaries) | bytes in full | bytes shaped | cut |");
     println!("|---|---|---|---|---|---|---|");
+    let mut cpu = Vec::new();
     for format in ["native", "azure_monitor", "log_analytics", "ecs", "ocsf"] {
         let (full, served) = rt.block_on(variant(format, false, per_identity, hours));
         let (shaped, served_again) = rt.block_on(variant(format, true, per_identity, hours));
@@ -170,6 +175,21 @@ fn main() {
             machine.0,
             machine.1,
             100.0 * (1.0 - machine.1 as f64 / machine.0.max(1) as f64)
+        );
+        cpu.push((format, full.cpu, shaped.cpu, served));
+    }
+    println!(
+        "\nCPU of the two runs (user + system, every sign-in type read, {} records):\n",
+        cpu.first().map_or(0, |c| c.3)
+    );
+    println!("| format | in full | shaped | µs per record in full → shaped |");
+    println!("|---|---|---|---|");
+    for (format, full, shaped, served) in cpu {
+        let per = |s: f64| s * 1e6 / served.max(1) as f64;
+        println!(
+            "| {format} | {full:.3} s | {shaped:.3} s | {:.1} → {:.1} |",
+            per(full),
+            per(shaped)
         );
     }
 }

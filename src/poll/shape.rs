@@ -41,21 +41,13 @@ impl Shaper {
             let f = fingerprint(&v);
             if !self.learned_here.contains(&f) && !state.is_some_and(|s| s.knows(&f)) {
                 new = true;
-                // A value is known once a record showing it was kept in full.
+                // A value is known once a record showing it is kept in full (this one).
                 self.learned.push((f, at));
                 self.learned_here.insert(f);
             }
         }
+        // Every value it shows is known now (the new ones learned above, kept with its page).
         if late || new || always_kept(r).is_some() {
-            if !new {
-                // Known from now on: every value a full record shows.
-                for v in novelties(r) {
-                    let f = fingerprint(&v);
-                    if self.learned_here.insert(f) && !state.is_some_and(|s| s.knows(&f)) {
-                        self.learned.push((f, at));
-                    }
-                }
-            }
             self.full.push(at);
             return true;
         }
@@ -67,6 +59,7 @@ impl Shaper {
     /// Applies the page to the state (with its records' ids, in the page's checkpoint).
     pub(super) fn apply(self, p: Policy, s: &mut StreamState) {
         let sh = &mut s.shaping;
+        sh.window = p.window;
         for at in self.full {
             sh.count_full(p.window, at);
         }
@@ -97,12 +90,21 @@ impl StreamPoller {
     /// takes them out of the state and checkpoints. A crash between the two writes them again,
     /// with the same ids and counts.
     pub(super) async fn close_windows(&self, sched: &window::Schedule) -> Result<(), PollError> {
-        let Some(p) = self.spec.shaping() else {
-            return Ok(());
-        };
+        let policy = self.spec.shaping();
         let due: Vec<Closed> = self
             .checkpoint
-            .read(|s| s.and_then(|s| Some(s.shaping.closable(p.window, settled(s, sched)?))))
+            .read(|s| {
+                let s = s?;
+                match policy {
+                    Some(p) => Some(s.shaping.closable(p.window, settled(s, sched)?)),
+                    // Set back to `full` with summaries open: they go out now, never lost.
+                    None if !s.shaping.open.is_empty() || !s.shaping.accounts.is_empty() => Some(
+                        s.shaping
+                            .closable(s.shaping.window, DateTime::<Utc>::MAX_UTC),
+                    ),
+                    None => None,
+                }
+            })
             .await
             .unwrap_or_default();
         if due.is_empty() {

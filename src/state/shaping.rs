@@ -124,6 +124,10 @@ pub struct Shaped {
     /// Records emitted in full because their window had closed (in `totals` too).
     #[serde(default)]
     pub late: u64,
+    /// The window length (seconds) the open summaries were counted with: what closes them if
+    /// the policy goes back to `full`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub window: i64,
     /// The latest closed windows' accounts, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent: Vec<WindowAccount>,
@@ -175,6 +179,7 @@ impl Shaped {
             closed_through: self.closed_through,
             totals: self.totals,
             late: self.late,
+            window: self.window,
             recent: self.recent.clone(),
             known: SeenIds::default(),
         }
@@ -305,6 +310,10 @@ impl Shaped {
         let extra = self.recent.len().saturating_sub(RECENT_WINDOWS);
         self.recent.drain(..extra);
     }
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 fn hex(b: &[u8]) -> String {

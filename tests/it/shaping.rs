@@ -319,3 +319,31 @@ async fn summaries_reach_an_otlp_collector() {
         all.len()
     );
 }
+
+/// A policy set back to `full` while summaries are open: the next run writes them at once (they
+/// never wait for a window that no longer closes), so nothing counted is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summaries_open_when_the_policy_goes_back_to_full_are_written_at_once() {
+    let h = Harness::new("").await;
+    h.write_streams(SHAPED);
+    let (_, all) = mix(&h);
+    let mut seen = Seen::default();
+    let first = h.run_once().await;
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    seen.add(&parse_lines(&first.stdout));
+    let counted_before = seen.counted();
+    let head = SHAPED.split("\n[streams.sign_ins.shaping]").next().unwrap();
+    h.write_streams(head);
+    let second = h.run_once().await;
+    assert_eq!(second.code, Some(0), "{}", second.stderr);
+    seen.add(&parse_lines(&second.stdout));
+    assert!(
+        seen.counted() > counted_before,
+        "nothing was written when the policy changed"
+    );
+    assert_eq!(seen.full.len() as u64 + seen.counted(), all.len() as u64);
+    let state = h.state_json();
+    let s = &state["tenants"][entra_simulator::TENANT_ID]["streams"]["sign_ins.servicePrincipal"]
+        ["shaping"];
+    assert!(s.get("open").is_none(), "{s}");
+}
