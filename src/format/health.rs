@@ -33,6 +33,15 @@ fn message(native: &Value) -> String {
     }
 }
 
+/// ECS `cloud` of a tree-made event: Azure, the tenant, Entra ID.
+pub(super) fn ecs_cloud(native: &Value) -> Value {
+    json!({
+        "provider": "azure",
+        "account": {"id": native["event"]["tenant_id"]},
+        "service": {"name": "Entra ID"},
+    })
+}
+
 pub fn ecs(native: &Value) -> Value {
     let p = &native["properties"];
     // A gap and late records are news about the data, not a change of the connector.
@@ -110,11 +119,7 @@ pub fn ecs(native: &Value) -> Value {
             "type": "collector",
             "version": p["connector_version"],
         },
-        "cloud": {
-            "provider": "azure",
-            "account": {"id": native["event"]["tenant_id"]},
-            "service": {"name": "Entra ID"},
-        },
+        "cloud": ecs_cloud(native),
         "azure": {
             "tenant_id": native["event"]["tenant_id"],
             "category": crate::event::health::CATEGORY,

@@ -145,11 +145,7 @@ pub fn ecs(native: &Value) -> Value {
         },
         "message": native["event"]["action"],
         "source": {"ip": p["ipAddress"]},
-        "cloud": {
-            "provider": "azure",
-            "account": {"id": native["event"]["tenant_id"]},
-            "service": {"name": "Entra ID"},
-        },
+        "cloud": super::health::ecs_cloud(native),
         "azure": {
             "tenant_id": native["event"]["tenant_id"],
             "signinlogs": {

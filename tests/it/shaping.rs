@@ -216,17 +216,7 @@ async fn run_then_kill_9_events(h: &Harness, n: usize) -> Vec<Value> {
             _ => break,
         }
     }
-    child.kill().await.unwrap();
-    while let Ok(Some(l)) = lines.next_line().await {
-        got.push(l);
-    }
-    if got
-        .last()
-        .is_some_and(|l| serde_json::from_str::<Value>(l).is_err())
-    {
-        got.pop();
-    }
-    parse_lines(&got.join("\n"))
+    kill_9_and_drain(child, lines, got).await
 }
 
 /// Runs the mix to its summaries' close in `format` and returns every line.

@@ -356,6 +356,16 @@ pub async fn run_then_kill_9(h: &Harness, n: usize) -> Vec<String> {
     let mut lines = stdout_lines(&mut child);
     let mut got = Vec::new();
     read_lines(&mut lines, n.max(1), &mut got).await;
+    event_ids(&kill_9_and_drain(child, lines, got).await)
+}
+
+/// SIGKILLs `child`, reads what it had written, and returns the whole events of `got` and that
+/// (a line cut by the kill is not an event; its record comes again after a restart).
+pub async fn kill_9_and_drain(
+    mut child: Child,
+    mut lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    mut got: Vec<String>,
+) -> Vec<Value> {
     child.kill().await.unwrap();
     while let Ok(Some(l)) = lines.next_line().await {
         got.push(l);
@@ -366,7 +376,7 @@ pub async fn run_then_kill_9(h: &Harness, n: usize) -> Vec<String> {
     {
         got.pop();
     }
-    event_ids(&parse_lines(&got.join("\n")))
+    parse_lines(&got.join("\n"))
 }
 
 /// Every application permission the simulator knows but `missing`.
