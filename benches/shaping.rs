@@ -10,7 +10,8 @@
 //! Bytes are what the child wrote to stdout, attributed to the sign-in type of each line (a
 //! summary's type is its `signInEventType`; `connector_health` and accounting lines count as
 //! "accounting"). `BENCH_HOURS` (the mix's span, default 6), `BENCH_EVERY_MINUTES` (how often
-//! each identity signs in from each address, default 5). Prints Markdown.
+//! each identity signs in from each address, default 5), `BENCH_FORMATS` (default all five).
+//! Also the CPU and the state bytes written of the two runs. Prints Markdown.
 
 use std::collections::BTreeMap;
 
@@ -31,6 +32,8 @@ struct Tally {
     summaries: BTreeMap<String, u64>,
     /// CPU seconds of the two runs (the child's user + system).
     cpu: f64,
+    /// Bytes the two runs wrote to the state file (their `state_written_bytes`).
+    state_bytes: u64,
 }
 
 fn type_of(line: &str, format: &str) -> (String, bool) {
@@ -113,6 +116,12 @@ async fn variant(format: &str, shaped: bool, per_identity: u64, hours: i64) -> (
             .await
             .expect("entra-source runs");
         tally.cpu += children_cpu() - before;
+        tally.state_bytes += String::from_utf8_lossy(&out.stderr)
+            .split("state_written_bytes=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
         assert!(
             out.status.success(),
             "{}",
@@ -141,7 +150,11 @@ fn main() {
     println!("| format | sign-in type | lines in full | lines shaped (summaries) | bytes in full | bytes shaped | cut |");
     println!("|---|---|---|---|---|---|---|");
     let mut cpu = Vec::new();
-    for format in ["native", "azure_monitor", "log_analytics", "ecs", "ocsf"] {
+    let formats: String = env_or(
+        "BENCH_FORMATS",
+        "native,azure_monitor,log_analytics,ecs,ocsf".to_string(),
+    );
+    for format in formats.split(',') {
         let (full, served) = rt.block_on(variant(format, false, per_identity, hours));
         let (shaped, served_again) = rt.block_on(variant(format, true, per_identity, hours));
         assert_eq!(served, served_again);
@@ -176,18 +189,25 @@ fn main() {
             machine.1,
             100.0 * (1.0 - machine.1 as f64 / machine.0.max(1) as f64)
         );
-        cpu.push((format, full.cpu, shaped.cpu, served));
+        cpu.push((
+            format,
+            full.cpu,
+            shaped.cpu,
+            served,
+            full.state_bytes,
+            shaped.state_bytes,
+        ));
     }
     println!(
-        "\nCPU of the two runs (user + system, every sign-in type read, {} records):\n",
+        "\nCPU and state writes of the two runs (user + system, every sign-in type read, {} records):\n",
         cpu.first().map_or(0, |c| c.3)
     );
-    println!("| format | in full | shaped | µs per record in full → shaped |");
-    println!("|---|---|---|---|");
-    for (format, full, shaped, served) in cpu {
+    println!("| format | CPU in full | CPU shaped | µs per record in full → shaped | state bytes written, in full → shaped |");
+    println!("|---|---|---|---|---|");
+    for (format, full, shaped, served, state_full, state_shaped) in cpu {
         let per = |s: f64| s * 1e6 / served.max(1) as f64;
         println!(
-            "| {format} | {full:.3} s | {shaped:.3} s | {:.1} → {:.1} |",
+            "| {format} | {full:.3} s | {shaped:.3} s | {:.1} → {:.1} | {state_full} → {state_shaped} |",
             per(full),
             per(shaped)
         );

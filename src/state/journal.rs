@@ -20,6 +20,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::seen::{Fingerprint, SeenIds, FINGERPRINT_BYTES};
+use super::shaping::{PendingSummaries, Summary};
 use super::{StateData, StreamState};
 
 pub const MAGIC: &[u8] = b"ENTRA-SOURCE STATE\n";
@@ -59,6 +60,13 @@ struct DeltaEntry {
     /// The same for a shaped stream's known values (version 8).
     #[serde(default, rename = "k", skip_serializing_if = "Option::is_none")]
     known_from: Option<i64>,
+    /// A shaped stream's windows closed since the last write (version 8).
+    #[serde(default, rename = "sc", skip_serializing_if = "Vec::is_empty")]
+    summaries_closed: Vec<i64>,
+    /// Its summaries counted into since the last write, whole (version 8): the other open ones
+    /// are as the previous frames left them.
+    #[serde(default, rename = "so", skip_serializing_if = "Vec::is_empty")]
+    summaries: Vec<(i64, String, Summary)>,
 }
 
 pub fn header(version: u32) -> Vec<u8> {
@@ -88,16 +96,18 @@ pub fn snapshot(data: &StateData) -> Result<Vec<u8>, serde_json::Error> {
 /// Fingerprints by Unix second, as added since the last write.
 pub type Added = Vec<(i64, Fingerprint)>;
 
-/// One changed section: tenant, stream, its state, and the fingerprints and known values added
-/// since the last write.
-pub type Changed<'a> = (String, String, &'a StreamState, (Added, Added));
+/// What a section gained since the last write: fingerprints, known values, summary changes.
+pub type Pending = (Added, Added, PendingSummaries);
+
+/// One changed section: tenant, stream, its state, and what it gained since the last write.
+pub type Changed<'a> = (String, String, &'a StreamState, Pending);
 
 /// A delta frame: for each section, its fields, the second its ids are kept from, and the
 /// fingerprints added since the last write.
 pub fn delta(sections: Vec<Changed<'_>>) -> Result<Vec<u8>, serde_json::Error> {
     let mut entries = Vec::with_capacity(sections.len());
     let mut blocks = Vec::new();
-    for (tenant, stream, state, (added, known)) in sections {
+    for (tenant, stream, state, (added, known, summaries)) in sections {
         put_added(&mut blocks, added);
         put_added(&mut blocks, known);
         entries.push(DeltaEntry {
@@ -105,6 +115,15 @@ pub fn delta(sections: Vec<Changed<'_>>) -> Result<Vec<u8>, serde_json::Error> {
             stream,
             keep_from: state.seen.seconds().next().map(|(s, _)| s),
             known_from: state.shaping.known.seconds().next().map(|(s, _)| s),
+            summaries: summaries
+                .changed
+                .into_iter()
+                .filter_map(|(start, key)| {
+                    let s = state.shaping.open.get(&start)?.get(&key)?.clone();
+                    Some((start, key, s))
+                })
+                .collect(),
+            summaries_closed: summaries.closed,
             state: state.without_ids(),
         });
     }
@@ -248,7 +267,10 @@ pub fn decode(bytes: &[u8], max_version: u32) -> Result<Decoded, DecodeError> {
                         .or_default();
                     let mut seen = std::mem::take(&mut section.seen);
                     let mut known = std::mem::take(&mut section.shaping.known);
+                    let mut shaped = std::mem::take(&mut section.shaping);
                     *section = e.state;
+                    shaped.replay(&e.summaries_closed, e.summaries);
+                    section.shaping.open = shaped.open;
                     if let Some(k) = known_added {
                         for (s, fps) in k.seconds() {
                             known.add_sorted(s, fps.iter().copied());

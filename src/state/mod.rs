@@ -487,6 +487,7 @@ impl StateStore {
             {
                 s.seen.clear_pending();
                 s.shaping.known.clear_pending();
+                s.shaping.clear_pending();
             }
             self.dirty.clear();
             self.full = false;
@@ -506,7 +507,11 @@ impl StateStore {
                 .get_mut(&t)
                 .and_then(|ts| ts.streams.get_mut(&name))
             {
-                let added = (s.seen.take_pending(), s.shaping.known.take_pending());
+                let added = (
+                    s.seen.take_pending(),
+                    s.shaping.known.take_pending(),
+                    s.shaping.take_pending(),
+                );
                 changed.push((t, name, added));
             }
         }

@@ -11,7 +11,7 @@
 //! window and grouping, so one emitted again after a crash between the write and the checkpoint
 //! is the same event with the same count.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::seen::{Fingerprint, SeenIds, FINGERPRINT_BYTES};
 
 /// How many closed windows' accounts a stream keeps for `state show`.
-pub const RECENT_WINDOWS: usize = 96;
+pub const RECENT_WINDOWS: usize = 16;
 
 const DAY: i64 = 86_400;
 
@@ -135,6 +135,19 @@ pub struct Shaped {
     /// of its start) they were first kept: journaled as blocks, not in the JSON.
     #[serde(skip)]
     pub known: SeenIds,
+    /// Summaries counted into, and windows closed, since the state was last written: what the
+    /// journal's next delta carries instead of every open summary.
+    #[serde(skip)]
+    changed: BTreeSet<(i64, String)>,
+    #[serde(skip)]
+    closed_windows: Vec<i64>,
+}
+
+/// A shaped stream's summary changes since the last write (a journal delta's).
+#[derive(Debug, Default)]
+pub struct PendingSummaries {
+    pub changed: Vec<(i64, String)>,
+    pub closed: Vec<i64>,
 }
 
 /// A window closed: its summaries and account.
@@ -164,11 +177,36 @@ impl Shaped {
             && self.known.is_empty()
     }
 
-    /// The state without its known values (a journal delta's JSON).
+    /// The state without its known values and open summaries (a journal delta's JSON: the
+    /// summaries that changed travel beside it, [`Self::take_pending`]).
     pub fn without_known(&self) -> Shaped {
         Shaped {
-            known: SeenIds::default(),
+            open: BTreeMap::new(),
             ..self.clone_json()
+        }
+    }
+
+    /// What changed since the last write, and forgets it.
+    pub fn take_pending(&mut self) -> PendingSummaries {
+        PendingSummaries {
+            changed: std::mem::take(&mut self.changed).into_iter().collect(),
+            closed: std::mem::take(&mut self.closed_windows),
+        }
+    }
+
+    /// Forgets what changed: a snapshot holds it all.
+    pub fn clear_pending(&mut self) {
+        self.changed.clear();
+        self.closed_windows.clear();
+    }
+
+    /// A delta's summary changes, replayed: windows closed, then summaries counted into.
+    pub fn replay(&mut self, closed: &[i64], changed: Vec<(i64, String, Summary)>) {
+        for start in closed {
+            self.open.remove(start);
+        }
+        for (start, key, s) in changed {
+            self.open.entry(start).or_default().insert(key, s);
         }
     }
 
@@ -182,6 +220,8 @@ impl Shaped {
             window: self.window,
             recent: self.recent.clone(),
             known: SeenIds::default(),
+            changed: BTreeSet::new(),
+            closed_windows: Vec::new(),
         }
     }
 
@@ -243,7 +283,9 @@ impl Shaped {
             summarized: 1,
             ..Account::default()
         };
-        let s = match self.open.entry(start).or_default().entry(grouping.key()) {
+        let key = grouping.key();
+        self.changed.insert((start, key.clone()));
+        let s = match self.open.entry(start).or_default().entry(key) {
             std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::btree_map::Entry::Vacant(v) => {
                 one.summaries = 1;
@@ -300,6 +342,8 @@ impl Shaped {
             let start = c.from.timestamp();
             self.open.remove(&start);
             self.accounts.remove(&start);
+            self.changed.retain(|(s, _)| *s != start);
+            self.closed_windows.push(start);
             self.closed_through = self.closed_through.max(Some(c.to));
             self.recent.push(WindowAccount {
                 from: c.from,
@@ -423,6 +467,13 @@ mod tests {
         );
         // The later window stays open, and survives the state's JSON (known values travel as
         // journal blocks).
+        let pending = s.take_pending();
+        assert_eq!(pending.closed, [due[0].from.timestamp()]);
+        assert_eq!(
+            pending.changed.len(),
+            1,
+            "only the open window's summary changed"
+        );
         let back: Shaped = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
         assert_eq!(s.open.len(), 1);

@@ -388,4 +388,31 @@ fn a_shaped_stream_s_known_values_and_summaries_survive_deltas_and_a_reopen() {
     let s = st.stream("t", "sign_ins.servicePrincipal").unwrap();
     assert!(!s.shaping.knows(&a) && s.shaping.knows(&b));
     assert_eq!(s.shaping.open.len(), 1);
+    // A delta carries only the summaries counted into and the windows closed: one more
+    // summary in a new window, the old window closed, both replayed on reopening.
+    drop(st);
+    let mut st = open(&path);
+    let sh = &mut st.stream_mut("t", "sign_ins.servicePrincipal").shaping;
+    sh.count(
+        900,
+        &grouping,
+        t("2026-12-03T11:01:00Z"),
+        "y",
+        fingerprint("y"),
+    );
+    let due = sh.closable(900, t("2026-12-03T10:15:00Z"));
+    assert_eq!(due.len(), 1);
+    sh.closed(&due);
+    st.save().unwrap();
+    drop(st);
+    let st = open(&path);
+    let open_windows: Vec<i64> = st
+        .stream("t", "sign_ins.servicePrincipal")
+        .unwrap()
+        .shaping
+        .open
+        .keys()
+        .copied()
+        .collect();
+    assert_eq!(open_windows, [t("2026-12-03T11:00:00Z").timestamp()]);
 }
