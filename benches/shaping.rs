@@ -32,8 +32,9 @@ struct Tally {
     summaries: BTreeMap<String, u64>,
     /// CPU seconds of the two runs (the child's user + system).
     cpu: f64,
-    /// Bytes the two runs wrote to the state file (their `state_written_bytes`).
+    /// Bytes the two runs wrote to the state file (their `state_written_bytes`), and writes.
     state_bytes: u64,
+    state_writes: u64,
 }
 
 fn type_of(line: &str, format: &str) -> (String, bool) {
@@ -116,12 +117,17 @@ async fn variant(format: &str, shaped: bool, per_identity: u64, hours: i64) -> (
             .await
             .expect("entra-source runs");
         tally.cpu += children_cpu() - before;
-        tally.state_bytes += String::from_utf8_lossy(&out.stderr)
-            .split("state_written_bytes=")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let field = |name: &str| {
+            stderr
+                .split(name)
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        tally.state_bytes += field("state_written_bytes=");
+        tally.state_writes += field("state_writes=");
         assert!(
             out.status.success(),
             "{}",
@@ -194,8 +200,8 @@ fn main() {
             full.cpu,
             shaped.cpu,
             served,
-            full.state_bytes,
-            shaped.state_bytes,
+            (full.state_bytes, full.state_writes),
+            (shaped.state_bytes, shaped.state_writes),
         ));
     }
     println!(
@@ -207,9 +213,13 @@ fn main() {
     for (format, full, shaped, served, state_full, state_shaped) in cpu {
         let per = |s: f64| s * 1e6 / served.max(1) as f64;
         println!(
-            "| {format} | {full:.3} s | {shaped:.3} s | {:.1} → {:.1} | {state_full} → {state_shaped} |",
+            "| {format} | {full:.3} s | {shaped:.3} s | {:.1} → {:.1} | {} in {} writes → {} in {} |",
             per(full),
-            per(shaped)
+            per(shaped),
+            state_full.0,
+            state_full.1,
+            state_shaped.0,
+            state_shaped.1
         );
     }
 }
