@@ -150,7 +150,8 @@ impl StreamPoller {
             .stage(|s| {
                 s.seen.extend(new_keys);
                 if let Some(p) = policy {
-                    shaper.apply(p, s);
+                    let n = shaper.apply(p, s);
+                    self.count(|c| c.summarized(n));
                 }
                 // Records arrive in ascending time: everything before `newest` in this window
                 // has been emitted, so a restart may begin there, and keys older than every

@@ -57,7 +57,9 @@ impl Shaper {
     }
 
     /// Applies the page to the state (with its records' ids, in the page's checkpoint).
-    pub(super) fn apply(self, p: Policy, s: &mut StreamState) {
+    /// Returns how many records it counted.
+    pub(super) fn apply(self, p: Policy, s: &mut StreamState) -> u64 {
+        let n = self.counted.len() as u64;
         let sh = &mut s.shaping;
         sh.window = p.window;
         for at in self.full {
@@ -70,6 +72,7 @@ impl Shaper {
         if let Some(now) = s.cursor {
             sh.forget_before(now, p.horizon);
         }
+        n
     }
 }
 

@@ -129,6 +129,7 @@ struct Metrics {
     registry: Registry,
     events: Family<EventLabels, Counter>,
     pages: Family<StreamLabels, Counter>,
+    summarized: Family<StreamLabels, Counter>,
     polls_failed: Family<StreamLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
     throttled: Family<ResourceLabels, Counter>,
@@ -164,6 +165,7 @@ impl Metrics {
             registry: Registry::default(),
             events: Family::default(),
             pages: Family::default(),
+            summarized: Family::default(),
             polls_failed: Family::default(),
             requests: Family::default(),
             throttled: Family::default(),
@@ -189,6 +191,11 @@ impl Metrics {
             m.events.clone(),
         );
         registry.register("pages", "Graph pages read", m.pages.clone());
+        registry.register(
+            "sign_ins_summarized",
+            "Sign-ins counted into summaries instead of emitted ([streams.sign_ins.shaping])",
+            m.summarized.clone(),
+        );
         registry.register(
             "polls_failed",
             "Polls that ended in an error",
@@ -521,6 +528,7 @@ impl StateWritten {
 pub struct StreamCounters {
     pages: Counter,
     events: Counter,
+    summarized: Counter,
 }
 
 impl StreamCounters {
@@ -532,6 +540,11 @@ impl StreamCounters {
     /// `n` events written (acknowledged, with OTLP).
     pub fn events_written(&self, n: u64) {
         self.events.inc_by(n);
+    }
+
+    /// `n` sign-ins counted into summaries.
+    pub fn summarized(&self, n: u64) {
+        self.summarized.inc_by(n);
     }
 }
 
@@ -546,6 +559,10 @@ pub fn stream_counters(tenant: &str, section: &str, format: &str) -> StreamCount
         events: m
             .events
             .get_or_create(&EventLabels::new(tenant, section, format))
+            .clone(),
+        summarized: m
+            .summarized
+            .get_or_create(&StreamLabels::new(tenant, section))
             .clone(),
     }
 }

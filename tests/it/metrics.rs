@@ -13,7 +13,7 @@ fn with_metrics(h: &Harness, port: u16, streams: &str) {
     ));
 }
 
-async fn get(port: u16, path: &str) -> Option<(u16, String)> {
+pub(crate) async fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let r = reqwest::get(format!("http://127.0.0.1:{port}{path}"))
         .await
         .ok()?;
@@ -22,7 +22,7 @@ async fn get(port: u16, path: &str) -> Option<(u16, String)> {
 }
 
 /// The value of the first sample whose line starts with `prefix` (name and labels).
-fn sample(text: &str, prefix: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, prefix: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(prefix))
         .and_then(|l| l.rsplit(' ').next())

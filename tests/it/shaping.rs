@@ -337,3 +337,52 @@ async fn summaries_open_when_the_policy_goes_back_to_full_are_written_at_once() 
         ["shaping"];
     assert!(s.get("open").is_none(), "{s}");
 }
+
+/// `/metrics` counts the sign-ins summarized, per type, equal to what the summaries say once the
+/// windows closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summarized_count_is_a_metric() {
+    let h = Harness::new("").await;
+    let port = free_port();
+    h.write_streams(&format!(
+        "[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n{SHAPED}"
+    ));
+    mix(&h);
+    let mut child = h.spawn_run();
+    let mut lines = stdout_lines(&mut child);
+    let mut seen = Seen::default();
+    let mut got: Vec<String> = Vec::new();
+    // Once it is reading, every read passes every window.
+    read_lines(&mut lines, 1, &mut got).await;
+    h.advance(Duration::hours(3));
+    // Until every summarized type has closed a window (its `shaped` accounting event).
+    while seen
+        .accounts
+        .iter()
+        .map(|a| a["sign_in_type"].clone())
+        .collect::<HashSet<_>>()
+        .len()
+        < 3
+    {
+        read_lines(&mut lines, got.len() + 1, &mut got).await;
+        seen = Seen::default();
+        seen.add(&parse_lines(&got.join("\n")));
+    }
+    let (_, text) = crate::metrics::get(port, "/metrics").await.unwrap();
+    let total: f64 = ["nonInteractiveUser", "servicePrincipal", "managedIdentity"]
+        .iter()
+        .map(|t| {
+            crate::metrics::sample(
+                &text,
+                &format!("entra_source_sign_ins_summarized_total{{tenant=\"{}\",stream=\"sign_ins\",sign_in_type=\"{t}\"}}", entra_simulator::TENANT_ID),
+            )
+            .unwrap_or_else(|| panic!("no {t} sample: {text}"))
+        })
+        .sum();
+    assert!(
+        total >= seen.counted() as f64 && total > 0.0,
+        "{total} < {}",
+        seen.counted()
+    );
+    let _ = sigterm(&mut child).await;
+}
