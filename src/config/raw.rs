@@ -278,8 +278,8 @@ pub struct RawStream {
 
 /// `[streams.sign_ins.shaping]`: per sign-in type, `"full"` (the default: every record) or
 /// `"summarize"` (failures, risk, conditional access that failed or did not apply, agentic
-/// sign-ins and the first sign-in from a new IP, country, app, resource or device are kept in
-/// full; the rest counted into one summary per window and key).
+/// sign-ins and the first sign-in from a new IP, autonomous system, country, app, resource,
+/// device or client are kept in full; the rest counted into one summary per window and key).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(non_snake_case)]
@@ -294,9 +294,9 @@ pub struct RawShaping {
     pub managedIdentity: Option<String>,
     /// The span of record time one summary covers, "1m" to "1h" (default "15m").
     pub window: Option<String>,
-    /// How long a value (IP, autonomous system, country, app, resource, device) first kept in
-    /// full stays known for an identity; after it, the next sign-in showing it is kept in full
-    /// again. "1d" to "30d" (default "14d"), counted in whole days.
+    /// How long a value (IP, autonomous system, country, app, resource, device, client) first
+    /// kept in full stays known for an identity; after it, the next sign-in showing it is kept in
+    /// full again. "1d" to "30d" (default "14d"), counted in whole days.
     pub new_horizon: Option<String>,
 }
 
