@@ -257,7 +257,7 @@ impl StreamState {
             delta_link: self.delta_link.clone(),
             ladder: self.ladder.clone(),
             tail: self.tail.clone(),
-            shaping: self.shaping.without_known(),
+            shaping: self.shaping.for_delta(),
         }
     }
 }

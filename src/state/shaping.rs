@@ -179,7 +179,7 @@ impl Shaped {
 
     /// The state without its known values and open summaries (a journal delta's JSON: the
     /// summaries that changed travel beside it, [`Self::take_pending`]).
-    pub fn without_known(&self) -> Shaped {
+    pub fn for_delta(&self) -> Shaped {
         Shaped {
             open: BTreeMap::new(),
             ..self.clone_json()
@@ -375,23 +375,23 @@ fn unhex(s: &str) -> [u8; FINGERPRINT_BYTES] {
     out
 }
 
-/// Whether the record of `id` can be a member of a summary of `count` records with `digest`:
-/// for a one-record summary, exactly; for more, only with the other members' ids
-/// (`others`), whose fingerprints XORed out must leave `id`'s.
-pub fn is_member(digest: &str, id: &str, others: &[&str]) -> bool {
-    let mut x = unhex(digest);
-    for o in others {
-        for (a, b) in x.iter_mut().zip(super::fingerprint(o)) {
-            *a ^= b;
-        }
-    }
-    x == super::fingerprint(id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::state::fingerprint;
+
+    /// Whether the record of `id` can be a member of a summary of `count` records with `digest`:
+    /// for a one-record summary, exactly; for more, only with the other members' ids
+    /// (`others`), whose fingerprints XORed out must leave `id`'s.
+    fn is_member(digest: &str, id: &str, others: &[&str]) -> bool {
+        let mut x = unhex(digest);
+        for o in others {
+            for (a, b) in x.iter_mut().zip(crate::state::fingerprint(o)) {
+                *a ^= b;
+            }
+        }
+        x == crate::state::fingerprint(id)
+    }
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
