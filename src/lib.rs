@@ -20,6 +20,7 @@ pub mod format;
 pub mod fs;
 pub mod graph;
 pub mod http;
+pub mod hub;
 pub mod jsontext;
 pub mod kind;
 pub mod logging;

@@ -1,0 +1,330 @@
+//! One Event Hubs message of Entra's diagnostic settings: `{"records": [ … ]}`, each record in the
+//! Azure Monitor resource-log schema (`time`, `category`, `operationName`, …, `properties` = the
+//! Graph record's shape). [`parse`] reads it without building a tree (the records stay their
+//! text) and never fails on one bad record: a message that is not JSON, has no `records` or is
+//! larger than allowed is refused whole ([`Refused`]); a record that is not an object or names
+//! a category no stream knows is counted ([`Parsed::skipped`]) and the rest go on.
+
+use crate::jsontext;
+use crate::kind::StreamKind;
+
+/// Every category Entra's diagnostic settings export (Microsoft: "What are the identity logs
+/// you can stream to an endpoint?").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Category {
+    AuditLogs,
+    SignInLogs,
+    NonInteractiveUserSignInLogs,
+    ServicePrincipalSignInLogs,
+    ManagedIdentitySignInLogs,
+    ProvisioningLogs,
+    AdfsSignInLogs,
+    RiskyUsers,
+    UserRiskEvents,
+    RiskyServicePrincipals,
+    ServicePrincipalRiskEvents,
+    NetworkAccessTrafficLogs,
+    EnrichedOffice365AuditLogs,
+    MicrosoftGraphActivityLogs,
+    RemoteNetworkHealthLogs,
+    NetworkAccessAlerts,
+    NetworkAccessConnectionEvents,
+    MicrosoftServicePrincipalSignInLogs,
+    AzureAdGraphActivityLogs,
+}
+
+/// Where a category's records go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// A Graph stream's, normalized as its records are (sign-ins: with their event type).
+    Stream(StreamKind, Option<&'static str>),
+    /// A dataset of its own (`entra.<name>`): no Graph stream reads these.
+    Own(&'static str),
+}
+
+impl Category {
+    pub const ALL: [Category; 19] = [
+        Category::AuditLogs,
+        Category::SignInLogs,
+        Category::NonInteractiveUserSignInLogs,
+        Category::ServicePrincipalSignInLogs,
+        Category::ManagedIdentitySignInLogs,
+        Category::ProvisioningLogs,
+        Category::AdfsSignInLogs,
+        Category::RiskyUsers,
+        Category::UserRiskEvents,
+        Category::RiskyServicePrincipals,
+        Category::ServicePrincipalRiskEvents,
+        Category::NetworkAccessTrafficLogs,
+        Category::EnrichedOffice365AuditLogs,
+        Category::MicrosoftGraphActivityLogs,
+        Category::RemoteNetworkHealthLogs,
+        Category::NetworkAccessAlerts,
+        Category::NetworkAccessConnectionEvents,
+        Category::MicrosoftServicePrincipalSignInLogs,
+        Category::AzureAdGraphActivityLogs,
+    ];
+
+    /// The name the export writes in `category`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::AuditLogs => "AuditLogs",
+            Category::SignInLogs => "SignInLogs",
+            Category::NonInteractiveUserSignInLogs => "NonInteractiveUserSignInLogs",
+            Category::ServicePrincipalSignInLogs => "ServicePrincipalSignInLogs",
+            Category::ManagedIdentitySignInLogs => "ManagedIdentitySignInLogs",
+            Category::ProvisioningLogs => "ProvisioningLogs",
+            Category::AdfsSignInLogs => "ADFSSignInLogs",
+            Category::RiskyUsers => "RiskyUsers",
+            Category::UserRiskEvents => "UserRiskEvents",
+            Category::RiskyServicePrincipals => "RiskyServicePrincipals",
+            Category::ServicePrincipalRiskEvents => "ServicePrincipalRiskEvents",
+            Category::NetworkAccessTrafficLogs => "NetworkAccessTrafficLogs",
+            Category::EnrichedOffice365AuditLogs => "EnrichedOffice365AuditLogs",
+            Category::MicrosoftGraphActivityLogs => "MicrosoftGraphActivityLogs",
+            Category::RemoteNetworkHealthLogs => "RemoteNetworkHealthLogs",
+            Category::NetworkAccessAlerts => "NetworkAccessAlerts",
+            Category::NetworkAccessConnectionEvents => "NetworkAccessConnectionEvents",
+            Category::MicrosoftServicePrincipalSignInLogs => "MicrosoftServicePrincipalSignInLogs",
+            Category::AzureAdGraphActivityLogs => "AzureADGraphActivityLogs",
+        }
+    }
+
+    /// The category a record names (the export's case, or any case: storage copies have been
+    /// seen lower-cased).
+    pub fn parse(s: &str) -> Option<Category> {
+        Category::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(s))
+    }
+
+    pub fn destination(self) -> Destination {
+        use Destination::{Own, Stream};
+        match self {
+            Category::AuditLogs => Stream(StreamKind::DirectoryAudits, None),
+            Category::SignInLogs => Stream(StreamKind::SignIns, Some("interactiveUser")),
+            Category::NonInteractiveUserSignInLogs => {
+                Stream(StreamKind::SignIns, Some("nonInteractiveUser"))
+            }
+            Category::ServicePrincipalSignInLogs => {
+                Stream(StreamKind::SignIns, Some("servicePrincipal"))
+            }
+            Category::ManagedIdentitySignInLogs => {
+                Stream(StreamKind::SignIns, Some("managedIdentity"))
+            }
+            Category::ProvisioningLogs => Stream(StreamKind::Provisioning, None),
+            Category::RiskyUsers => Stream(StreamKind::RiskyUsers, None),
+            Category::UserRiskEvents => Stream(StreamKind::RiskDetections, None),
+            Category::RiskyServicePrincipals => Stream(StreamKind::RiskyServicePrincipals, None),
+            Category::ServicePrincipalRiskEvents => {
+                Stream(StreamKind::ServicePrincipalRiskDetections, None)
+            }
+            Category::AdfsSignInLogs => Own("adfs_sign_ins"),
+            Category::NetworkAccessTrafficLogs => Own("network_access_traffic"),
+            Category::EnrichedOffice365AuditLogs => Own("enriched_office365_audit"),
+            Category::MicrosoftGraphActivityLogs => Own("graph_activity"),
+            Category::RemoteNetworkHealthLogs => Own("remote_network_health"),
+            Category::NetworkAccessAlerts => Own("network_access_alerts"),
+            Category::NetworkAccessConnectionEvents => Own("network_access_connections"),
+            Category::MicrosoftServicePrincipalSignInLogs => {
+                Own("microsoft_service_principal_sign_ins")
+            }
+            Category::AzureAdGraphActivityLogs => Own("azure_ad_graph_activity"),
+        }
+    }
+}
+
+/// One record of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry<'a> {
+    pub category: Category,
+    /// The whole export record, as the message has it.
+    pub record: &'a str,
+    /// Its `properties` (the Graph record's shape), when present.
+    pub properties: Option<&'a str>,
+}
+
+/// Why a record was skipped (the message's other records go on).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Skipped {
+    /// Not a JSON object.
+    NotAnObject,
+    /// No `category`, or one that is not a string.
+    NoCategory,
+    /// A category no stream or dataset knows (a new Microsoft category): counted by name.
+    UnknownCategory(String),
+}
+
+/// What a message held.
+#[derive(Debug, Default)]
+pub struct Parsed<'a> {
+    pub entries: Vec<Entry<'a>>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Why a whole message was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("a message of {bytes} bytes is larger than the {max} allowed (Event Hubs' own limit is 1 MiB)")]
+    TooLarge { bytes: usize, max: usize },
+    #[error("a message is not UTF-8 JSON: {0}")]
+    NotJson(String),
+    #[error("a message has no \"records\" array (not a diagnostic-settings export)")]
+    NoRecords,
+}
+
+/// Reads one message.
+pub fn parse(message: &[u8], max_bytes: usize) -> Result<Parsed<'_>, Refused> {
+    if message.len() > max_bytes {
+        return Err(Refused::TooLarge {
+            bytes: message.len(),
+            max: max_bytes,
+        });
+    }
+    let text = std::str::from_utf8(message).map_err(|e| Refused::NotJson(e.to_string()))?;
+    let start = jsontext::skip_ws(text.as_bytes(), 0);
+    let end = jsontext::valid_value_end(text.as_bytes(), start, 0)
+        .ok_or_else(|| Refused::NotJson("not one JSON value".into()))?;
+    if jsontext::skip_ws(text.as_bytes(), end) != text.len() {
+        return Err(Refused::NotJson("text after the JSON value".into()));
+    }
+    let body = &text[start..end];
+    if !body.starts_with('{') {
+        return Err(Refused::NoRecords);
+    }
+    let records = jsontext::member(body, "records")
+        .filter(|r| r.starts_with('['))
+        .ok_or(Refused::NoRecords)?;
+    let mut out = Parsed::default();
+    for r in jsontext::elements(records) {
+        if !r.starts_with('{') {
+            out.skipped.push(Skipped::NotAnObject);
+            continue;
+        }
+        let Some(name) = jsontext::member(r, "category").and_then(jsontext::string) else {
+            out.skipped.push(Skipped::NoCategory);
+            continue;
+        };
+        match Category::parse(&name) {
+            Some(category) => out.entries.push(Entry {
+                category,
+                record: r,
+                properties: jsontext::member(r, "properties").filter(|p| p.starts_with('{')),
+            }),
+            None => out
+                .skipped
+                .push(Skipped::UnknownCategory(name.into_owned())),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: usize = 1 << 20;
+
+    fn samples() -> Vec<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/azure-monitor");
+        ["samples.jsonl", "graph-activity.jsonl"]
+            .iter()
+            .flat_map(|f| {
+                std::fs::read_to_string(root.join(f))
+                    .unwrap()
+                    .lines()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Every peer sample, batched as the export batches them, comes back record by record with
+    /// its category and its `properties`.
+    #[test]
+    fn a_batch_of_the_peers_samples_is_read_record_by_record() {
+        let lines = samples();
+        let message = format!("{{\"records\": [{}]}}", lines.join(",\n"));
+        let parsed = parse(message.as_bytes(), MAX).unwrap();
+        assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
+        assert_eq!(parsed.entries.len(), lines.len());
+        for (e, line) in parsed.entries.iter().zip(&lines) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(e.category.name(), v["category"]);
+            let props: serde_json::Value = serde_json::from_str(e.properties.unwrap()).unwrap();
+            assert_eq!(props, v["properties"]);
+        }
+        let graph = parsed
+            .entries
+            .iter()
+            .filter(|e| e.category == Category::MicrosoftGraphActivityLogs)
+            .count();
+        assert_eq!(graph, 2);
+        assert_eq!(
+            Category::MicrosoftGraphActivityLogs.destination(),
+            Destination::Own("graph_activity")
+        );
+        assert_eq!(
+            Category::parse("noninteractiveusersigninlogs").map(Category::destination),
+            Some(Destination::Stream(
+                StreamKind::SignIns,
+                Some("nonInteractiveUser")
+            ))
+        );
+    }
+
+    /// Bad messages are refused whole with the reason; bad records are counted and the rest of
+    /// the message goes on.
+    #[test]
+    fn bad_messages_are_refused_and_bad_records_counted_never_stopping_the_rest() {
+        assert!(matches!(parse(b"not json", MAX), Err(Refused::NotJson(_))));
+        assert!(matches!(
+            parse(b"{\"records\": [", MAX),
+            Err(Refused::NotJson(_))
+        ));
+        assert!(matches!(
+            parse(&[0xff, 0xfe], MAX),
+            Err(Refused::NotJson(_))
+        ));
+        assert_eq!(
+            parse(b"{\"value\": []}", MAX).unwrap_err(),
+            Refused::NoRecords
+        );
+        assert_eq!(parse(b"[1, 2]", MAX).unwrap_err(), Refused::NoRecords);
+        assert_eq!(
+            parse(b"{\"records\": {}}", MAX).unwrap_err(),
+            Refused::NoRecords
+        );
+        let big = format!("{{\"records\": [\"{}\"]}}", "x".repeat(MAX));
+        assert!(matches!(
+            parse(big.as_bytes(), MAX),
+            Err(Refused::TooLarge { .. })
+        ));
+        let mixed = br#"{"records": [
+            {"category": "AuditLogs", "properties": {"id": "a"}},
+            42,
+            {"properties": {}},
+            {"category": "SomethingNewLogs", "properties": {}},
+            {"category": "SignInLogs", "properties": {"id": "b"}}
+        ]}"#;
+        let p = parse(mixed, MAX).unwrap();
+        assert_eq!(p.entries.len(), 2);
+        assert_eq!(
+            p.skipped,
+            [
+                Skipped::NotAnObject,
+                Skipped::NoCategory,
+                Skipped::UnknownCategory("SomethingNewLogs".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn every_category_has_one_name_and_parses_back() {
+        for c in Category::ALL {
+            assert_eq!(Category::parse(c.name()), Some(c));
+        }
+        let names: std::collections::HashSet<_> = Category::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(names.len(), Category::ALL.len());
+    }
+}
