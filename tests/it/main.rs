@@ -27,6 +27,7 @@ mod host_configs;
 mod host_formats;
 mod host_lifecycle;
 mod http_output;
+mod hub;
 mod interop;
 mod inventory;
 mod kubernetes;

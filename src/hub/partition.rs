@@ -1,0 +1,123 @@
+//! One partition of one hub, read over the Kafka protocol (Event Hubs' Kafka endpoint, or any
+//! Kafka-protocol broker): where a new hub starts, and the messages from an offset on. The
+//! offsets are the caller's to keep: one is checkpointed only after the lines of every message
+//! before it were written (issue 31, in progress on branch `eventhubs`).
+
+use chrono::{DateTime, Utc};
+use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
+use rskafka::client::{Client, ClientBuilder};
+
+/// Where a hub no checkpoint knows starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The oldest message the hub still keeps (its retention).
+    Earliest,
+    /// Only messages sent from now on.
+    Latest,
+    /// The first message enqueued at or after this time.
+    At(DateTime<Utc>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("cannot reach the hub at {bootstrap}: {source}; check the namespace, the port (9093 for Event Hubs' Kafka endpoint) and the credential")]
+    Connect {
+        bootstrap: String,
+        source: rskafka::client::error::Error,
+    },
+    #[error("hub {hub} partition {partition}: {source}")]
+    Partition {
+        hub: String,
+        partition: i32,
+        source: rskafka::client::error::Error,
+    },
+}
+
+/// One message: its offset, its enqueued time and its body.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub offset: i64,
+    pub enqueued: DateTime<Utc>,
+    pub body: Vec<u8>,
+}
+
+/// A connection to a namespace's brokers.
+pub async fn connect(bootstrap: &str) -> Result<Client, HubError> {
+    ClientBuilder::new(vec![bootstrap.to_string()])
+        .client_id("entra-source")
+        .build()
+        .await
+        .map_err(|source| HubError::Connect {
+            bootstrap: bootstrap.to_string(),
+            source,
+        })
+}
+
+/// Reads one partition of one hub.
+pub struct Partition {
+    hub: String,
+    partition: i32,
+    client: PartitionClient,
+}
+
+impl Partition {
+    pub async fn open(client: &Client, hub: &str, partition: i32) -> Result<Partition, HubError> {
+        let c = client
+            .partition_client(hub, partition, UnknownTopicHandling::Error)
+            .await
+            .map_err(|source| HubError::Partition {
+                hub: hub.to_string(),
+                partition,
+                source,
+            })?;
+        Ok(Partition {
+            hub: hub.to_string(),
+            partition,
+            client: c,
+        })
+    }
+
+    fn err(&self, source: rskafka::client::error::Error) -> HubError {
+        HubError::Partition {
+            hub: self.hub.clone(),
+            partition: self.partition,
+            source,
+        }
+    }
+
+    /// The offset a new hub's reading starts at.
+    pub async fn start(&self, start: Start) -> Result<i64, HubError> {
+        let at = match start {
+            Start::Earliest => OffsetAt::Earliest,
+            Start::Latest => OffsetAt::Latest,
+            Start::At(t) => OffsetAt::Timestamp(t),
+        };
+        self.client.get_offset(at).await.map_err(|e| self.err(e))
+    }
+
+    /// Messages from `offset` on (up to about `max_bytes`, waiting up to `wait_ms` for some),
+    /// and the partition's high watermark.
+    pub async fn read(
+        &self,
+        offset: i64,
+        max_bytes: i32,
+        wait_ms: i32,
+    ) -> Result<(Vec<Message>, i64), HubError> {
+        let (records, high) = self
+            .client
+            .fetch_records(offset, 1..max_bytes.max(1), wait_ms)
+            .await
+            .map_err(|e| self.err(e))?;
+        let messages = records
+            .into_iter()
+            // A fetch may return a batch that starts before the offset asked for.
+            .filter(|r| r.offset >= offset)
+            .map(|r| Message {
+                offset: r.offset,
+                enqueued: r.record.timestamp,
+                body: r.record.value.unwrap_or_default(),
+            })
+            .collect();
+        Ok((messages, high))
+    }
+}
