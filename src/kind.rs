@@ -26,6 +26,114 @@ pub enum StreamKind {
     Devices,
     /// `/directoryRoles/delta`: members added to and removed from activated directory roles.
     RoleAssignments,
+    /// A diagnostic-settings category that only Microsoft's export stream carries (Event Hubs,
+    /// `[[tenants.hubs]]`): no Graph resource lists it, so it has no `[streams.NAME]`.
+    Exported(Exported),
+}
+
+/// The export-only categories of Entra's diagnostic settings, each its own dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Exported {
+    /// `MicrosoftGraphActivityLogs`: every Graph API request in the tenant.
+    GraphActivity,
+    /// `ADFSSignInLogs`: AD FS sign-ins reported by Connect Health.
+    AdfsSignIns,
+    /// `NetworkAccessTrafficLogs`: Global Secure Access traffic.
+    NetworkAccessTraffic,
+    /// `EnrichedOffice365AuditLogs`: Global Secure Access enriched Microsoft 365 logs.
+    EnrichedOffice365Audit,
+    /// `RemoteNetworkHealthLogs`: Global Secure Access remote network health.
+    RemoteNetworkHealth,
+    /// `NetworkAccessAlerts`: Global Secure Access alerts.
+    NetworkAccessAlerts,
+    /// `NetworkAccessConnectionEvents`: Global Secure Access connection events.
+    NetworkAccessConnections,
+    /// `MicrosoftServicePrincipalSignInLogs`: sign-ins of Microsoft's first-party service
+    /// principals.
+    MicrosoftServicePrincipalSignIns,
+    /// `AzureADGraphActivityLogs`: requests to the retiring Azure AD Graph.
+    AzureAdGraphActivity,
+}
+
+impl Exported {
+    /// The export category carrying a Graph stream's records, `None` for a stream no
+    /// diagnostic setting exports (the agent streams, the directory inventories). Sign-ins:
+    /// any one of their four categories.
+    pub fn carrying(kind: StreamKind) -> Option<&'static str> {
+        match kind {
+            StreamKind::DirectoryAudits => Some("AuditLogs"),
+            StreamKind::SignIns => Some("SignInLogs"),
+            StreamKind::RiskyUsers => Some("RiskyUsers"),
+            StreamKind::RiskDetections => Some("UserRiskEvents"),
+            StreamKind::RiskyServicePrincipals => Some("RiskyServicePrincipals"),
+            StreamKind::ServicePrincipalRiskDetections => Some("ServicePrincipalRiskEvents"),
+            StreamKind::Provisioning => Some("ProvisioningLogs"),
+            StreamKind::RiskyAgents
+            | StreamKind::AgentRiskDetections
+            | StreamKind::Users
+            | StreamKind::Devices
+            | StreamKind::RoleAssignments
+            | StreamKind::Exported(_) => None,
+        }
+    }
+
+    pub const ALL: [Exported; 9] = [
+        Exported::GraphActivity,
+        Exported::AdfsSignIns,
+        Exported::NetworkAccessTraffic,
+        Exported::EnrichedOffice365Audit,
+        Exported::RemoteNetworkHealth,
+        Exported::NetworkAccessAlerts,
+        Exported::NetworkAccessConnections,
+        Exported::MicrosoftServicePrincipalSignIns,
+        Exported::AzureAdGraphActivity,
+    ];
+
+    /// Its name in the state file and in `event.dataset` (`entra.<name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Exported::GraphActivity => "graph_activity",
+            Exported::AdfsSignIns => "adfs_sign_ins",
+            Exported::NetworkAccessTraffic => "network_access_traffic",
+            Exported::EnrichedOffice365Audit => "enriched_office365_audit",
+            Exported::RemoteNetworkHealth => "remote_network_health",
+            Exported::NetworkAccessAlerts => "network_access_alerts",
+            Exported::NetworkAccessConnections => "network_access_connections",
+            Exported::MicrosoftServicePrincipalSignIns => "microsoft_service_principal_sign_ins",
+            Exported::AzureAdGraphActivity => "azure_ad_graph_activity",
+        }
+    }
+
+    pub fn dataset(self) -> &'static str {
+        match self {
+            Exported::GraphActivity => "entra.graph_activity",
+            Exported::AdfsSignIns => "entra.adfs_sign_ins",
+            Exported::NetworkAccessTraffic => "entra.network_access_traffic",
+            Exported::EnrichedOffice365Audit => "entra.enriched_office365_audit",
+            Exported::RemoteNetworkHealth => "entra.remote_network_health",
+            Exported::NetworkAccessAlerts => "entra.network_access_alerts",
+            Exported::NetworkAccessConnections => "entra.network_access_connections",
+            Exported::MicrosoftServicePrincipalSignIns => {
+                "entra.microsoft_service_principal_sign_ins"
+            }
+            Exported::AzureAdGraphActivity => "entra.azure_ad_graph_activity",
+        }
+    }
+
+    /// The diagnostic-settings category (the export's `category`, the Log Analytics table).
+    pub fn category(self) -> &'static str {
+        match self {
+            Exported::GraphActivity => "MicrosoftGraphActivityLogs",
+            Exported::AdfsSignIns => "ADFSSignInLogs",
+            Exported::NetworkAccessTraffic => "NetworkAccessTrafficLogs",
+            Exported::EnrichedOffice365Audit => "EnrichedOffice365AuditLogs",
+            Exported::RemoteNetworkHealth => "RemoteNetworkHealthLogs",
+            Exported::NetworkAccessAlerts => "NetworkAccessAlerts",
+            Exported::NetworkAccessConnections => "NetworkAccessConnectionEvents",
+            Exported::MicrosoftServicePrincipalSignIns => "MicrosoftServicePrincipalSignInLogs",
+            Exported::AzureAdGraphActivity => "AzureADGraphActivityLogs",
+        }
+    }
 }
 
 impl StreamKind {
@@ -44,6 +152,7 @@ impl StreamKind {
             StreamKind::Users => "users",
             StreamKind::Devices => "devices",
             StreamKind::RoleAssignments => "role_assignments",
+            StreamKind::Exported(e) => e.name(),
         }
     }
 
@@ -62,6 +171,7 @@ impl StreamKind {
             StreamKind::Users => "entra.users",
             StreamKind::Devices => "entra.devices",
             StreamKind::RoleAssignments => "entra.role_assignments",
+            StreamKind::Exported(e) => e.dataset(),
         }
     }
 
@@ -123,6 +233,8 @@ impl StreamKind {
             StreamKind::Users => "User.Read.All",
             StreamKind::Devices => "Device.Read.All",
             StreamKind::RoleAssignments => "RoleManagement.Read.Directory",
+            // Read from the tenant's own Event Hubs namespace: no Graph permission.
+            StreamKind::Exported(_) => "Azure Event Hubs Data Receiver (on the namespace)",
         }
     }
 
@@ -144,6 +256,10 @@ impl StreamKind {
             StreamKind::RiskyAgents | StreamKind::AgentRiskDetections => {
                 Some("Microsoft Entra ID P2 (ID Protection for agents)")
             }
+            StreamKind::Exported(Exported::GraphActivity | Exported::AdfsSignIns) => {
+                Some("Microsoft Entra ID P1 or P2")
+            }
+            StreamKind::Exported(_) => Some("Microsoft Entra Internet or Private Access"),
         }
     }
 
@@ -164,6 +280,8 @@ impl StreamKind {
             | StreamKind::Users
             | StreamKind::Devices
             | StreamKind::RoleAssignments => None,
+            // An Event Hub keeps messages for its retention (1 to 7 days, 90 on Premium).
+            StreamKind::Exported(_) => None,
         }
     }
 

@@ -162,12 +162,22 @@ pub async fn run(
 
     let budgets = app_budgets(&config);
     let mut pollers = Vec::new();
+    let mut readers = Vec::new();
+    let hub_tls = if config.tenants.iter().any(|t| t.hubs.iter().any(|h| h.tls)) {
+        match crate::hub::partition::tls_config(resolved.extra_ca_pem.as_deref()) {
+            Ok(t) => Some(t),
+            Err(e) => return RunOutcome::Failed(format!("cannot set up TLS for Event Hubs: {e}")),
+        }
+    } else {
+        None
+    };
     let mut syncs = tokio::task::JoinSet::new();
     for (tenant, credential) in config.tenants.into_iter().zip(resolved.credentials) {
         let Some((shared_reports, throttle)) = budgets.get(&tenant.app.name).cloned() else {
             continue;
         };
         let id = Arc::new(crate::tenant::TenantId::new(&tenant.id));
+        let hub_credential = credential.clone();
         let tokens = Arc::new(tenant.token_provider(&http, credential));
         let client = Arc::new(
             GraphClient::new(
@@ -205,6 +215,33 @@ pub async fn run(
                 Some(cache)
             }
         };
+        for hub in &tenant.hubs {
+            // The tenant's own app, with a token for the cloud's Event Hubs resource.
+            let hub_tokens = matches!(hub.auth, crate::hub::HubAuth::App).then(|| {
+                Arc::new(crate::auth::TokenProvider::new(
+                    http.clone(),
+                    &tenant.login_url,
+                    &hub.token_resource,
+                    &tenant.id,
+                    &tenant.client_id,
+                    hub_credential.clone(),
+                ))
+            });
+            for name in &hub.hubs {
+                let reader = crate::hub::reader::HubReader::new(
+                    id.clone(),
+                    name,
+                    hub.clone(),
+                    client.clone(),
+                    hub_tokens.clone(),
+                    hub_tls.clone(),
+                    &tenant.streams,
+                    &shared,
+                )
+                .with_context(cache.clone());
+                readers.push(Arc::new(reader));
+            }
+        }
         for settings in tenant.streams {
             for spec in crate::streams::specs(&settings) {
                 let poller =
@@ -237,6 +274,22 @@ pub async fn run(
             }
             let message = r.as_ref().err().map(|e| p.explain(e));
             (p.configured_tenant().to_string(), message, r)
+        });
+    }
+
+    for reader in readers {
+        let trigger = trigger.clone();
+        tasks.spawn(async move {
+            let r = reader.clone().run(once).await;
+            if let Err(e) = &r {
+                if matches!(e, PollError::Output(_) | PollError::State(_)) {
+                    trigger.trigger();
+                } else {
+                    tracing::error!(tenant = %reader.configured_tenant(), hub = %reader.hub(), "hub {}: {e}", reader.hub());
+                }
+            }
+            let message = r.as_ref().err().map(|e| format!("hub {}: {e}", reader.hub()));
+            (reader.configured_tenant().to_string(), message, r)
         });
     }
 

@@ -6,6 +6,7 @@
 mod apps;
 mod credential;
 mod error;
+mod hubs;
 mod output;
 mod raw;
 mod streams;
@@ -183,11 +184,53 @@ impl Config {
             let streams = validate_streams(&streams_prefix, &streams_raw, &poll)?;
             apps.fill(&prefix, &mut t)?;
             let credential = apps.credential(&t);
+            let raw_hubs = t.hubs.clone().unwrap_or_default();
             let mut settings = validate_tenant(&prefix, t, streams, &app_of, env)?;
+            settings.hubs = hubs::validate_hubs(
+                &prefix,
+                &raw_hubs,
+                settings.graph_url.host_str().unwrap_or_default(),
+            )?
+            .into_iter()
+            .map(std::sync::Arc::new)
+            .collect();
+            if settings.hubs.is_empty() && settings.streams.is_empty() {
+                return Err(ConfigError::Missing {
+                    key: format!("{streams_prefix}.*"),
+                    fix: "enable at least one stream, e.g. add a [streams.directory_audits] table (or read an Event Hub: [[tenant.hubs]])".into(),
+                });
+            }
+            if settings.hubs.is_empty() {
+                if let Some(s) = settings.streams.iter().find(|s| s.audit) {
+                    return Err(invalid(
+                        format!("{streams_prefix}.{}.audit", s.kind.name()),
+                        "true",
+                        format!("an auditor checks the tenant's Event Hubs, and [{prefix}] has none: add a [[{prefix}.hubs]] table, or remove audit"),
+                    ));
+                }
+            }
             if let Some(c) = credential {
                 settings.credential = c;
             }
             tenants.push(settings);
+        }
+        // One hub read under two tenants would emit its records under both.
+        let mut hub_owner: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for (i, t) in tenants.iter().enumerate() {
+            for h in &t.hubs {
+                for name in &h.hubs {
+                    let k = (h.bootstrap.to_lowercase(), name.clone());
+                    if let Some(first) = hub_owner.insert(k, i) {
+                        if first != i {
+                            return Err(invalid(
+                                format!("tenants[{i}].hubs"),
+                                format!("\"{name}\""),
+                                format!("tenants[{first}] reads the same hub of {}: a hub carries one tenant's diagnostic settings; list it under that tenant only", h.bootstrap),
+                            ));
+                        }
+                    }
+                }
+            }
         }
         let mut seen = BTreeMap::new();
         for (i, t) in tenants.iter().enumerate() {

@@ -96,6 +96,42 @@ pub struct RawTenant {
     pub graph_url: Option<String>,
     /// Replaces the top-level `[streams]` for this tenant.
     pub streams: Option<RawStreams>,
+    /// The tenant's Event Hubs: Microsoft's export stream of its diagnostic settings, read
+    /// beside (or instead of) Graph.
+    pub hubs: Option<Vec<RawHub>>,
+}
+
+/// `[[tenants.hubs]]` (`[[tenant.hubs]]`): one Event Hubs namespace and the hubs Entra's
+/// diagnostic settings stream to. Each hub's records are normalized as their Graph stream's
+/// (export-only categories get their own dataset), deduplicated against Graph's by the
+/// record id, and checkpointed per partition.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHub {
+    /// Required: the namespace's host name, `<namespace>.servicebus.windows.net` (its Kafka
+    /// endpoint, port 9093, TLS). A loopback `host:port` (a test broker) is read without TLS.
+    pub namespace: Option<String>,
+    /// Required: the hubs to read (a diagnostic setting without a hub name makes one per
+    /// category: `insights-logs-signinlogs`, `insights-logs-auditlogs`, …).
+    pub hubs: Option<Vec<String>>,
+    /// `app` (default: the tenant's own credential, a token for Event Hubs sent as OAUTHBEARER;
+    /// the app needs the Azure Event Hubs Data Receiver role on the namespace),
+    /// `connection_string` (implied by the two keys below: SASL PLAIN, `$ConnectionString`) or
+    /// `none` (a loopback broker only).
+    pub authentication: Option<String>,
+    /// The environment variable holding a connection string (a Listen policy's).
+    pub connection_string_env: Option<String>,
+    /// A file holding a connection string, read again at each reconnect.
+    pub connection_string_file: Option<PathBuf>,
+    /// Where a hub with no checkpoint starts: `earliest` (default: the oldest message the hub
+    /// keeps), `latest`, or a time (`2026-12-01T00:00:00Z`). Records another path already
+    /// emitted are never emitted again.
+    pub start: Option<String>,
+    /// A larger message is refused and counted (default 1048576, Event Hubs' own limit).
+    pub max_message_bytes: Option<u64>,
+    /// How long the ids of a category no Graph stream reads are remembered to drop the
+    /// export's re-sends (default `2h`).
+    pub dedup_window: Option<String>,
 }
 
 /// `[[apps]]`: one app registration (a multi-tenant app consented in each of its tenants). Two
@@ -262,6 +298,12 @@ pub struct RawStream {
     pub tail_check: Option<String>,
     /// Overrides `[poll] initial_lookback` for this stream.
     pub initial_lookback: Option<String>,
+    /// Audits the tenant's Event Hubs (`[[tenants.hubs]]`, default false): the stream reads
+    /// each slice once, settled (`late_arrival`, default `["2h"]`, one age), compares what
+    /// Graph lists with what the hub delivered, and emits only what the hub lost
+    /// (`event.collected_from = "graph_audit"`); per hour both counts go to `state show` and a
+    /// `connector_health` event (`state = "audited"`).
+    pub audit: Option<bool>,
     /// sign_ins only: `all` (default), `risky` (risk level low, medium or high during the
     /// sign-in: three queries per sign-in type, P2 needed, or Graph reports every level as
     /// `hidden`) or `failures` (`status.errorCode` ≠ 0: read as `all`, filtered here).

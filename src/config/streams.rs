@@ -140,6 +140,10 @@ pub(crate) fn tail_check(
     }
 }
 
+/// An auditor's age when its stream gives none: the export's records of a slice and Graph's
+/// both arrive within minutes; two hours leaves each its tail.
+const AUDIT_AGE: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
+
 pub(crate) fn validate_streams(
     prefix: &str,
     raw: &RawStreams,
@@ -161,6 +165,8 @@ pub(crate) fn validate_streams(
             StreamKind::Users => &raw.users,
             StreamKind::Devices => &raw.devices,
             StreamKind::RoleAssignments => &raw.role_assignments,
+            // Not in `all()`: read from a hub only, never configured as a Graph stream.
+            StreamKind::Exported(_) => &None,
         };
         (kind, table)
     });
@@ -193,10 +199,37 @@ pub(crate) fn validate_streams(
         let initial_lookback = lookback(&key("initial_lookback"), &s.initial_lookback)?
             .or(poll.lookback)
             .unwrap_or(DEFAULT_INITIAL_LOOKBACK);
-        let sweeps = late_arrival(&key("late_arrival"), &s.late_arrival)?
-            .or_else(|| poll.late.clone())
-            .unwrap_or_else(|| kind.default_sweeps());
-        let settle_only = s.settle_only.unwrap_or(poll.settle_only);
+        let audit = s.audit.unwrap_or(false);
+        if audit {
+            if crate::kind::Exported::carrying(kind).is_none() {
+                return Err(invalid(
+                    key("audit"),
+                    "true",
+                    "Entra's diagnostic settings export no category for this stream, so no hub can carry it: remove audit here",
+                ));
+            }
+            if s.settle_only == Some(false) {
+                return Err(invalid(
+                    key("settle_only"),
+                    "false",
+                    "an auditor reads each slice once, settled: remove settle_only (audit implies it)",
+                ));
+            }
+        }
+        let stream_sweeps = late_arrival(&key("late_arrival"), &s.late_arrival)?;
+        if audit && stream_sweeps.as_ref().is_some_and(|s| s.len() != 1) {
+            return Err(invalid(
+                key("late_arrival"),
+                "several ages",
+                "an auditor reads each slice once: give one age, e.g. late_arrival = [\"2h\"]",
+            ));
+        }
+        let sweeps = match stream_sweeps {
+            Some(s) => s,
+            None if audit => vec![AUDIT_AGE],
+            None => poll.late.clone().unwrap_or_else(|| kind.default_sweeps()),
+        };
+        let settle_only = audit || s.settle_only.unwrap_or(poll.settle_only);
         let last = sweeps.last().copied().unwrap_or_default();
         let learn = s.learn_sweeps.unwrap_or(poll.learn_sweeps) && !settle_only;
         let check = match tail_check(&key("tail_check"), &s.tail_check)?.or(poll.tail_check) {
@@ -222,15 +255,11 @@ pub(crate) fn validate_streams(
             learn_step: learn.then_some(poll.interval),
             tail_check: check,
             initial_lookback,
+            audit,
             sign_ins,
         });
     }
-    if out.is_empty() {
-        return Err(ConfigError::Missing {
-            key: format!("{prefix}.*"),
-            fix: "enable at least one stream, e.g. add a [streams.directory_audits] table".into(),
-        });
-    }
+    // None at all is refused by the caller unless the tenant reads an Event Hub.
     Ok(out)
 }
 

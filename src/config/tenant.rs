@@ -22,6 +22,8 @@ pub struct TenantSettings {
     pub login_url: Url,
     pub graph_url: Url,
     pub streams: Vec<StreamSettings>,
+    /// Its Event Hubs (`[[tenants.hubs]]`).
+    pub hubs: Vec<std::sync::Arc<crate::hub::HubSettings>>,
 }
 
 impl TenantSettings {
@@ -182,5 +184,6 @@ pub(crate) fn validate_tenant(
         login_url,
         graph_url,
         streams,
+        hubs: Vec::new(),
     })
 }

@@ -33,6 +33,9 @@ pub struct HealthChange<'a> {
     pub late: Option<(u64, u64)>,
     /// A shaped window's accounting (state `shaped`; the window in `gap`).
     pub account: Option<crate::state::shaping::Account>,
+    /// An audited hour (state `audited`): what the hub delivered, what Graph listed, and
+    /// what the auditor emitted because the hub had lost it.
+    pub audit: Option<crate::state::hub::AuditedSlice>,
     pub at: DateTime<Utc>,
 }
 
@@ -43,6 +46,8 @@ impl HealthChange<'_> {
             "error" | "gap" => "high",
             // Records neither emitted nor counted: never expected, always worth a look.
             "shaped" if self.account.is_some_and(|a| !a.reconciles()) => "high",
+            // The export stream lost records (repaired from Graph): worth knowing, not urgent.
+            "audited" if self.audit.is_some_and(|a| a.repaired > 0) => "medium",
             "degraded" | "late_records" => "medium",
             _ => "info",
         }
@@ -57,6 +62,7 @@ impl HealthChange<'_> {
             ("gap", _) => format!("collection gap in {stream}"),
             ("late_records", _) => format!("records past the last sweep in {stream}"),
             ("shaped", _) => format!("sign-ins shaped in {stream}"),
+            ("audited", _) => format!("Event Hubs delivery of {stream} audited against Graph"),
             (state, Some(previous)) => format!("{stream}: {previous} → {state}"),
             (state, None) => format!("{stream}: {state}"),
         }
@@ -98,6 +104,13 @@ pub fn event(c: &HealthChange<'_>, ingested: DateTime<Utc>) -> Value {
         record["summaries"] = a.summaries.into();
         record["reconciled"] = a.reconciles().into();
     }
+    if let Some(a) = c.audit {
+        record["slice_from"] = graph_time(a.from).into();
+        record["slice_to"] = graph_time(a.from + chrono::Duration::hours(1)).into();
+        record["hub_delivered"] = a.hub.into();
+        record["graph_listed"] = a.graph.into();
+        record["repaired"] = a.repaired.into();
+    }
     match (c.gap.filter(|_| c.account.is_none()), c.late) {
         (Some((from, to)), Some((found, unmatched))) => {
             record["checked_from"] = graph_time(from).into();
@@ -120,6 +133,7 @@ pub fn event(c: &HealthChange<'_>, ingested: DateTime<Utc>) -> Value {
             "outcome": match (c.state, c.account) {
                 ("ok", _) => "success",
                 ("shaped", Some(a)) if a.reconciles() => "success",
+                ("audited", _) => "success",
                 _ => "failure",
             },
             "severity": c.severity(),
@@ -148,6 +162,7 @@ mod tests {
             gap: None,
             late: None,
             account: None,
+            audit: None,
             at,
         };
         let e = event(&c, at);

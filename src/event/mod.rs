@@ -12,7 +12,7 @@ pub mod health;
 mod native;
 pub mod summary;
 
-pub use native::{write_str, Field, NativeEvent, Summary, View};
+pub use native::{write_str, Collected, Field, NativeEvent, Summary, View};
 
 /// `event.severity`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -152,6 +152,9 @@ pub struct View<'a> {
     /// The envelope `time` and `category`.
     pub time: Option<&'a str>,
     pub category: Option<&'a str>,
+    /// `event.collected_from`: which path brought a record when more than one may
+    /// ([`Collected`]); absent for a Graph stream's own records.
+    pub collected_from: Option<&'a str>,
 }
 
 impl<'a> View<'a> {
@@ -179,6 +182,9 @@ impl<'a> View<'a> {
                 .unwrap_or_else(|| s("ingested")),
             time: native.get("time").and_then(Value::as_str),
             category: native.get("category").and_then(Value::as_str),
+            collected_from: native
+                .pointer("/event/collected_from")
+                .and_then(Value::as_str),
         }
     }
 
@@ -196,6 +202,7 @@ impl<'a> View<'a> {
             ingested: e.ctx.ingested_text(),
             time: Some(&e.time),
             category: Some(e.category),
+            collected_from: e.collected_from.map(Collected::as_str),
         }
     }
 }
@@ -221,6 +228,29 @@ pub struct NativeEvent<'a> {
     /// `context`: the subjects' directory context (JSON text), when cached.
     pub context: Option<String>,
     pub record: Record<'a>,
+    /// Microsoft's export record around `record`, when the record came from an Event Hub:
+    /// the `azure_monitor` line is this, verbatim.
+    pub export: Option<&'a str>,
+    /// Which path brought the record, when a tenant has more than one (issue 31).
+    pub collected_from: Option<Collected>,
+}
+
+/// Which path brought a record (`event.collected_from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collected {
+    /// Microsoft's export stream: the tenant's Event Hub (`[[tenants.hubs]]`).
+    EventHubs,
+    /// A Graph stream auditing a hub: a record Graph lists that the hub never delivered.
+    GraphAudit,
+}
+
+impl Collected {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Collected::EventHubs => "event_hubs",
+            Collected::GraphAudit => "graph_audit",
+        }
+    }
 }
 
 impl<'a> NativeEvent<'a> {
@@ -247,6 +277,8 @@ impl<'a> NativeEvent<'a> {
             result_signature: Some(Cow::Borrowed("None")),
             context: None,
             record,
+            export: None,
+            collected_from: None,
         }
     }
 
@@ -392,6 +424,11 @@ impl<'a> NativeEvent<'a> {
         out.extend_from_slice(s.severity.as_str().as_bytes());
         out.extend_from_slice(b"\",\"tenant_id\":");
         write_str(out, &self.ctx.tenant_id);
+        if let Some(c) = self.collected_from {
+            out.extend_from_slice(b",\"collected_from\":\"");
+            out.extend_from_slice(c.as_str().as_bytes());
+            out.push(b'"');
+        }
         out.extend_from_slice(b"},\"time\":\"");
         out.extend_from_slice(self.time.as_bytes());
         out.push(b'"');

@@ -12,6 +12,11 @@ use crate::event::{write_str, NativeEvent};
 
 /// Appends `e` as one export record (no newline).
 pub fn write(e: &NativeEvent<'_>, out: &mut Vec<u8>) {
+    // A record read from an Event Hub is already this line: Microsoft's own, verbatim.
+    if let Some(export) = e.export {
+        out.extend_from_slice(export.as_bytes());
+        return;
+    }
     out.extend_from_slice(b"{\"time\":\"");
     out.extend_from_slice(e.time.as_bytes());
     out.extend_from_slice(b"\",\"resourceId\":");

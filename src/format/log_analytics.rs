@@ -26,7 +26,7 @@ pub enum ColumnType {
 
 /// The published table references, compiled in (`testdata/log-analytics/README.md` gives their
 /// source and commit).
-const SOURCES: [(&str, &str); 11] = [
+const SOURCES: [(&str, &str); 12] = [
     (
         "SigninLogs",
         include_str!("../../testdata/log-analytics/SigninLogs.tsv"),
@@ -70,6 +70,10 @@ const SOURCES: [(&str, &str); 11] = [
     (
         "AADRiskyAgents",
         include_str!("../../testdata/log-analytics/AADRiskyAgents.tsv"),
+    ),
+    (
+        "MicrosoftGraphActivityLogs",
+        include_str!("../../testdata/log-analytics/MicrosoftGraphActivityLogs.tsv"),
     ),
 ];
 
@@ -225,7 +229,7 @@ mod tests {
 
     #[test]
     fn every_published_table_is_compiled_in() {
-        assert_eq!(table_names().count(), 11);
+        assert_eq!(table_names().count(), 12);
         for name in table_names() {
             let t = table(name).unwrap();
             assert!(

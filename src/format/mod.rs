@@ -268,6 +268,16 @@ impl<'a> Native<'a> {
         }
     }
 
+    /// `event.collected_from` (`event_hubs`, `graph_audit`), when a tenant has more than one path.
+    pub fn collected_from(&self) -> Option<&'a str> {
+        self.view.collected_from
+    }
+
+    /// Keeps a string computed from the event for as long as the event is written.
+    pub fn keep(&self, s: String) -> &'a str {
+        self.strings.alloc(s).as_str()
+    }
+
     /// A non-empty string in the Graph record at a `/`-separated path.
     pub fn s(&self, path: &str) -> Option<&'a str> {
         self.text(self.record.at(path)?).filter(|s| !s.is_empty())

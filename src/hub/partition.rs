@@ -1,11 +1,15 @@
 //! One partition of one hub, read over the Kafka protocol (Event Hubs' Kafka endpoint, or any
-//! Kafka-protocol broker): where a new hub starts, and the messages from an offset on. The
-//! offsets are the caller's to keep: one is checkpointed only after the lines of every message
-//! before it were written (issue 31, in progress on branch `eventhubs`).
+//! Kafka-protocol broker): the connection (TLS, SASL PLAIN with a connection string or
+//! OAUTHBEARER with the tenant's token), where a new hub starts, and the messages from an
+//! offset on. The offsets are the caller's to keep ([`super::reader`]): one is checkpointed only
+//! after the lines of every message before it were written.
 
 use chrono::{DateTime, Utc};
 use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
-use rskafka::client::{Client, ClientBuilder};
+use rskafka::client::{Client, ClientBuilder, SaslConfig};
+use std::sync::Arc;
+use tokio_rustls::rustls::pki_types::CertificateDer;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 /// Where a hub no checkpoint knows starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,16 +45,71 @@ pub struct Message {
     pub body: Vec<u8>,
 }
 
-/// A connection to a namespace's brokers.
+/// A connection to a plain loopback broker (tests, a local relay).
 pub async fn connect(bootstrap: &str) -> Result<Client, HubError> {
-    ClientBuilder::new(vec![bootstrap.to_string()])
+    connect_with(bootstrap, None, None).await
+}
+
+/// A connection to a namespace's brokers, with TLS and SASL when given.
+pub async fn connect_with(
+    bootstrap: &str,
+    tls: Option<Arc<ClientConfig>>,
+    sasl: Option<SaslConfig>,
+) -> Result<Client, HubError> {
+    let mut builder = ClientBuilder::new(vec![bootstrap.to_string()])
         .client_id("entra-source")
-        .build()
+        // Event Hubs' largest message is 1 MiB; a fetch holds a few.
+        .max_message_size(16 * 1024 * 1024);
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls);
+    }
+    if let Some(sasl) = sasl {
+        builder = builder.sasl_config(sasl);
+    }
+    builder.build().await.map_err(|source| HubError::Connect {
+        bootstrap: bootstrap.to_string(),
+        source,
+    })
+}
+
+/// TLS to Event Hubs: the public roots (as for Graph), plus `[tls] ca_file`.
+pub fn tls_config(extra_ca_pem: Option<&[u8]>) -> Result<Arc<ClientConfig>, String> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = extra_ca_pem {
+        let certs = pem::parse_many(pem).map_err(|e| format!("[tls] ca_file is not PEM: {e}"))?;
+        for c in certs.into_iter().filter(|c| c.tag() == "CERTIFICATE") {
+            roots
+                .add(CertificateDer::from(c.into_contents()))
+                .map_err(|e| format!("[tls] ca_file holds a certificate rustls refuses: {e}"))?;
+        }
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The partitions of `hub`, as the namespace lists them.
+pub async fn partitions(client: &Client, hub: &str) -> Result<Vec<i32>, HubError> {
+    let topics = client
+        .list_topics()
         .await
-        .map_err(|source| HubError::Connect {
-            bootstrap: bootstrap.to_string(),
+        .map_err(|source| HubError::Partition {
+            hub: hub.to_string(),
+            partition: -1,
             source,
-        })
+        })?;
+    let mut found: Vec<i32> = topics
+        .into_iter()
+        .find(|t| t.name == hub)
+        .map(|t| t.partitions.into_iter().collect())
+        .unwrap_or_default();
+    found.sort_unstable();
+    Ok(found)
 }
 
 /// Reads one partition of one hub.

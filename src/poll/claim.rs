@@ -8,7 +8,39 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::state::StateStore;
+use super::PollError;
+use crate::graph::GraphClient;
+use crate::state::{StateStore, StreamCheckpoint};
+use crate::tenant::TenantId;
+
+/// The tenant's GUID, resolved once per tenant (the `tid` of its token, unless the config names
+/// the GUID), claimed for this entry, with the state sections kept under the configured form
+/// moved to it. Every Graph stream and Event Hub of the tenant calls it; the first does it.
+pub async fn resolve<'t>(
+    tenant: &'t TenantId,
+    client: &GraphClient,
+    checkpoint: &StreamCheckpoint,
+    claims: &Claims,
+) -> Result<&'t str, PollError> {
+    tenant
+        .resolve(
+            async || Ok::<_, PollError>(client.tenant_guid().await?),
+            async |configured: &str, guid: &str| {
+                let moved = checkpoint
+                    .tenant(|st| {
+                        claims.claim(st, configured, guid)?;
+                        Ok(st.adopt_tenant_alias(configured, guid))
+                    })
+                    .await
+                    .map_err(PollError::Refused)?;
+                if moved {
+                    checkpoint.commit().await?;
+                }
+                Ok(())
+            },
+        )
+        .await
+}
 
 /// GUID → the `tenant.id` (as configured) of the entry that polls it.
 #[derive(Clone, Default)]

@@ -23,6 +23,7 @@ fn settings(kind: StreamKind, sweeps: &[u64], learn: bool, tail: Option<u64>) ->
         settle_only: false,
         learn_step: learn.then_some(minutes(5)),
         tail_check: tail.map(minutes),
+        audit: false,
         initial_lookback: minutes(10),
         sign_ins: Default::default(),
     }

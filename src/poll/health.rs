@@ -65,6 +65,7 @@ impl StreamPoller {
             gap: None,
             late: None,
             account: None,
+            audit: None,
             at: Utc::now(),
         }
     }

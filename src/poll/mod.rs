@@ -9,8 +9,9 @@
 //! State streams whose time filter Graph refuses fall back to a full listing per poll, compared
 //! against the fingerprints kept in the state file.
 
+mod audit;
 pub mod budget;
-mod claim;
+pub mod claim;
 mod delta;
 mod health;
 mod ladder;
@@ -139,6 +140,9 @@ pub struct StreamPoller {
     /// The tenant's directory cache: `context` on its events (`[context]`).
     context: Option<Arc<crate::context::ContextCache>>,
     claims: claim::Claims,
+    /// Held while a page's ids are checked, written and recorded: an Event Hub feeding the
+    /// same section takes it too ([`Shared::gate`]).
+    gate: Arc<Mutex<()>>,
 }
 
 impl StreamPoller {
@@ -157,6 +161,7 @@ impl StreamPoller {
             .emit();
         }
         client.register_stream(spec.family());
+        let gate = shared.gate(tenant.configured(), &spec.state_key());
         StreamPoller {
             checkpoint: shared.checkpoints.stream(tenant.clone(), spec.state_key()),
             tenant,
@@ -170,6 +175,7 @@ impl StreamPoller {
             budget_warned: std::sync::Mutex::new(None),
             context: None,
             claims: shared.claims.clone(),
+            gate,
         }
     }
 
@@ -200,26 +206,8 @@ impl StreamPoller {
         if self.counters.get().is_some() {
             return Ok(());
         }
-        let guid = self
-            .tenant
-            .resolve(
-                async || Ok::<_, PollError>(self.client.tenant_guid().await?),
-                async |configured: &str, guid: &str| {
-                    let moved = self
-                        .checkpoint
-                        .tenant(|st| {
-                            self.claims.claim(st, configured, guid)?;
-                            Ok(st.adopt_tenant_alias(configured, guid))
-                        })
-                        .await
-                        .map_err(PollError::Refused)?;
-                    if moved {
-                        self.checkpoint.commit().await?;
-                    }
-                    Ok(())
-                },
-            )
-            .await?;
+        let guid =
+            claim::resolve(&self.tenant, &self.client, &self.checkpoint, &self.claims).await?;
         let section = self.key();
         crate::telemetry::StreamRegistered {
             tenant: guid,
@@ -432,6 +420,7 @@ impl StreamPoller {
         self.learn_delays(&stats).await;
         self.checkpoint.commit().await?;
         self.close_windows(&sched).await?;
+        self.close_audit(&sched).await?;
         if let Some(range) = check {
             self.check_tail(range, &sched, &progress, &mut stats)
                 .await?;

@@ -84,9 +84,14 @@ impl StreamPoller {
         window: &Window<'_>,
         stats: &mut PollStats,
     ) -> Result<Option<DateTime<Utc>>, PollError> {
+        // A hub feeding the same section checks and records its ids under the same gate: one
+        // record is emitted once, whichever path brings it first.
+        let _gate = self.gate.lock().await;
         // Each event becomes its line at once: a page in flight holds its lines, not the
         // events' trees.
         let mut page = self.output.lock().await.page();
+        let audit = self.settings.audit;
+        let mut audited: Vec<(DateTime<Utc>, bool)> = Vec::new();
         let ctx = self.context().with_columns(page.columns());
         // Each key is hashed once: looked up, checked against the page, remembered.
         let mut new_keys: Vec<(Fingerprint, DateTime<Utc>)> = Vec::with_capacity(records.len());
@@ -112,11 +117,21 @@ impl StreamPoller {
                         if window.only.is_some_and(|o| !o.contains(&key)) {
                             continue;
                         }
-                        if seen.is_some_and(|s| s.contains(key, at)) || !in_page.insert(key) {
+                        if seen.is_some_and(|s| s.contains(key, at)) {
+                            stats.duplicates += 1;
+                            if audit {
+                                audited.push((at, false));
+                            }
+                            continue;
+                        }
+                        if !in_page.insert(key) {
                             stats.duplicates += 1;
                             continue;
                         }
                         new_keys.push((key, at));
+                        if audit {
+                            audited.push((at, true));
+                        }
                         stats.found.record(window.members, at, &window.sched.sweeps);
                         if let Some(p) = policy {
                             let shaped = s.map(|s| &s.shaping);
@@ -126,6 +141,9 @@ impl StreamPoller {
                             }
                         }
                         let mut e = self.spec.event(record, &ctx);
+                        if audit {
+                            e.collected_from = Some(crate::event::Collected::GraphAudit);
+                        }
                         if let Some(c) = &context {
                             c.enrich(&mut e);
                         }
@@ -149,6 +167,9 @@ impl StreamPoller {
             .checkpoint
             .stage(|s| {
                 s.seen.extend(new_keys);
+                for (at, repaired) in audited {
+                    s.hub.audit(at, repaired);
+                }
                 if let Some(p) = policy {
                     let n = shaper.apply(p, s);
                     self.count(|c| c.summarized(n));

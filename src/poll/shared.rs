@@ -1,5 +1,6 @@
 //! What every poller of a run shares.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
@@ -9,6 +10,9 @@ use crate::output::Output;
 use crate::shutdown::Shutdown;
 use crate::state::{Checkpoints, StateStore};
 
+/// The gate of each (tenant as configured, section).
+type Gates = HashMap<(String, String), Arc<Mutex<()>>>;
+
 /// What every poller of a run shares: the checkpoint store's door, the output, the stop.
 #[derive(Clone)]
 pub struct Shared {
@@ -17,6 +21,9 @@ pub struct Shared {
     pub shutdown: Shutdown,
     /// Which entry polls each tenant GUID.
     pub claims: claim::Claims,
+    /// One gate per tenant and section, shared by its Graph poller and the Event Hubs
+    /// partitions feeding it.
+    gates: Arc<std::sync::Mutex<Gates>>,
 }
 
 impl Shared {
@@ -27,6 +34,16 @@ impl Shared {
             output: Arc::new(Mutex::new(output)),
             shutdown,
             claims: claim::Claims::default(),
+            gates: Default::default(),
         }
+    }
+
+    /// The gate of `section` of `tenant` (as the config names it).
+    pub fn gate(&self, tenant: &str, section: &str) -> Arc<Mutex<()>> {
+        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        gates
+            .entry((tenant.to_string(), section.to_string()))
+            .or_default()
+            .clone()
     }
 }

@@ -20,6 +20,7 @@ async fn poller(
         settle_only: false,
         learn_step: None,
         tail_check: None,
+        audit: false,
         initial_lookback: std::time::Duration::from_secs(3600),
         sign_ins: Default::default(),
     };

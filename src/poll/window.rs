@@ -116,6 +116,14 @@ pub fn plan(now: DateTime<Utc>, s: &StreamState, sched: &Schedule) -> Result<Pla
     // starting from `now − lookback` again would skip what lay between.
     let start = match (s.cursor, s.read_from) {
         (None, Some(began)) => whole_seconds(began),
+        // A section an Event Hub fed alone: Graph starts where the hub's remembered ids
+        // begin, so that nothing the hub emitted comes again (issue 31).
+        (None, None) => {
+            let lookback = now.checked_sub_signed(sched.lookback).unwrap_or(now);
+            s.hub
+                .forgot_before
+                .map_or(lookback, |f| lookback.max(whole_seconds(f)).min(now))
+        }
         _ => now.checked_sub_signed(sched.lookback).unwrap_or(now),
     };
     let oldest = sched.retention.and_then(|r| now.checked_sub_signed(r));

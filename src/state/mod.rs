@@ -7,7 +7,7 @@
 //! fingerprints), so a checkpoint costs about a page, not the window. When superseded frames
 //! make up most of the file, the next checkpoint compacts it into one snapshot (temp file,
 //! fsync, rename); the version is [`STATE_VERSION`] (the journal since 5; 7 adds the learned
-//! sweeps and the hour digests, 8 a shaped sign-in stream's summaries and known values). Files of versions 1 to 4 (JSON, rewritten whole on every
+//! sweeps and the hour digests, 8 a shaped sign-in stream's summaries and known values, 9 the Event Hubs offsets and audit ledger). Files of versions 1 to 4 (JSON, rewritten whole on every
 //! checkpoint) are read and converted on the first write. Streams reach the store only through
 //! [`StreamCheckpoint`] ([`door`]).
 
@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 mod checkpointer;
 mod door;
 mod file;
+pub mod hub;
 mod journal;
 mod learned;
 mod legacy;
@@ -33,6 +34,7 @@ pub use crate::telemetry::Health;
 pub use door::{Checkpoints, StreamCheckpoint};
 pub use file::PendingWrite;
 use file::{acquire_lock, read_file, sibling, Found};
+pub use hub::HubState;
 pub use learned::{hour_of, HourDigest, Ladder, TailDigest, TAIL_SLICE_SECONDS};
 pub use seen::{fingerprint, Fingerprint, SeenIds, FINGERPRINT_BYTES};
 pub use shaping::Shaped;
@@ -42,7 +44,7 @@ pub use shaping::Shaped;
 /// (the emitted ids kept whole) and 4 (16-byte fingerprints), all JSON, are read too: a
 /// section kept under a domain moves to the tenant's GUID the first time a run learns it, and
 /// kept ids become fingerprints.
-pub const STATE_VERSION: u32 = 8;
+pub const STATE_VERSION: u32 = 9;
 
 /// A journal is compacted once it is larger than twice its live content and this.
 const COMPACT_FLOOR: u64 = 256 * 1024;
@@ -181,6 +183,10 @@ pub struct StreamState {
     /// A shaped sign-in stream's summaries, accounting and known values. Version 8.
     #[serde(default, skip_serializing_if = "Shaped::is_empty")]
     pub shaping: Shaped,
+    /// Microsoft's export stream: a hub's offsets, or a stream section's hub counts and audit
+    /// ledger ([`hub`]). Version 9.
+    #[serde(default, skip_serializing_if = "HubState::is_empty")]
+    pub hub: HubState,
 }
 
 /// How many gaps a stream keeps.
@@ -258,6 +264,7 @@ impl StreamState {
             ladder: self.ladder.clone(),
             tail: self.tail.clone(),
             shaping: self.shaping.for_delta(),
+            hub: self.hub.clone(),
         }
     }
 }

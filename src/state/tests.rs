@@ -177,7 +177,7 @@ fn a_version_1_file_is_read_and_written_back_as_the_current_version() {
     drop(st);
     let bytes = fs::read(&path).unwrap();
     assert!(journal::is_journal(&bytes));
-    assert_eq!(STATE_VERSION, 8);
+    assert_eq!(STATE_VERSION, 9);
     assert!(open(&path)
         .stream("t", "directory_audits")
         .unwrap()

@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod directory_audits;
+pub mod exported;
 pub mod inventory;
 pub mod provisioning;
 pub mod risk_detections;
@@ -40,6 +41,7 @@ pub fn specs(settings: &settings::StreamSettings) -> Vec<Box<dyn StreamSpec>> {
             vec![Box::new(inventory::Inventory { kind })]
         }
         StreamKind::SignIns => sign_ins::specs(&settings.sign_ins),
+        StreamKind::Exported(which) => vec![Box::new(exported::ExportOnly(which))],
         StreamKind::RiskyUsers => vec![Box::new(risky::spec(StreamKind::RiskyUsers))],
         StreamKind::RiskyServicePrincipals => {
             vec![Box::new(risky::spec(StreamKind::RiskyServicePrincipals))]
@@ -59,6 +61,7 @@ pub fn spec(kind: StreamKind) -> Box<dyn StreamSpec> {
         learn_step: None,
         tail_check: None,
         initial_lookback: Duration::from_secs(3600),
+        audit: false,
         sign_ins: Default::default(),
     };
     specs(&settings).remove(0)

@@ -19,6 +19,9 @@ pub struct StreamSettings {
     /// The long-age check's age and period (`tail_check`); `None`: off.
     pub tail_check: Option<Duration>,
     pub initial_lookback: Duration,
+    /// Audits the tenant's Event Hub (`audit = true`): settle-only, counting per hour what
+    /// Graph lists against what the hub delivered, emitting only what the hub lost.
+    pub audit: bool,
     /// Meaningful for `sign_ins` only.
     pub sign_ins: SignInOptions,
 }

@@ -87,6 +87,23 @@ pub fn subjects(kind: StreamKind, r: &Record<'_>) -> Subjects {
         | StreamKind::Users
         | StreamKind::Devices
         | StreamKind::RoleAssignments => Subjects::default(),
+        // A Graph request's caller: the user, else the calling service principal.
+        StreamKind::Exported(crate::kind::Exported::GraphActivity) => {
+            let user = id("userId");
+            Subjects {
+                service_principal: match user {
+                    Some(_) => None,
+                    None => id("servicePrincipalId").map(ServicePrincipalRef::Id),
+                },
+                user,
+                device: id("deviceId"),
+                target_user: None,
+            }
+        }
+        StreamKind::Exported(_) => Subjects {
+            user: id("userId"),
+            ..Subjects::default()
+        },
     }
 }
 

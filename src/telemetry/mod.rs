@@ -145,6 +145,7 @@ struct Metrics {
     arriving: Family<StreamLabels, FloatGauge>,
     behind_budget: Family<StreamLabels, Gauge>,
     delays: delays::DelayMetrics,
+    hub: hub::HubMetrics,
     streams: Mutex<BTreeMap<(String, String), StreamStatus>>,
     started: Mutex<(DateTime<Utc>, Duration)>,
     /// Why this process cannot do its job at all (a shard mismatch): `/health/ready` says it.
@@ -181,6 +182,7 @@ impl Metrics {
             arriving: Family::default(),
             behind_budget: Family::default(),
             delays: Default::default(),
+            hub: Default::default(),
             streams: Mutex::new(BTreeMap::new()),
             started: Mutex::new((Utc::now(), Duration::from_secs(300))),
             misconfigured: Mutex::new(None),
@@ -263,6 +265,7 @@ impl Metrics {
             m.healthy.clone(),
         );
         m.delays.register(&mut registry);
+        m.hub.register(&mut registry);
         Metrics { registry, ..m }
     }
 
@@ -376,10 +379,12 @@ fn resource_of(url: &url::Url) -> String {
 mod delays;
 mod events;
 mod health;
+mod hub;
 
 pub use delays::{SweepsLearned, SweepsRead, TailChecked};
 pub use events::*;
 pub use health::Misconfigured;
+pub use hub::{HubAudited, HubBatch};
 
 #[cfg(test)]
 mod tests;

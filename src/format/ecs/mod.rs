@@ -4,6 +4,7 @@
 //! Azure integration uses) and the Graph record, verbatim, in `event.original`.
 
 mod agents;
+mod exported;
 mod inventory;
 mod provisioning;
 
@@ -97,6 +98,7 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
         StreamKind::Provisioning => provisioning::head(n),
         StreamKind::RiskyAgents | StreamKind::AgentRiskDetections => agents::head(n),
         StreamKind::Users | StreamKind::Devices | StreamKind::RoleAssignments => inventory::head(n),
+        StreamKind::Exported(which) => exported::head(n, which),
     };
     // An audit's targets, read once for the user/group fields and for the vendor list.
     let targets = match n.kind {
@@ -166,6 +168,10 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
             inventory::fields(n, &mut doc, &mut related);
             "inventory"
         }
+        StreamKind::Exported(which) => {
+            exported::fields(n, which, &mut doc, &mut related);
+            exported::vendor_key(which)
+        }
     };
     dedup(&mut related.ip);
     dedup(&mut related.user);
@@ -182,6 +188,11 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
                     o.opt_str("name", n.s_in(&device, "operating_system"))
                         .opt_str("version", n.s_in(&device, "operating_system_version"));
                 });
+        });
+    }
+    if let Some(path) = n.collected_from() {
+        doc.obj("labels", |l| {
+            l.str("collected_from", path);
         });
     }
     doc.obj("cloud", |c| {
@@ -215,6 +226,7 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
                 StreamKind::Users | StreamKind::Devices | StreamKind::RoleAssignments => {
                     inventory::vendor(n, v)
                 }
+                StreamKind::Exported(which) => exported::vendor(n, which, v),
             });
     });
     doc.end();

@@ -12,6 +12,7 @@ use crate::event::parse_time;
 use crate::kind::StreamKind;
 use crate::record::Record;
 
+mod exported;
 mod finding;
 mod inventory;
 mod provisioning;
@@ -82,6 +83,19 @@ const GROUP_MANAGEMENT: Class = Class {
     category_uid: 3,
     category_name: "Identity & Access Management",
 };
+const API_ACTIVITY: Class = Class {
+    uid: 6003,
+    name: "API Activity",
+    category_uid: 6,
+    category_name: "Application Activity",
+};
+/// OCSF's generic event, for export-only categories no class fits yet.
+const BASE_EVENT: Class = Class {
+    uid: 0,
+    name: "Base Event",
+    category_uid: 0,
+    category_name: "Uncategorized",
+};
 const DETECTION_FINDING: Class = Class {
     uid: 2004,
     name: "Detection Finding",
@@ -140,6 +154,10 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
             let (class, act) = inventory::classify(n);
             (class, act, None)
         }
+        StreamKind::Exported(which) => {
+            let (class, act) = exported::classify(n, which);
+            (class, act, None)
+        }
     };
     let mut m = Obj::start(out);
     m.int("activity_id", act.id)
@@ -177,6 +195,7 @@ pub fn write(n: &Native<'_>, out: &mut Vec<u8>) {
     match audit {
         Some(audit) => audit_fields(n, &mut m, audit),
         None if class.uid == AUTHENTICATION.uid => sign_in(n, &mut m),
+        None if matches!(n.kind, StreamKind::Exported(_)) => exported::fields(n, &mut m, &class),
         None if n.kind == StreamKind::Provisioning => provisioning::fields(n, &mut m, &class),
         None if n.kind.is_inventory() => inventory::fields(n, &mut m),
         None => finding::fields(n, &mut m),
@@ -209,7 +228,15 @@ fn metadata(n: &Native<'_>, o: &mut Obj<'_>) {
             parse_time(n.summary("ingested")).map(|t| t.timestamp_millis()),
         )
         .opt_str("log_name", n.envelope("category"))
-        .str("log_provider", "Microsoft Graph")
+        .str(
+            "log_provider",
+            if matches!(n.kind, StreamKind::Exported(_)) || n.collected_from() == Some("event_hubs")
+            {
+                "Microsoft Entra diagnostic settings"
+            } else {
+                "Microsoft Graph"
+            },
+        )
         .str("tenant_uid", n.summary("tenant_id"))
         .opt_str("correlation_uid", n.s("correlationId"));
     // An agentic sign-in (beta `agent` block): OCSF has no agent-identity object, so its

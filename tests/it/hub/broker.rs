@@ -1,81 +1,11 @@
-//! Reading a hub over the Kafka protocol against a real broker (issue 31, in progress): tansu,
-//! an Apache-licensed Kafka-compatible broker from crates.io (`cargo install tansu --version 0.6.0
-//! --locked --features libsql,dynostore`), its SQLite storage so that a broker restart keeps the
-//! messages. Opt-in: `ENTRA_SOURCE_TANSU=/path/to/tansu cargo test --test it hub`; without it the
-//! test says so and passes (`.ci/run` does not install the broker yet).
+//! One partition read over the Kafka protocol, the reader's building block: from its offsets
+//! across a broker restart.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 
-use crate::common::free_port;
+use super::Broker;
 use entra_source::hub::message::{parse, Category};
 use entra_source::hub::partition::{connect, Partition, Start};
-
-struct Broker {
-    bin: String,
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Option<tokio::process::Child>,
-}
-
-impl Broker {
-    async fn start(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let mut child = tokio::process::Command::new(&self.bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .arg("--storage-engine")
-            .arg("sqlite://broker.db")
-            .current_dir(self.dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("tansu starts");
-        // Ready when it says so ("ready in …", on stdout or stderr); its output is drained for
-        // as long as it runs (a closed pipe would fail its next log line).
-        use tokio::io::AsyncBufReadExt;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let out = child.stdout.take().unwrap();
-        let err = child.stderr.take().unwrap();
-        for pipe in [
-            Box::new(out) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-            Box::new(err),
-        ] {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut lines = tokio::io::BufReader::new(pipe).lines();
-                while let Ok(Some(l)) = lines.next_line().await {
-                    let _ = tx.send(l);
-                }
-            });
-        }
-        drop(tx);
-        let ready = async {
-            while let Some(l) = rx.recv().await {
-                if l.contains("ready in") {
-                    return;
-                }
-            }
-            panic!("tansu exited before it was ready");
-        };
-        tokio::time::timeout(std::time::Duration::from_secs(10), ready)
-            .await
-            .expect("tansu ready within 10 s");
-        self.child = Some(child);
-    }
-
-    async fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().await.unwrap();
-        }
-    }
-}
 
 fn message(lines: &[&str]) -> Vec<u8> {
     format!("{{\"records\": [{}]}}", lines.join(",")).into_bytes()
@@ -83,17 +13,9 @@ fn message(lines: &[&str]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_is_read_from_its_offsets_across_a_broker_restart() {
-    let Ok(bin) = std::env::var("ENTRA_SOURCE_TANSU") else {
-        eprintln!("ENTRA_SOURCE_TANSU is not set: no Kafka-protocol broker, test not run");
+    let Some(mut broker) = Broker::start_if_available().await else {
         return;
     };
-    let mut broker = Broker {
-        bin,
-        dir: tempfile::tempdir().unwrap(),
-        port: free_port(),
-        child: None,
-    };
-    broker.start().await;
     let bootstrap = format!("127.0.0.1:{}", broker.port);
     let samples = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

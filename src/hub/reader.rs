@@ -1,0 +1,623 @@
+//! The loop that reads one hub of one tenant: a task per partition, each fetching messages from
+//! its checkpointed offset, normalizing every record as its Graph stream's records are (the
+//! export's `properties` is the Graph record's shape), dropping what either path already
+//! emitted, writing the rest, and only then checkpointing the partition's next offset with the
+//! records' ids, in one state write. A bad message (not JSON, no `records`, too large) or record
+//! (an unknown category, another tenant's) is counted and reported; the partition goes on.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rskafka::client::{Client, OauthBearerCredentials, SaslConfig};
+use tokio::sync::Mutex;
+
+use super::message::{self, Category, Destination, Refused, Skipped};
+use super::partition::{self, HubError, Message, Partition};
+use super::settings::{HubAuth, HubSettings};
+use crate::event::{envelope_time, parse_time, Collected, NormalizeContext};
+use crate::graph::GraphClient;
+use crate::poll::{PollError, Shared};
+use crate::record::Record;
+use crate::state::{fingerprint, Fingerprint, StreamCheckpoint, StreamState};
+use crate::streams::{StreamSettings, StreamSpec};
+use crate::tenant::TenantId;
+
+/// How long a fetch waits for a message before asking again (and seeing a stop).
+const FETCH_WAIT_MS: i32 = 500;
+/// How many bytes of messages one fetch asks for: one write and one checkpoint per fetch.
+const FETCH_BYTES: i32 = 1024 * 1024;
+/// The first wait before reconnecting after a failure; doubled up to [`RECONNECT_MAX`].
+const RECONNECT_FIRST: Duration = Duration::from_secs(1);
+const RECONNECT_MAX: Duration = Duration::from_secs(60);
+/// How long the hourly counts of a section no auditor reads are kept.
+const DELIVERED_KEPT: chrono::Duration = chrono::Duration::days(2);
+
+/// Where one category's records go in this tenant.
+struct Route {
+    spec: Box<dyn StreamSpec>,
+    section: String,
+    /// A Graph stream of this run reads the section: it forgets the ids, not the hub.
+    polled: bool,
+    gate: Arc<Mutex<()>>,
+}
+
+/// One hub of one tenant.
+pub struct HubReader {
+    tenant: Arc<TenantId>,
+    hub: String,
+    settings: Arc<HubSettings>,
+    client: Arc<GraphClient>,
+    tokens: Option<Arc<crate::auth::TokenProvider>>,
+    tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
+    shared: Shared,
+    /// The hub's own section (`hub:<name>`): its offsets and counts.
+    checkpoint: StreamCheckpoint,
+    routes: HashMap<Category, Route>,
+    context: Option<Arc<crate::context::ContextCache>>,
+}
+
+/// What one fetch of one partition did.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub messages: u64,
+    pub emitted: u64,
+    pub duplicates: u64,
+    pub skipped: BTreeMap<String, u64>,
+    pub refused: BTreeMap<&'static str, u64>,
+}
+
+impl HubReader {
+    /// The reader of `hub`; `streams` are the tenant's Graph streams (their filters apply to
+    /// the hub's records too, and their sections are shared).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        tenant: Arc<TenantId>,
+        hub: &str,
+        settings: Arc<HubSettings>,
+        client: Arc<GraphClient>,
+        tokens: Option<Arc<crate::auth::TokenProvider>>,
+        tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
+        streams: &[StreamSettings],
+        shared: &Shared,
+    ) -> HubReader {
+        let mut routes = HashMap::new();
+        for category in Category::ALL {
+            let (spec, polled) = route_spec(category, streams);
+            let section = spec.state_key();
+            routes.insert(
+                category,
+                Route {
+                    gate: shared.gate(tenant.configured(), &section),
+                    spec,
+                    section,
+                    polled,
+                },
+            );
+        }
+        HubReader {
+            checkpoint: shared.checkpoints.stream(tenant.clone(), section_of(hub)),
+            tenant,
+            hub: hub.to_string(),
+            settings,
+            client,
+            tokens,
+            tls,
+            shared: shared.clone(),
+            routes,
+            context: None,
+        }
+    }
+
+    /// Events get `context` from this directory cache (`[context]`).
+    pub fn with_context(mut self, cache: Option<Arc<crate::context::ContextCache>>) -> Self {
+        self.context = cache;
+        self
+    }
+
+    pub fn hub(&self) -> &str {
+        &self.hub
+    }
+
+    pub fn configured_tenant(&self) -> &str {
+        self.tenant.configured()
+    }
+
+    /// Reads every partition until a stop (`once`: until each has reached the end it had when
+    /// the run began). A failure to reach the namespace is retried with a growing pause in a
+    /// long run; `--once` returns it.
+    pub async fn run(self: Arc<Self>, once: bool) -> Result<(), PollError> {
+        crate::poll::claim::resolve(
+            &self.tenant,
+            &self.client,
+            &self.checkpoint,
+            &self.shared.claims,
+        )
+        .await?;
+        let mut pause = RECONNECT_FIRST;
+        loop {
+            match self.clone().read_all(once).await {
+                Ok(()) => return Ok(()),
+                Err(e) if once => return Err(e),
+                Err(PollError::Output(e)) => return Err(PollError::Output(e)),
+                Err(PollError::State(e)) => return Err(PollError::State(e)),
+                Err(e) => {
+                    tracing::warn!(
+                        tenant = %self.tenant.key(),
+                        hub = %self.hub,
+                        retry_in_seconds = pause.as_secs(),
+                        "hub {}: {e}; reconnecting",
+                        self.hub
+                    );
+                }
+            }
+            if !self.shared.shutdown.sleep(pause).await {
+                return Ok(());
+            }
+            pause = (pause * 2).min(RECONNECT_MAX);
+        }
+    }
+
+    async fn connect(&self) -> Result<Client, PollError> {
+        let sasl = match &self.settings.auth {
+            HubAuth::None => None,
+            HubAuth::ConnectionString(source) => {
+                let secret = source.read().map_err(PollError::Refused)?;
+                Some(SaslConfig::Plain(rskafka::client::Credentials::new(
+                    "$ConnectionString".into(),
+                    secret.expose().to_string(),
+                )))
+            }
+            HubAuth::App => {
+                let tokens = self.tokens.clone().ok_or_else(|| {
+                    PollError::Refused("no token provider for the hub's app credential".into())
+                })?;
+                Some(SaslConfig::Oauthbearer(OauthBearerCredentials {
+                    callback: Arc::new(move || {
+                        let tokens = tokens.clone();
+                        Box::pin(async move {
+                            tokens
+                                .token()
+                                .await
+                                .map(|t| t.value.expose().to_string())
+                                .map_err(|e| {
+                                    Box::new(e) as Box<dyn std::error::Error + Send + Sync>
+                                })
+                        })
+                    }),
+                    authz_id: None,
+                    bearer_kvs: Vec::new(),
+                }))
+            }
+        };
+        let tls = if self.settings.tls {
+            self.tls.clone()
+        } else {
+            None
+        };
+        partition::connect_with(&self.settings.bootstrap, tls, sasl)
+            .await
+            .map_err(hub_failed)
+    }
+
+    async fn read_all(self: Arc<Self>, once: bool) -> Result<(), PollError> {
+        let client = self.connect().await?;
+        let partitions = partition::partitions(&client, &self.hub)
+            .await
+            .map_err(hub_failed)?;
+        if partitions.is_empty() {
+            return Err(PollError::Refused(format!(
+                "the namespace {} has no hub named {}: check [[tenants.hubs]] hubs (diagnostic settings name theirs insights-logs-<category>, e.g. insights-logs-signinlogs, once a first record was sent)",
+                self.settings.bootstrap, self.hub
+            )));
+        }
+        // One task per partition; the first failure stops the others (the caller reconnects).
+        let mut tasks = tokio::task::JoinSet::new();
+        for p in partitions {
+            let part = Partition::open(&client, &self.hub, p)
+                .await
+                .map_err(hub_failed)?;
+            let me = self.clone();
+            tasks.spawn(async move { me.read_partition(part, p, once).await });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(e) => {
+                    return Err(PollError::Refused(format!(
+                        "a partition task of hub {} crashed: {e}",
+                        self.hub
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_partition(&self, part: Partition, p: i32, once: bool) -> Result<(), PollError> {
+        let kept = self
+            .checkpoint
+            .read(|s| s.and_then(|s| s.hub.offsets.get(&p).copied()))
+            .await;
+        let mut offset = match kept {
+            Some(o) => o,
+            None => {
+                let o = part.start(self.settings.start).await.map_err(hub_failed)?;
+                // No message at or after the start time: from the end.
+                if o < 0 {
+                    part.start(super::partition::Start::Latest)
+                        .await
+                        .map_err(hub_failed)?
+                } else {
+                    o
+                }
+            }
+        };
+        let end = if once {
+            Some(
+                part.start(super::partition::Start::Latest)
+                    .await
+                    .map_err(hub_failed)?,
+            )
+        } else {
+            None
+        };
+        // A fetch returns whole messages: one larger than it asks for comes back as nothing
+        // (brokers differ), so an empty answer below the high watermark asks for more.
+        let mut fetch = FETCH_BYTES;
+        loop {
+            if end.is_some_and(|e| offset >= e) || self.shared.shutdown.is_set() {
+                return Ok(());
+            }
+            let read = tokio::select! {
+                r = part.read(offset, fetch, FETCH_WAIT_MS) => r,
+                _ = self.shared.shutdown.wait() => return Ok(()),
+            };
+            let (messages, high) = match read {
+                Ok(r) => r,
+                // Retention passed the kept offset (the reader was off longer than the hub
+                // keeps messages): what it dropped is a gap, said, and reading goes on from
+                // the oldest message still kept.
+                Err(HubError::Partition { source, .. })
+                    if source.to_string().contains("OffsetOutOfRange") =>
+                {
+                    let oldest = part
+                        .start(super::partition::Start::Earliest)
+                        .await
+                        .map_err(hub_failed)?;
+                    tracing::warn!(
+                        tenant = %self.tenant.key(),
+                        hub = %self.hub,
+                        partition = p,
+                        lost_messages = oldest - offset,
+                        "hub {} partition {p}: messages {offset} to {} were dropped by the hub's retention before they were read; reading from {oldest}. An auditor (audit = true on the stream) repairs what Graph still has",
+                        self.hub,
+                        oldest - 1
+                    );
+                    offset = oldest.max(offset);
+                    continue;
+                }
+                Err(e) => return Err(hub_failed(e)),
+            };
+            let Some(last) = messages.last().map(|m| m.offset) else {
+                if offset < high {
+                    if fetch < fetch_cap(self.settings.max_message_bytes) {
+                        fetch = fetch.saturating_mul(2);
+                    } else {
+                        // Larger than any message this reader takes: refused, counted, passed.
+                        self.pass_unreadable(p, offset).await?;
+                        offset += 1;
+                        fetch = FETCH_BYTES;
+                    }
+                }
+                continue;
+            };
+            fetch = FETCH_BYTES;
+            let batch = self.write_batch(p, &messages, last + 1).await?;
+            crate::telemetry::HubBatch {
+                tenant: self.tenant.key(),
+                hub: &self.hub,
+                partition: p,
+                messages: batch.messages,
+                emitted: batch.emitted,
+                duplicates: batch.duplicates,
+                skipped: &batch
+                    .skipped
+                    .iter()
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect::<Vec<_>>(),
+                refused: &batch
+                    .refused
+                    .iter()
+                    .map(|(k, v)| (*k, *v))
+                    .collect::<Vec<_>>(),
+                lag: (high - (last + 1)).max(0),
+            }
+            .emit();
+            offset = last + 1;
+        }
+    }
+
+    /// Passes a message no fetch returns (far larger than `max_message_bytes`): counted as
+    /// refused, reported, and the offset moves past it.
+    async fn pass_unreadable(&self, p: i32, offset: i64) -> Result<(), PollError> {
+        let tenant = self.tenant.key().to_string();
+        let section = section_of(&self.hub);
+        self.checkpoint
+            .tenant(|store| {
+                let h = store.stream_mut(&tenant, &section);
+                h.hub.offsets.insert(p, offset + 1);
+                h.hub.messages += 1;
+                *h.hub.refused.entry("too_large".into()).or_default() += 1;
+            })
+            .await;
+        self.checkpoint.commit().await?;
+        crate::telemetry::HubBatch {
+            tenant: &tenant,
+            hub: &self.hub,
+            partition: p,
+            messages: 1,
+            emitted: 0,
+            duplicates: 0,
+            skipped: &[],
+            refused: &[("too_large", 1)],
+            lag: 0,
+        }
+        .emit();
+        Ok(())
+    }
+
+    /// Writes the new records of `messages`, then checkpoints `next` as the partition's
+    /// offset with their ids and counts, in one state write.
+    pub async fn write_batch(
+        &self,
+        p: i32,
+        messages: &[Message],
+        next: i64,
+    ) -> Result<Batch, PollError> {
+        let mut batch = Batch {
+            messages: messages.len() as u64,
+            ..Batch::default()
+        };
+        let max = self.settings.max_message_bytes;
+        let mut parsed = Vec::with_capacity(messages.len());
+        for m in messages {
+            match message::parse(&m.body, max) {
+                Ok(p) => parsed.push((m, p)),
+                Err(r) => {
+                    let why = match r {
+                        Refused::TooLarge { .. } => "too_large",
+                        Refused::NotJson(_) => "not_json",
+                        Refused::NoRecords => "no_records",
+                    };
+                    tracing::debug!(hub = %self.hub, partition = p, offset = m.offset, "message refused: {r}");
+                    *batch.refused.entry(why).or_default() += 1;
+                }
+            }
+        }
+        for (_, p) in &parsed {
+            for s in &p.skipped {
+                *batch.skipped.entry(skipped_name(s)).or_default() += 1;
+            }
+        }
+        // The gates of every section the batch touches, in one order (no deadlock with a
+        // poller, which holds one).
+        let mut sections: Vec<&Route> = parsed
+            .iter()
+            .flat_map(|(_, p)| p.entries.iter().map(|e| &self.routes[&e.category]))
+            .collect();
+        sections.sort_by(|a, b| a.section.cmp(&b.section));
+        sections.dedup_by(|a, b| a.section == b.section);
+        let mut held = Vec::with_capacity(sections.len());
+        for r in &sections {
+            held.push(r.gate.lock().await);
+        }
+        let tenant = self.tenant.key().to_string();
+        let mut page = self.shared.output.lock().await.page();
+        let ctx = NormalizeContext::new(&tenant, Utc::now()).with_columns(page.columns());
+        let context = self.context.as_ref().and_then(|c| c.reader());
+        // New ids per section, with their record times.
+        let mut new: BTreeMap<&str, Vec<(Fingerprint, DateTime<Utc>)>> = BTreeMap::new();
+        let mut in_batch: HashSet<(&str, Fingerprint)> = HashSet::new();
+        self.checkpoint
+            .tenant(|store| {
+                for (m, p) in &parsed {
+                    for entry in &p.entries {
+                        let route = &self.routes[&entry.category];
+                        if other_tenant(entry.record, &tenant) {
+                            *batch.skipped.entry("other_tenant".into()).or_default() += 1;
+                            continue;
+                        }
+                        let Some(props) = entry.properties else {
+                            *batch.skipped.entry("no_properties".into()).or_default() += 1;
+                            continue;
+                        };
+                        let record = Record::new(props);
+                        if !route.spec.keep(&record) {
+                            continue;
+                        }
+                        let own_time = route.spec.record_time(&record);
+                        let at = own_time
+                            .or_else(|| envelope(entry.record))
+                            .unwrap_or(m.enqueued);
+                        let key = fingerprint(&route.spec.dedup_key(&record));
+                        let state = store.stream(&tenant, &route.section);
+                        let emitted = state
+                            .is_some_and(|s| s.seen.contains(key, at) || covered_by_graph(s, at));
+                        if emitted || !in_batch.insert((route.section.as_str(), key)) {
+                            batch.duplicates += 1;
+                            continue;
+                        }
+                        let mut e = route.spec.event(record, &ctx);
+                        e.export = Some(entry.record);
+                        e.collected_from = Some(Collected::EventHubs);
+                        if own_time.is_none() {
+                            e.time = envelope_time(at);
+                        }
+                        if let Some(c) = &context {
+                            c.enrich(&mut e);
+                        }
+                        page.push(&e)?;
+                        new.entry(route.section.as_str())
+                            .or_default()
+                            .push((key, at));
+                        batch.emitted += 1;
+                    }
+                }
+                Ok::<(), PollError>(())
+            })
+            .await?;
+        if !page.is_empty() {
+            self.shared.output.lock().await.write_encoded(page).await?;
+        }
+        let now = Utc::now();
+        let dedup = chrono::Duration::from_std(self.settings.dedup_window).unwrap_or_default();
+        let hub_section = section_of(&self.hub);
+        self.checkpoint
+            .tenant(|store| {
+                for r in &sections {
+                    let keys = new.remove(r.section.as_str()).unwrap_or_default();
+                    let newest = keys.iter().map(|(_, at)| *at).max();
+                    let s = store.stream_mut(&tenant, &r.section);
+                    for (_, at) in &keys {
+                        s.hub.deliver(*at);
+                    }
+                    s.seen.extend(keys);
+                    if !r.polled {
+                        // No Graph stream forgets these ids: the hub does, past its window.
+                        if let Some(cut) = newest.and_then(|n| n.checked_sub_signed(dedup)) {
+                            s.seen.prune_before(cut);
+                            s.hub.forgot_before =
+                                Some(s.hub.forgot_before.map_or(cut, |f| f.max(cut)));
+                        }
+                        s.hub.prune_delivered(now - DELIVERED_KEPT);
+                    }
+                }
+                let h = store.stream_mut(&tenant, &hub_section);
+                h.hub.offsets.insert(p, next);
+                h.hub.messages += batch.messages;
+                h.hub.records += batch.emitted + batch.duplicates;
+                for (why, n) in &batch.refused {
+                    *h.hub.refused.entry((*why).to_string()).or_default() += n;
+                }
+                for (why, n) in &batch.skipped {
+                    *h.hub.skipped.entry(why.clone()).or_default() += n;
+                }
+                h.last_success = Some(now);
+            })
+            .await;
+        self.checkpoint.commit().await?;
+        drop(held);
+        Ok(batch)
+    }
+}
+
+/// The largest fetch asked for: a message just over `max_message_bytes` still arrives whole
+/// (and is refused as too large, counted); past this the broker is not answering with it.
+fn fetch_cap(max_message_bytes: usize) -> i32 {
+    i32::try_from(
+        max_message_bytes
+            .saturating_mul(2)
+            .max(FETCH_BYTES as usize),
+    )
+    .unwrap_or(i32::MAX)
+}
+
+/// The state section of hub `name`.
+pub fn section_of(name: &str) -> String {
+    format!("hub:{name}")
+}
+
+/// The spec a category's records are normalized with, and whether a Graph stream of this run
+/// reads the same section: that stream's own spec (its filter applies), or the default one.
+fn route_spec(category: Category, streams: &[StreamSettings]) -> (Box<dyn StreamSpec>, bool) {
+    match category.destination() {
+        Destination::Own(_) => {
+            let which = crate::kind::Exported::ALL
+                .into_iter()
+                .find(|e| e.category() == category.name())
+                .unwrap_or(crate::kind::Exported::GraphActivity);
+            (Box::new(crate::streams::exported::ExportOnly(which)), false)
+        }
+        Destination::Stream(kind, sign_in_type) => {
+            for settings in streams.iter().filter(|s| s.kind == kind) {
+                for spec in crate::streams::specs(settings) {
+                    // A v1.0 sign-in stream (no types) reads interactive sign-ins only.
+                    let same = match (spec.sign_in_type(), sign_in_type) {
+                        (Some(a), Some(b)) => a == b,
+                        (None, Some(b)) => b == "interactiveUser",
+                        (_, None) => true,
+                    };
+                    if same {
+                        return (spec, true);
+                    }
+                }
+            }
+            let mut settings = StreamSettings {
+                kind,
+                sweeps: kind.default_sweeps(),
+                settle_only: false,
+                learn_step: None,
+                tail_check: None,
+                initial_lookback: Duration::from_secs(3600),
+                audit: false,
+                sign_ins: Default::default(),
+            };
+            if let Some(t) = sign_in_type {
+                settings.sign_ins.event_types = vec![t.to_string()];
+            }
+            (crate::streams::specs(&settings).remove(0), false)
+        }
+    }
+}
+
+/// Whether a Graph stream's reads have passed `at` and forgotten its ids: a hub record that old
+/// was emitted by Graph if Graph had it (the hub reading behind, or a tenant moved from Graph
+/// to the hub starting at the hub's oldest message).
+fn covered_by_graph(s: &StreamState, at: DateTime<Utc>) -> bool {
+    let Some(cursor) = s.cursor else {
+        return false;
+    };
+    let floor = s
+        .settled
+        .values()
+        .copied()
+        .chain([cursor])
+        .min()
+        .unwrap_or(cursor);
+    at < floor
+        && s.read_ranges()
+            .iter()
+            .any(|(from, to)| at >= *from && at < *to)
+}
+
+/// A record whose `tenantId` names another tenant (one hub configured under two tenants, or a
+/// diagnostic setting of another tenant sending to this hub).
+fn other_tenant(record: &str, tenant: &str) -> bool {
+    crate::jsontext::member(record, "tenantId")
+        .and_then(crate::jsontext::string)
+        .is_some_and(|t| {
+            !t.is_empty() && !t.eq_ignore_ascii_case(tenant) && crate::tenant::is_guid(tenant)
+        })
+}
+
+/// The export envelope's `time`.
+fn envelope(record: &str) -> Option<DateTime<Utc>> {
+    crate::jsontext::member(record, "time")
+        .and_then(crate::jsontext::string)
+        .and_then(|t| parse_time(&t))
+}
+
+fn skipped_name(s: &Skipped) -> String {
+    match s {
+        Skipped::NotAnObject => "not_an_object".into(),
+        Skipped::NoCategory => "no_category".into(),
+        Skipped::UnknownCategory(name) => format!("unknown_category:{name}"),
+    }
+}
+
+fn hub_failed(e: HubError) -> PollError {
+    PollError::Refused(e.to_string())
+}
