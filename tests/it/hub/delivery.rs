@@ -97,9 +97,8 @@ async fn bad_messages_are_counted_and_reported_and_never_stop_the_partition() {
         &h.sim.records(Resource::DirectoryAudits),
     );
     // A message just over Event Hubs' 1 MiB: records enough to pass it.
-    let big: Vec<String> = std::iter::repeat(export[0].clone())
-        .take(1024 * 1024 / export[0].len() + 2)
-        .collect();
+    let big: Vec<String> =
+        std::iter::repeat_n(export[0].clone(), 1024 * 1024 / export[0].len() + 2).collect();
     let mut bodies = vec![
         b"not json at all".to_vec(),
         br#"{"value": []}"#.to_vec(),
