@@ -55,6 +55,8 @@ fn row(s: Option<&StreamState>, configured: bool, now: DateTime<Utc>) -> Value {
     let health = match s.and_then(|s| s.health) {
         Some(h) => h.as_str(),
         None if s.is_some_and(|s| s.cursor.is_some()) => "ok",
+        // A hub's section: read since it last wrote.
+        None if s.is_some_and(|s| !s.hub.offsets.is_empty()) => "ok",
         None => "never polled",
     };
     let cursor = s.and_then(|s| s.cursor);
@@ -98,6 +100,17 @@ fn row(s: Option<&StreamState>, configured: bool, now: DateTime<Utc>) -> Value {
             "known_values": s.shaping.known.len(),
             "recent_windows": s.shaping.recent,
         })),
+        // Issue 31: a hub section's offsets and counts; a stream section's audit ledger.
+        "hub": s.filter(|s| !s.hub.is_empty()).map(|s| json!({
+            "offsets": s.hub.offsets,
+            "messages": s.hub.messages,
+            "records": s.hub.records,
+            "refused": s.hub.refused,
+            "skipped": s.hub.skipped,
+            "audit_totals": s.hub.audit_totals,
+            "audit_open_hours": s.hub.audit_open.len(),
+            "audited": s.hub.audited,
+        })),
         "settled": s.map_or_else(Map::new, |s| {
             s.settled
                 .iter()
@@ -120,6 +133,11 @@ fn collect(config: &Config, store: &StateStore) -> Map<String, Value> {
                 let v = row(store.stream(&tenant, &key), true, now);
                 streams.insert(key, v);
             }
+        }
+        for name in t.hubs.iter().flat_map(|h| &h.hubs) {
+            let key = crate::hub::reader::section_of(name);
+            let v = row(store.stream(&tenant, &key), true, now);
+            streams.insert(key, v);
         }
         tenants.insert(tenant, json!({ "configured_as": t.id, "streams": streams }));
     }
@@ -146,6 +164,10 @@ fn by_stream(sections: Map<String, Value>) -> Map<String, Value> {
     let mut grouped: Map<String, Value> = Map::new();
     for (key, row) in sections {
         match crate::telemetry::split_section(&key) {
+            // A hub's section (`hub:<name>`, whose name may hold dots) is its own.
+            _ if key.starts_with("hub:") => {
+                out.insert(key, row);
+            }
             (_, None) => {
                 out.insert(key, row);
             }
@@ -320,6 +342,36 @@ pub fn show(
                     },
                     r["shaping"]["open_windows"].as_u64().unwrap_or(0)
                 );
+            }
+            if let Some(h) = r.get("hub").filter(|h| h.is_object()) {
+                let n = |k: &str| h[k].as_u64().unwrap_or(0);
+                if h["offsets"].as_object().is_some_and(|o| !o.is_empty()) {
+                    let count = |k: &str| {
+                        h[k].as_object()
+                            .map(|o| o.values().filter_map(Value::as_u64).sum::<u64>())
+                            .unwrap_or(0)
+                    };
+                    println!(
+                        "{:<38}   HUB: {} messages, {} records read; {} messages refused, {} records skipped; next offsets {}",
+                        "",
+                        n("messages"),
+                        n("records"),
+                        count("refused"),
+                        count("skipped"),
+                        h["offsets"]
+                    );
+                }
+                let t = &h["audit_totals"];
+                if t["slices"].as_u64().unwrap_or(0) > 0 {
+                    println!(
+                        "{:<38}   AUDIT: {} hours, Graph listed {}, the hub delivered {}, {} repaired from Graph",
+                        "",
+                        t["slices"],
+                        t["graph"],
+                        t["hub"],
+                        t["repaired"]
+                    );
+                }
             }
             if let Some(n) = r["learned_sweeps"].as_u64().filter(|n| *n > 0) {
                 println!(

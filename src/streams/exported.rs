@@ -117,15 +117,21 @@ fn graph_activity<'a>(
     e.copy("callerIpAddress", "ipAddress")
         .copy("correlationId", "operationId")
         .copy("location", "location");
-    // Log Analytics `MicrosoftGraphActivityLogs` (testdata/log-analytics).
+    // Log Analytics `MicrosoftGraphActivityLogs` (testdata/log-analytics); `ClientAuthMethod`
+    // is an int column the export writes as a string (`"2"`).
+    let auth_method = e
+        .record
+        .str("clientAuthMethod")
+        .and_then(|m| m.parse::<i64>().ok())
+        .map_or(Field::Null, Field::Int);
     e.columns()
         .table("MicrosoftGraphActivityLogs", false)
         .set("AadTenantId", Field::Str(Cow::Owned(ctx.tenant_id.clone())))
+        .set("ClientAuthMethod", auth_method)
         .copy_all(&[
             ("ApiVersion", "apiVersion"),
             ("AppId", "appId"),
             ("ATContent", "atContent"),
-            ("ClientAuthMethod", "clientAuthMethod"),
             ("ClientRequestId", "clientRequestId"),
             ("DurationMs", "durationMs"),
             ("IdentityProvider", "identityProvider"),

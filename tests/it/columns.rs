@@ -36,7 +36,7 @@ fn tables() -> BTreeMap<String, Vec<(String, String)>> {
         let name = path.file_stem().unwrap().to_str().unwrap().to_string();
         out.insert(name, columns);
     }
-    assert_eq!(out.len(), 11, "eleven table references");
+    assert_eq!(out.len(), 12, "twelve table references");
     out
 }
 
@@ -140,11 +140,50 @@ keep_null_columns = true
             .entry(e["Type"].as_str().unwrap().to_string())
             .or_default() += 1;
     }
+    // Graph activity has no Graph stream: its rows are checked from the hub's records below.
     assert_eq!(
         seen.keys().collect::<Vec<_>>(),
-        tables.keys().collect::<Vec<_>>(),
-        "every table is seen"
+        tables
+            .keys()
+            .filter(|t| *t != "MicrosoftGraphActivityLogs")
+            .collect::<Vec<_>>(),
+        "every table of a Graph stream is seen"
     );
+}
+
+/// Graph activity comes from an Event Hub only (issue 31): the peer's two export records, their
+/// `properties` as the row's source, fill `MicrosoftGraphActivityLogs` with its types.
+#[test]
+fn graph_activity_rows_fill_their_tables_columns_with_their_types() {
+    let tables = tables();
+    let ctx = NormalizeContext::new("t", "2026-11-21T10:00:03Z".parse().unwrap());
+    let spec = entra_source::streams::spec(StreamKind::Exported(
+        entra_source::kind::Exported::GraphActivity,
+    ));
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/azure-monitor/graph-activity.jsonl"),
+    )
+    .unwrap();
+    for line in text.lines() {
+        let export: Value = serde_json::from_str(line).unwrap();
+        for keep_null in [true, false] {
+            let e = spec.render_with(
+                export["properties"].clone(),
+                &ctx,
+                Format::LogAnalytics,
+                keep_null,
+            );
+            assert_eq!(e["Type"], "MicrosoftGraphActivityLogs");
+            let p = problems(&e, &tables, keep_null);
+            assert!(p.is_empty(), "{p:#?}\n{e:#}");
+            assert_eq!(
+                e["ClientAuthMethod"], 2,
+                "an int column, from the export's \"2\""
+            );
+            assert_eq!(e["RequestUri"], export["properties"]["requestUri"]);
+        }
+    }
 }
 
 #[test]

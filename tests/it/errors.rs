@@ -195,14 +195,14 @@ async fn a_corrupt_state_file_stops_the_run_and_is_left_untouched() {
         assert_failed_cleanly(&h, &r, 1, "is corrupt", garbage);
         assert!(r.last_stderr_line().contains("left untouched"));
     }
-    std::fs::write(&h.state, br#"{"version":9,"tenants":{}}"#).unwrap();
+    std::fs::write(&h.state, br#"{"version":10,"tenants":{}}"#).unwrap();
     let r = h.run_once().await;
     assert_failed_cleanly(
         &h,
         &r,
         1,
         "upgrade entra-source",
-        br#"{"version":9,"tenants":{}}"#,
+        br#"{"version":10,"tenants":{}}"#,
     );
     assert!(h.graph_requests().is_empty());
 
@@ -220,10 +220,10 @@ async fn a_corrupt_state_file_stops_the_run_and_is_left_untouched() {
     assert_failed_cleanly(&h, &r, 1, "is corrupt", &damaged);
     assert!(r.last_stderr_line().contains("checksum"), "{}", r.stderr);
     let mut future = good.clone();
-    future[19] = 9;
+    future[19] = 10;
     std::fs::write(&h.state, &future).unwrap();
     let r = h.run_once().await;
-    assert_failed_cleanly(&h, &r, 1, "version 9", &future);
+    assert_failed_cleanly(&h, &r, 1, "version 10", &future);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

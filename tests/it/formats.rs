@@ -375,7 +375,61 @@ fn ocsf_validator_rejects_unknown_keys_and_bad_values() {
 
 #[test]
 fn golden_ocsf_renders_validate() {
-    let (ok, report) = validate_ocsf(&golden("ocsf"), "3002,3004,3006,2004");
+    let (ok, report) = validate_ocsf(&golden("ocsf"), "3002,3004,3006,2004,6003");
+    assert!(ok, "{report}");
+}
+
+/// Every export-only category (issue 31) in ECS and OCSF: Graph activity from the peer's
+/// records, AD FS and first-party service-principal sign-ins in a sign-in's shape, the Global
+/// Secure Access and Azure AD Graph categories as generic records.
+#[test]
+fn every_export_only_category_is_valid_ecs_and_ocsf() {
+    use entra_source::format::Format;
+    use entra_source::kind::{Exported, StreamKind};
+    let ctx = entra_source::streams::NormalizeContext::new(
+        "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "2026-11-21T10:00:03Z".parse().unwrap(),
+    );
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let activity: Vec<Value> =
+        std::fs::read_to_string(root.join("testdata/azure-monitor/graph-activity.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["properties"].clone())
+            .collect();
+    let sign_in: Value = serde_json::from_str::<Value>(
+        &std::fs::read_to_string(root.join("testdata/graph-fixtures/signIn.json")).unwrap(),
+    )
+    .unwrap()["value"][0]
+        .clone();
+    let generic = serde_json::json!({
+        "id": "c1d2e3f4-0000-4000-8000-000000000001",
+        "createdDateTime": "2026-11-21T09:58:00Z",
+        "operationName": "Traffic log",
+        "sourceIp": "203.0.113.7",
+        "result": "success"
+    });
+    let (ecs, mut ocsf) = (ecs(), Vec::new());
+    for which in Exported::ALL {
+        let records = match which {
+            Exported::GraphActivity => activity.clone(),
+            Exported::AdfsSignIns | Exported::MicrosoftServicePrincipalSignIns => {
+                vec![sign_in.clone()]
+            }
+            _ => vec![generic.clone()],
+        };
+        let spec = entra_source::streams::spec(StreamKind::Exported(which));
+        for r in records {
+            let e = spec.render(r.clone(), &ctx, Format::Ecs);
+            assert_eq!(e["event"]["dataset"], which.dataset());
+            let p = ecs_problems(&e, &ecs);
+            assert!(p.is_empty(), "{which:?}: {p:#?}");
+            let native = spec.normalize(r.clone(), &ctx);
+            assert_eq!(native["properties"], r, "the record verbatim");
+            ocsf.push(spec.render(r, &ctx, Format::Ocsf));
+        }
+    }
+    let (ok, report) = validate_ocsf(&ocsf, "6003,3002,4001");
     assert!(ok, "{report}");
 }
 

@@ -25,12 +25,16 @@ fn dir(format: Format) -> &'static str {
 }
 
 fn check(kind: StreamKind, fixture_name: &str) {
+    let records = fixture(fixture_name)["value"].as_array().unwrap().clone();
+    check_records(kind, fixture_name, records);
+}
+
+fn check_records(kind: StreamKind, fixture_name: &str, records: Vec<Value>) {
     let ctx = NormalizeContext::new(
         "72f988bf-86f1-41af-91ab-2d7cd011db47",
         "2026-11-21T10:00:03Z".parse().unwrap(),
     );
     let spec = entra_source::streams::spec(kind);
-    let records = fixture(fixture_name)["value"].as_array().unwrap().clone();
     for format in Format::all() {
         let rendered: Vec<Value> = records
             .iter()
@@ -85,6 +89,26 @@ fn every_fixture_of_every_stream() {
     check(
         StreamKind::ServicePrincipalRiskDetections,
         "servicePrincipalRiskDetection.json",
+    );
+}
+
+/// Graph activity comes only from an Event Hub: the peer's two export records' `properties`
+/// (`testdata/azure-monitor/graph-activity.jsonl`) in every format.
+#[test]
+fn graph_activity_records_of_the_export_stream() {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/azure-monitor/graph-activity.jsonl"),
+    )
+    .unwrap();
+    let records = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["properties"].clone())
+        .collect();
+    check_records(
+        StreamKind::Exported(entra_source::kind::Exported::GraphActivity),
+        "graphActivity.json",
+        records,
     );
 }
 

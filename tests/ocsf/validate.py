@@ -29,7 +29,13 @@ CLASSES = {
     5003: "UserInventory",
     6002: "ApplicationLifecycle",
     6008: "ApplicationError",
+    6003: "ApiActivity",
+    4001: "NetworkActivity",
 }
+
+
+# OCSF's http_method values (objects.http_request.http_method.enum).
+HTTP_METHODS = ["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "TRACE", "PATCH"]
 
 
 def extras(model, path):
@@ -87,6 +93,15 @@ def main():
             problems.append(f"line {n}: OCSF version {version} is not known to pydantic-ocsf")
             continue
         model = getattr(module.events, name)
+        # pydantic-ocsf 3.0.0 types http_request.http_method, a string enum in OCSF (GET, POST,
+        # ...), as an integer: the value is checked against the schema's list here instead.
+        http = event.get("http_request")
+        if isinstance(http, dict) and "http_method" in http:
+            http = dict(http)
+            method = http.pop("http_method")
+            if method not in HTTP_METHODS:
+                problems.append(f"line {n} ({name}): http_request.http_method {method!r} is not one of {HTTP_METHODS}")
+            event = dict(event, http_request=http)
         try:
             parsed = model.model_validate(event)
         except ValidationError as e:

@@ -345,6 +345,7 @@ fn sign_in_vendor(n: &Native<'_>, v: &mut Obj<'_>) {
             ("service_principal_id", "servicePrincipalId"),
             ("service_principal_name", "servicePrincipalName"),
             ("session_id", "sessionId"),
+            ("unique_token_identifier", "uniqueTokenIdentifier"),
             ("device_detail", "deviceDetail"),
             ("status", "status"),
             // Beta: the agentic sign-in block (agentType, agentSubjectType, …).

@@ -2,20 +2,20 @@
 //! Activity (6003), Create / Read / Update / Delete by its HTTP method (Other for the rest), the
 //! caller in `actor` (the user, or the app by its id), the request in `api` and `http_request`,
 //! the status in `http_response`; AD FS and Microsoft first-party service-principal sign-ins are
-//! Authentication (3002, written as every sign-in is); the Global Secure Access categories and
-//! Azure AD Graph requests are Base Events (0, Other: the export's operation name), with the
-//! record in `unmapped` as always.
+//! Authentication (3002, written as every sign-in is); an Azure AD Graph request is API Activity
+//! too; the Global Secure Access categories are Network Activity (4001, Other: the export's
+//! operation name) with the source address, the record in `unmapped` as always.
 
 use std::borrow::Cow;
 
-use super::{activity, user, Activity, Class, API_ACTIVITY, AUTHENTICATION, BASE_EVENT};
+use super::{activity, user, Activity, Class, API_ACTIVITY, AUTHENTICATION, NETWORK_ACTIVITY};
 use crate::format::json::Obj;
 use crate::format::Native;
 use crate::kind::Exported;
 
 pub(super) fn classify<'a>(n: &Native<'a>, which: Exported) -> (Class, Activity<'a>) {
     match which {
-        Exported::GraphActivity => {
+        Exported::GraphActivity | Exported::AzureAdGraphActivity => {
             let act = match n.s("requestMethod").map(str::to_ascii_uppercase).as_deref() {
                 Some("POST") => activity(1, "Create"),
                 Some("GET" | "HEAD") => activity(2, "Read"),
@@ -32,7 +32,7 @@ pub(super) fn classify<'a>(n: &Native<'a>, which: Exported) -> (Class, Activity<
             (AUTHENTICATION, activity(1, "Logon"))
         }
         _ => (
-            BASE_EVENT,
+            NETWORK_ACTIVITY,
             Activity {
                 id: 99,
                 name: Cow::Borrowed(n.summary("action")),
@@ -64,7 +64,12 @@ pub(super) fn fields(n: &Native<'_>, m: &mut Obj<'_>, class: &Class) {
                 }
             }
         }
-        a.opt_str("app_uid", n.s("appId"));
+        a.opt_str("app_uid", n.s("appId"))
+            // The sign-in that issued the token (its `uniqueTokenIdentifier`): the join key.
+            .obj_if_any("session", |s| {
+                s.opt_str("uid", n.s("sessionId"))
+                    .opt_str("uid_alt", n.s("signInActivityId"));
+            });
         if let Some(idp) = n.s("identityProvider") {
             a.obj("idp", |i| {
                 i.str("name", idp);

@@ -89,12 +89,12 @@ const API_ACTIVITY: Class = Class {
     category_uid: 6,
     category_name: "Application Activity",
 };
-/// OCSF's generic event, for export-only categories no class fits yet.
-const BASE_EVENT: Class = Class {
-    uid: 0,
-    name: "Base Event",
-    category_uid: 0,
-    category_name: "Uncategorized",
+/// Global Secure Access's traffic, connections, alerts and health.
+const NETWORK_ACTIVITY: Class = Class {
+    uid: 4001,
+    name: "Network Activity",
+    category_uid: 4,
+    category_name: "Network Activity",
 };
 const DETECTION_FINDING: Class = Class {
     uid: 2004,
@@ -394,7 +394,10 @@ fn sign_in(n: &Native<'_>, m: &mut Obj<'_>) {
             .opt_str("app_uid", n.s("appId"));
     })
     .obj_if_any("session", |s| {
-        s.opt_str("uid", n.s("sessionId"));
+        // The token's id: a Graph activity record's `signInActivityId` (its session's
+        // `uid_alt`) joins it.
+        s.opt_str("uid", n.s("sessionId"))
+            .opt_str("uid_alt", n.s("uniqueTokenIdentifier"));
     });
     if let Some(p) = n.s("authenticationProtocol") {
         let id = match p.to_ascii_lowercase().as_str() {
