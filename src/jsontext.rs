@@ -155,6 +155,23 @@ pub fn member<'a>(raw: &'a str, key: &str) -> Option<&'a str> {
     found
 }
 
+/// The values of several members, in one pass over the object (each `None` when absent; the
+/// first of a key written twice).
+pub fn members_of<'a, const N: usize>(raw: &'a str, keys: [&str; N]) -> [Option<&'a str>; N] {
+    let mut found = [None; N];
+    let mut left = N;
+    let _ = each_member(raw, |k, v| {
+        for (i, key) in keys.iter().enumerate() {
+            if found[i].is_none() && key_is(k, key) {
+                found[i] = Some(v);
+                left -= 1;
+            }
+        }
+        left > 0
+    });
+    found
+}
+
 /// An object's members, keys unescaped, values as their text, in order.
 pub fn members(raw: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
     let mut out = Vec::with_capacity(8);

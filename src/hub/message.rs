@@ -140,8 +140,12 @@ pub struct Entry<'a> {
     pub category: Category,
     /// The whole export record, as the message has it.
     pub record: &'a str,
-    /// Its `properties` (the Graph record's shape), when present.
+    /// Its `properties` (the Graph record's shape), when present, and their members.
     pub properties: Option<&'a str>,
+    pub members: Option<Members<'a>>,
+    /// Its `tenantId` and envelope `time`, as JSON text, when present.
+    pub tenant_id: Option<&'a str>,
+    pub time: Option<&'a str>,
 }
 
 /// Why a record was skipped (the message's other records go on).
@@ -173,8 +177,11 @@ pub enum Refused {
     NoRecords,
 }
 
-/// Reads one message.
+/// Reads one message in one validating pass: the records, and of each its category, tenant,
+/// time and the members of its `properties` (so that normalizing it reads nothing again, as a
+/// Graph page is read: `graph/page.rs`).
 pub fn parse(message: &[u8], max_bytes: usize) -> Result<Parsed<'_>, Refused> {
+    use jsontext::skip_ws as ws;
     if message.len() > max_bytes {
         return Err(Refused::TooLarge {
             bytes: message.len(),
@@ -182,41 +189,167 @@ pub fn parse(message: &[u8], max_bytes: usize) -> Result<Parsed<'_>, Refused> {
         });
     }
     let text = std::str::from_utf8(message).map_err(|e| Refused::NotJson(e.to_string()))?;
-    let start = jsontext::skip_ws(text.as_bytes(), 0);
-    let end = jsontext::valid_value_end(text.as_bytes(), start, 0)
-        .ok_or_else(|| Refused::NotJson("not one JSON value".into()))?;
-    if jsontext::skip_ws(text.as_bytes(), end) != text.len() {
+    let b = text.as_bytes();
+    let not_json = || Refused::NotJson("not one well-formed JSON value".into());
+    let mut i = ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        // Well-formed but not an object: not an export batch.
+        return match jsontext::valid_value_end(b, i, 0) {
+            Some(end) if ws(b, end) == b.len() => Err(Refused::NoRecords),
+            _ => Err(not_json()),
+        };
+    }
+    let mut out = Parsed::default();
+    let mut found = false;
+    i = ws(b, i + 1);
+    if b.get(i) != Some(&b'}') {
+        loop {
+            let (key, value) = key_and_value(text, i).ok_or_else(not_json)?;
+            let end = if key == "records" && b.get(value) == Some(&b'[') && !found {
+                found = true;
+                records(text, value, &mut out).ok_or_else(not_json)?
+            } else {
+                jsontext::valid_value_end(b, value, 1).ok_or_else(not_json)?
+            };
+            i = ws(b, end);
+            match b.get(i) {
+                Some(b',') => i = ws(b, i + 1),
+                Some(b'}') => break,
+                _ => return Err(not_json()),
+            }
+        }
+    }
+    if ws(b, i + 1) != b.len() {
         return Err(Refused::NotJson("text after the JSON value".into()));
     }
-    let body = &text[start..end];
-    if !body.starts_with('{') {
+    if !found {
         return Err(Refused::NoRecords);
     }
-    let records = jsontext::member(body, "records")
-        .filter(|r| r.starts_with('['))
-        .ok_or(Refused::NoRecords)?;
-    let mut out = Parsed::default();
-    for r in jsontext::elements(records) {
-        if !r.starts_with('{') {
+    Ok(out)
+}
+
+/// The key of the member at `i` (unescaped when it needs it) and where its value starts.
+fn key_and_value(text: &str, i: usize) -> Option<(std::borrow::Cow<'_, str>, usize)> {
+    let b = text.as_bytes();
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let key_end = jsontext::valid_string_end(b, i)?;
+    let key = jsontext::unescape(text.get(i + 1..key_end - 1)?)?;
+    let colon = jsontext::skip_ws(b, key_end);
+    if b.get(colon) != Some(&b':') {
+        return None;
+    }
+    Some((key, jsontext::skip_ws(b, colon + 1)))
+}
+
+/// The `records` array at `i`: each record's entry (or why it was skipped). Returns the index
+/// just past the array.
+fn records<'a>(text: &'a str, mut i: usize, out: &mut Parsed<'a>) -> Option<usize> {
+    use jsontext::skip_ws as ws;
+    let b = text.as_bytes();
+    i = ws(b, i + 1);
+    if b.get(i) == Some(&b']') {
+        return Some(i + 1);
+    }
+    loop {
+        let end = if b.get(i) == Some(&b'{') {
+            record(text, i, out)?
+        } else {
             out.skipped.push(Skipped::NotAnObject);
-            continue;
-        }
-        let Some(name) = jsontext::member(r, "category").and_then(jsontext::string) else {
-            out.skipped.push(Skipped::NoCategory);
-            continue;
+            jsontext::valid_value_end(b, i, 2)?
         };
-        match Category::parse(&name) {
-            Some(category) => out.entries.push(Entry {
-                category,
-                record: r,
-                properties: jsontext::member(r, "properties").filter(|p| p.starts_with('{')),
-            }),
+        i = ws(b, end);
+        match *b.get(i)? {
+            b',' => i = ws(b, i + 1),
+            b']' => return Some(i + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// One record (an object at `i`): its entry, or why it was skipped. Returns its end.
+fn record<'a>(text: &'a str, start: usize, out: &mut Parsed<'a>) -> Option<usize> {
+    use jsontext::skip_ws as ws;
+    let b = text.as_bytes();
+    let (mut category, mut tenant_id, mut time, mut properties) = (None, None, None, None);
+    let mut i = ws(b, start + 1);
+    if b.get(i) != Some(&b'}') {
+        loop {
+            let (key, value) = key_and_value(text, i)?;
+            let end = if key == "properties" && b.get(value) == Some(&b'{') && properties.is_none()
+            {
+                let (end, members) = object_members(text, value)?;
+                properties = Some((text.get(value..end)?, members));
+                end
+            } else {
+                let end = jsontext::valid_value_end(b, value, 3)?;
+                let v = text.get(value..end)?;
+                match key.as_ref() {
+                    "category" if category.is_none() => category = Some(v),
+                    "tenantId" if tenant_id.is_none() => tenant_id = Some(v),
+                    "time" if time.is_none() => time = Some(v),
+                    _ => {}
+                }
+                end
+            };
+            i = ws(b, end);
+            match *b.get(i)? {
+                b',' => i = ws(b, i + 1),
+                b'}' => break,
+                _ => return None,
+            }
+        }
+    }
+    let end = i + 1;
+    let record = text.get(start..end)?;
+    match category.and_then(jsontext::string) {
+        None => out.skipped.push(Skipped::NoCategory),
+        Some(name) => match Category::parse(&name) {
+            Some(category) => {
+                let (properties, members) = match properties {
+                    Some((p, m)) => (Some(p), Some(m)),
+                    None => (None, None),
+                };
+                out.entries.push(Entry {
+                    category,
+                    record,
+                    properties,
+                    members,
+                    tenant_id,
+                    time,
+                })
+            }
             None => out
                 .skipped
                 .push(Skipped::UnknownCategory(name.into_owned())),
+        },
+    }
+    Some(end)
+}
+
+/// The members of the object at `i` (each value validated) and its end.
+type Members<'a> = Vec<(std::borrow::Cow<'a, str>, &'a str)>;
+
+fn object_members(text: &str, mut i: usize) -> Option<(usize, Members<'_>)> {
+    use jsontext::skip_ws as ws;
+    let b = text.as_bytes();
+    let mut members = Vec::with_capacity(64);
+    i = ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        return Some((i + 1, members));
+    }
+    loop {
+        let (key, value) = key_and_value(text, i)?;
+        let end = jsontext::valid_value_end(b, value, 4)?;
+        members.push((key, text.get(value..end)?));
+        i = ws(b, end);
+        match *b.get(i)? {
+            b',' => i = ws(b, i + 1),
+            b'}' => return Some((i + 1, members)),
+            _ => return None,
         }
     }
-    Ok(out)
 }
 
 #[cfg(test)]
