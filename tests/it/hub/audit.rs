@@ -137,7 +137,7 @@ async fn moving_a_tenant_from_graph_to_the_hub_and_back_emits_nothing_twice() {
 
     // To the hub, which starts at its oldest message: the export carried the same records.
     // Newer than Graph's last settle sweep (20 minutes): Graph's ids of that span are still
-    // remembered; an older record is Graph's to have read (see docs/streams.md § Event Hubs).
+    // remembered; an older record is Graph's to have read (docs/eventhubs.md § How records flow).
     h.sim
         .generate(Resource::DirectoryAudits, 200, between_minutes_ago(15, 10));
     let all = h.sim.records(Resource::DirectoryAudits);
