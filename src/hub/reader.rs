@@ -138,6 +138,13 @@ impl HubReader {
             &self.shared.claims,
         )
         .await?;
+        // `/health` and the metrics know the hub as a section of its own.
+        let section = section_of(&self.hub);
+        crate::telemetry::StreamRegistered {
+            tenant: self.tenant.key(),
+            section: &section,
+        }
+        .emit();
         let mut pause = RECONNECT_FIRST;
         loop {
             match self.clone().read_all(once).await {
@@ -146,6 +153,14 @@ impl HubReader {
                 Err(PollError::Output(e)) => return Err(PollError::Output(e)),
                 Err(PollError::State(e)) => return Err(PollError::State(e)),
                 Err(e) => {
+                    crate::telemetry::PollDone {
+                        tenant: self.tenant.key(),
+                        section: &section,
+                        health: crate::telemetry::Health::Degraded,
+                        cursor: None,
+                        error: Some(e.to_string()),
+                    }
+                    .emit();
                     tracing::warn!(
                         tenant = %self.tenant.key(),
                         hub = %self.hub,
@@ -307,6 +322,15 @@ impl HubReader {
                 Err(e) => return Err(hub_failed(e)),
             };
             high = end_now;
+            // Each answer, messages or none, is the hub's sign of life for `/health`.
+            crate::telemetry::PollDone {
+                tenant: self.tenant.key(),
+                section: &section_of(&self.hub),
+                health: crate::telemetry::Health::Ok,
+                cursor: messages.last().map(|m| m.enqueued),
+                error: None,
+            }
+            .emit();
             let Some(last) = messages.last().map(|m| m.offset) else {
                 if offset < high {
                     if fetch < fetch_cap(self.settings.max_message_bytes) {
@@ -489,6 +513,10 @@ impl HubReader {
             .tenant(|store| {
                 for r in &sections {
                     let keys = new.remove(r.section.as_str()).unwrap_or_default();
+                    // Nothing emitted into a section the state does not have: none is made.
+                    if keys.is_empty() && store.stream(&tenant, &r.section).is_none() {
+                        continue;
+                    }
                     let newest = keys.iter().map(|(_, at)| *at).max();
                     let s = store.stream_mut(&tenant, &r.section);
                     for (_, at) in &keys {

@@ -86,3 +86,53 @@ pub fn token_resource(cloud_graph_host: &str) -> &'static str {
         _ => "https://eventhubs.azure.net",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_string_is_read_checked_and_never_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good");
+        let value = "Endpoint=sb://contoso.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=c2VjcmV0LWtleS12YWx1ZQ==";
+        std::fs::write(&good, format!("{value}\n")).unwrap();
+        let secret = ConnectionString::File(good).read().unwrap();
+        assert_eq!(
+            secret.expose(),
+            value,
+            "a trailing newline is not part of it"
+        );
+        assert!(!format!("{secret:?}").contains("SharedAccessKey"));
+
+        let bad = dir.path().join("bad");
+        std::fs::write(&bad, "SharedAccessKey=c2VjcmV0LWtleS12YWx1ZQ==").unwrap();
+        let e = ConnectionString::File(bad).read().unwrap_err();
+        assert!(e.contains("Shared access policies"), "{e}");
+        assert!(
+            !e.contains("c2VjcmV0"),
+            "the value is never in the message: {e}"
+        );
+
+        let e = ConnectionString::Env("ENTRA_SOURCE_TEST_NO_SUCH_VARIABLE".into())
+            .read()
+            .unwrap_err();
+        assert!(e.contains("ENTRA_SOURCE_TEST_NO_SUCH_VARIABLE"), "{e}");
+    }
+
+    #[test]
+    fn each_cloud_has_its_event_hubs_token_resource() {
+        assert_eq!(
+            token_resource("graph.microsoft.com"),
+            "https://eventhubs.azure.net"
+        );
+        assert_eq!(
+            token_resource("graph.microsoft.us"),
+            "https://eventhubs.azure.us"
+        );
+        assert_eq!(
+            token_resource("microsoftgraph.chinacloudapi.cn"),
+            "https://eventhubs.azure.cn"
+        );
+    }
+}

@@ -118,12 +118,6 @@ pub fn plan(now: DateTime<Utc>, s: &StreamState, sched: &Schedule) -> Result<Pla
         (None, Some(began)) => whole_seconds(began),
         // A section an Event Hub fed alone: Graph starts where the hub's remembered ids
         // begin, so that nothing the hub emitted comes again (issue 31).
-        (None, None) => {
-            let lookback = now.checked_sub_signed(sched.lookback).unwrap_or(now);
-            s.hub
-                .forgot_before
-                .map_or(lookback, |f| lookback.max(whole_seconds(f)).min(now))
-        }
         _ => now.checked_sub_signed(sched.lookback).unwrap_or(now),
     };
     let oldest = sched.retention.and_then(|r| now.checked_sub_signed(r));
@@ -131,6 +125,12 @@ pub fn plan(now: DateTime<Utc>, s: &StreamState, sched: &Schedule) -> Result<Pla
     let mut clamp = |from: DateTime<Utc>| {
         // After `state reset --since`: exactly from there, no sweep before it.
         let from = s.not_before.map_or(from, |nb| from.max(whole_seconds(nb)));
+        // An Event Hub fed the section alone and forgot its ids before this: what lies before
+        // was the hub's to deliver, and reading it again would emit it twice (issue 31).
+        let from = s
+            .hub
+            .forgot_before
+            .map_or(from, |f| from.max(whole_seconds(f)).min(now));
         let from = whole_seconds(from);
         match oldest {
             Some(o) if from < o => {

@@ -216,3 +216,31 @@ fn a_first_run_killed_before_its_first_mark_restarts_where_it_began() {
         vec![(t("2026-12-01T08:00:00Z"), t("2026-12-01T12:00:00Z"))]
     );
 }
+
+#[test]
+fn a_section_an_event_hub_fed_alone_is_read_from_where_its_ids_begin() {
+    let sc = sched(&[20], false);
+    // Graph read up to 09:00, then a hub fed the section alone and forgot ids before 11:30.
+    let s = StreamState {
+        cursor: Some(t("2026-12-01T09:00:00Z")),
+        settled: [(1200, t("2026-12-01T08:40:00Z"))].into(),
+        hub: crate::state::HubState {
+            forgot_before: Some(t("2026-12-01T11:30:00Z")),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let p = plan(t(NOW), &s, &sc).unwrap();
+    assert_eq!(
+        spans(&p),
+        vec![(t("2026-12-01T11:30:00Z"), t("2026-12-01T12:00:00Z"))],
+        "nothing the hub delivered is read again"
+    );
+    // Never polled: from there too, not from `now − lookback`.
+    let fresh = StreamState {
+        hub: s.hub.clone(),
+        ..Default::default()
+    };
+    let p = plan(t(NOW), &fresh, &sc).unwrap();
+    assert_eq!(p.from(), Some(t("2026-12-01T11:30:00Z")));
+}
