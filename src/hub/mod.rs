@@ -5,6 +5,7 @@
 //! record as its Graph stream would, dedups it against both paths, writes it and checkpoints
 //! the offsets ([`reader`]).
 
+mod batch;
 pub mod message;
 pub mod partition;
 pub mod reader;

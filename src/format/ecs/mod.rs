@@ -7,6 +7,8 @@ mod agents;
 mod exported;
 mod inventory;
 mod provisioning;
+mod risky;
+use risky::{risky_entity, risky_entity_head, risky_entity_vendor};
 
 use super::json::Obj;
 use super::{number, upn_domain, Native};
@@ -551,54 +553,3 @@ const RISK_DETECTION_VENDOR: &[(&str, &str)] = &[
     ("app_id", "appId"),
     ("key_ids", "keyIds"),
 ];
-
-fn risky_entity_head<'a>(n: &Native<'a>) -> Head<'a> {
-    let sp = n.kind == StreamKind::RiskyServicePrincipals;
-    let types = if sp { ["info", ""] } else { ["user", "info"] };
-    let mut h = Head::new("iam", types, "Microsoft Entra ID Protection");
-    let who = n
-        .s("userPrincipalName")
-        .or(n.s("displayName"))
-        .unwrap_or("unknown principal");
-    h.message = format!(
-        "{} {who} is {} ({} risk)",
-        if sp { "Service principal" } else { "User" },
-        n.s("riskState").unwrap_or("unknown"),
-        n.s("riskLevel").unwrap_or("unknown")
-    );
-    h
-}
-
-fn risky_entity<'a>(n: &Native<'a>, doc: &mut Obj<'_>, related: &mut Related<'a>) {
-    if n.kind == StreamKind::RiskyServicePrincipals {
-        related.user.extend(n.s("displayName"));
-    } else {
-        let upn = n.s("userPrincipalName");
-        doc.obj_if_any("user", |u| {
-            user(u, n.s("id"), upn, n.s("userDisplayName"));
-        });
-        related.user.extend(upn);
-    }
-}
-
-fn risky_entity_vendor(n: &Native<'_>, v: &mut Obj<'_>) {
-    copy(
-        n,
-        v,
-        &[
-            ("risk_level", "riskLevel"),
-            ("risk_state", "riskState"),
-            ("risk_detail", "riskDetail"),
-            ("risk_last_updated_date_time", "riskLastUpdatedDateTime"),
-            ("is_deleted", "isDeleted"),
-            ("is_processing", "isProcessing"),
-            ("is_enabled", "isEnabled"),
-            ("app_id", "appId"),
-            ("display_name", "displayName"),
-            ("service_principal_type", "servicePrincipalType"),
-        ],
-    );
-    if n.kind == StreamKind::RiskyServicePrincipals {
-        v.opt_str("service_principal_id", n.s("id"));
-    }
-}

@@ -45,63 +45,8 @@ pub const ESSENTIAL_KEYS: [&str; 20] = [
     "message",
 ];
 
-/// One OCSF class.
-struct Class {
-    uid: i64,
-    name: &'static str,
-    category_uid: i64,
-    category_name: &'static str,
-}
-
-const AUTHENTICATION: Class = Class {
-    uid: 3002,
-    name: "Authentication",
-    category_uid: 3,
-    category_name: "Identity & Access Management",
-};
-const ACCOUNT_CHANGE: Class = Class {
-    uid: 3001,
-    name: "Account Change",
-    category_uid: 3,
-    category_name: "Identity & Access Management",
-};
-const ENTITY_MANAGEMENT: Class = Class {
-    uid: 3004,
-    name: "Entity Management",
-    category_uid: 3,
-    category_name: "Identity & Access Management",
-};
-const USER_ACCESS: Class = Class {
-    uid: 3005,
-    name: "User Access Management",
-    category_uid: 3,
-    category_name: "Identity & Access Management",
-};
-const GROUP_MANAGEMENT: Class = Class {
-    uid: 3006,
-    name: "Group Management",
-    category_uid: 3,
-    category_name: "Identity & Access Management",
-};
-const API_ACTIVITY: Class = Class {
-    uid: 6003,
-    name: "API Activity",
-    category_uid: 6,
-    category_name: "Application Activity",
-};
-/// Global Secure Access's traffic, connections, alerts and health.
-const NETWORK_ACTIVITY: Class = Class {
-    uid: 4001,
-    name: "Network Activity",
-    category_uid: 4,
-    category_name: "Network Activity",
-};
-const DETECTION_FINDING: Class = Class {
-    uid: 2004,
-    name: "Detection Finding",
-    category_uid: 2,
-    category_name: "Findings",
-};
+mod classes;
+use classes::*;
 
 /// An activity: its id and caption (`Other` carries the source's own name).
 struct Activity<'a> {

@@ -138,3 +138,49 @@ async fn bad_messages_are_counted_and_reported_and_never_stop_the_partition() {
     }
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_string_never_reaches_stdout_stderr_or_the_state() {
+    let Some(mut broker) = Broker::start_if_available().await else {
+        return;
+    };
+    let h = Harness::new("").await;
+    broker.create(HUB, 1).await;
+    let secret = "c2VjcmV0LXNoYXJlZC1hY2Nlc3Mta2V5LTAxMjM0NTY3ODk=";
+    let file = h.dir.path().join("eventhubs-connection");
+    std::fs::write(
+        &file,
+        format!("Endpoint=sb://contoso.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey={secret}\n"),
+    )
+    .unwrap();
+    h.write_streams(&format!(
+        "[[tenant.hubs]]\nnamespace = \"{}\"\nhubs = [\"{HUB}\"]\nconnection_string_file = \"{}\"\n",
+        broker.bootstrap(),
+        file.display()
+    ));
+    // The test broker offers no SASL PLAIN: the sign-in fails, and says so without the key.
+    let run = h
+        .run_args(&[
+            "run",
+            "--config",
+            h.config.to_str().unwrap(),
+            "--once",
+            "--log-format",
+            "json",
+        ])
+        .await;
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.last_stderr_line().contains(HUB), "{}", run.stderr);
+    let state = std::fs::read(&h.state).unwrap_or_default();
+    for (what, text) in [
+        ("stdout", run.stdout.as_bytes()),
+        ("stderr", run.stderr.as_bytes()),
+        ("state", &state[..]),
+    ] {
+        assert!(
+            !String::from_utf8_lossy(text).contains(secret),
+            "the connection string's key reached {what}"
+        );
+    }
+    broker.stop().await;
+}
