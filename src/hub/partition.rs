@@ -45,6 +45,9 @@ pub struct Message {
     pub body: Vec<u8>,
 }
 
+/// How long one request (a connection and sign-in included) is retried before it fails.
+pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// A connection to a plain loopback broker (tests, a local relay).
 pub async fn connect(bootstrap: &str) -> Result<Client, HubError> {
     connect_with(bootstrap, None, None).await
@@ -58,6 +61,15 @@ pub async fn connect_with(
 ) -> Result<Client, HubError> {
     let mut builder = ClientBuilder::new(vec![bootstrap.to_string()])
         .client_id("entra-source")
+        // rskafka retries a refused connection or sign-in forever by default: a wrong
+        // credential would hang `--once`. Within this, a request gives up and the reader
+        // reconnects (a run) or fails naming the hub (`--once`).
+        .backoff_config(rskafka::BackoffConfig {
+            init_backoff: std::time::Duration::from_millis(100),
+            max_backoff: std::time::Duration::from_secs(5),
+            base: 3.0,
+            deadline: Some(REQUEST_DEADLINE),
+        })
         // Event Hubs' largest message is 1 MiB; a fetch holds a few.
         .max_message_size(16 * 1024 * 1024);
     if let Some(tls) = tls {

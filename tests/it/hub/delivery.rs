@@ -171,6 +171,11 @@ async fn a_connection_string_never_reaches_stdout_stderr_or_the_state() {
         .await;
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.last_stderr_line().contains(HUB), "{}", run.stderr);
+    assert!(
+        run.last_stderr_line().contains("credential"),
+        "the fix is named: {}",
+        run.last_stderr_line()
+    );
     let state = std::fs::read(&h.state).unwrap_or_default();
     for (what, text) in [
         ("stdout", run.stdout.as_bytes()),
