@@ -9,7 +9,6 @@
 //! Needs `ENTRA_SOURCE_TANSU` (the broker `.ci/run` installs); says so and exits without it.
 //! `BENCH_RECORDS` (default 50000), `BENCH_ROUNDS` (default 3).
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -19,6 +18,11 @@ use entra_source::kind::StreamKind;
 
 mod common;
 use common::{children_cpu, env_or, run_once_sampled};
+
+/// The hub tests' broker (one file, included by both).
+#[path = "../tests/it/hub/tansu.rs"]
+#[allow(dead_code)] // the bench stops it by dropping it
+mod tansu;
 
 const TOPIC: &str = "insights-logs-signinlogs";
 const PARTITIONS: i32 = 4;
@@ -36,57 +40,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-async fn start_broker(bin: &str, dir: &std::path::Path, port: u16) -> tokio::process::Child {
-    use tokio::io::AsyncBufReadExt;
-    let url = format!("tcp://127.0.0.1:{port}");
-    let mut child = tokio::process::Command::new(bin)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .arg("--storage-engine")
-        .arg("sqlite://broker.db")
-        .current_dir(dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("tansu starts");
-    // Ready when it says so, on either stream; both are drained while it runs.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let out = child.stdout.take().unwrap();
-    let err = child.stderr.take().unwrap();
-    for pipe in [
-        Box::new(out) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-        Box::new(err),
-    ] {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let mut lines = tokio::io::BufReader::new(pipe).lines();
-            while let Ok(Some(l)) = lines.next_line().await {
-                let _ = tx.send(l);
-            }
-        });
-    }
-    drop(tx);
-    let ready = async {
-        while let Some(l) = rx.recv().await {
-            if l.contains("ready in") {
-                return;
-            }
-        }
-        panic!("tansu exited before it was ready");
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(10), ready)
-        .await
-        .expect("tansu ready");
-    tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    child
-}
-
 async fn measure(config: &std::path::Path, state: &std::path::Path) -> Measure {
     let _ = std::fs::remove_file(state);
     let cpu = children_cpu();
@@ -101,21 +54,14 @@ async fn measure(config: &std::path::Path, state: &std::path::Path) -> Measure {
 }
 
 fn main() {
-    let Ok(tansu) = std::env::var("ENTRA_SOURCE_TANSU") else {
-        eprintln!("ENTRA_SOURCE_TANSU is not set (the broker `.ci/run` installs): bench not run");
-        return;
-    };
     let records: u64 = env_or("BENCH_RECORDS", 50_000);
     let rounds: usize = env_or("BENCH_ROUNDS", 3);
     common::runtime().block_on(async {
+        let Some(broker) = tansu::Broker::start_if_available().await else {
+            return;
+        };
+        let bootstrap = broker.bootstrap();
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut broker = start_broker(&tansu, dir.path(), port).await;
-        let bootstrap = format!("127.0.0.1:{port}");
 
         let sim = Simulator::start().await.unwrap();
         let now = Utc::now();
@@ -133,34 +79,14 @@ fn main() {
             .map(|r| spec.render(r, &ctx, Format::AzureMonitor).to_string())
             .collect();
         let export_bytes: usize = export.iter().map(|e| e.len()).sum();
-        let client = entra_source::hub::partition::connect(&bootstrap).await.unwrap();
-        client
-            .controller_client()
-            .unwrap()
-            .create_topic(TOPIC, PARTITIONS, 1, 5_000)
-            .await
-            .unwrap();
-        let mut parts = Vec::new();
-        for p in 0..PARTITIONS {
-            parts.push(
-                client
-                    .partition_client(TOPIC, p, rskafka::client::partition::UnknownTopicHandling::Retry)
-                    .await
-                    .unwrap(),
-            );
-        }
+        broker.create(TOPIC, PARTITIONS).await;
+        let mut bodies: Vec<Vec<Vec<u8>>> = vec![Vec::new(); PARTITIONS as usize];
         for (i, chunk) in export.chunks(PER_MESSAGE).enumerate() {
-            let body = format!("{{\"records\": [{}]}}", chunk.join(",")).into_bytes();
-            let record = rskafka::record::Record {
-                key: None,
-                value: Some(body),
-                headers: BTreeMap::new(),
-                timestamp: Utc::now(),
-            };
-            parts[i % PARTITIONS as usize]
-                .produce(vec![record], rskafka::client::partition::Compression::NoCompression)
-                .await
-                .unwrap();
+            bodies[i % PARTITIONS as usize]
+                .push(format!("{{\"records\": [{}]}}", chunk.join(",")).into_bytes());
+        }
+        for (p, b) in bodies.into_iter().enumerate() {
+            broker.produce(TOPIC, p as i32, b).await;
         }
 
         let secret = dir.path().join("secret");
@@ -195,7 +121,7 @@ fn main() {
             graph.push(measure(&graph_config, &graph_state).await);
         }
         let requests = sim.requests().iter().filter(|r| r.is_graph()).count() / rounds;
-        broker.kill().await.unwrap();
+        drop(broker);
 
         let n = records as f64;
         let row = |name: &str, m: &[Measure]| {

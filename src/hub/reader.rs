@@ -409,20 +409,7 @@ fn route_spec(category: Category, streams: &[StreamSettings]) -> (Box<dyn Stream
                     }
                 }
             }
-            let mut settings = StreamSettings {
-                kind,
-                sweeps: kind.default_sweeps(),
-                settle_only: false,
-                learn_step: None,
-                tail_check: None,
-                initial_lookback: Duration::from_secs(3600),
-                audit: false,
-                sign_ins: Default::default(),
-            };
-            if let Some(t) = sign_in_type {
-                settings.sign_ins.event_types = vec![t.to_string()];
-            }
-            (crate::streams::specs(&settings).remove(0), false)
+            (crate::streams::spec_for(kind, sign_in_type), false)
         }
     }
 }

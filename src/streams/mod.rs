@@ -54,7 +54,13 @@ pub fn specs(settings: &settings::StreamSettings) -> Vec<Box<dyn StreamSpec>> {
 
 /// The spec that normalizes this kind's records with its defaults (golden tests, benches).
 pub fn spec(kind: StreamKind) -> Box<dyn StreamSpec> {
-    let settings = settings::StreamSettings {
+    spec_for(kind, None)
+}
+
+/// The same for one sign-in event type (`interactiveUser` when `None`): how an Event Hub's
+/// records of a category no configured stream reads are normalized.
+pub fn spec_for(kind: StreamKind, sign_in_type: Option<&str>) -> Box<dyn StreamSpec> {
+    let mut settings = settings::StreamSettings {
         kind,
         sweeps: kind.default_sweeps(),
         settle_only: false,
@@ -64,6 +70,9 @@ pub fn spec(kind: StreamKind) -> Box<dyn StreamSpec> {
         audit: false,
         sign_ins: Default::default(),
     };
+    if let Some(t) = sign_in_type {
+        settings.sign_ins.event_types = vec![t.to_string()];
+    }
     specs(&settings).remove(0)
 }
 

@@ -1,14 +1,12 @@
 //! One partition read over the Kafka protocol, the reader's building block: from its offsets
 //! across a broker restart.
 
-use std::collections::BTreeMap;
-
 use super::Broker;
 use entra_source::hub::message::{parse, Category};
 use entra_source::hub::partition::{connect, Partition, Start};
 
 fn message(lines: &[&str]) -> Vec<u8> {
-    format!("{{\"records\": [{}]}}", lines.join(",")).into_bytes()
+    super::message(&lines.iter().map(|l| l.to_string()).collect::<Vec<_>>())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,52 +14,20 @@ async fn a_hub_is_read_from_its_offsets_across_a_broker_restart() {
     let Some(mut broker) = Broker::start_if_available().await else {
         return;
     };
-    let bootstrap = format!("127.0.0.1:{}", broker.port);
     let samples = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/testdata/azure-monitor/samples.jsonl"
     ))
     .unwrap();
     let lines: Vec<&str> = samples.lines().collect();
+    let topic = "insights-logs-entra";
+    broker.create(topic, 2).await;
+    broker
+        .produce(topic, 0, vec![message(&lines[..4]), message(&lines[4..])])
+        .await;
 
-    let client = connect(&bootstrap).await.unwrap();
-    client
-        .controller_client()
-        .unwrap()
-        .create_topic("insights-logs-entra", 2, 1, 5_000)
-        .await
-        .unwrap();
-    let produce = |body: Vec<u8>| {
-        let client = &client;
-        async move {
-            let p = client
-                .partition_client(
-                    "insights-logs-entra",
-                    0,
-                    rskafka::client::partition::UnknownTopicHandling::Retry,
-                )
-                .await
-                .unwrap();
-            let r = rskafka::record::Record {
-                key: None,
-                value: Some(body),
-                headers: BTreeMap::new(),
-                timestamp: chrono::Utc::now(),
-            };
-            p.produce(
-                vec![r],
-                rskafka::client::partition::Compression::NoCompression,
-            )
-            .await
-            .unwrap()
-        }
-    };
-    produce(message(&lines[..4])).await;
-    produce(message(&lines[4..])).await;
-
-    let part = Partition::open(&client, "insights-logs-entra", 0)
-        .await
-        .unwrap();
+    let client = connect(&broker.bootstrap()).await.unwrap();
+    let part = Partition::open(&client, topic, 0).await.unwrap();
     let start = part.start(Start::Earliest).await.unwrap();
     let (messages, high) = part.read(start, 1 << 20, 1_000).await.unwrap();
     assert_eq!(messages.len(), 2);
@@ -76,29 +42,9 @@ async fn a_hub_is_read_from_its_offsets_across_a_broker_restart() {
     // The broker restarts; what was sent after reads on from the kept offset, nothing twice.
     broker.stop().await;
     broker.start().await;
-    let client = connect(&bootstrap).await.unwrap();
-    let p = client
-        .partition_client(
-            "insights-logs-entra",
-            0,
-            rskafka::client::partition::UnknownTopicHandling::Retry,
-        )
-        .await
-        .unwrap();
-    p.produce(
-        vec![rskafka::record::Record {
-            key: None,
-            value: Some(message(&lines[..1])),
-            headers: BTreeMap::new(),
-            timestamp: chrono::Utc::now(),
-        }],
-        rskafka::client::partition::Compression::NoCompression,
-    )
-    .await
-    .unwrap();
-    let part = Partition::open(&client, "insights-logs-entra", 0)
-        .await
-        .unwrap();
+    broker.produce(topic, 0, vec![message(&lines[..1])]).await;
+    let client = connect(&broker.bootstrap()).await.unwrap();
+    let part = Partition::open(&client, topic, 0).await.unwrap();
     let (messages, _) = part.read(next, 1 << 20, 1_000).await.unwrap();
     assert_eq!(
         messages.len(),
