@@ -6,7 +6,7 @@
 //! a category no stream knows is counted ([`Parsed::skipped`]) and the rest go on.
 
 use crate::jsontext;
-use crate::kind::StreamKind;
+use crate::kind::{Exported, StreamKind};
 
 /// Every category Entra's diagnostic settings export (Microsoft: "What are the identity logs
 /// you can stream to an endpoint?").
@@ -39,7 +39,7 @@ pub enum Destination {
     /// A Graph stream's, normalized as its records are (sign-ins: with their event type).
     Stream(StreamKind, Option<&'static str>),
     /// A dataset of its own (`entra.<name>`): no Graph stream reads these.
-    Own(&'static str),
+    Own(Exported),
 }
 
 impl Category {
@@ -119,17 +119,17 @@ impl Category {
             Category::ServicePrincipalRiskEvents => {
                 Stream(StreamKind::ServicePrincipalRiskDetections, None)
             }
-            Category::AdfsSignInLogs => Own("adfs_sign_ins"),
-            Category::NetworkAccessTrafficLogs => Own("network_access_traffic"),
-            Category::EnrichedOffice365AuditLogs => Own("enriched_office365_audit"),
-            Category::MicrosoftGraphActivityLogs => Own("graph_activity"),
-            Category::RemoteNetworkHealthLogs => Own("remote_network_health"),
-            Category::NetworkAccessAlerts => Own("network_access_alerts"),
-            Category::NetworkAccessConnectionEvents => Own("network_access_connections"),
+            Category::AdfsSignInLogs => Own(Exported::AdfsSignIns),
+            Category::NetworkAccessTrafficLogs => Own(Exported::NetworkAccessTraffic),
+            Category::EnrichedOffice365AuditLogs => Own(Exported::EnrichedOffice365Audit),
+            Category::MicrosoftGraphActivityLogs => Own(Exported::GraphActivity),
+            Category::RemoteNetworkHealthLogs => Own(Exported::RemoteNetworkHealth),
+            Category::NetworkAccessAlerts => Own(Exported::NetworkAccessAlerts),
+            Category::NetworkAccessConnectionEvents => Own(Exported::NetworkAccessConnections),
             Category::MicrosoftServicePrincipalSignInLogs => {
-                Own("microsoft_service_principal_sign_ins")
+                Own(Exported::MicrosoftServicePrincipalSignIns)
             }
-            Category::AzureAdGraphActivityLogs => Own("azure_ad_graph_activity"),
+            Category::AzureAdGraphActivityLogs => Own(Exported::AzureAdGraphActivity),
         }
     }
 }
@@ -395,7 +395,7 @@ mod tests {
         assert_eq!(graph, 2);
         assert_eq!(
             Category::MicrosoftGraphActivityLogs.destination(),
-            Destination::Own("graph_activity")
+            Destination::Own(Exported::GraphActivity)
         );
         assert_eq!(
             Category::parse("noninteractiveusersigninlogs").map(Category::destination),

@@ -18,7 +18,7 @@ use super::settings::{HubAuth, HubSettings};
 use crate::graph::GraphClient;
 use crate::poll::{PollError, Shared};
 use crate::state::StreamCheckpoint;
-use crate::streams::{StreamSettings, StreamSpec};
+use crate::streams::{StreamKind, StreamSettings, StreamSpec};
 use crate::tenant::TenantId;
 
 /// How long a caught-up fetch waits for a message before asking again (and seeing a stop).
@@ -388,13 +388,7 @@ pub fn section_of(name: &str) -> String {
 /// reads the same section: that stream's own spec (its filter applies), or the default one.
 fn route_spec(category: Category, streams: &[StreamSettings]) -> (Box<dyn StreamSpec>, bool) {
     match category.destination() {
-        Destination::Own(_) => {
-            let which = crate::kind::Exported::ALL
-                .into_iter()
-                .find(|e| e.category() == category.name())
-                .unwrap_or(crate::kind::Exported::GraphActivity);
-            (Box::new(crate::streams::exported::ExportOnly(which)), false)
-        }
+        Destination::Own(which) => (crate::streams::spec(StreamKind::Exported(which)), false),
         Destination::Stream(kind, sign_in_type) => {
             for settings in streams.iter().filter(|s| s.kind == kind) {
                 for spec in crate::streams::specs(settings) {
